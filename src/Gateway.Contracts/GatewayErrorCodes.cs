@@ -1,0 +1,19 @@
+namespace OpencodeGateway.Contracts;
+
+/// <summary>
+/// Stable error codes. Hub errors arrive as <c>HubException</c> messages of the form <c>"{code}: {message}"</c>
+/// (SignalR prefixes them with its own text, ending in <c>"HubException: "</c>); HTTP errors carry the code in the
+/// problem details' <c>code</c> member.
+/// </summary>
+public static class GatewayErrorCodes
+{
+    public const string SessionNotFound = "session_not_found";
+    public const string UpstreamUnavailable = "upstream_unavailable";
+    public const string UpstreamError = "upstream_error";
+    public const string BadRequest = "bad_request";
+    public const string PermissionNotFound = "permission_not_found";
+    public const string Unauthorized = "unauthorized";
+    public const string Forbidden = "forbidden";
+    public const string Conflict = "conflict";
+    public const string PayloadTooLarge = "payload_too_large";
+}

@@ -1,0 +1,31 @@
+using System.Text.Json;
+
+namespace OpencodeGateway.Contracts;
+
+/// <summary>
+/// A session's full state, consistent with <see cref="Seq"/> in <see cref="Epoch"/>: apply every later event
+/// (seq &gt; <see cref="Seq"/>) on top of it; ignore events with seq ≤ <see cref="Seq"/>.
+/// In-flight text parts already hold the text streamed so far, even where opencode has not stored it yet.
+/// </summary>
+public sealed record SessionSnapshot
+{
+    public required string Upstream { get; init; }
+    public required string SessionId { get; init; }
+    public required long Epoch { get; init; }
+    public required long Seq { get; init; }
+    /// <summary>opencode's session info (id, title, directory, time, …).</summary>
+    public required JsonElement Session { get; init; }
+    /// <summary>Oldest first, each with its parts in order.</summary>
+    public required IReadOnlyList<MessageWithParts> Messages { get; init; }
+    /// <summary><c>{"type":"idle"|"busy"|"retry",…}</c>.</summary>
+    public required JsonElement Status { get; init; }
+    /// <summary>Permission requests waiting for a reply.</summary>
+    public required IReadOnlyList<JsonElement> Permissions { get; init; }
+    /// <summary>The todo list, when the session has one.</summary>
+    public JsonElement? Todos { get; init; }
+    /// <summary>The gateway's metadata for the session (owner, workspace, tags, …), when it has a record of it.</summary>
+    public SessionMetadata? Metadata { get; init; }
+}
+
+/// <summary>One message: opencode's message info and its parts.</summary>
+public sealed record MessageWithParts(JsonElement Info, IReadOnlyList<JsonElement> Parts);

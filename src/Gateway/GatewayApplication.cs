@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Options;
+
+namespace OpencodeGateway;
+
+/// <summary>Builds the gateway's web application; used by <c>Program</c> and by tests that host it on a real port.</summary>
+public static class GatewayApplication
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.Services.AddOpencodeGateway(builder.Configuration);
+        configure?.Invoke(builder);
+        var app = builder.Build();
+        app.MapOpencodeGateway();
+        return app;
+    }
+
+    /// <summary>Runs the gateway; a configuration error ends it with one line naming the key, and exit code 2.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        WebApplication app;
+        try
+        {
+            app = Build(args);
+            await app.StartAsync();
+        }
+        catch (OptionsValidationException e)
+        {
+            await Console.Error.WriteLineAsync($"Configuration error: {string.Join("; ", e.Failures)}");
+            return 2;
+        }
+
+        await app.WaitForShutdownAsync();
+        await app.DisposeAsync();
+        return 0;
+    }
+}

@@ -1,0 +1,63 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using OpencodeGateway.Diagnostics;
+using OpencodeGateway.Health;
+using OpencodeGateway.Hubs;
+using OpencodeGateway.Sessions;
+using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.SignalR;
+using OpencodeGateway.Streaming;
+using OpencodeGateway.Upstreams;
+
+namespace OpencodeGateway;
+
+public static class GatewayServiceCollectionExtensions
+{
+    /// <summary>Adds the gateway: options (validated at start), upstreams, event pumps, live sessions, the session hub.</summary>
+    public static IServiceCollection AddOpencodeGateway(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<GatewayOptions>()
+            .Bind(configuration.GetSection(GatewayOptions.SectionName))
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>());
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.TryAddSingleton<GatewayMetrics>();
+        services.TryAddSingleton<UpstreamRegistry>();
+        services.TryAddSingleton<UpstreamStreamState>();
+        services.TryAddSingleton<EpochSource>();
+        services.TryAddSingleton<LiveSessionRegistry>();
+        services.TryAddSingleton<SnapshotBuilder>();
+        services.TryAddSingleton<SessionService>();
+        services.TryAddSingleton<SessionEventDispatcher>();
+        services.AddHostedService<EventPumpService>();
+
+        services.AddSignalR(o =>
+            {
+                o.AddFilter<GatewayErrorHubFilter>();
+                o.MaximumReceiveMessageSize = 512 * 1024;
+            })
+            .AddJsonProtocol(o => o.PayloadSerializerOptions.DefaultIgnoreCondition =
+                System.Text.Json.Serialization.JsonIgnoreCondition.Never)
+            .AddOutboxLifetimeManager();
+        services.AddHealthChecks().AddCheck<UpstreamStreamHealthCheck>("upstreams", tags: [HealthEndpoints.ReadyTag]);
+        return services;
+    }
+
+    /// <summary>Replaces SignalR's default lifetime manager with one whose sends never wait on slow connections.</summary>
+    public static ISignalRServerBuilder AddOutboxLifetimeManager(this ISignalRServerBuilder builder)
+    {
+        builder.Services.AddSingleton(typeof(HubLifetimeManager<>), typeof(OutboxHubLifetimeManager<>));
+        return builder;
+    }
+
+    /// <summary>Maps <c>/hubs/session</c>, <c>/healthz</c> and <c>/readyz</c>.</summary>
+    public static IEndpointRouteBuilder MapOpencodeGateway(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapHub<SessionHub>("/hubs/session");
+        endpoints.MapGatewayHealth();
+        return endpoints;
+    }
+}

@@ -1,0 +1,38 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Logging;
+using OpencodeGateway.Diagnostics;
+using OpencodeGateway.Upstreams;
+
+namespace OpencodeGateway.Hubs;
+
+/// <summary>Turns every failure of a hub method into a <see cref="HubException"/> "<c>{code}: {message}</c>".</summary>
+internal sealed class GatewayErrorHubFilter(ILogger<GatewayErrorHubFilter> logger) : IHubFilter
+{
+    public const string InternalError = "internal_error";
+
+    public async ValueTask<object?> InvokeMethodAsync(HubInvocationContext invocationContext,
+        Func<HubInvocationContext, ValueTask<object?>> next)
+    {
+        try
+        {
+            return await next(invocationContext);
+        }
+        catch (GatewayException e)
+        {
+            throw new HubException($"{e.Code}: {e.Message}");
+        }
+        catch (HubException)
+        {
+            throw;
+        }
+        catch (OperationCanceledException) when (invocationContext.Context.ConnectionAborted.IsCancellationRequested)
+        {
+            throw new HubException("cancelled: the connection closed.");
+        }
+        catch (Exception e)
+        {
+            Log.HubMethodFailed(logger, invocationContext.HubMethodName, e);
+            throw new HubException($"{InternalError}: The gateway failed unexpectedly; see its log.");
+        }
+    }
+}

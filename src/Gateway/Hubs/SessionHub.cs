@@ -1,0 +1,111 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.SignalR;
+using OpencodeGateway.Contracts;
+using OpencodeGateway.Sessions;
+using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Upstreams;
+
+namespace OpencodeGateway.Hubs;
+
+/// <summary>
+/// The session hub (<c>/hubs/session</c>). Errors reach clients as <c>HubException</c>s "<c>{code}: {message}</c>"
+/// (<see cref="GatewayErrorCodes"/>); a failed call leaves the connection as it was.
+/// </summary>
+internal sealed class SessionHub(SessionService sessions) : Hub<ISessionClient>
+{
+    private const string JoinedKey = "joined";
+
+    /// <summary>Starts receiving a session's events; returns either what was missed since <c>since</c> or a snapshot.</summary>
+    public async Task<JoinResult> Join(JoinRequest request)
+    {
+        ArgumentRequired(request);
+        var client = await sessions.ResolveAsync(request.SessionId, request.Upstream, Context.ConnectionAborted);
+        var key = (client.UpstreamId, request.SessionId);
+        var added = Joined.Add(key);
+        if (added)
+        {
+            sessions.AddWatcher(client.UpstreamId, request.SessionId);
+        }
+
+        try
+        {
+            // Be in the group before reading state: every later event reaches us; earlier ones are in the result.
+            await Groups.AddToGroupAsync(Context.ConnectionId, LiveSession.GroupNameOf(client.UpstreamId, request.SessionId));
+            return await sessions.JoinAsync(client, request.SessionId, request.Since, metadata: null, Context.ConnectionAborted);
+        }
+        catch when (added)
+        {
+            await LeaveCoreAsync(key);
+            throw;
+        }
+    }
+
+    /// <summary>Stops receiving a session's events.</summary>
+    public async Task Leave(string sessionId)
+    {
+        SessionService.ValidateSessionId(sessionId);
+        foreach (var key in Joined.Where(k => k.SessionId == sessionId).ToList())
+        {
+            await LeaveCoreAsync(key);
+        }
+    }
+
+    /// <summary>Creates a session on an upstream; returns opencode's session info.</summary>
+    public Task<JsonElement> CreateSession(CreateSessionRequest? request) =>
+        sessions.CreateAsync(request?.Upstream, request?.Title, Context.ConnectionAborted);
+
+    /// <summary>Sends a prompt. While the session is busy opencode queues it (see <see cref="PromptResult.Queued"/>).</summary>
+    public async Task<PromptResult> Prompt(PromptRequest request)
+    {
+        ArgumentRequired(request);
+        var client = await sessions.ResolveAsync(request.SessionId, upstream: null, Context.ConnectionAborted);
+        return await sessions.PromptAsync(client, request, Context.ConnectionAborted);
+    }
+
+    /// <summary>Stops the session's current answer (queued prompts are dropped by opencode).</summary>
+    public async Task Abort(string sessionId)
+    {
+        var client = await sessions.ResolveAsync(sessionId, upstream: null, Context.ConnectionAborted);
+        await client.GetSessionAsync(sessionId, Context.ConnectionAborted); // opencode answers true for unknown ids
+        await client.AbortAsync(sessionId, Context.ConnectionAborted);
+    }
+
+    /// <summary>Answers a permission request of the session: <c>once</c>, <c>always</c> or <c>reject</c>.</summary>
+    public async Task ReplyPermission(PermissionReplyRequest request)
+    {
+        ArgumentRequired(request);
+        var client = await sessions.ResolveAsync(request.SessionId, upstream: null, Context.ConnectionAborted);
+        await sessions.ReplyPermissionAsync(client, request, Context.ConnectionAborted);
+    }
+
+    public override async Task OnDisconnectedAsync(Exception? exception)
+    {
+        foreach (var key in Joined.ToList())
+        {
+            await LeaveCoreAsync(key);
+        }
+
+        await base.OnDisconnectedAsync(exception);
+    }
+
+    private async Task LeaveCoreAsync((string Upstream, string SessionId) key)
+    {
+        if (Joined.Remove(key))
+        {
+            sessions.RemoveWatcher(key.Upstream, key.SessionId);
+            await Groups.RemoveFromGroupAsync(Context.ConnectionId, LiveSession.GroupNameOf(key.Upstream, key.SessionId));
+        }
+    }
+
+    // One invocation at a time per connection (HubOptions.MaximumParallelInvocationsPerClient = 1), so no lock.
+    private HashSet<(string Upstream, string SessionId)> Joined =>
+        (HashSet<(string, string)>)(Context.Items.TryGetValue(JoinedKey, out var set) ? set! : Context.Items[JoinedKey] = new HashSet<(string, string)>());
+
+    private static void ArgumentRequired(object? argument)
+    {
+        if (argument is null)
+        {
+            throw GatewayException.BadRequest("The argument is required.");
+        }
+    }
+}

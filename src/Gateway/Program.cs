@@ -1,0 +1,1 @@
+return await OpencodeGateway.GatewayApplication.RunAsync(args);

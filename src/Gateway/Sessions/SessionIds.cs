@@ -1,0 +1,13 @@
+using System.Text.RegularExpressions;
+
+namespace OpencodeGateway.Sessions;
+
+/// <summary>Shapes of opencode ids the gateway accepts from clients (opencode answers 500 to malformed ones).</summary>
+internal static partial class SessionIds
+{
+    [GeneratedRegex("^ses_[A-Za-z0-9]{1,64}$")]
+    public static partial Regex Session();
+
+    [GeneratedRegex("^per_[A-Za-z0-9]{1,64}$")]
+    public static partial Regex Permission();
+}

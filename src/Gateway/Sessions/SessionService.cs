@@ -1,0 +1,202 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using OpencodeGateway.Contracts;
+using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Upstreams;
+
+namespace OpencodeGateway.Sessions;
+
+/// <summary>Session operations shared by the hub and the HTTP API: validation, upstream lookup, live state.</summary>
+internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegistry live, SnapshotBuilder snapshots)
+{
+    public const int MaxPromptLength = 256 * 1024;
+
+    // Which upstream holds a session, learned from creates and lookups (only matters with several upstreams).
+    private readonly ConcurrentDictionary<string, string> _upstreamOf = new(StringComparer.Ordinal);
+
+    public static void ValidateSessionId(string? sessionId)
+    {
+        if (string.IsNullOrEmpty(sessionId) || !SessionIds.Session().IsMatch(sessionId))
+        {
+            throw GatewayException.BadRequest("sessionId must be an opencode session id ('ses_' followed by letters and digits).");
+        }
+    }
+
+    /// <summary>Finds the upstream of a session: the one named, the only one, or the one that knows the session.</summary>
+    public async Task<OpencodeClient> ResolveAsync(string sessionId, string? upstream, CancellationToken ct)
+    {
+        ValidateSessionId(sessionId);
+        if (!string.IsNullOrEmpty(upstream))
+        {
+            return upstreams.Get(upstream);
+        }
+
+        if (upstreams.All.Count == 1)
+        {
+            return upstreams.Default;
+        }
+
+        if (_upstreamOf.TryGetValue(sessionId, out var known))
+        {
+            return upstreams.Get(known);
+        }
+
+        foreach (var client in upstreams.All)
+        {
+            if (live.TryGet(client.UpstreamId, sessionId, out _))
+            {
+                return client;
+            }
+        }
+
+        var lookups = upstreams.All.Select(async client =>
+        {
+            try
+            {
+                await client.GetSessionAsync(sessionId, ct);
+                return client;
+            }
+            catch (GatewayException)
+            {
+                return null;
+            }
+        });
+        var found = (await Task.WhenAll(lookups)).FirstOrDefault(c => c is not null)
+            ?? throw GatewayException.SessionNotFound(sessionId);
+        _upstreamOf[sessionId] = found.UpstreamId;
+        return found;
+    }
+
+    public async Task<JsonElement> CreateAsync(string? upstream, string? title, CancellationToken ct)
+    {
+        if (title is { Length: > 512 })
+        {
+            throw GatewayException.BadRequest("title must be at most 512 characters.");
+        }
+
+        var client = string.IsNullOrEmpty(upstream) ? upstreams.Default : upstreams.Get(upstream);
+        var info = await client.CreateSessionAsync(title, ct);
+        if (info.TryGetProperty("id", out var id) && id.GetString() is { } sessionId)
+        {
+            _upstreamOf[sessionId] = client.UpstreamId;
+        }
+
+        return info;
+    }
+
+    /// <summary>
+    /// Starts watching: the caller must already be in the session's group. Recovers from <paramref name="since"/> when
+    /// the replay log still holds everything after it in the same epoch, else builds a snapshot.
+    /// </summary>
+    public async Task<JoinResult> JoinAsync(OpencodeClient client, string sessionId, StreamPosition? since,
+        SessionMetadata? metadata, CancellationToken ct)
+    {
+        if (since is not null)
+        {
+            var recovered = live.Use(client.UpstreamId, sessionId, session =>
+            {
+                if (session.Epoch != since.Epoch || since.Seq < 0 || since.Seq > session.Seq
+                    || !session.Replay.TryGetAfter(since.Seq, session.Seq, out var events))
+                {
+                    return null;
+                }
+
+                return new JoinResult
+                {
+                    Upstream = client.UpstreamId, SessionId = sessionId, Epoch = session.Epoch, Seq = session.Seq,
+                    Recovered = true, Events = events,
+                };
+            });
+            if (recovered is not null)
+            {
+                return recovered;
+            }
+        }
+
+        var snapshot = await snapshots.BuildAsync(client, sessionId, metadata, ct);
+        return new JoinResult
+        {
+            Upstream = client.UpstreamId, SessionId = sessionId, Epoch = snapshot.Epoch, Seq = snapshot.Seq,
+            Recovered = false, Snapshot = snapshot,
+        };
+    }
+
+    public void AddWatcher(string upstream, string sessionId) => live.Use(upstream, sessionId, s => ++s.Watchers);
+
+    public void RemoveWatcher(string upstream, string sessionId)
+    {
+        if (live.TryGet(upstream, sessionId, out _))
+        {
+            live.Use(upstream, sessionId, s => s.Watchers = Math.Max(0, s.Watchers - 1));
+        }
+    }
+
+    public async Task<PromptResult> PromptAsync(OpencodeClient client, PromptRequest request, CancellationToken ct)
+    {
+        var parts = request.Parts is { Count: > 0 } ? request.Parts
+            : !string.IsNullOrEmpty(request.Text) ? [new PromptPart("text", request.Text)]
+            : throw GatewayException.BadRequest("A prompt needs text or at least one part.");
+        if (request.Parts is { Count: > 0 } && !string.IsNullOrEmpty(request.Text))
+        {
+            throw GatewayException.BadRequest("Give either text or parts, not both.");
+        }
+
+        var total = 0;
+        for (var i = 0; i < parts.Count; i++)
+        {
+            if (parts[i] is null || parts[i].Type != "text")
+            {
+                throw GatewayException.BadRequest($"parts[{i}].type must be 'text'.");
+            }
+
+            if (string.IsNullOrEmpty(parts[i].Text))
+            {
+                throw GatewayException.BadRequest($"parts[{i}].text must not be empty.");
+            }
+
+            total += parts[i].Text.Length;
+        }
+
+        if (total > MaxPromptLength)
+        {
+            throw GatewayException.BadRequest($"The prompt is longer than {MaxPromptLength} characters.");
+        }
+
+        if (request.Model is not null && (request.Model.IndexOf('/') is <= 0 || request.Model.EndsWith('/')))
+        {
+            throw GatewayException.BadRequest("model must be 'provider/model'.");
+        }
+
+        var busy = live.TryGet(client.UpstreamId, request.SessionId, out _) && live.Use(client.UpstreamId, request.SessionId, s => s.Busy);
+        await client.PromptAsync(request.SessionId, parts, request.Agent, request.Model, ct);
+        return new PromptResult(request.SessionId, Queued: busy);
+    }
+
+    public async Task ReplyPermissionAsync(OpencodeClient client, PermissionReplyRequest request, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(request.RequestId) || !SessionIds.Permission().IsMatch(request.RequestId))
+        {
+            throw GatewayException.BadRequest("requestId must be an opencode permission id ('per_' followed by letters and digits).");
+        }
+
+        if (request.Reply is not ("once" or "always" or "reject"))
+        {
+            throw GatewayException.BadRequest("reply must be 'once', 'always' or 'reject'.");
+        }
+
+        // opencode's reply endpoint does not name the session: check the request belongs to it.
+        var info = await client.GetSessionAsync(request.SessionId, ct);
+        var directory = info.TryGetProperty("directory", out var d) ? d.GetString() : null;
+        var pending = await client.GetPendingPermissionsAsync(directory, ct);
+        var belongs = pending.ValueKind == JsonValueKind.Array && pending.EnumerateArray().Any(p =>
+            p.TryGetProperty("id", out var id) && id.ValueEquals(request.RequestId)
+            && p.TryGetProperty("sessionID", out var sid) && sid.ValueEquals(request.SessionId));
+        if (!belongs)
+        {
+            throw new GatewayException(GatewayErrorCodes.PermissionNotFound,
+                $"Permission request '{request.RequestId}' is not pending on session '{request.SessionId}'.");
+        }
+
+        await client.ReplyPermissionAsync(request.RequestId, request.Reply, request.Message, ct);
+    }
+}

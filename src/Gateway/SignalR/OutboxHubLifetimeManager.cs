@@ -1,0 +1,226 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OpencodeGateway.Diagnostics;
+using OpencodeGateway.SignalR.Internal;
+using OpencodeGateway.Upstreams;
+
+namespace OpencodeGateway.SignalR;
+
+/// <summary>
+/// A single-node <see cref="HubLifetimeManager{THub}"/> whose sends never wait on a connection: each message is
+/// serialised once and queued per connection in a bounded <see cref="ConnectionOutbox"/>. The framework's default
+/// manager awaits every connection's flush, so one stalled client would hold up whoever sends (the event pump).
+/// </summary>
+internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> where THub : Hub
+{
+    private readonly ConcurrentDictionary<string, ConnectionOutbox> _connections = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, ConnectionOutbox>> _groups = new(StringComparer.Ordinal);
+    // Membership changes are rare next to sends; one lock keeps "remove the empty group" from racing an add.
+    private readonly Lock _membershipLock = new();
+    private readonly OutboxOptions _options;
+    private readonly GatewayMetrics _metrics;
+    private readonly ILogger _logger;
+
+    public OutboxHubLifetimeManager(IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<OutboxHubLifetimeManager<THub>> logger)
+    {
+        _options = options.Value.Outbox;
+        _metrics = metrics;
+        _logger = logger;
+    }
+
+    public int ConnectionCount => _connections.Count;
+
+    public override Task OnConnectedAsync(HubConnectionContext connection)
+    {
+        _connections[connection.ConnectionId] =
+            new ConnectionOutbox(connection, _options.MaxQueuedMessages, _options.MaxQueuedBytes, _metrics, _logger);
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDisconnectedAsync(HubConnectionContext connection)
+    {
+        if (_connections.TryRemove(connection.ConnectionId, out var outbox))
+        {
+            outbox.Close();
+            lock (_membershipLock)
+            {
+                foreach (var group in outbox.Groups)
+                {
+                    RemoveFromGroupCore(connection.ConnectionId, group);
+                }
+
+                outbox.Groups.Clear();
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override Task AddToGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(groupName);
+        if (_connections.TryGetValue(connectionId, out var outbox))
+        {
+            lock (_membershipLock)
+            {
+                outbox.Groups.Add(groupName);
+                _groups.GetOrAdd(groupName, static _ => new(StringComparer.Ordinal))[connectionId] = outbox;
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(groupName);
+        if (_connections.TryGetValue(connectionId, out var outbox))
+        {
+            lock (_membershipLock)
+            {
+                outbox.Groups.Remove(groupName);
+                RemoveFromGroupCore(connectionId, groupName);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    // Caller holds _membershipLock.
+    private void RemoveFromGroupCore(string connectionId, string groupName)
+    {
+        if (_groups.TryGetValue(groupName, out var members) && members.TryRemove(connectionId, out _) && members.IsEmpty)
+        {
+            _groups.TryRemove(groupName, out _);
+        }
+    }
+
+    public override Task SendAllAsync(string methodName, object?[] args, CancellationToken cancellationToken = default)
+    {
+        var message = Serialize(methodName, args);
+        foreach (var outbox in _connections.Values)
+        {
+            outbox.Enqueue(message);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override Task SendAllExceptAsync(string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds,
+        CancellationToken cancellationToken = default)
+    {
+        var message = Serialize(methodName, args);
+        foreach (var outbox in _connections.Values)
+        {
+            if (!excludedConnectionIds.Contains(outbox.Connection.ConnectionId))
+            {
+                outbox.Enqueue(message);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override Task SendConnectionAsync(string connectionId, string methodName, object?[] args, CancellationToken cancellationToken = default)
+    {
+        if (_connections.TryGetValue(connectionId, out var outbox))
+        {
+            outbox.Enqueue(Serialize(methodName, args));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override Task SendConnectionsAsync(IReadOnlyList<string> connectionIds, string methodName, object?[] args,
+        CancellationToken cancellationToken = default)
+    {
+        SerializedHubMessage? message = null;
+        foreach (var id in connectionIds)
+        {
+            if (_connections.TryGetValue(id, out var outbox))
+            {
+                outbox.Enqueue(message ??= Serialize(methodName, args));
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override Task SendGroupAsync(string groupName, string methodName, object?[] args, CancellationToken cancellationToken = default)
+    {
+        if (_groups.TryGetValue(groupName, out var members) && !members.IsEmpty)
+        {
+            var message = Serialize(methodName, args);
+            foreach (var outbox in members.Values)
+            {
+                outbox.Enqueue(message);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override Task SendGroupsAsync(IReadOnlyList<string> groupNames, string methodName, object?[] args,
+        CancellationToken cancellationToken = default)
+    {
+        SerializedHubMessage? message = null;
+        var sent = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var groupName in groupNames)
+        {
+            if (_groups.TryGetValue(groupName, out var members))
+            {
+                foreach (var (id, outbox) in members)
+                {
+                    if (sent.Add(id))
+                    {
+                        outbox.Enqueue(message ??= Serialize(methodName, args));
+                    }
+                }
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override Task SendGroupExceptAsync(string groupName, string methodName, object?[] args,
+        IReadOnlyList<string> excludedConnectionIds, CancellationToken cancellationToken = default)
+    {
+        if (_groups.TryGetValue(groupName, out var members))
+        {
+            SerializedHubMessage? message = null;
+            foreach (var (id, outbox) in members)
+            {
+                if (!excludedConnectionIds.Contains(id))
+                {
+                    outbox.Enqueue(message ??= Serialize(methodName, args));
+                }
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override Task SendUserAsync(string userId, string methodName, object?[] args, CancellationToken cancellationToken = default) =>
+        SendUsersAsync([userId], methodName, args, cancellationToken);
+
+    public override Task SendUsersAsync(IReadOnlyList<string> userIds, string methodName, object?[] args,
+        CancellationToken cancellationToken = default)
+    {
+        SerializedHubMessage? message = null;
+        foreach (var outbox in _connections.Values)
+        {
+            if (outbox.Connection.UserIdentifier is { } user && userIds.Contains(user))
+            {
+                outbox.Enqueue(message ??= Serialize(methodName, args));
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static SerializedHubMessage Serialize(string methodName, object?[] args) =>
+        new(new InvocationMessage(methodName, args));
+}

@@ -1,0 +1,259 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using OpencodeGateway.Contracts;
+
+namespace OpencodeGateway.Upstreams;
+
+/// <summary>Typed REST client of one opencode server; upstream failures become <see cref="GatewayException"/>s.</summary>
+public sealed class OpencodeClient
+{
+    private readonly HttpClient _http;
+
+    internal OpencodeClient(UpstreamOptions options, HttpClient http)
+    {
+        Options = options;
+        _http = http;
+    }
+
+    public UpstreamOptions Options { get; }
+
+    public string UpstreamId => Options.Id;
+
+    public Task<JsonElement> CreateSessionAsync(string? title, CancellationToken ct) =>
+        SendJsonAsync(HttpMethod.Post, "session", title is null ? new { } : new { title }, sessionId: null, ct, withDirectory: true);
+
+    public Task<JsonElement> GetSessionAsync(string sessionId, CancellationToken ct) =>
+        SendJsonAsync(HttpMethod.Get, $"session/{Escape(sessionId)}", body: null, sessionId, ct);
+
+    public Task<JsonElement> UpdateSessionTitleAsync(string sessionId, string title, CancellationToken ct) =>
+        SendJsonAsync(HttpMethod.Patch, $"session/{Escape(sessionId)}", new { title }, sessionId, ct);
+
+    public async Task DeleteSessionAsync(string sessionId, CancellationToken ct) =>
+        await SendJsonAsync(HttpMethod.Delete, $"session/{Escape(sessionId)}", body: null, sessionId, ct);
+
+    public async Task<IReadOnlyList<MessageWithParts>> GetMessagesAsync(string sessionId, CancellationToken ct)
+    {
+        var root = await SendJsonAsync(HttpMethod.Get, $"session/{Escape(sessionId)}/message", body: null, sessionId, ct);
+        if (root.ValueKind != JsonValueKind.Array)
+        {
+            throw Unexpected("a message list");
+        }
+
+        var messages = new List<MessageWithParts>(root.GetArrayLength());
+        foreach (var item in root.EnumerateArray())
+        {
+            if (!item.TryGetProperty("info", out var info) || !item.TryGetProperty("parts", out var parts)
+                || parts.ValueKind != JsonValueKind.Array)
+            {
+                throw Unexpected("messages with info and parts");
+            }
+
+            messages.Add(new MessageWithParts(info, [.. parts.EnumerateArray()]));
+        }
+
+        return messages;
+    }
+
+    /// <summary>Status of the busy sessions of a directory (idle sessions are absent).</summary>
+    public Task<JsonElement> GetStatusMapAsync(string? directory, CancellationToken ct) =>
+        SendJsonAsync(HttpMethod.Get, WithDirectory("session/status", directory), body: null, sessionId: null, ct);
+
+    /// <summary>Pending permission requests of a directory.</summary>
+    public Task<JsonElement> GetPendingPermissionsAsync(string? directory, CancellationToken ct) =>
+        SendJsonAsync(HttpMethod.Get, WithDirectory("permission", directory), body: null, sessionId: null, ct);
+
+    public Task<JsonElement> GetTodosAsync(string sessionId, CancellationToken ct) =>
+        SendJsonAsync(HttpMethod.Get, $"session/{Escape(sessionId)}/todo", body: null, sessionId, ct);
+
+    public async Task PromptAsync(string sessionId, IReadOnlyList<PromptPart> parts, string? agent, string? model, CancellationToken ct)
+    {
+        var body = new Dictionary<string, object>
+        {
+            ["parts"] = parts.Select(p => new { type = p.Type, text = p.Text }).ToArray(),
+        };
+        if (agent is not null)
+        {
+            body["agent"] = agent;
+        }
+
+        if (model is not null)
+        {
+            var slash = model.IndexOf('/');
+            body["model"] = new { providerID = model[..slash], modelID = model[(slash + 1)..] };
+        }
+
+        await SendJsonAsync(HttpMethod.Post, $"session/{Escape(sessionId)}/prompt_async", body, sessionId, ct);
+    }
+
+    public async Task AbortAsync(string sessionId, CancellationToken ct) =>
+        await SendJsonAsync(HttpMethod.Post, $"session/{Escape(sessionId)}/abort", new { }, sessionId, ct);
+
+    public async Task ReplyPermissionAsync(string requestId, string reply, string? message, CancellationToken ct)
+    {
+        object body = message is null ? new { reply } : new { reply, message };
+        try
+        {
+            await SendJsonAsync(HttpMethod.Post, $"permission/{Escape(requestId)}/reply", body, sessionId: null, ct);
+        }
+        catch (GatewayException e) when (e.Code == GatewayErrorCodes.SessionNotFound)
+        {
+            throw new GatewayException(GatewayErrorCodes.PermissionNotFound, $"Permission request '{requestId}' is not pending.");
+        }
+    }
+
+    /// <summary>Lists the sessions opencode knows (most recently updated first).</summary>
+    public Task<JsonElement> ListSessionsAsync(CancellationToken ct) =>
+        SendJsonAsync(HttpMethod.Get, "session", body: null, sessionId: null, ct);
+
+    private async Task<JsonElement> SendJsonAsync(HttpMethod method, string path, object? body, string? sessionId,
+        CancellationToken ct, bool withDirectory = false)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+
+        if (withDirectory && !string.IsNullOrEmpty(Options.Directory))
+        {
+            request.Headers.TryAddWithoutValidation("x-opencode-directory", Uri.EscapeDataString(Options.Directory));
+        }
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new GatewayException(GatewayErrorCodes.UpstreamUnavailable,
+                $"Upstream '{UpstreamId}' is unreachable: {e.Message}", e);
+        }
+        catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new GatewayException(GatewayErrorCodes.UpstreamUnavailable,
+                $"Upstream '{UpstreamId}' did not answer within {Options.RequestTimeout.TotalSeconds:0.#} s.", e);
+        }
+
+        using (response)
+        {
+            if (response.StatusCode == HttpStatusCode.NoContent)
+            {
+                return default;
+            }
+
+            string text;
+            try
+            {
+                text = await response.Content.ReadAsStringAsync(ct);
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
+            {
+                throw new GatewayException(GatewayErrorCodes.UpstreamUnavailable,
+                    $"Upstream '{UpstreamId}' dropped the response: {e.Message}", e);
+            }
+
+            if (!response.IsSuccessStatusCode)
+            {
+                throw MapError(response.StatusCode, text, sessionId);
+            }
+
+            if (response.Content.Headers.ContentType?.MediaType is not "application/json")
+            {
+                // opencode answers unknown paths with its web UI's index.html and status 200.
+                throw Unexpected($"JSON (got {response.Content.Headers.ContentType?.MediaType ?? "no content type"})");
+            }
+
+            try
+            {
+                using var document = JsonDocument.Parse(text);
+                return document.RootElement.Clone();
+            }
+            catch (JsonException e)
+            {
+                throw new GatewayException(GatewayErrorCodes.UpstreamError, $"Upstream '{UpstreamId}' sent malformed JSON.", e);
+            }
+        }
+    }
+
+    private GatewayException MapError(HttpStatusCode status, string body, string? sessionId)
+    {
+        var detail = UpstreamMessage(body);
+        return status switch
+        {
+            HttpStatusCode.NotFound when sessionId is not null && !detail.Contains("Permission", StringComparison.Ordinal) =>
+                GatewayException.SessionNotFound(sessionId),
+            HttpStatusCode.NotFound => new GatewayException(GatewayErrorCodes.SessionNotFound, detail.Length > 0 ? detail : "Not found."),
+            HttpStatusCode.BadRequest => new GatewayException(GatewayErrorCodes.BadRequest,
+                $"Upstream '{UpstreamId}' rejected the request: {detail}"),
+            HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => new GatewayException(GatewayErrorCodes.UpstreamError,
+                $"Upstream '{UpstreamId}' refused the gateway's credentials (check Gateway:Upstreams Username/Password)."),
+            _ => new GatewayException(GatewayErrorCodes.UpstreamError,
+                $"Upstream '{UpstreamId}' failed with HTTP {(int)status}: {detail}"),
+        };
+    }
+
+    private static string UpstreamMessage(string body)
+    {
+        if (string.IsNullOrWhiteSpace(body))
+        {
+            return "";
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object)
+            {
+                if (root.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Object
+                    && data.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String)
+                {
+                    return message.GetString()!;
+                }
+
+                if (root.TryGetProperty("_tag", out var tag) && tag.ValueKind == JsonValueKind.String)
+                {
+                    return tag.GetString()!;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // not JSON: fall through to the raw text
+        }
+
+        return body.Length <= 200 ? body : body[..200];
+    }
+
+    private GatewayException Unexpected(string expected) =>
+        new(GatewayErrorCodes.UpstreamError, $"Upstream '{UpstreamId}' did not answer with {expected}; is it an opencode server?");
+
+    private static string Escape(string segment) => Uri.EscapeDataString(segment);
+
+    private static string WithDirectory(string path, string? directory) =>
+        string.IsNullOrEmpty(directory) ? path : $"{path}?directory={Uri.EscapeDataString(directory)}";
+
+    internal static HttpClient CreateHttpClient(UpstreamOptions options, TimeSpan timeout)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = options.ConnectTimeout,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            AutomaticDecompression = DecompressionMethods.None,
+        };
+        var baseUrl = options.BaseUrl.EndsWith('/') ? options.BaseUrl : options.BaseUrl + "/";
+        var http = new HttpClient(handler) { BaseAddress = new Uri(baseUrl), Timeout = timeout };
+        if (!string.IsNullOrEmpty(options.Password))
+        {
+            var user = string.IsNullOrEmpty(options.Username) ? "opencode" : options.Username;
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+                Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{options.Password}")));
+        }
+
+        return http;
+    }
+}

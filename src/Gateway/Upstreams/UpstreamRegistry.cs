@@ -1,0 +1,43 @@
+using Microsoft.Extensions.Options;
+using OpencodeGateway.Contracts;
+
+namespace OpencodeGateway.Upstreams;
+
+/// <summary>The configured upstreams and their REST clients.</summary>
+public sealed class UpstreamRegistry : IDisposable
+{
+    private readonly Dictionary<string, OpencodeClient> _clients = new(StringComparer.Ordinal);
+    private readonly List<HttpClient> _http = [];
+
+    public UpstreamRegistry(IOptions<GatewayOptions> options)
+    {
+        foreach (var upstream in options.Value.Upstreams)
+        {
+            var http = OpencodeClient.CreateHttpClient(upstream, upstream.RequestTimeout);
+            _http.Add(http);
+            _clients[upstream.Id] = new OpencodeClient(upstream, http);
+        }
+
+        Default = _clients[options.Value.Upstreams[0].Id];
+    }
+
+    public IReadOnlyCollection<OpencodeClient> All => _clients.Values;
+
+    /// <summary>The first configured upstream: where sessions are created unless a caller names another.</summary>
+    public OpencodeClient Default { get; }
+
+    public OpencodeClient Get(string upstreamId) =>
+        _clients.TryGetValue(upstreamId, out var client)
+            ? client
+            : throw new GatewayException(GatewayErrorCodes.BadRequest, $"Unknown upstream '{upstreamId}'.");
+
+    public bool TryGet(string upstreamId, out OpencodeClient client) => _clients.TryGetValue(upstreamId, out client!);
+
+    public void Dispose()
+    {
+        foreach (var http in _http)
+        {
+            http.Dispose();
+        }
+    }
+}

@@ -164,12 +164,15 @@ public sealed class SessionModel
     }
 
     /// <summary>Every part, by message then part id.</summary>
-    public IEnumerable<JsonObject> Parts => _messages.Keys.Where(_parts.ContainsKey).SelectMany(id => _parts[id].Values);
+    public IEnumerable<JsonObject> Parts => _parts.Keys.SelectMany(id => _parts[id].Values);
 
     public IEnumerable<JsonObject> PartsOfType(string type) => Parts.Where(p => p["type"]?.GetValue<string>() == type);
 
-    /// <summary>The text of every text part of every message, in order, one line per part.</summary>
-    public string AllText() => JoinText(Parts.Where(p => p["type"]?.GetValue<string>() == "text"));
+    /// <summary>
+    /// The text of every text part of every message, in order, one line per part (a part known only from its deltas
+    /// has no type yet: it counts as text).
+    /// </summary>
+    public string AllText() => JoinText(Parts.Where(p => (p["type"]?.GetValue<string>() ?? "text") == "text"));
 
     public static string JoinText(IEnumerable<JsonObject> parts)
     {

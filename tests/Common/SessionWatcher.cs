@@ -1,0 +1,219 @@
+using System.Text.Json;
+using OpencodeGateway.TestClient;
+
+namespace OpencodeGateway.Testing;
+
+/// <summary>
+/// A gateway client that watches one session the way a real client must: join (with <c>since</c> when it has a
+/// position), buffer events that arrive before the join's result, apply snapshot/recovered events then the buffer,
+/// rejoin on a gap (with since) or a new epoch (without), and take pushed snapshots of a newer epoch.
+/// </summary>
+public sealed class SessionWatcher : IAsyncDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly List<JsonElement> _buffer = [];
+    private bool _joining;
+    private int _rejoinPending;
+
+    private SessionWatcher(HubConnection connection, string sessionId, SessionModel model)
+    {
+        Connection = connection;
+        SessionId = sessionId;
+        Model = model;
+    }
+
+    public HubConnection Connection { get; }
+    public string SessionId { get; }
+    public SessionModel Model { get; }
+    public int Snapshots { get; private set; }
+    public int Recoveries { get; private set; }
+    public int Duplicates { get; private set; }
+    public int PushedSnapshots { get; private set; }
+    public int EventsApplied { get; private set; }
+    public List<string> EventTypes { get; } = [];
+    public List<string> Failures { get; } = [];
+    public DateTimeOffset? IdleAt { get; private set; }
+
+    /// <summary>Connects and joins; with <paramref name="model"/> from an earlier connection it rejoins with <c>since</c>.</summary>
+    public static async Task<SessionWatcher> StartAsync(Uri hubUrl, string sessionId, SessionModel? model = null,
+        HubConnectionOptions? options = null, CancellationToken ct = default)
+    {
+        var connection = await HubConnection.ConnectAsync(hubUrl, options ?? new HubConnectionOptions(), ct);
+        var watcher = new SessionWatcher(connection, sessionId, model ?? new SessionModel());
+        connection.On("SessionEvent", args => watcher.OnEvent(args[0]));
+        connection.On("SessionSnapshot", args => watcher.OnSnapshot(args[0]));
+        await watcher.JoinAsync(useSince: model is { HasSnapshot: true }, ct);
+        return watcher;
+    }
+
+    public async Task JoinAsync(bool useSince, CancellationToken ct = default)
+    {
+        lock (_gate)
+        {
+            _joining = true;
+        }
+
+        object request = useSince
+            ? new { sessionId = SessionId, since = new { epoch = Model.Epoch, seq = Model.Seq } }
+            : new { sessionId = SessionId };
+        JsonElement result;
+        try
+        {
+            result = await Connection.InvokeAsync("Join", [request], ct);
+        }
+        catch
+        {
+            lock (_gate)
+            {
+                _joining = false;
+                _buffer.Clear();
+            }
+
+            throw;
+        }
+
+        lock (_gate)
+        {
+            if (result.GetProperty("recovered").GetBoolean())
+            {
+                Model.ApplyRecovered(result);
+                Recoveries++;
+            }
+            else
+            {
+                Model.ApplySnapshot(result.GetProperty("snapshot"));
+                Snapshots++;
+            }
+
+            _joining = false;
+            var buffered = _buffer.ToList();
+            _buffer.Clear();
+            foreach (var evt in buffered)
+            {
+                ApplyLocked(evt);
+            }
+        }
+    }
+
+    private void OnEvent(JsonElement evt)
+    {
+        lock (_gate)
+        {
+            if (_joining || !Model.HasSnapshot)
+            {
+                _buffer.Add(evt);
+                return;
+            }
+
+            ApplyLocked(evt);
+        }
+    }
+
+    private void OnSnapshot(JsonElement snapshot)
+    {
+        lock (_gate)
+        {
+            var epoch = snapshot.GetProperty("epoch").GetInt64();
+            var seq = snapshot.GetProperty("seq").GetInt64();
+            if (epoch > Model.Epoch || (epoch == Model.Epoch && seq > Model.Seq))
+            {
+                Model.ApplySnapshot(snapshot);
+                PushedSnapshots++;
+            }
+        }
+    }
+
+    private void ApplyLocked(JsonElement evt)
+    {
+        var outcome = Model.Apply(evt);
+        switch (outcome)
+        {
+            case SessionModel.Outcome.Applied:
+                EventsApplied++;
+                var type = evt.GetProperty("type").GetString()!;
+                EventTypes.Add(type);
+                if (type == "status" && Model.StatusType == "idle")
+                {
+                    IdleAt = DateTimeOffset.UtcNow;
+                }
+
+                break;
+            case SessionModel.Outcome.Duplicate:
+                Duplicates++;
+                break;
+            case SessionModel.Outcome.Gap:
+                Rejoin(useSince: true);
+                break;
+            case SessionModel.Outcome.NewEpoch:
+                // A snapshot of the new epoch is pushed; rejoin in case it is not (or was lost).
+                Rejoin(useSince: false);
+                break;
+        }
+    }
+
+    private void Rejoin(bool useSince)
+    {
+        if (Interlocked.Exchange(ref _rejoinPending, 1) == 1)
+        {
+            return;
+        }
+
+        _joining = true;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await JoinAsync(useSince);
+            }
+            catch (Exception e)
+            {
+                lock (_gate)
+                {
+                    Failures.Add($"rejoin failed: {e.Message}");
+                }
+            }
+            finally
+            {
+                Interlocked.Exchange(ref _rejoinPending, 0);
+            }
+        });
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds for the model (checked under the watcher's lock).</summary>
+    public async Task WaitUntilAsync(Func<SessionWatcher, bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            lock (_gate)
+            {
+                if (condition(this))
+                {
+                    return;
+                }
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{what}: not reached within {timeout.TotalSeconds} s (status {Model.StatusType}, seq {Model.Seq}, failures: {string.Join("; ", Failures)})");
+            }
+
+            if (Connection.IsClosed)
+            {
+                throw new InvalidOperationException($"{what}: connection closed ({await Connection.Closed})");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    public T Read<T>(Func<SessionWatcher, T> read)
+    {
+        lock (_gate)
+        {
+            return read(this);
+        }
+    }
+
+    public ValueTask DisposeAsync() => Connection.DisposeAsync();
+}

@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using OpencodeGateway.TestClient;
+using OpencodeGateway.Testing;
+
+namespace OpencodeGateway.Tests;
+
+/// <summary>Bad calls get a clear coded error and leave the connection usable.</summary>
+public class SessionHubErrorTests
+{
+    private static async Task<string> ErrorOf(HubConnection connection, string method, params object?[] args)
+    {
+        var e = await Assert.ThrowsAsync<HubInvocationException>(() => connection.InvokeAsync(method, args));
+        return e.Message;
+    }
+
+    [Fact]
+    public async Task Bad_input_is_refused_with_a_code_and_the_connection_keeps_working()
+    {
+        await using var fake = await FakeOpencode.StartAsync();
+        fake.AddSession("ses_known");
+        await using var gateway = await GatewayHost.StartAsync(fake.BaseUrl);
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+
+        Assert.EndsWith("HubException: session_not_found: Session 'ses_unknown' was not found.",
+            await ErrorOf(connection, "Join", new { sessionId = "ses_unknown" }));
+        Assert.Contains("HubException: bad_request: sessionId must be", await ErrorOf(connection, "Join", new { sessionId = "../../etc" }));
+        Assert.Contains("HubException: bad_request: sessionId must be", await ErrorOf(connection, "Join", new { sessionId = "" }));
+        Assert.Contains("HubException: bad_request: The argument is required.", await ErrorOf(connection, "Join", [null]));
+        Assert.Contains("Failed to invoke 'Join'", await ErrorOf(connection, "Join", 42));
+        Assert.Contains("Failed to invoke 'Join'", await ErrorOf(connection, "Join", "a", "b"));
+        Assert.Contains("HubException: bad_request: A prompt needs text", await ErrorOf(connection, "Prompt", new { sessionId = "ses_known" }));
+        Assert.Contains("HubException: bad_request: parts[0].type must be 'text'",
+            await ErrorOf(connection, "Prompt", new { sessionId = "ses_known", parts = new[] { new { type = "file", text = "x" } } }));
+        Assert.Contains("HubException: bad_request: reply must be",
+            await ErrorOf(connection, "ReplyPermission", new { sessionId = "ses_known", requestId = "per_1", reply = "maybe" }));
+        Assert.Contains("HubException: bad_request: requestId must be",
+            await ErrorOf(connection, "ReplyPermission", new { sessionId = "ses_known", requestId = "x", reply = "once" }));
+        Assert.Contains("HubException: permission_not_found:",
+            await ErrorOf(connection, "ReplyPermission", new { sessionId = "ses_known", requestId = "per_1", reply = "once" }));
+        Assert.Contains("Method does not exist", await ErrorOf(connection, "NoSuchMethod"));
+
+        var join = await connection.InvokeAsync("Join", [new { sessionId = "ses_known" }]);
+        Assert.False(join.GetProperty("recovered").GetBoolean());
+        Assert.False(connection.IsClosed);
+    }
+
+    [Fact]
+    public async Task An_unreachable_upstream_answers_upstream_unavailable_quickly()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop(); // nothing listens there now
+
+        await using var gateway = await GatewayHost.StartAsync(new Uri($"http://127.0.0.1:{port}"));
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        var watch = Stopwatch.StartNew();
+        Assert.Contains("HubException: upstream_unavailable:", await ErrorOf(connection, "Join", new { sessionId = "ses_x" }));
+        Assert.Contains("HubException: upstream_unavailable:", await ErrorOf(connection, "CreateSession", new { title = "t" }));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
+    public async Task An_upstream_that_accepts_but_never_answers_times_out_as_unavailable()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start(); // accepts connections into the backlog, never answers
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        await using var gateway = await GatewayHost.StartAsync(new Uri($"http://127.0.0.1:{port}"),
+            ("Gateway:Upstreams:0:RequestTimeout", "00:00:01"));
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        var watch = Stopwatch.StartNew();
+        Assert.Contains("HubException: upstream_unavailable: Upstream 'local' did not answer within 1 s.",
+            await ErrorOf(connection, "Join", new { sessionId = "ses_x" }));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(4), $"took {watch.Elapsed}");
+    }
+}

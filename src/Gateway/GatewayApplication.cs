@@ -8,6 +8,9 @@ public static class GatewayApplication
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        // SignalR logs every HubException a method throws as an error; ours are answers to bad calls, and the
+        // error filter logs the unexpected failures itself.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher", LogLevel.Critical);
         builder.Services.AddOpencodeGateway(builder.Configuration);
         configure?.Invoke(builder);
         var app = builder.Build();

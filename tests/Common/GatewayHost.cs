@@ -20,7 +20,11 @@ public sealed class GatewayHost : IAsyncDisposable
     public Uri HubUrl => new(BaseUrl, "hubs/session");
     public IServiceProvider Services => App.Services;
 
-    public static async Task<GatewayHost> StartAsync(Uri upstream, params (string Key, string Value)[] settings)
+    public static Task<GatewayHost> StartAsync(Uri upstream, params (string Key, string Value)[] settings) =>
+        StartAsync(upstream, configure: null, settings);
+
+    public static async Task<GatewayHost> StartAsync(Uri upstream, Action<WebApplicationBuilder>? configure,
+        params (string Key, string Value)[] settings)
     {
         var args = new List<string> { "--urls", "http://127.0.0.1:0", "--Gateway:Upstreams:0:Id=local", $"--Gateway:Upstreams:0:BaseUrl={upstream}" };
         args.AddRange(settings.Select(s => $"--{s.Key}={s.Value}"));
@@ -29,6 +33,7 @@ public sealed class GatewayHost : IAsyncDisposable
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            configure?.Invoke(builder);
         });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace OpencodeGateway.IntegrationTests;
+
+/// <summary>
+/// The real <c>opencode serve</c> and the mock LLM, started by the project's own <c>deploy/dev/opencode.sh</c> on
+/// ports of their own (<c>GATEWAY_IT_OC_PORT</c>, default 4396, mock on the next port) with a fresh data dir.
+/// </summary>
+public sealed class OpencodeStack : IAsyncLifetime
+{
+    private readonly Dictionary<string, string> _env;
+
+    public OpencodeStack()
+    {
+        var port = int.TryParse(Environment.GetEnvironmentVariable("GATEWAY_IT_OC_PORT"), out var p) ? p : 4396;
+        RepoRoot = FindRepoRoot();
+        _env = new Dictionary<string, string>
+        {
+            ["OC_PORT"] = port.ToString(),
+            ["MOCK_PORT"] = (port + 1).ToString(),
+            ["OC_STATE_DIR"] = Path.Combine(RepoRoot, ".dev", $"it-opencode-{port}"),
+        };
+        Http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+    }
+
+    public string RepoRoot { get; }
+    public Uri BaseUrl { get; private set; } = null!;
+    public HttpClient Http { get; }
+    public string LogPath => Path.Combine(_env["OC_STATE_DIR"], "opencode.log");
+
+    public async Task InitializeAsync()
+    {
+        await RunAsync("stop", "--clean");
+        BaseUrl = new Uri((await RunAsync("start")).Trim());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await RunAsync("stop");
+        Http.Dispose();
+    }
+
+    /// <summary>Kills opencode and starts it again on the same port and data (an upstream restart).</summary>
+    public async Task RestartAsync() => await RunAsync("restart-opencode");
+
+    /// <summary>How many <c>/global/event</c> subscriptions opencode itself logged (it logs one line per connection).</summary>
+    public int GlobalEventConnections() =>
+        File.Exists(LogPath) ? File.ReadLines(LogPath).Count(l => l.Contains("message=\"global event connected\"", StringComparison.Ordinal)) : 0;
+
+    public async Task<JsonElement> StoredMessagesAsync(string sessionId) =>
+        await Http.GetFromJsonAsync<JsonElement>(new Uri(BaseUrl, $"session/{sessionId}/message"));
+
+    private async Task<string> RunAsync(params string[] args)
+    {
+        var script = Path.Combine(RepoRoot, "deploy", "dev", "opencode.sh");
+        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(script);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in _env)
+        {
+            start.Environment[key] = value;
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        if (process.ExitCode != 0 && args[0] != "stop")
+        {
+            throw new InvalidOperationException($"opencode.sh {string.Join(' ', args)} failed ({process.ExitCode}): {await stderr}");
+        }
+
+        return await stdout;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Gateway.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("Gateway.sln not found above " + AppContext.BaseDirectory);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class OpencodeCollection : ICollectionFixture<OpencodeStack>
+{
+    public const string Name = "real opencode";
+}

@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text.Json;
+using OpencodeGateway.Diagnostics;
+using OpencodeGateway.TestClient;
+using OpencodeGateway.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Xunit.Abstractions;
+
+namespace OpencodeGateway.IntegrationTests;
+
+/// <summary>The gateway's invariants on the real opencode (see the README's event contract).</summary>
+[Collection(OpencodeCollection.Name)]
+public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output)
+{
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(90);
+
+    private static bool Finished(SessionWatcher w, string lastToken) =>
+        w.Model.StatusType == "idle" && w.Model.AllText().Contains(lastToken, StringComparison.Ordinal);
+
+    private async Task<string> CreateSessionAsync(GatewayHost gateway, string title)
+    {
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        var info = await connection.InvokeAsync("CreateSession", [new { title }]);
+        return info.GetProperty("id").GetString()!;
+    }
+
+    private async Task AssertIdenticalToStoredAsync(string sessionId, params SessionWatcher[] watchers)
+    {
+        var stored = SessionModel.AllText(await stack.StoredMessagesAsync(sessionId));
+        Assert.NotEmpty(stored);
+        foreach (var w in watchers)
+        {
+            Assert.Equal(stored, w.Read(x => x.Model.AllText()));
+        }
+    }
+
+    private static Task<GatewayHost> StartGatewayAsync(Uri upstream, params (string, string)[] settings) =>
+        StartGatewayAsync(upstream, configure: null, settings);
+
+    private static async Task<GatewayHost> StartGatewayAsync(Uri upstream, Action<WebApplicationBuilder>? configure,
+        params (string, string)[] settings)
+    {
+        var gateway = await GatewayHost.StartAsync(upstream, configure, settings);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (gateway.Get<GatewayMetrics>().StreamConnects == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the gateway never connected to opencode's event stream");
+            await Task.Delay(50);
+        }
+
+        return gateway;
+    }
+
+    [Fact]
+    public async Task Three_clients_end_byte_identical_on_one_upstream_connection()
+    {
+        var connectionsBefore = stack.GlobalEventConnections();
+        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        var sessionId = await CreateSessionAsync(gateway, "three clients");
+        var watchers = new List<SessionWatcher>();
+        for (var i = 0; i < 3; i++)
+        {
+            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, sessionId));
+        }
+
+        var result = await watchers[0].Connection.InvokeAsync("Prompt", [new { sessionId, text = "answer tokens=500 delay=4" }]);
+        Assert.False(result.GetProperty("queued").GetBoolean());
+        foreach (var w in watchers)
+        {
+            await w.WaitUntilAsync(x => Finished(x, "t500 "), AnswerTimeout, "500-token answer");
+        }
+
+        await AssertIdenticalToStoredAsync(sessionId, [.. watchers]);
+        Assert.All(watchers, w => Assert.True(w.Read(x => x.EventTypes.Count(t => t == "part.delta")) >= 500));
+        Assert.All(watchers, w => Assert.Empty(w.Read(x => x.Failures)));
+        Assert.Equal(1, stack.GlobalEventConnections() - connectionsBefore);
+        Assert.Equal(1, gateway.Get<GatewayMetrics>().StreamConnects);
+        foreach (var w in watchers)
+        {
+            await w.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_late_joiner_and_a_client_that_drops_and_rejoins_end_byte_identical()
+    {
+        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        var sessionId = await CreateSessionAsync(gateway, "late joiner");
+        await using var first = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        var dropper = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+
+        await first.Connection.InvokeAsync("Prompt", [new { sessionId, text = "answer tokens=400 delay=10" }]);
+        await dropper.WaitUntilAsync(w => w.Model.AllText().Contains("t60 ", StringComparison.Ordinal), AnswerTimeout, "60 tokens");
+        var model = dropper.Model;
+        await dropper.DisposeAsync(); // gone mid-stream
+
+        await first.WaitUntilAsync(w => w.Model.AllText().Contains("t120 ", StringComparison.Ordinal), AnswerTimeout, "120 tokens");
+        // opencode itself does not show streamed text before the part ends: only the gateway can serve it.
+        var storedMidStream = SessionModel.AllText(await stack.StoredMessagesAsync(sessionId));
+        Assert.DoesNotContain("t120 ", storedMidStream, StringComparison.Ordinal);
+
+        await using var late = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        Assert.Equal(1, late.Snapshots);
+        Assert.Contains("t1 t2 t3 ", late.Read(w => w.Model.AllText()), StringComparison.Ordinal);
+
+        await using var back = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, model);
+        Assert.Equal(1, back.Recoveries);
+        Assert.Equal(0, back.Snapshots);
+
+        foreach (var w in new[] { first, late, back })
+        {
+            await w.WaitUntilAsync(x => Finished(x, "t400 "), AnswerTimeout, "400-token answer");
+        }
+
+        await AssertIdenticalToStoredAsync(sessionId, first, late, back);
+        Assert.All(new[] { first, late, back }, w => Assert.Empty(w.Read(x => x.Failures)));
+    }
+
+    [Fact]
+    public async Task Tool_calls_and_permission_requests_reach_clients_and_a_reply_reaches_opencode()
+    {
+        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        var sessionId = await CreateSessionAsync(gateway, "tool call");
+        await using var asker = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        await using var other = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+
+        await asker.Connection.InvokeAsync("Prompt", [new { sessionId, text = "run it tool=bash" }]);
+        await other.WaitUntilAsync(w => w.Model.Permissions.Count == 1, AnswerTimeout, "permission request");
+        var request = other.Read(w => w.Model.Permissions.Values.Single());
+        Assert.Equal("bash", request["permission"]!.GetValue<string>());
+        var toolStates = other.Read(w => w.Model.PartsOfType("tool").Select(p => p["state"]!["status"]!.GetValue<string>()).ToList());
+        Assert.Contains(toolStates, s => s is "pending" or "running");
+
+        // A late joiner sees the pending request in its snapshot.
+        await using var late = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        Assert.Single(late.Read(w => w.Model.Permissions));
+
+        await asker.Connection.InvokeAsync("ReplyPermission", [new { sessionId, requestId = request["id"]!.GetValue<string>(), reply = "once" }]);
+        foreach (var w in new[] { asker, other, late })
+        {
+            await w.WaitUntilAsync(x => Finished(x, "Tool finished."), AnswerTimeout, "answer after the tool");
+            Assert.Empty(w.Read(x => x.Model.Permissions));
+            Assert.Equal("completed", w.Read(x => x.Model.PartsOfType("tool").Single()["state"]!["status"]!.GetValue<string>()));
+        }
+
+        Assert.Contains("permission.replied", other.Read(w => w.EventTypes));
+        Assert.Contains("mock-tool-output", other.Read(w => w.Model.PartsOfType("tool").Single()["state"]!["output"]!.GetValue<string>()), StringComparison.Ordinal);
+        await AssertIdenticalToStoredAsync(sessionId, asker, other, late);
+    }
+
+    [Fact]
+    public async Task After_opencode_restarts_mid_answer_clients_resynchronise_to_what_it_stored()
+    {
+        await using var gateway = await StartGatewayAsync(stack.BaseUrl,
+            ("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.100"), ("Gateway:Streaming:ReconnectMaxDelay", "00:00:01"));
+        var sessionId = await CreateSessionAsync(gateway, "restart");
+        await using var a = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        await using var b = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        var epoch = a.Read(w => w.Model.Epoch);
+
+        await a.Connection.InvokeAsync("Prompt", [new { sessionId, text = "answer tokens=1000 delay=10" }]);
+        await a.WaitUntilAsync(w => w.Model.AllText().Contains("t50 ", StringComparison.Ordinal), AnswerTimeout, "50 tokens");
+        await stack.RestartAsync();
+
+        foreach (var w in new[] { a, b })
+        {
+            await w.WaitUntilAsync(x => x.Model.Epoch > epoch && x.Model.StatusType == "idle", AnswerTimeout, "new epoch after restart");
+        }
+
+        Assert.True(gateway.Get<GatewayMetrics>().Reconnects >= 1);
+        await AssertIdenticalToStoredAsync(sessionId, a, b);
+        output.WriteLine($"after restart: {a.Read(w => w.PushedSnapshots)} pushed snapshots, {a.Read(w => w.Snapshots)} joins with snapshot");
+
+        // The stream works in the new epoch.
+        await a.Connection.InvokeAsync("Prompt", [new { sessionId, text = "again tokens=30 delay=5" }]);
+        foreach (var w in new[] { a, b })
+        {
+            await w.WaitUntilAsync(x => Finished(x, "t30 "), AnswerTimeout, "answer after restart");
+        }
+
+        await AssertIdenticalToStoredAsync(sessionId, a, b);
+        Assert.All(new[] { a, b }, w => Assert.Empty(w.Read(x => x.Failures)));
+    }
+
+    [Fact]
+    public async Task A_client_that_stops_reading_is_dropped_without_slowing_twenty_others()
+    {
+        // Loopback TCP autotuning would let the kernel hold megabytes for the stalled socket before the gateway's
+        // outbox sees any pressure; a fixed, small send buffer on accepted sockets makes the outbox bound the limit.
+        await using var gateway = await StartGatewayAsync(stack.BaseUrl,
+            builder => builder.WebHost.UseSockets(o => o.CreateBoundListenSocket = endpoint =>
+            {
+                var socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+                socket.SendBufferSize = 32 * 1024;
+                return socket;
+            }),
+            ("Gateway:Outbox:MaxQueuedBytes", "262144"));
+        var sessionId = await CreateSessionAsync(gateway, "slow consumer");
+        var fast = new List<SessionWatcher>();
+        for (var i = 0; i < 20; i++)
+        {
+            fast.Add(await SessionWatcher.StartAsync(gateway.HubUrl, sessionId));
+        }
+
+        // A small receive buffer so that the paused client's socket fills quickly.
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096, NoDelay = true };
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        using var invoker = new HttpMessageInvoker(handler);
+        var slow = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: new HubConnectionOptions { HttpMessageInvoker = invoker });
+        slow.Connection.PauseReading = true;
+
+        var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
+        var started = Stopwatch.StartNew();
+        await fast[0].Connection.InvokeAsync("Prompt", [new { sessionId, text = "answer tokens=6000 delay=1" }]);
+        foreach (var w in fast)
+        {
+            await w.WaitUntilAsync(x => Finished(x, "t6000 "), AnswerTimeout, "6000-token answer");
+        }
+
+        var answered = started.Elapsed;
+        var idleTimes = fast.Select(w => w.Read(x => x.IdleAt!.Value)).ToList();
+        var spread = idleTimes.Max() - idleTimes.Min();
+        output.WriteLine($"answer took {answered}, idle spread across 20 clients {spread.TotalMilliseconds} ms");
+        Assert.True(spread < TimeSpan.FromSeconds(1), $"clients finished {spread} apart");
+
+        Assert.Equal(1, gateway.Get<GatewayMetrics>().SlowConsumersDropped);
+        // It sees the close once it reads again.
+        slow.Connection.PauseReading = false;
+        Assert.True(await Task.WhenAny(slow.Connection.Closed, Task.Delay(10_000)) == slow.Connection.Closed, "the stalled client was not closed");
+        var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
+        output.WriteLine($"managed memory {memoryBefore / 1024} KB -> {memoryAfter / 1024} KB");
+        Assert.True(memoryAfter - memoryBefore < 64L * 1024 * 1024, $"memory grew by {(memoryAfter - memoryBefore) / 1024} KB");
+
+        await AssertIdenticalToStoredAsync(sessionId, [.. fast]);
+
+        // The dropped client recovers with since.
+        await using var back = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, slow.Model);
+        await back.WaitUntilAsync(x => Finished(x, "t6000 "), AnswerTimeout, "recovered client");
+        await AssertIdenticalToStoredAsync(sessionId, back);
+        await slow.DisposeAsync();
+        foreach (var w in fast)
+        {
+            await w.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Unknown_sessions_and_bad_calls_get_coded_errors()
+    {
+        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        async Task<string> Error(string method, object? arg) =>
+            (await Assert.ThrowsAsync<HubInvocationException>(() => connection.InvokeAsync(method, [arg]))).Message;
+
+        Assert.Contains("HubException: session_not_found:", await Error("Join", new { sessionId = "ses_doesnotexist" }));
+        Assert.Contains("HubException: session_not_found:", await Error("Prompt", new { sessionId = "ses_doesnotexist", text = "hi" }));
+        Assert.Contains("HubException: session_not_found:", await Error("Abort", "ses_doesnotexist"));
+        Assert.Contains("HubException: bad_request:", await Error("Join", new { sessionId = "nonsense_id" }));
+        Assert.Contains("HubException: bad_request:", await Error("CreateSession", new { title = new string('x', 600) }));
+        var info = await connection.InvokeAsync("CreateSession", [new { title = "still works" }]);
+        Assert.StartsWith("ses_", info.GetProperty("id").GetString(), StringComparison.Ordinal);
+    }
+}

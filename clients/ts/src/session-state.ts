@@ -225,9 +225,13 @@ export class SessionState {
         }
       }
 
-      if (this.seq < result.seq) {
-        return this.requestRejoin(null, 'recovery-failed', buffered);
+      // The events must bring us to result.seq (events buffered meanwhile may also cover the tail).
+      const action = this.drain(buffered);
+      if (action || this.epoch !== result.epoch || this.seq >= result.seq) {
+        return action;
       }
+
+      return this.requestRejoin(null, 'recovery-failed');
     } else if (result.snapshot) {
       this.replaceWith(result.snapshot);
     } else {

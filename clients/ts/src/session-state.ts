@@ -1,0 +1,554 @@
+/**
+ * The client-side state machine of one watched session: applies join results, snapshots and events, drops
+ * duplicates, detects gaps and epoch changes, and buffers events while a Join is in flight. Pure: no I/O, no timers.
+ * When it needs the transport to (re)join, a method returns a `RejoinAction`; the caller sends `Join` with its `since`
+ * and hands the result to `completeJoin` (or calls `failJoin`). Until then incoming events are buffered here.
+ */
+import {
+  SessionEventTypes,
+  type JoinResult,
+  type MessageInfo,
+  type OpencodeError,
+  type Part,
+  type PermissionRequest,
+  type SessionEvent,
+  type SessionInfo,
+  type SessionMetadata,
+  type SessionSnapshot,
+  type SessionStatus,
+  type StreamPosition,
+  type Todo,
+} from './contracts.js';
+
+/** One message with its parts, parts ordered by id. */
+export interface MessageView {
+  readonly info: MessageInfo;
+  readonly parts: readonly Part[];
+}
+
+/** What a watcher sees of a session. Treat as read-only: a new object is made whenever something changed, and
+ * unchanged messages keep their identity (cheap memoisation in UI frameworks). */
+export interface SessionView {
+  readonly sessionId: string;
+  readonly upstream: string | null;
+  /** The position this view is consistent with (0/0 before the first join result). */
+  readonly epoch: number;
+  readonly seq: number;
+  /** True once a join result (snapshot or recovered events) was applied. */
+  readonly ready: boolean;
+  readonly session: SessionInfo | null;
+  /** Ordered by message id (opencode ids sort by time). */
+  readonly messages: readonly MessageView[];
+  readonly status: SessionStatus;
+  /** Pending permission requests. */
+  readonly permissions: readonly PermissionRequest[];
+  readonly todos: readonly Todo[] | null;
+  readonly metadata: SessionMetadata | null;
+  /** The last `error` event of the session (cleared when it becomes busy again). */
+  readonly error?: OpencodeError | null;
+  /** Why joining the session failed (e.g. session_not_found), when it did. */
+  readonly joinError?: { code: string; message: string } | null;
+  /** The session was deleted. */
+  readonly deleted: boolean;
+}
+
+export type RejoinReason =
+  /** An event's seq skipped one or more events: rejoin with since = current position. */
+  | 'gap'
+  /** A delta's offset is past the text we have: rejoin with since (then with a snapshot if that did not help). */
+  | 'delta-gap'
+  /** An event of another epoch: rejoin without since (fresh snapshot). */
+  | 'epoch'
+  /** Recovered events did not bring us to the promised position: rejoin without since. */
+  | 'recovery-failed';
+
+export interface RejoinAction {
+  readonly type: 'rejoin';
+  /** What to send as `since`: null asks for a snapshot. */
+  readonly since: StreamPosition | null;
+  readonly reason: RejoinReason;
+}
+
+type Buffered = { kind: 'event'; event: SessionEvent } | { kind: 'snapshot'; snapshot: SessionSnapshot };
+
+const idleStatus: SessionStatus = { type: 'idle' };
+
+/** Inserts `id` into the sorted array unless present; ids mostly arrive in order, so check the end first. */
+function insertSorted(ids: string[], id: string): void {
+  const last = ids[ids.length - 1];
+  if (last === undefined || last < id) {
+    ids.push(id);
+    return;
+  }
+
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid]! < id) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+
+  if (ids[lo] !== id) {
+    ids.splice(lo, 0, id);
+  }
+}
+
+function removeSorted(ids: string[], id: string): void {
+  const index = ids.indexOf(id);
+  if (index >= 0) {
+    ids.splice(index, 1);
+  }
+}
+
+class MessageEntry {
+  readonly partIds: string[] = [];
+  readonly parts = new Map<string, Part>();
+  private cached: MessageView | null = null;
+
+  constructor(public info: MessageInfo) {}
+
+  setInfo(info: MessageInfo): void {
+    this.info = info;
+    this.cached = null;
+  }
+
+  setPart(part: Part): void {
+    if (!this.parts.has(part.id)) {
+      insertSorted(this.partIds, part.id);
+    }
+
+    this.parts.set(part.id, part);
+    this.cached = null;
+  }
+
+  removePart(partId: string): boolean {
+    if (!this.parts.delete(partId)) {
+      return false;
+    }
+
+    removeSorted(this.partIds, partId);
+    this.cached = null;
+    return true;
+  }
+
+  view(): MessageView {
+    return (this.cached ??= { info: this.info, parts: this.partIds.map((id) => this.parts.get(id)!) });
+  }
+}
+
+export class SessionState {
+  readonly sessionId: string;
+  private upstream: string | null = null;
+  private epoch = 0;
+  private seq = 0;
+  private hasState = false;
+  private readonly messages = new Map<string, MessageEntry>();
+  private readonly messageIds: string[] = [];
+  private session: SessionInfo | null = null;
+  private status: SessionStatus = idleStatus;
+  private readonly permissions = new Map<string, PermissionRequest>();
+  private todos: Todo[] | null = null;
+  private metadata: SessionMetadata | null = null;
+  private error: OpencodeError | null = null;
+  private joinError: { code: string; message: string } | null = null;
+  private deleted = false;
+
+  private joining = false;
+  private buffer: Buffered[] = [];
+  /** The event whose delta offset was past our text last time: a second time means `since` cannot fix it. */
+  private lastDeltaGap: StreamPosition | null = null;
+
+  private version = 0;
+  private cachedView: SessionView | null = null;
+  private cachedVersion = -1;
+
+  constructor(sessionId: string) {
+    this.sessionId = sessionId;
+  }
+
+  /** The last applied event's position, or null before the first join result. */
+  get position(): StreamPosition | null {
+    return this.hasState ? { epoch: this.epoch, seq: this.seq } : null;
+  }
+
+  /** A Join is in flight (or requested): incoming events are being buffered. */
+  get isJoining(): boolean {
+    return this.joining;
+  }
+
+  /** Grows by one with every change of the view. */
+  get changeCount(): number {
+    return this.version;
+  }
+
+  /** Number of items buffered while joining (for diagnostics and tests). */
+  get bufferedCount(): number {
+    return this.buffer.length;
+  }
+
+  /**
+   * Marks a Join as sent and returns the `since` to send with it: the current position, or null for a snapshot
+   * (`fresh`, or nothing applied yet). Events received until `completeJoin`/`failJoin` are buffered.
+   */
+  beginJoin(fresh = false): StreamPosition | null {
+    this.joining = true;
+    return fresh ? null : this.position;
+  }
+
+  /** Applies a Join's result, then the events buffered meanwhile. May ask for another rejoin. */
+  completeJoin(result: JoinResult): RejoinAction | null {
+    const buffered = this.buffer;
+    this.buffer = [];
+    this.joining = false;
+    if (this.joinError) {
+      this.joinError = null;
+      this.touch();
+    }
+
+    if (result.recovered) {
+      if (!this.hasState || result.epoch !== this.epoch) {
+        return this.requestRejoin(null, 'recovery-failed', buffered);
+      }
+
+      this.upstream = result.upstream;
+      const events = result.events ?? [];
+      for (let i = 0; i < events.length; i++) {
+        const action = this.applyEvent(events[i]!, true);
+        if (action) {
+          // Whatever the recovered list still held is newer than our position: keep it for after the rejoin.
+          this.buffer.push(...events.slice(i + 1).map((event): Buffered => ({ kind: 'event', event })), ...buffered);
+          return action;
+        }
+      }
+
+      // The events must bring us to result.seq (events buffered meanwhile may also cover the tail).
+      const action = this.drain(buffered);
+      if (action || this.epoch !== result.epoch || this.seq >= result.seq) {
+        return action;
+      }
+
+      return this.requestRejoin(null, 'recovery-failed');
+    } else if (result.snapshot) {
+      this.replaceWith(result.snapshot);
+    } else {
+      // Not recovered and no snapshot: the server broke its contract. Keep what we have; a snapshot join may help.
+      return this.requestRejoin(null, 'recovery-failed', buffered);
+    }
+
+    return this.drain(buffered);
+  }
+
+  /** The Join failed: stop buffering (the next Join with `since` recovers what was dropped). */
+  failJoin(error?: { code: string; message: string }): void {
+    this.joining = false;
+    this.buffer = [];
+    if (error) {
+      this.joinError = { code: error.code, message: error.message };
+      this.touch();
+    }
+  }
+
+  /** A `SessionEvent` from the hub. */
+  receiveEvent(event: SessionEvent): RejoinAction | null {
+    if (event.sessionId !== this.sessionId) {
+      return null;
+    }
+
+    if (this.joining) {
+      this.buffer.push({ kind: 'event', event });
+      return null;
+    }
+
+    if (!this.hasState) {
+      return null; // not joined: nothing to apply it to
+    }
+
+    return this.applyEvent(event, false);
+  }
+
+  /** A `SessionSnapshot` pushed by the hub (continuity lost upstream): replaces the state when it is newer. */
+  receiveSnapshot(snapshot: SessionSnapshot): RejoinAction | null {
+    if (snapshot.sessionId !== this.sessionId) {
+      return null;
+    }
+
+    if (this.joining) {
+      this.buffer.push({ kind: 'snapshot', snapshot });
+      return null;
+    }
+
+    if (!this.hasState || snapshot.epoch > this.epoch || (snapshot.epoch === this.epoch && snapshot.seq > this.seq)) {
+      this.replaceWith(snapshot);
+    }
+
+    return null;
+  }
+
+  /** Sets the gateway metadata (e.g. after UpdateMetadata). */
+  setMetadata(metadata: SessionMetadata | null): void {
+    this.metadata = metadata;
+    this.touch();
+  }
+
+  /** The current view; the same object until something changes. */
+  view(): SessionView {
+    if (this.cachedView && this.cachedVersion === this.version) {
+      return this.cachedView;
+    }
+
+    this.cachedView = {
+      sessionId: this.sessionId,
+      upstream: this.upstream,
+      epoch: this.epoch,
+      seq: this.seq,
+      ready: this.hasState,
+      session: this.session,
+      messages: this.messageIds.map((id) => this.messages.get(id)!.view()),
+      status: this.status,
+      permissions: [...this.permissions.values()],
+      todos: this.todos,
+      metadata: this.metadata,
+      error: this.error,
+      joinError: this.joinError,
+      deleted: this.deleted,
+    };
+    this.cachedVersion = this.version;
+    return this.cachedView;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+
+  private drain(items: Buffered[]): RejoinAction | null {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const action = item.kind === 'event' ? this.receiveEvent(item.event) : this.receiveSnapshot(item.snapshot);
+      if (action) {
+        this.buffer.push(...items.slice(i + 1));
+        return action;
+      }
+    }
+
+    return null;
+  }
+
+  /** Starts buffering (the caller is told to rejoin); `pending` are items to re-examine after the join. */
+  private requestRejoin(since: StreamPosition | null, reason: RejoinReason, pending: Buffered[] = []): RejoinAction {
+    this.joining = true;
+    this.buffer.push(...pending);
+    return { type: 'rejoin', since, reason };
+  }
+
+  private applyEvent(event: SessionEvent, fromRecovery: boolean): RejoinAction | null {
+    if (event.epoch !== this.epoch) {
+      return this.requestRejoin(null, 'epoch', [{ kind: 'event', event }]);
+    }
+
+    if (event.seq <= this.seq) {
+      return null; // duplicate
+    }
+
+    if (event.seq > this.seq + 1) {
+      // The server promised recovered events without gaps: if they have one, `since` will not help.
+      return fromRecovery
+        ? this.requestRejoin(null, 'recovery-failed', [{ kind: 'event', event }])
+        : this.requestRejoin(this.position, 'gap', [{ kind: 'event', event }]);
+    }
+
+    if (event.type === SessionEventTypes.PartDelta && !this.applyDelta(event)) {
+      const again = this.lastDeltaGap?.epoch === event.epoch && this.lastDeltaGap.seq === event.seq;
+      this.lastDeltaGap = { epoch: event.epoch, seq: event.seq };
+      return again
+        ? this.requestRejoin(null, 'delta-gap', [{ kind: 'event', event }])
+        : this.requestRejoin(this.position, 'delta-gap', [{ kind: 'event', event }]);
+    }
+
+    if (event.type !== SessionEventTypes.PartDelta) {
+      this.applyOther(event);
+    }
+
+    this.seq = event.seq;
+    this.touch();
+    return null;
+  }
+
+  /** Applies a `part.delta`; false when its offset is past the text we have (a gap). */
+  private applyDelta(event: SessionEvent): boolean {
+    const messageId = event.messageId ?? '';
+    const partId = event.partId ?? '';
+    const field = event.field ?? 'text';
+    const delta = event.delta ?? '';
+    const entry = this.ensureMessage(messageId);
+    const part = entry.parts.get(partId);
+    const value = part?.[field];
+    const current = typeof value === 'string' ? value : '';
+    const offset = event.offset ?? current.length;
+
+    let text: string;
+    if (offset === current.length) {
+      text = current + delta;
+    } else if (offset + delta.length <= current.length) {
+      return true; // already have it
+    } else if (offset < current.length) {
+      text = current + delta.slice(current.length - offset);
+    } else {
+      return false;
+    }
+
+    const next: Part = part ? { ...part, [field]: text } : { id: partId, messageID: messageId, type: undefined, [field]: text };
+    entry.setPart(next);
+    return true;
+  }
+
+  private applyOther(event: SessionEvent): void {
+    switch (event.type) {
+      case SessionEventTypes.PartUpdated: {
+        const part = event.part;
+        if (!part) {
+          break;
+        }
+
+        const partId = event.partId ?? part.id;
+        const messageId = event.messageId ?? part.messageID;
+        const entry = this.ensureMessage(messageId);
+        const existing = entry.parts.get(partId);
+        const next: Part = { ...part, id: partId, messageID: messageId };
+        if (!('text' in part) && existing && typeof existing.text === 'string') {
+          next.text = existing.text;
+        }
+
+        entry.setPart(next);
+        break;
+      }
+      case SessionEventTypes.PartRemoved: {
+        const partId = event.partId ?? '';
+        const entry = event.messageId ? this.messages.get(event.messageId) : undefined;
+        if (entry) {
+          entry.removePart(partId);
+        } else {
+          for (const e of this.messages.values()) {
+            if (e.removePart(partId)) {
+              break;
+            }
+          }
+        }
+
+        break;
+      }
+      case SessionEventTypes.MessageUpdated: {
+        const info = event.info as MessageInfo | null | undefined;
+        const messageId = event.messageId ?? info?.id;
+        if (!info || !messageId) {
+          break;
+        }
+
+        const entry = this.messages.get(messageId);
+        if (entry) {
+          entry.setInfo(info);
+        } else {
+          this.addMessage(messageId, new MessageEntry(info));
+        }
+
+        break;
+      }
+      case SessionEventTypes.MessageRemoved:
+        if (event.messageId && this.messages.delete(event.messageId)) {
+          removeSorted(this.messageIds, event.messageId);
+        }
+
+        break;
+      case SessionEventTypes.Status:
+        if (event.status) {
+          this.status = event.status;
+          if (event.status.type === 'busy') {
+            this.error = null;
+          }
+        }
+
+        break;
+      case SessionEventTypes.Error:
+        this.error = event.error ?? { name: 'UnknownError' };
+        break;
+      case SessionEventTypes.PermissionAsked:
+        if (event.permission?.id) {
+          this.permissions.set(event.permission.id, event.permission);
+        }
+
+        break;
+      case SessionEventTypes.PermissionReplied:
+        if (event.requestId) {
+          this.permissions.delete(event.requestId);
+        }
+
+        break;
+      case SessionEventTypes.TodoUpdated:
+        this.todos = event.todos ?? [];
+        break;
+      case SessionEventTypes.SessionUpdated:
+        if (event.info) {
+          this.session = event.info as SessionInfo;
+        }
+
+        break;
+      case SessionEventTypes.SessionDeleted:
+        this.deleted = true;
+        break;
+      default:
+        break; // unknown types still take their seq
+    }
+  }
+
+  private ensureMessage(messageId: string): MessageEntry {
+    let entry = this.messages.get(messageId);
+    if (!entry) {
+      // A part or delta before its message: a stub info, replaced by the message's own update.
+      entry = new MessageEntry({ id: messageId, sessionID: this.sessionId });
+      this.addMessage(messageId, entry);
+    }
+
+    return entry;
+  }
+
+  private addMessage(messageId: string, entry: MessageEntry): void {
+    this.messages.set(messageId, entry);
+    insertSorted(this.messageIds, messageId);
+  }
+
+  private replaceWith(snapshot: SessionSnapshot): void {
+    this.upstream = snapshot.upstream;
+    this.epoch = snapshot.epoch;
+    this.seq = snapshot.seq;
+    this.hasState = true;
+    this.messages.clear();
+    this.messageIds.length = 0;
+    for (const message of snapshot.messages) {
+      const entry = new MessageEntry(message.info);
+      for (const part of message.parts) {
+        entry.setPart(part);
+      }
+
+      this.addMessage(message.info.id, entry);
+    }
+
+    this.session = snapshot.session;
+    this.status = snapshot.status ?? idleStatus;
+    this.permissions.clear();
+    for (const permission of snapshot.permissions ?? []) {
+      this.permissions.set(permission.id, permission);
+    }
+
+    this.todos = snapshot.todos ?? null;
+    this.metadata = snapshot.metadata ?? null;
+    this.error = null;
+    this.deleted = false;
+    this.lastDeltaGap = null;
+    this.touch();
+  }
+
+  private touch(): void {
+    this.version++;
+  }
+}

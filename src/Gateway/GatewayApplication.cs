@@ -14,6 +14,7 @@ public static class GatewayApplication
         builder.Services.AddOpencodeGateway(builder.Configuration);
         configure?.Invoke(builder);
         var app = builder.Build();
+        app.UseShutdownGate();
         if (app.Environment.WebRootPath is { } webRoot && Directory.Exists(webRoot))
         {
             // The demo chat UI (clients/demo builds it into wwwroot), served at "/".

@@ -39,8 +39,9 @@ public static class GatewayServiceCollectionExtensions
                 o.AddFilter<GatewayErrorHubFilter>();
                 o.MaximumReceiveMessageSize = 512 * 1024;
             })
+            // Absent rather than null: fewer bytes per event, and one shape for optional members.
             .AddJsonProtocol(o => o.PayloadSerializerOptions.DefaultIgnoreCondition =
-                System.Text.Json.Serialization.JsonIgnoreCondition.Never)
+                System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)
             .AddOutboxLifetimeManager();
         services.AddHealthChecks().AddCheck<UpstreamStreamHealthCheck>("upstreams", tags: [HealthEndpoints.ReadyTag]);
         return services;
@@ -51,6 +52,26 @@ public static class GatewayServiceCollectionExtensions
     {
         builder.Services.AddSingleton(typeof(HubLifetimeManager<>), typeof(OutboxHubLifetimeManager<>));
         return builder;
+    }
+
+    /// <summary>
+    /// Refuses new hub and stream connections (503, <c>Retry-After</c>) once the host is stopping: SignalR closes
+    /// every connection at that moment, and clients must reconnect to another node, not to this one.
+    /// </summary>
+    public static IApplicationBuilder UseShutdownGate(this IApplicationBuilder app)
+    {
+        var stopping = app.ApplicationServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        return app.Use(async (context, next) =>
+        {
+            if (stopping.IsCancellationRequested && context.Request.Path.StartsWithSegments("/hubs"))
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                context.Response.Headers.RetryAfter = "1";
+                return;
+            }
+
+            await next(context);
+        });
     }
 
     /// <summary>Maps <c>/hubs/session</c>, <c>/healthz</c> and <c>/readyz</c>.</summary>

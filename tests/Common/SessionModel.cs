@@ -118,7 +118,8 @@ public sealed class SessionModel
                 var current = part[field]?.GetValue<string>() ?? "";
                 if (offset > current.Length)
                 {
-                    return Outcome.Gap;
+                    // Text is missing that no replay can bring back: only a snapshot can.
+                    return Outcome.NewEpoch;
                 }
 
                 if (offset + delta.Length > current.Length)

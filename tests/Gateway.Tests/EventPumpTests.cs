@@ -137,3 +137,37 @@ public class EventPumpTests
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("healthz")).StatusCode);
     }
 }
+
+public class ShutdownTests
+{
+    [Fact]
+    public async Task A_stopping_gateway_closes_hub_connections_refuses_new_ones_and_stops_quickly()
+    {
+        await using var fake = await FakeOpencode.StartAsync();
+        fake.AddSession("ses_fake1");
+        var gateway = await GatewayHost.StartAsync(fake.BaseUrl);
+        var connection = await OpencodeGateway.TestClient.HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        await connection.InvokeAsync("Join", [new { sessionId = "ses_fake1" }]);
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var stopping = gateway.App.StopAsync();
+        Assert.True(await Task.WhenAny(connection.Closed, Task.Delay(5000)) == connection.Closed, "the hub connection was not closed");
+        if (!stopping.IsCompleted)
+        {
+            using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
+            try
+            {
+                var response = await http.GetAsync("hubs/session");
+                Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            }
+            catch (HttpRequestException)
+            {
+                // already stopped listening: refused is as good
+            }
+        }
+
+        await stopping;
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"stopping took {watch.Elapsed}");
+        await gateway.DisposeAsync();
+    }
+}

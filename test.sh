@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of the project: .NET unit tests, the integration suite on the real opencode (started by
+# deploy/dev/opencode.sh, offline, on a mock LLM), and the TypeScript client's tests. Installs what they need.
+# Prints one closing line "N passed, M failed, K skipped" and exits non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")"
+ROOT="$PWD"
+RESULTS="$ROOT/artifacts/test-results"
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+status=0
+step() { echo; echo "==> $*"; }
+
+step "prerequisites"
+scripts/install-prerequisites.sh || { echo "installing prerequisites failed"; exit 1; }
+deploy/dev/opencode.sh install || { echo "installing opencode failed"; exit 1; }
+
+step "dotnet build"
+dotnet build Gateway.sln -c Release -nologo -v quiet || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+for project in Gateway.Tests Gateway.IntegrationTests; do
+  step "dotnet test $project"
+  dotnet test "tests/$project" -c Release --no-build -nologo \
+    --logger "trx;LogFileName=$project.trx" --logger "console;verbosity=normal" \
+    --results-directory "$RESULTS/$project" || status=1
+done
+
+step "TypeScript client (vitest)"
+# npm install, not npm ci: it installs the locked versions, but this registry lacks some platform-only optional
+# packages (rollup's), which npm then leaves out of the lock, and npm ci refuses such a lock.
+( cd clients/ts && npm install --no-audit --no-fund --loglevel=error \
+  && npx tsc -p tsconfig.json \
+  && npx vitest run --reporter=default --reporter=json --outputFile="$RESULTS/clients-ts.vitest.json" ) || status=1
+
+step "summary"
+python3 scripts/summarize-results.py "$RESULTS" || status=1
+exit $status

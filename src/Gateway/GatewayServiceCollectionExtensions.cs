@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Chat;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
@@ -32,6 +33,8 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton<SnapshotBuilder>();
         services.TryAddSingleton<SessionService>();
         services.TryAddSingleton<SessionEventDispatcher>();
+        services.TryAddSingleton<SessionSubscriptions>();
+        services.TryAddSingleton<ChatStreams>();
         services.AddHostedService<EventPumpService>();
 
         services.AddSignalR(o =>
@@ -63,7 +66,8 @@ public static class GatewayServiceCollectionExtensions
         var stopping = app.ApplicationServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         return app.Use(async (context, next) =>
         {
-            if (stopping.IsCancellationRequested && context.Request.Path.StartsWithSegments("/hubs"))
+            if (stopping.IsCancellationRequested
+                && (context.Request.Path.StartsWithSegments("/hubs") || context.Request.Path.StartsWithSegments("/api/chat")))
             {
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "1";
@@ -79,6 +83,7 @@ public static class GatewayServiceCollectionExtensions
     {
         endpoints.MapHub<SessionHub>("/hubs/session");
         endpoints.MapGatewayHealth();
+        endpoints.MapChatApi();
         return endpoints;
     }
 }

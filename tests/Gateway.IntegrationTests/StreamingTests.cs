@@ -197,7 +197,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
                 socket.SendBufferSize = 32 * 1024;
                 return socket;
             }),
-            ("Gateway:Outbox:MaxQueuedBytes", "262144"));
+            ("Gateway:Outbox:MaxQueuedBytes", "1048576"));
         var sessionId = await CreateSessionAsync(gateway, "slow consumer");
         var fast = new List<SessionWatcher>();
         for (var i = 0; i < 20; i++)
@@ -221,10 +221,10 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
 
         var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
         var started = Stopwatch.StartNew();
-        await fast[0].Connection.InvokeAsync("Prompt", [new { sessionId, text = "answer tokens=6000 delay=1" }]);
+        await fast[0].Connection.InvokeAsync("Prompt", [new { sessionId, text = "answer tokens=10000 delay=1" }]);
         foreach (var w in fast)
         {
-            await w.WaitUntilAsync(x => Finished(x, "t6000 "), AnswerTimeout, "6000-token answer");
+            await w.WaitUntilAsync(x => Finished(x, "t10000 "), AnswerTimeout, "10000-token answer");
         }
 
         var answered = started.Elapsed;
@@ -245,7 +245,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
 
         // The dropped client recovers with since.
         await using var back = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, slow.Model);
-        await back.WaitUntilAsync(x => Finished(x, "t6000 "), AnswerTimeout, "recovered client");
+        await back.WaitUntilAsync(x => Finished(x, "t10000 "), AnswerTimeout, "recovered client");
         await AssertIdenticalToStoredAsync(sessionId, back);
         await slow.DisposeAsync();
         foreach (var w in fast)

@@ -14,6 +14,7 @@ internal sealed class SessionEventDispatcher(
     SnapshotBuilder snapshots,
     UpstreamRegistry upstreams,
     IHubContext<SessionHub, ISessionClient> hub,
+    SessionSubscriptions subscriptions,
     GatewayMetrics metrics,
     ILogger<SessionEventDispatcher> logger)
 {
@@ -30,6 +31,7 @@ internal sealed class SessionEventDispatcher(
         {
             // The outbox lifetime manager only enqueues: this never waits on a client.
             _ = hub.Clients.Group(group).SessionEvent(evt);
+            subscriptions.Publish(group, evt);
             metrics.EventSent();
         }
     }
@@ -57,6 +59,7 @@ internal sealed class SessionEventDispatcher(
         {
             var snapshot = await snapshots.BuildAsync(client, sessionId, metadata: null, CancellationToken.None);
             await hub.Clients.Group(group).SessionSnapshot(snapshot);
+            subscriptions.Publish(group, snapshot);
         }
         catch (GatewayException e)
         {

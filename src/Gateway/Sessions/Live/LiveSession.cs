@@ -207,6 +207,12 @@ internal sealed class LiveSession
         return evt;
     }
 
+    /// <summary>The role of a message this epoch saw (<c>user</c>/<c>assistant</c>), if it saw one.</summary>
+    public string? RoleOf(string messageId) =>
+        _messages.TryGetValue(messageId, out var message) && message.Info is { } info && info.TryGetProperty("role", out var role)
+            ? role.GetString()
+            : null;
+
     private LiveMessage Message(string id)
     {
         if (!_messages.TryGetValue(id, out var message))

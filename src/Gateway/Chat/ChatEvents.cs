@@ -1,0 +1,40 @@
+using System.Text.Json;
+
+namespace OpencodeGateway.Chat;
+
+/// <summary>
+/// The events of <c>/api/chat</c> streams (SSE <c>event:</c> names), for clients that do not speak SignalR. Every
+/// event but <c>ping</c> carries an <c>id:</c> "<c>{epoch}-{seq}</c>": reconnect with it as <c>Last-Event-ID</c>.
+/// </summary>
+internal static class ChatEvents
+{
+    /// <summary>First event: which session the stream is about.</summary>
+    public const string Session = "session";
+    /// <summary>Text of a text or reasoning part: <c>text = text.slice(0, offset) + delta</c>.</summary>
+    public const string Delta = "delta";
+    /// <summary>A tool call's state.</summary>
+    public const string Tool = "tool";
+    /// <summary>A permission request waiting for a reply.</summary>
+    public const string Permission = "permission";
+    public const string Error = "error";
+    /// <summary>The session went idle: the answer is complete. The stream ends.</summary>
+    public const string Done = "done";
+    /// <summary>Keep-alive, without id.</summary>
+    public const string Ping = "ping";
+}
+
+internal sealed record ChatSessionData(string SessionId, string Upstream);
+
+internal sealed record ChatDeltaData(string SessionId, string MessageId, string PartId, string Type, int Offset, string Delta);
+
+internal sealed record ChatToolData(string SessionId, string MessageId, string PartId, string? Tool, string? CallId, string? Status,
+    string? Title, JsonElement? Input, string? Output, string? Error);
+
+internal sealed record ChatPermissionData(string SessionId, string RequestId, JsonElement Request);
+
+internal sealed record ChatErrorData(string SessionId, string Code, string Message);
+
+internal sealed record ChatDoneData(string SessionId);
+
+/// <summary>Body of <c>POST /api/chat</c>.</summary>
+public sealed record ChatRequest(string? Message, string? SessionId);

@@ -11,6 +11,8 @@ public static class GatewayApplication
         builder.Services.AddOpencodeGateway(builder.Configuration);
         configure?.Invoke(builder);
         var app = builder.Build();
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.MapOpencodeGateway();
         return app;
     }
@@ -28,6 +30,11 @@ public static class GatewayApplication
         {
             await Console.Error.WriteLineAsync($"Configuration error: {string.Join("; ", e.Failures)}");
             return 2;
+        }
+        catch (System.Data.Common.DbException e)
+        {
+            await Console.Error.WriteLineAsync($"Session store error (Gateway:Store / ConnectionStrings:Gateway): {e.Message}");
+            return 3;
         }
 
         await app.WaitForShutdownAsync();

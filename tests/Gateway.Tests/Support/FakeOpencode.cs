@@ -211,8 +211,15 @@ public sealed class FakeOpencode : IAsyncDisposable
         await context.Response.Body.FlushAsync(context.RequestAborted);
     }
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         foreach (var subscriber in _subscribers.Values)
         {
             subscriber.Writer.TryComplete();

@@ -16,6 +16,7 @@ public sealed class GatewayHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly string _dataDirectory;
+    private bool _started;
 
     private GatewayHost(WebApplication app, FakeOpencode upstream, string dataDirectory)
     {
@@ -47,16 +48,34 @@ public sealed class GatewayHost : IAsyncDisposable
             config[key] = value;
         }
 
-        var app = GatewayApplication.Build([$"--environment={environment}"], builder =>
+        try
         {
-            builder.WebHost.UseTestServer();
-            builder.Configuration.AddInMemoryCollection(config);
-            configure?.Invoke(builder);
-        });
-        await app.StartAsync();
-        var host = new GatewayHost(app, upstream, dataDirectory);
-        await host.WaitForUpstreamStreamAsync();
-        return host;
+            var app = GatewayApplication.Build([$"--environment={environment}"], builder =>
+            {
+                builder.WebHost.UseTestServer();
+                builder.Configuration.AddInMemoryCollection(config);
+                configure?.Invoke(builder);
+            });
+            var host = new GatewayHost(app, upstream, dataDirectory);
+            try
+            {
+                await app.StartAsync();
+                host._started = true;
+                await host.WaitForUpstreamStreamAsync();
+            }
+            catch
+            {
+                await host.DisposeAsync();
+                throw;
+            }
+
+            return host;
+        }
+        catch
+        {
+            await upstream.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Waits until the gateway holds its event subscription, so emitted events reach it.</summary>
@@ -98,7 +117,11 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
+        if (_started)
+        {
+            await _app.StopAsync();
+        }
+
         await _app.DisposeAsync();
         await Upstream.DisposeAsync();
         SqliteConnection.ClearAllPools();

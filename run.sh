@@ -31,11 +31,14 @@ if command -v npm >/dev/null 2>&1; then
 fi
 
 dotnet build src/Gateway -c Release -nologo -v quiet >&2
+# Development: the store is SQLite under src/Gateway/data, tokens are signed with the development key.
+TOKEN="$(scripts/mint-token.py dev)"
 cat >&2 <<TXT
 
-  opencode gateway
+  opencode gateway (Development settings: appsettings.Development.json)
     upstream      $OPENCODE_URL
-    demo chat     $GATEWAY_URL/
+    demo chat     $GATEWAY_URL/?token=$TOKEN
+    dev token     $TOKEN   (user "dev"; mint others: scripts/mint-token.py USER [WORKSPACE…])
     SignalR hub   $GATEWAY_URL/hubs/session
     health        $GATEWAY_URL/healthz   $GATEWAY_URL/readyz
 

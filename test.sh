@@ -15,6 +15,11 @@ step "prerequisites"
 scripts/install-prerequisites.sh || { echo "installing prerequisites failed"; exit 1; }
 deploy/dev/opencode.sh install || { echo "installing opencode failed"; exit 1; }
 
+step "PostgreSQL (for the store suite)"
+GATEWAY_TEST_POSTGRES="$(deploy/dev/postgres.sh start | tail -n 1)" || { echo "starting PostgreSQL failed"; exit 1; }
+export GATEWAY_TEST_POSTGRES
+trap 'deploy/dev/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+
 step "dotnet build"
 dotnet build Gateway.sln -c Release -nologo -v quiet || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 

@@ -22,6 +22,8 @@ public static class GatewayApplication
             app.UseStaticFiles();
         }
 
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.MapOpencodeGateway();
         return app;
     }
@@ -39,6 +41,11 @@ public static class GatewayApplication
         {
             await Console.Error.WriteLineAsync($"Configuration error: {string.Join("; ", e.Failures)}");
             return 2;
+        }
+        catch (System.Data.Common.DbException e)
+        {
+            await Console.Error.WriteLineAsync($"Session store error (Gateway:Store / ConnectionStrings:Gateway): {e.Message}");
+            return 3;
         }
 
         await app.WaitForShutdownAsync();

@@ -1,12 +1,15 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Api;
+using OpencodeGateway.Auth;
 using OpencodeGateway.Chat;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Sessions.Store;
 using OpencodeGateway.SignalR;
 using OpencodeGateway.Streaming;
 using OpencodeGateway.Upstreams;
@@ -15,7 +18,10 @@ namespace OpencodeGateway;
 
 public static class GatewayServiceCollectionExtensions
 {
-    /// <summary>Adds the gateway: options (validated at start), upstreams, event pumps, live sessions, the session hub.</summary>
+    /// <summary>
+    /// Adds the gateway: options (validated at start), upstreams, event pumps, live sessions, the session store and
+    /// catalog, authentication, the session hub.
+    /// </summary>
     public static IServiceCollection AddOpencodeGateway(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<GatewayOptions>()
@@ -32,6 +38,9 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton<LiveSessionRegistry>();
         services.TryAddSingleton<SnapshotBuilder>();
         services.TryAddSingleton<SessionService>();
+        services.AddGatewayStore(configuration);
+        services.AddGatewayAuth(configuration);
+        services.TryAddSingleton<SessionCatalog>();
         services.TryAddSingleton<SessionEventDispatcher>();
         services.TryAddSingleton<SessionSubscriptions>();
         services.TryAddSingleton<ChatStreams>();
@@ -78,10 +87,15 @@ public static class GatewayServiceCollectionExtensions
         });
     }
 
-    /// <summary>Maps <c>/hubs/session</c>, <c>/healthz</c> and <c>/readyz</c>.</summary>
+    /// <summary>
+    /// Maps <c>/hubs/session</c> and <c>/api/sessions</c> (authenticated), <c>/healthz</c> and <c>/readyz</c> (anonymous).
+    /// Call <c>UseAuthentication</c> and <c>UseAuthorization</c> before (see <see cref="GatewayApplication"/>).
+    /// </summary>
     public static IEndpointRouteBuilder MapOpencodeGateway(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapHub<SessionHub>("/hubs/session");
+        // A connection whose token expires is closed; the client reconnects with a fresh token.
+        endpoints.MapHub<SessionHub>("/hubs/session", o => o.CloseOnAuthenticationExpiration = true);
+        endpoints.MapSessionsApi();
         endpoints.MapGatewayHealth();
         endpoints.MapChatApi();
         return endpoints;

@@ -34,11 +34,14 @@ public sealed class SessionWatcher : IAsyncDisposable
     public List<string> Failures { get; } = [];
     public DateTimeOffset? IdleAt { get; private set; }
 
-    /// <summary>Connects and joins; with <paramref name="model"/> from an earlier connection it rejoins with <c>since</c>.</summary>
+    /// <summary>
+    /// Connects (as "alice" unless <paramref name="options"/> say otherwise) and joins; with <paramref name="model"/>
+    /// from an earlier connection it rejoins with <c>since</c>.
+    /// </summary>
     public static async Task<SessionWatcher> StartAsync(Uri hubUrl, string sessionId, SessionModel? model = null,
         HubConnectionOptions? options = null, CancellationToken ct = default)
     {
-        var connection = await HubConnection.ConnectAsync(hubUrl, options ?? new HubConnectionOptions(), ct);
+        var connection = await HubConnection.ConnectAsync(hubUrl, options ?? GatewayHost.As(), ct);
         var watcher = new SessionWatcher(connection, sessionId, model ?? new SessionModel());
         connection.On("SessionEvent", args => watcher.OnEvent(args[0]));
         connection.On("SessionSnapshot", args => watcher.OnSnapshot(args[0]));

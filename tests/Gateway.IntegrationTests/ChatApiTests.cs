@@ -87,7 +87,7 @@ public sealed class ChatApiTests(OpencodeStack stack)
     public async Task A_stream_cut_mid_answer_and_resumed_with_Last_Event_ID_assembles_byte_identical_text()
     {
         await using var gateway = await StartGatewayAsync(stack.BaseUrl);
-        using var http = new HttpClient { BaseAddress = gateway.BaseUrl, Timeout = TimeSpan.FromMinutes(2) };
+        using var http = gateway.HttpClient();
         var connectionsBefore = stack.GlobalEventConnections();
 
         var assembled = new Assembled();
@@ -125,7 +125,7 @@ public sealed class ChatApiTests(OpencodeStack stack)
     public async Task Resuming_from_a_position_the_gateway_no_longer_has_restates_the_answer()
     {
         await using var gateway = await StartGatewayAsync(stack.BaseUrl);
-        using var http = new HttpClient { BaseAddress = gateway.BaseUrl, Timeout = TimeSpan.FromMinutes(2) };
+        using var http = gateway.HttpClient();
         var assembled = new Assembled();
         using (var request = new HttpRequestMessage(HttpMethod.Post, "api/chat") { Content = JsonContent.Create(new { message = "hello tokens=100 delay=5" }) })
         using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
@@ -145,7 +145,7 @@ public sealed class ChatApiTests(OpencodeStack stack)
     public async Task Bad_requests_get_problem_details_with_a_code()
     {
         await using var gateway = await StartGatewayAsync(stack.BaseUrl);
-        using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
+        using var http = gateway.HttpClient();
 
         var empty = await http.PostAsJsonAsync("api/chat", new { message = "" });
         Assert.Equal(HttpStatusCode.BadRequest, empty.StatusCode);
@@ -161,8 +161,26 @@ public sealed class ChatApiTests(OpencodeStack stack)
         var badId = await http.GetAsync("api/chat?sessionId=../etc");
         Assert.Equal(HttpStatusCode.BadRequest, badId.StatusCode);
 
-        using var badResume = new HttpRequestMessage(HttpMethod.Get, "api/chat?sessionId=ses_doesnotexist&lastEventId=garbage");
+        var created = await http.PostAsJsonAsync("api/sessions", new { title = "mine" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var mine = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("session").GetProperty("sessionId").GetString();
+        using var badResume = new HttpRequestMessage(HttpMethod.Get, $"api/chat?sessionId={mine}&lastEventId=garbage");
         badResume.Headers.Accept.ParseAdd("text/event-stream");
-        Assert.Equal(HttpStatusCode.BadRequest, (await http.SendAsync(badResume)).StatusCode);
+        var badResumeResponse = await http.SendAsync(badResume);
+        Assert.Equal(HttpStatusCode.BadRequest, badResumeResponse.StatusCode);
+        Assert.True((await badResumeResponse.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("Last-Event-ID", out _));
+
+        // Unauthenticated: refused. Another user's session: as if it did not exist.
+        using var anonymous = gateway.HttpClient(userId: null);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PostAsJsonAsync("api/chat", new { message = "hi" })).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"api/chat?sessionId={mine}")).StatusCode);
+        using var mallory = gateway.HttpClient("mallory");
+        var foreign = await mallory.PostAsJsonAsync("api/chat", new { message = "hi", sessionId = mine });
+        Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
+        Assert.Equal("session_not_found", (await foreign.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        using var foreignResume = new HttpRequestMessage(HttpMethod.Get, $"api/chat?sessionId={mine}&lastEventId=1-1");
+        foreignResume.Headers.Accept.ParseAdd("text/event-stream");
+        Assert.Equal(HttpStatusCode.NotFound, (await mallory.SendAsync(foreignResume)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await mallory.GetAsync($"api/chat?sessionId={mine}")).StatusCode);
     }
 }

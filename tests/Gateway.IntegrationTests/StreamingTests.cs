@@ -22,7 +22,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
 
     private async Task<string> CreateSessionAsync(GatewayHost gateway, string title)
     {
-        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, GatewayHost.Token());
         var info = await connection.InvokeAsync("CreateSession", [new { title }]);
         return info.GetProperty("id").GetString()!;
     }
@@ -216,7 +216,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
             },
         };
         using var invoker = new HttpMessageInvoker(handler);
-        var slow = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: new HubConnectionOptions { HttpMessageInvoker = invoker });
+        var slow = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: new HubConnectionOptions { HttpMessageInvoker = invoker, AccessToken = GatewayHost.Token() });
         slow.Connection.PauseReading = true;
 
         var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
@@ -258,7 +258,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     public async Task Unknown_sessions_and_bad_calls_get_coded_errors()
     {
         await using var gateway = await StartGatewayAsync(stack.BaseUrl);
-        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, GatewayHost.Token());
         async Task<string> Error(string method, object? arg) =>
             (await Assert.ThrowsAsync<HubInvocationException>(() => connection.InvokeAsync(method, [arg]))).Message;
 

@@ -42,7 +42,7 @@ public class EventPumpTests
         var (fake, gateway) = await StartAsync();
         await using var _ = fake;
         await using var __ = gateway;
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session);
+        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
 
         fake.Emit("{this is not json");
         fake.EmitRaw("no-colon-field-line\n\n");
@@ -63,7 +63,7 @@ public class EventPumpTests
         var watchers = new List<SessionWatcher>();
         for (var i = 0; i < 5; i++)
         {
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, Session));
+            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin()));
         }
 
         for (var i = 0; i < 20; i++)
@@ -99,7 +99,7 @@ public class EventPumpTests
             ("Gateway:Streaming:ReconnectMaxDelay", "00:00:00.200"));
         await using var _ = fake;
         await using var __ = gateway;
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session);
+        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
         fake.Emit(Delta("prt_1", "before "));
         await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("before", StringComparison.Ordinal), Timeout, "first delta");
         var firstEpoch = watcher.Read(w => w.Model.Epoch);
@@ -146,7 +146,7 @@ public class ShutdownTests
         await using var fake = await FakeOpencode.StartAsync();
         fake.AddSession("ses_fake1");
         var gateway = await GatewayHost.StartAsync(fake.BaseUrl);
-        var connection = await OpencodeGateway.TestClient.HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        var connection = await OpencodeGateway.TestClient.HubConnection.ConnectAsync(gateway.HubUrl, GatewayHost.AsAdmin());
         await connection.InvokeAsync("Join", [new { sessionId = "ses_fake1" }]);
 
         var watch = System.Diagnostics.Stopwatch.StartNew();

@@ -21,7 +21,7 @@ public class SessionHubErrorTests
         await using var fake = await FakeOpencode.StartAsync();
         fake.AddSession("ses_known");
         await using var gateway = await GatewayHost.StartAsync(fake.BaseUrl);
-        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, GatewayHost.AsAdmin());
 
         Assert.EndsWith("HubException: session_not_found: Session 'ses_unknown' was not found.",
             await ErrorOf(connection, "Join", new { sessionId = "ses_unknown" }));
@@ -55,7 +55,7 @@ public class SessionHubErrorTests
         listener.Stop(); // nothing listens there now
 
         await using var gateway = await GatewayHost.StartAsync(new Uri($"http://127.0.0.1:{port}"));
-        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, GatewayHost.AsAdmin());
         var watch = Stopwatch.StartNew();
         Assert.Contains("HubException: upstream_unavailable:", await ErrorOf(connection, "Join", new { sessionId = "ses_x" }));
         Assert.Contains("HubException: upstream_unavailable:", await ErrorOf(connection, "CreateSession", new { title = "t" }));
@@ -70,7 +70,7 @@ public class SessionHubErrorTests
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         await using var gateway = await GatewayHost.StartAsync(new Uri($"http://127.0.0.1:{port}"),
             ("Gateway:Upstreams:0:RequestTimeout", "00:00:01"));
-        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, accessToken: null);
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, GatewayHost.AsAdmin());
         var watch = Stopwatch.StartNew();
         Assert.Contains("HubException: upstream_unavailable: Upstream 'local' did not answer within 1 s.",
             await ErrorOf(connection, "Join", new { sessionId = "ses_x" }));

@@ -1,7 +1,8 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
-using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Api;
+using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
@@ -25,85 +26,70 @@ internal static class ChatEndpoints
 {
     public static IEndpointRouteBuilder MapChatApi(this IEndpointRouteBuilder endpoints)
     {
-        var group = endpoints.MapGroup("/api/chat");
+        var group = endpoints.MapGroup("/api/chat").RequireAuthorization().AddEndpointFilter(SessionsApi.ProblemFilter);
         group.MapPost("", PostAsync);
         group.MapGet("", GetAsync);
         return endpoints;
     }
 
-    private static async Task<IResult> PostAsync(ChatRequest? request, SessionService sessions, ChatStreams streams, HttpContext context)
+    private static async Task<IResult> PostAsync(ChatRequest? request, SessionCatalog catalog, SessionService sessions,
+        ChatStreams streams, HttpContext context)
     {
         if (request is null || string.IsNullOrWhiteSpace(request.Message))
         {
-            return Problem(GatewayException.BadRequest("message is required."), "message");
+            throw GatewayException.Invalid("message", "is required.");
         }
 
         var ct = context.RequestAborted;
+        var user = GatewayUser.From(context.User);
+        var sessionId = request.SessionId;
+        if (string.IsNullOrEmpty(sessionId))
+        {
+            var title = request.Message.Length <= 60 ? request.Message : request.Message[..60];
+            var (record, _) = await catalog.CreateAsync(user, new CreateSessionRequest(title), ct);
+            sessionId = record.SessionId;
+        }
+
+        var (client, _) = await catalog.AuthorizeAsync(user, sessionId, upstream: null, ct);
+        var watch = streams.Subscribe(client, sessionId);
         try
         {
-            OpencodeClient client;
-            string sessionId;
-            if (string.IsNullOrEmpty(request.SessionId))
-            {
-                var title = request.Message.Length <= 60 ? request.Message : request.Message[..60];
-                var info = await sessions.CreateAsync(upstream: null, title, ct);
-                sessionId = info.GetProperty("id").GetString()!;
-                client = await sessions.ResolveAsync(sessionId, upstream: null, ct);
-            }
-            else
-            {
-                sessionId = request.SessionId;
-                client = await sessions.ResolveAsync(sessionId, upstream: null, ct);
-                await client.GetSessionAsync(sessionId, ct); // 404 now, as problem details, not mid-stream
-            }
-
-            var watch = streams.Subscribe(client, sessionId);
-            try
-            {
-                await sessions.PromptAsync(client, new PromptRequest(sessionId, request.Message), ct);
-            }
-            catch
-            {
-                watch.Dispose();
-                throw;
-            }
-
-            return TypedResults.ServerSentEvents(Run(watch, from: null, ct));
+            await sessions.PromptAsync(client, new PromptRequest(sessionId, request.Message), ct);
         }
-        catch (GatewayException e)
+        catch
         {
-            return Problem(e, e.Code == GatewayErrorCodes.BadRequest ? "message" : null);
+            watch.Dispose();
+            throw;
         }
+
+        return TypedResults.ServerSentEvents(Run(watch, from: null, ct));
     }
 
-    private static async Task<IResult> GetAsync(string? sessionId, string? lastEventId, SessionService sessions,
+    private static async Task<IResult> GetAsync(string? sessionId, string? lastEventId, SessionCatalog catalog,
         SnapshotBuilder snapshots, ChatStreams streams, HttpContext context)
     {
         var ct = context.RequestAborted;
-        try
+        if (string.IsNullOrEmpty(sessionId) || !SessionIds.Session().IsMatch(sessionId))
         {
-            SessionService.ValidateSessionId(sessionId);
-            var client = await sessions.ResolveAsync(sessionId!, upstream: null, ct);
-            if (!context.Request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase))
-            {
-                var snapshot = await snapshots.BuildAsync(client, sessionId!, metadata: null, ct);
-                return TypedResults.Ok(new
-                {
-                    session = snapshot.Session, messages = snapshot.Messages, status = snapshot.Status,
-                    permissions = snapshot.Permissions, metadata = snapshot.Metadata, epoch = snapshot.Epoch, seq = snapshot.Seq,
-                });
-            }
+            throw GatewayException.Invalid("sessionId", "must be an opencode session id ('ses_' followed by letters and digits).");
+        }
 
-            var header = context.Request.Headers["Last-Event-ID"].ToString();
-            var position = ParsePosition(string.IsNullOrEmpty(header) ? lastEventId : header);
-            await client.GetSessionAsync(sessionId!, ct);
-            var watch = streams.Subscribe(client, sessionId!);
-            return TypedResults.ServerSentEvents(Run(watch, position ?? new StreamPosition(0, 0), ct));
-        }
-        catch (GatewayException e)
+        var (client, record) = await catalog.AuthorizeAsync(GatewayUser.From(context.User), sessionId, upstream: null, ct);
+        if (!context.Request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase))
         {
-            return Problem(e, e.Code == GatewayErrorCodes.BadRequest ? "sessionId" : null);
+            var snapshot = await snapshots.BuildAsync(client, sessionId, record?.ToContract(), ct);
+            return TypedResults.Ok(new
+            {
+                session = snapshot.Session, messages = snapshot.Messages, status = snapshot.Status,
+                permissions = snapshot.Permissions, metadata = snapshot.Metadata, epoch = snapshot.Epoch, seq = snapshot.Seq,
+            });
         }
+
+        var header = context.Request.Headers["Last-Event-ID"].ToString();
+        var position = ParsePosition(string.IsNullOrEmpty(header) ? lastEventId : header);
+        await client.GetSessionAsync(sessionId, ct); // a 404 now, as problem details, not mid-stream
+        var watch = streams.Subscribe(client, sessionId);
+        return TypedResults.ServerSentEvents(Run(watch, position ?? new StreamPosition(0, 0), ct));
     }
 
     private static async IAsyncEnumerable<SseItem<object>> Run(ChatStreams.Watch watch, StreamPosition? from,
@@ -152,32 +138,10 @@ internal static class ChatEndpoints
         var dash = id.IndexOf('-');
         if (dash <= 0 || !long.TryParse(id.AsSpan(0, dash), out var epoch) || !long.TryParse(id.AsSpan(dash + 1), out var seq) || seq < 0)
         {
-            throw GatewayException.BadRequest("Last-Event-ID must be '{epoch}-{seq}' as sent in the stream's ids.");
+            throw GatewayException.Invalid("Last-Event-ID", "must be '{epoch}-{seq}' as sent in the stream's ids.");
         }
 
         return new StreamPosition(epoch, seq);
-    }
-
-    internal static IResult Problem(GatewayException e, string? field = null)
-    {
-        var status = e.Code switch
-        {
-            GatewayErrorCodes.SessionNotFound or GatewayErrorCodes.PermissionNotFound => StatusCodes.Status404NotFound,
-            GatewayErrorCodes.BadRequest => StatusCodes.Status400BadRequest,
-            GatewayErrorCodes.UpstreamUnavailable => StatusCodes.Status503ServiceUnavailable,
-            GatewayErrorCodes.UpstreamError => StatusCodes.Status502BadGateway,
-            GatewayErrorCodes.Unauthorized => StatusCodes.Status401Unauthorized,
-            GatewayErrorCodes.Forbidden => StatusCodes.Status403Forbidden,
-            GatewayErrorCodes.PayloadTooLarge => StatusCodes.Status413PayloadTooLarge,
-            _ => StatusCodes.Status500InternalServerError,
-        };
-        var extensions = new Dictionary<string, object?> { ["code"] = e.Code };
-        if (field is not null && status == StatusCodes.Status400BadRequest)
-        {
-            extensions["errors"] = new Dictionary<string, string[]> { [field] = [e.Message] };
-        }
-
-        return TypedResults.Problem(detail: e.Message, statusCode: status, extensions: extensions);
     }
 }
 

@@ -1,5 +1,7 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
+using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
@@ -10,8 +12,12 @@ namespace OpencodeGateway.Hubs;
 /// <summary>
 /// The session hub (<c>/hubs/session</c>). Errors reach clients as <c>HubException</c>s "<c>{code}: {message}</c>"
 /// (<see cref="GatewayErrorCodes"/>); a failed call leaves the connection as it was.
+/// Only authenticated callers connect. Every method that names a session first asks the <see cref="SessionCatalog"/>
+/// whether the caller may see it; <see cref="Join"/> is the only way into a session's group, so a connection
+/// receives events only of sessions it was allowed to join.
 /// </summary>
-internal sealed class SessionHub(SessionService sessions) : Hub<ISessionClient>
+[Authorize]
+internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog) : Hub<ISessionClient>
 {
     private const string JoinedKey = "joined";
 
@@ -19,7 +25,7 @@ internal sealed class SessionHub(SessionService sessions) : Hub<ISessionClient>
     public async Task<JoinResult> Join(JoinRequest request)
     {
         ArgumentRequired(request);
-        var client = await sessions.ResolveAsync(request.SessionId, request.Upstream, Context.ConnectionAborted);
+        var (client, record) = await catalog.AuthorizeAsync(Caller, request.SessionId, request.Upstream, Context.ConnectionAborted);
         var key = (client.UpstreamId, request.SessionId);
         var added = Joined.Add(key);
         if (added)
@@ -31,7 +37,7 @@ internal sealed class SessionHub(SessionService sessions) : Hub<ISessionClient>
         {
             // Be in the group before reading state: every later event reaches us; earlier ones are in the result.
             await Groups.AddToGroupAsync(Context.ConnectionId, LiveSession.GroupNameOf(client.UpstreamId, request.SessionId));
-            return await sessions.JoinAsync(client, request.SessionId, request.Since, metadata: null, Context.ConnectionAborted);
+            return await sessions.JoinAsync(client, request.SessionId, request.Since, record?.ToContract(), Context.ConnectionAborted);
         }
         catch when (added)
         {
@@ -50,22 +56,38 @@ internal sealed class SessionHub(SessionService sessions) : Hub<ISessionClient>
         }
     }
 
-    /// <summary>Creates a session on an upstream; returns opencode's session info.</summary>
-    public Task<JsonElement> CreateSession(CreateSessionRequest? request) =>
-        sessions.CreateAsync(request?.Upstream, request?.Title, Context.ConnectionAborted);
+    /// <summary>Creates a session on an upstream and its record (owner: the caller); returns opencode's session info.</summary>
+    public async Task<JsonElement> CreateSession(CreateSessionRequest? request)
+    {
+        var (_, info) = await catalog.CreateAsync(Caller, request ?? new CreateSessionRequest(), Context.ConnectionAborted);
+        return info;
+    }
+
+    /// <summary>The caller's sessions (owned or in one of their workspaces), newest first, one page at a time.</summary>
+    public Task<SessionList> ListSessions(ListSessionsRequest? request) =>
+        catalog.ListAsync(Caller, request ?? new ListSessionsRequest(), Context.ConnectionAborted);
+
+    /// <summary>Changes a session's title, tags (replaced) and metadata (JSON Merge Patch); returns the record.</summary>
+    public async Task<SessionMetadata> UpdateMetadata(UpdateSessionRequest request)
+    {
+        ArgumentRequired(request);
+        var patch = new SessionPatch { Title = request.Title, Tags = request.Tags, Metadata = request.Metadata };
+        var updated = await catalog.UpdateAsync(Caller, request.SessionId, patch, Context.ConnectionAborted);
+        return updated.ToContract();
+    }
 
     /// <summary>Sends a prompt. While the session is busy opencode queues it (see <see cref="PromptResult.Queued"/>).</summary>
     public async Task<PromptResult> Prompt(PromptRequest request)
     {
         ArgumentRequired(request);
-        var client = await sessions.ResolveAsync(request.SessionId, upstream: null, Context.ConnectionAborted);
+        var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
         return await sessions.PromptAsync(client, request, Context.ConnectionAborted);
     }
 
     /// <summary>Stops the session's current answer (queued prompts are dropped by opencode).</summary>
     public async Task Abort(string sessionId)
     {
-        var client = await sessions.ResolveAsync(sessionId, upstream: null, Context.ConnectionAborted);
+        var (client, _) = await catalog.AuthorizeAsync(Caller, sessionId, upstream: null, Context.ConnectionAborted);
         await client.GetSessionAsync(sessionId, Context.ConnectionAborted); // opencode answers true for unknown ids
         await client.AbortAsync(sessionId, Context.ConnectionAborted);
     }
@@ -74,7 +96,7 @@ internal sealed class SessionHub(SessionService sessions) : Hub<ISessionClient>
     public async Task ReplyPermission(PermissionReplyRequest request)
     {
         ArgumentRequired(request);
-        var client = await sessions.ResolveAsync(request.SessionId, upstream: null, Context.ConnectionAborted);
+        var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
         await sessions.ReplyPermissionAsync(client, request, Context.ConnectionAborted);
     }
 
@@ -100,6 +122,8 @@ internal sealed class SessionHub(SessionService sessions) : Hub<ISessionClient>
     // One invocation at a time per connection (HubOptions.MaximumParallelInvocationsPerClient = 1), so no lock.
     private HashSet<(string Upstream, string SessionId)> Joined =>
         (HashSet<(string, string)>)(Context.Items.TryGetValue(JoinedKey, out var set) ? set! : Context.Items[JoinedKey] = new HashSet<(string, string)>());
+
+    private GatewayUser Caller => GatewayUser.From(Context.User);
 
     private static void ArgumentRequired(object? argument)
     {

@@ -4,6 +4,7 @@ using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Sessions.Store;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Streaming;
@@ -16,6 +17,7 @@ internal sealed class SessionEventDispatcher(
     IHubContext<SessionHub, ISessionClient> hub,
     SessionSubscriptions subscriptions,
     GatewayMetrics metrics,
+    ISessionStore store,
     ILogger<SessionEventDispatcher> logger)
 {
     public void Dispatch(string upstream, UpstreamEvent e)
@@ -57,7 +59,17 @@ internal sealed class SessionEventDispatcher(
     {
         try
         {
-            var snapshot = await snapshots.BuildAsync(client, sessionId, metadata: null, CancellationToken.None);
+            SessionMetadata? metadata = null;
+            try
+            {
+                metadata = (await store.GetAsync(sessionId, CancellationToken.None))?.ToContract();
+            }
+            catch (System.Data.Common.DbException e)
+            {
+                Log.ResyncFailed(logger, sessionId, "session store: " + e.Message);
+            }
+
+            var snapshot = await snapshots.BuildAsync(client, sessionId, metadata, CancellationToken.None);
             await hub.Clients.Group(group).SessionSnapshot(snapshot);
             subscriptions.Publish(group, snapshot);
         }

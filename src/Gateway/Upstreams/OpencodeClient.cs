@@ -34,9 +34,11 @@ public sealed class OpencodeClient
     public async Task DeleteSessionAsync(string sessionId, CancellationToken ct) =>
         await SendJsonAsync(HttpMethod.Delete, $"session/{Escape(sessionId)}", body: null, sessionId, ct);
 
-    public async Task<IReadOnlyList<MessageWithParts>> GetMessagesAsync(string sessionId, CancellationToken ct)
+    /// <summary>The session's messages, oldest first; with <paramref name="limit"/>, only the most recent ones.</summary>
+    public async Task<IReadOnlyList<MessageWithParts>> GetMessagesAsync(string sessionId, CancellationToken ct, int? limit = null)
     {
-        var root = await SendJsonAsync(HttpMethod.Get, $"session/{Escape(sessionId)}/message", body: null, sessionId, ct);
+        var path = $"session/{Escape(sessionId)}/message" + (limit is { } n ? $"?limit={n}" : "");
+        var root = await SendJsonAsync(HttpMethod.Get, path, body: null, sessionId, ct);
         if (root.ValueKind != JsonValueKind.Array)
         {
             throw Unexpected("a message list");

@@ -1,0 +1,45 @@
+using System.Text.Json;
+
+namespace OpencodeGateway.Contracts;
+
+/// <summary>Argument of the hub's <c>ListSessions</c> (and the query of <c>GET /api/sessions</c>).</summary>
+/// <param name="Workspace">Only sessions of this workspace.</param>
+/// <param name="Tag">Only sessions with this tag.</param>
+/// <param name="Archived">Null or false: active sessions only; true: archived sessions only.</param>
+/// <param name="Q">Case-insensitive substring of the title.</param>
+/// <param name="Cursor">The <see cref="SessionList.NextCursor"/> of the previous page.</param>
+/// <param name="Limit">Page size, 1–200 (default 50).</param>
+public sealed record ListSessionsRequest(string? Workspace = null, string? Tag = null, bool? Archived = null,
+    string? Q = null, string? Cursor = null, int? Limit = null);
+
+/// <summary>One page of sessions, most recently updated first.</summary>
+/// <param name="NextCursor">Pass it as <c>cursor</c> to get the next page; null on the last page.</param>
+public sealed record SessionList(IReadOnlyList<SessionMetadata> Items, string? NextCursor);
+
+/// <summary>Argument of the hub's <c>UpdateMetadata</c>; null members are left as they are.</summary>
+/// <param name="Title">New title (also set on opencode).</param>
+/// <param name="Tags">Replaces the tag list.</param>
+/// <param name="Metadata">A JSON Merge Patch (RFC 7386) applied to the metadata object: null deletes a key.</param>
+public sealed record UpdateSessionRequest(string SessionId, string? Title = null, IReadOnlyList<string>? Tags = null,
+    JsonElement? Metadata = null);
+
+/// <summary>Body of <c>POST /api/sessions/{id}/adopt</c> (admins): give a session created directly on opencode a record.</summary>
+public sealed record AdoptSessionRequest(string OwnerId, string? Workspace = null, string? Upstream = null,
+    IReadOnlyList<string>? Tags = null, JsonElement? Metadata = null);
+
+/// <summary>Answer of <c>POST /api/sessions</c>: the record and opencode's session info.</summary>
+public sealed record CreatedSession(SessionMetadata Session, JsonElement Info);
+
+/// <summary>Answer of <c>GET /api/sessions/{id}</c>: the record joined with opencode's live state.</summary>
+public sealed record SessionDetails
+{
+    public required SessionMetadata Session { get; init; }
+    /// <summary>opencode's session info (title, directory, time, …); null when the upstream could not be asked.</summary>
+    public JsonElement? Info { get; init; }
+    /// <summary><c>{"type":"idle"|"busy"|"retry",…}</c>.</summary>
+    public JsonElement? Status { get; init; }
+    /// <summary>Info of the last assistant message (model, <c>cost</c>, <c>tokens</c>, time), when there is one.</summary>
+    public JsonElement? LastAssistantMessage { get; init; }
+    /// <summary>Set when the live part is missing: the error code of the upstream call (e.g. <c>upstream_unavailable</c>).</summary>
+    public string? LiveError { get; init; }
+}

@@ -1,0 +1,256 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Logging;
+using OpencodeGateway.Auth;
+using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
+using OpencodeGateway.Sessions;
+using OpencodeGateway.Upstreams;
+
+namespace OpencodeGateway.Api;
+
+/// <summary>
+/// <c>/api/sessions</c>: create, list, get, patch, archive and (admins) adopt sessions. Every endpoint needs an
+/// authenticated caller; errors are RFC 9457 problem details with a stable <c>code</c>.
+/// </summary>
+public static class SessionsApi
+{
+    /// <summary>Largest request body accepted (the metadata limit is 16 KB; tags and title add a little).</summary>
+    public const int MaxBodyBytes = 64 * 1024;
+
+    public static IEndpointRouteBuilder MapSessionsApi(this IEndpointRouteBuilder endpoints)
+    {
+        var group = endpoints.MapGroup("/api/sessions")
+            .RequireAuthorization()
+            .AddEndpointFilter(ProblemFilter);
+
+        group.MapPost("/", CreateAsync);
+        group.MapGet("/", ListAsync);
+        group.MapGet("/{id}", GetAsync);
+        group.MapPatch("/{id}", PatchAsync);
+        group.MapDelete("/{id}", ArchiveAsync);
+        group.MapPost("/{id}/adopt", AdoptAsync);
+        return endpoints;
+    }
+
+    private static async Task<IResult> CreateAsync(HttpContext context, [FromServices] SessionCatalog catalog)
+    {
+        var user = GatewayUser.From(context.User);
+        using var body = await ReadJsonAsync(context, allowEmpty: true);
+        var request = body is null ? new CreateSessionRequest() : Deserialize<CreateSessionRequest>(body.RootElement);
+        var (record, info) = await catalog.CreateAsync(user, request, context.RequestAborted);
+        return TypedResults.Created($"/api/sessions/{record.SessionId}", new CreatedSession(record.ToContract(), info));
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext context, [FromServices] SessionCatalog catalog)
+    {
+        var user = GatewayUser.From(context.User);
+        var query = context.Request.Query;
+        var request = new ListSessionsRequest(
+            Workspace: Single(query, "workspace"),
+            Tag: Single(query, "tag"),
+            Archived: ParseBool(Single(query, "archived"), "archived"),
+            Q: Single(query, "q"),
+            Cursor: Single(query, "cursor"),
+            Limit: ParseInt(Single(query, "limit"), "limit"));
+        return TypedResults.Ok(await catalog.ListAsync(user, request, context.RequestAborted));
+    }
+
+    private static async Task<IResult> GetAsync(string id, HttpContext context, [FromServices] SessionCatalog catalog)
+    {
+        var user = GatewayUser.From(context.User);
+        return TypedResults.Ok(await catalog.GetDetailsAsync(user, id, context.RequestAborted));
+    }
+
+    private static async Task<IResult> PatchAsync(string id, HttpContext context, [FromServices] SessionCatalog catalog)
+    {
+        var user = GatewayUser.From(context.User);
+        using var body = await ReadJsonAsync(context, allowEmpty: false);
+        var root = body!.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw GatewayException.Invalid("body", "must be a JSON object with title, tags and/or metadata.");
+        }
+
+        var patch = new SessionPatch();
+        foreach (var member in root.EnumerateObject())
+        {
+            switch (member.Name)
+            {
+                case "title":
+                    patch = patch with
+                    {
+                        Title = member.Value.ValueKind == JsonValueKind.String ? member.Value.GetString()
+                            : throw GatewayException.Invalid("title", "must be a string."),
+                    };
+                    break;
+                case "tags":
+                    patch = patch with { Tags = ReadTags(member.Value) };
+                    break;
+                case "metadata":
+                    patch = member.Value.ValueKind == JsonValueKind.Null
+                        ? patch with { ClearMetadata = true }
+                        : patch with { Metadata = member.Value.Clone() };
+                    break;
+                default:
+                    throw GatewayException.Invalid(member.Name, "is not a member that can be changed (title, tags, metadata).");
+            }
+        }
+
+        var updated = await catalog.UpdateAsync(user, id, patch, context.RequestAborted);
+        return TypedResults.Ok(updated.ToContract());
+    }
+
+    private static async Task<IResult> ArchiveAsync(string id, HttpContext context, [FromServices] SessionCatalog catalog)
+    {
+        var user = GatewayUser.From(context.User);
+        var deleteUpstream = ParseBool(Single(context.Request.Query, "deleteUpstream"), "deleteUpstream") ?? false;
+        var archived = await catalog.ArchiveAsync(user, id, deleteUpstream, context.RequestAborted);
+        return TypedResults.Ok(archived.ToContract());
+    }
+
+    private static async Task<IResult> AdoptAsync(string id, HttpContext context, [FromServices] SessionCatalog catalog)
+    {
+        var user = GatewayUser.From(context.User);
+        if (!user.IsAdmin)
+        {
+            throw new GatewayException(GatewayErrorCodes.Forbidden, "Only admins may adopt sessions.");
+        }
+
+        using var body = await ReadJsonAsync(context, allowEmpty: false);
+        var request = Deserialize<AdoptSessionRequest>(body!.RootElement);
+        var record = await catalog.AdoptAsync(user, id, request, context.RequestAborted);
+        return TypedResults.Created($"/api/sessions/{record.SessionId}", record.ToContract());
+    }
+
+    private static IReadOnlyList<string?> ReadTags(JsonElement value)
+    {
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            throw GatewayException.Invalid("tags", "must be an array of strings.");
+        }
+
+        var tags = new List<string?>();
+        var i = 0;
+        foreach (var item in value.EnumerateArray())
+        {
+            tags.Add(item.ValueKind == JsonValueKind.String ? item.GetString()
+                : throw GatewayException.Invalid($"tags[{i}]", "must be a string."));
+            i++;
+        }
+
+        return tags;
+    }
+
+    private static T Deserialize<T>(JsonElement element)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            throw GatewayException.Invalid("body", "must be a JSON object.");
+        }
+
+        try
+        {
+            return element.Deserialize<T>(JsonSerializerOptions.Web)
+                ?? throw GatewayException.Invalid("body", "must be a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            var field = string.IsNullOrEmpty(e.Path) ? "body" : e.Path.TrimStart('$', '.');
+            throw GatewayException.Invalid(field.Length == 0 ? "body" : field, "has the wrong type.");
+        }
+    }
+
+    /// <summary>Reads the JSON body, at most <see cref="MaxBodyBytes"/>; null when empty and allowed.</summary>
+    private static async Task<JsonDocument?> ReadJsonAsync(HttpContext context, bool allowEmpty)
+    {
+        var request = context.Request;
+        if (request.ContentLength > MaxBodyBytes)
+        {
+            throw GatewayException.Invalid("body", $"is larger than {MaxBodyBytes} bytes.", GatewayErrorCodes.PayloadTooLarge);
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > MaxBodyBytes)
+            {
+                throw GatewayException.Invalid("body", $"is larger than {MaxBodyBytes} bytes.", GatewayErrorCodes.PayloadTooLarge);
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        if (buffer.Length == 0)
+        {
+            return allowEmpty ? null : throw GatewayException.Invalid("body", "a JSON object is required.");
+        }
+
+        var mediaType = request.ContentType is { } ct ? ct.Split(';')[0].Trim() : null;
+        if (mediaType is not ("application/json" or "application/merge-patch+json"))
+        {
+            throw GatewayException.Invalid("body", "Content-Type must be application/json or application/merge-patch+json.");
+        }
+
+        try
+        {
+            return JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 32 });
+        }
+        catch (JsonException e)
+        {
+            throw GatewayException.Invalid("body", $"is not valid JSON ({e.Message}).");
+        }
+    }
+
+    private static string? Single(IQueryCollection query, string name)
+    {
+        if (!query.TryGetValue(name, out var values))
+        {
+            return null;
+        }
+
+        return values.Count == 1 ? values[0] : throw GatewayException.Invalid(name, "must be given at most once.");
+    }
+
+    private static bool? ParseBool(string? value, string field) => value switch
+    {
+        null => null,
+        "true" or "1" => true,
+        "false" or "0" => false,
+        _ => throw GatewayException.Invalid(field, "must be true or false."),
+    };
+
+    private static int? ParseInt(string? value, string field) =>
+        value is null ? null
+        : int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
+        : throw GatewayException.Invalid(field, "must be a whole number.");
+
+    internal static async ValueTask<object?> ProblemFilter(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        var context = invocation.HttpContext;
+        try
+        {
+            return await next(invocation);
+        }
+        catch (GatewayException e)
+        {
+            await ProblemWriter.WriteAsync(context, e);
+            return Results.Empty;
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return Results.Empty;
+        }
+        catch (Exception e)
+        {
+            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SessionsApi));
+            Log.ApiFailed(logger, context.Request.Method, context.Request.Path, e);
+            await ProblemWriter.WriteAsync(context, StatusCodes.Status500InternalServerError, "internal_error",
+                "The gateway failed unexpectedly; see its log.");
+            return Results.Empty;
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using OpencodeGateway.Auth;
+using OpencodeGateway.Contracts;
+using OpencodeGateway.Upstreams;
+
+namespace OpencodeGateway.Sessions;
+
+/// <summary>Limits and rules of a session record's title, workspace, tags and metadata; errors name the field.</summary>
+internal static class SessionRules
+{
+    public const int MaxTitleLength = 512;
+    public const int MaxTags = 32;
+    public const int MaxTagLength = 64;
+    public const int MaxMetadataBytes = 16 * 1024;
+    public const int MaxQueryLength = 200;
+    public const int DefaultPageSize = 50;
+    public const int MaxPageSize = 200;
+
+    public static void ValidateTitle(string? title, string field = "title")
+    {
+        if (title is null)
+        {
+            return;
+        }
+
+        if (string.IsNullOrWhiteSpace(title))
+        {
+            throw GatewayException.Invalid(field, "must not be blank.");
+        }
+
+        if (title.Length > MaxTitleLength)
+        {
+            throw GatewayException.Invalid(field, $"must be at most {MaxTitleLength} characters.");
+        }
+    }
+
+    public static void ValidateWorkspace(string? workspace, string field = "workspace")
+    {
+        if (workspace is not null && !Identifiers.IsValidWorkspace(workspace))
+        {
+            throw GatewayException.Invalid(field, Identifiers.WorkspaceRule + ".");
+        }
+    }
+
+    /// <summary>The tags without duplicates, in their order; at most 32 of 1–64 characters.</summary>
+    public static IReadOnlyList<string> NormalizeTags(IReadOnlyList<string?>? tags, string field = "tags")
+    {
+        if (tags is null)
+        {
+            return [];
+        }
+
+        if (tags.Count > MaxTags)
+        {
+            throw GatewayException.Invalid(field, $"at most {MaxTags} tags are allowed (got {tags.Count}).", GatewayErrorCodes.PayloadTooLarge);
+        }
+
+        var result = new List<string>(tags.Count);
+        for (var i = 0; i < tags.Count; i++)
+        {
+            var tag = tags[i];
+            if (string.IsNullOrWhiteSpace(tag) || tag.Any(char.IsControl))
+            {
+                throw GatewayException.Invalid($"{field}[{i}]", "must be a non-blank string without control characters.");
+            }
+
+            if (tag.Length > MaxTagLength)
+            {
+                throw GatewayException.Invalid($"{field}[{i}]", $"must be at most {MaxTagLength} characters.", GatewayErrorCodes.PayloadTooLarge);
+            }
+
+            if (!result.Contains(tag, StringComparer.Ordinal))
+            {
+                result.Add(tag);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>A metadata object given whole (create, adopt): must be a JSON object within the size limit.</summary>
+    public static string InitialMetadata(JsonElement? metadata, string field = "metadata")
+    {
+        if (metadata is null || metadata.Value.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null)
+        {
+            return "{}";
+        }
+
+        if (metadata.Value.ValueKind != JsonValueKind.Object)
+        {
+            throw GatewayException.Invalid(field, "must be a JSON object.");
+        }
+
+        return Serialize(JsonNode.Parse(metadata.Value.GetRawText())!.AsObject(), field);
+    }
+
+    /// <summary>
+    /// Applies a JSON Merge Patch (RFC 7386) to the stored metadata object: members of the patch set to null are
+    /// removed, objects merge recursively, anything else (arrays included) replaces the value.
+    /// </summary>
+    public static string ApplyMergePatch(string currentJson, JsonElement patch, string field = "metadata")
+    {
+        if (patch.ValueKind != JsonValueKind.Object)
+        {
+            throw GatewayException.Invalid(field, "must be a JSON object (a JSON Merge Patch of the metadata).");
+        }
+
+        var target = JsonNode.Parse(currentJson) as JsonObject ?? new JsonObject();
+        var merged = Merge(target, JsonNode.Parse(patch.GetRawText()));
+        return Serialize(merged!.AsObject(), field);
+    }
+
+    private static JsonNode? Merge(JsonNode? target, JsonNode? patch)
+    {
+        if (patch is not JsonObject patchObject)
+        {
+            return patch?.DeepClone();
+        }
+
+        var targetObject = target as JsonObject ?? new JsonObject();
+        foreach (var (name, value) in patchObject)
+        {
+            if (value is null)
+            {
+                targetObject.Remove(name);
+                continue;
+            }
+
+            var existing = targetObject.TryGetPropertyValue(name, out var current) ? current : null;
+            var next = Merge(existing?.DeepClone(), value);
+            targetObject[name] = next;
+        }
+
+        return targetObject;
+    }
+
+    private static string Serialize(JsonObject value, string field)
+    {
+        var json = value.ToJsonString();
+        var bytes = Encoding.UTF8.GetByteCount(json);
+        if (bytes > MaxMetadataBytes)
+        {
+            throw GatewayException.Invalid(field, $"is {bytes} bytes serialized; at most {MaxMetadataBytes} are allowed.",
+                GatewayErrorCodes.PayloadTooLarge);
+        }
+
+        return json;
+    }
+}

@@ -10,6 +10,25 @@ rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 status=0
 step() { echo; echo "==> $*"; }
+# A free loopback port (and the one after it free too, for the mock LLM next to opencode).
+free_port() {
+  python3 - <<'PY'
+import socket
+for _ in range(100):
+    with socket.socket() as a:
+        a.bind(("127.0.0.1", 0))
+        port = a.getsockname()[1]
+        try:
+            with socket.socket() as b:
+                b.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        print(port)
+        break
+PY
+}
+export GATEWAY_DEV_PG_PORT="${GATEWAY_DEV_PG_PORT:-$(free_port)}"
+export GATEWAY_IT_OC_PORT="${GATEWAY_IT_OC_PORT:-$(free_port)}"
 
 step "prerequisites"
 scripts/install-prerequisites.sh || { echo "installing prerequisites failed"; exit 1; }

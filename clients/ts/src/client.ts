@@ -7,7 +7,7 @@ import type {
   JoinRequest,
   JoinResult,
   ListSessionsRequest,
-  ListSessionsResult,
+  SessionList,
   PermissionReply,
   PermissionReplyRequest,
   PromptRequest,
@@ -17,7 +17,7 @@ import type {
   SessionMetadata,
   SessionSnapshot,
   StreamPosition,
-  UpdateMetadataRequest,
+  UpdateSessionRequest,
 } from './contracts.js';
 import { ClientErrorCodes } from './contracts.js';
 import { GatewayError, isTransientError, toGatewayError } from './errors.js';
@@ -77,8 +77,8 @@ export interface GatewayClient {
   prompt(sessionId: string, text: string, options?: PromptOptions): Promise<PromptResult>;
   abort(sessionId: string): Promise<void>;
   replyPermission(sessionId: string, requestId: string, reply: PermissionReply, message?: string): Promise<void>;
-  listSessions(request?: ListSessionsRequest): Promise<ListSessionsResult>;
-  updateMetadata(request: UpdateMetadataRequest): Promise<SessionMetadata>;
+  listSessions(request?: ListSessionsRequest): Promise<SessionList>;
+  updateMetadata(request: UpdateSessionRequest): Promise<SessionMetadata>;
   /** Connects (done by itself unless `autoStart: false`). */
   start(): Promise<void>;
   /** Disconnects for good. */
@@ -267,11 +267,11 @@ class GatewayClientImpl implements GatewayClient {
     await this.call<void>('ReplyPermission', request);
   }
 
-  listSessions(request?: ListSessionsRequest): Promise<ListSessionsResult> {
-    return this.call<ListSessionsResult>('ListSessions', request ?? {});
+  listSessions(request?: ListSessionsRequest): Promise<SessionList> {
+    return this.call<SessionList>('ListSessions', request ?? {});
   }
 
-  async updateMetadata(request: UpdateMetadataRequest): Promise<SessionMetadata> {
+  async updateMetadata(request: UpdateSessionRequest): Promise<SessionMetadata> {
     const metadata = await this.call<SessionMetadata>('UpdateMetadata', request);
     const w = this.sessions.get(request.sessionId);
     if (w && metadata) {

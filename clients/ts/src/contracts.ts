@@ -167,27 +167,58 @@ export interface SessionMetadata {
   archivedAt?: string | null;
 }
 
-// Later additions: planned hub methods the server may not have yet (see `plannedContracts`).
+// ---------------------------------------------------------------------------------------------------------------
+// SessionCatalogContracts.cs
 
+/** Argument of `ListSessions` (and the query of `GET /api/sessions`). */
 export interface ListSessionsRequest {
   workspace?: string | null;
   tag?: string | null;
+  /** Null or false: active sessions only; true: archived only. */
   archived?: boolean | null;
-  search?: string | null;
+  /** Case-insensitive substring of the title. */
+  q?: string | null;
   cursor?: string | null;
+  /** 1–200, default 50. */
   limit?: number | null;
 }
 
-export interface ListSessionsResult {
+/** One page of sessions, most recently updated first. */
+export interface SessionList {
   items: SessionMetadata[];
   nextCursor?: string | null;
 }
 
-export interface UpdateMetadataRequest {
+/** Argument of `UpdateMetadata`: title, tags (replaced), metadata (JSON Merge Patch: null deletes a key). */
+export interface UpdateSessionRequest {
   sessionId: string;
   title?: string | null;
   tags?: string[] | null;
   metadata?: Json;
+}
+
+/** Body of `POST /api/sessions/{id}/adopt` (admins). */
+export interface AdoptSessionRequest {
+  ownerId: string;
+  workspace?: string | null;
+  upstream?: string | null;
+  tags?: string[] | null;
+  metadata?: Json;
+}
+
+/** Answer of `POST /api/sessions`. */
+export interface CreatedSession {
+  session: SessionMetadata;
+  info: Json;
+}
+
+/** Answer of `GET /api/sessions/{id}`: the record joined with opencode's live state. */
+export interface SessionDetails {
+  session: SessionMetadata;
+  info?: Json;
+  status?: Json;
+  lastAssistantMessage?: Json;
+  liveError?: string | null;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -316,17 +347,16 @@ export const contractFields = {
   SessionSnapshot: ['upstream', 'sessionId', 'epoch', 'seq', 'session', 'messages', 'status', 'permissions', 'todos',
     'metadata'],
   MessageWithParts: ['info', 'parts'],
-  ListSessionsRequest: ['workspace', 'tag', 'archived', 'search', 'cursor', 'limit'],
-  ListSessionsResult: ['items', 'nextCursor'],
-  UpdateMetadataRequest: ['sessionId', 'title', 'tags', 'metadata'],
+  ListSessionsRequest: ['workspace', 'tag', 'archived', 'q', 'cursor', 'limit'],
+  SessionList: ['items', 'nextCursor'],
+  UpdateSessionRequest: ['sessionId', 'title', 'tags', 'metadata'],
+  AdoptSessionRequest: ['ownerId', 'workspace', 'upstream', 'tags', 'metadata'],
+  CreatedSession: ['session', 'info'],
+  SessionDetails: ['session', 'info', 'status', 'lastAssistantMessage', 'liveError'],
 } as const;
 
-/** Contract types the client already speaks that the server's C# contracts may not declare yet. */
-export const plannedContracts: readonly (keyof typeof contractFields)[] = [
-  'ListSessionsRequest',
-  'ListSessionsResult',
-  'UpdateMetadataRequest',
-];
+/** Contract types the client speaks that the server's C# contracts do not declare (none at the moment). */
+export const plannedContracts: readonly (keyof typeof contractFields)[] = [];
 
 interface ContractTypes {
   StreamPosition: StreamPosition;
@@ -342,8 +372,11 @@ interface ContractTypes {
   SessionSnapshot: SessionSnapshot;
   MessageWithParts: MessageWithParts;
   ListSessionsRequest: ListSessionsRequest;
-  ListSessionsResult: ListSessionsResult;
-  UpdateMetadataRequest: UpdateMetadataRequest;
+  SessionList: SessionList;
+  UpdateSessionRequest: UpdateSessionRequest;
+  AdoptSessionRequest: AdoptSessionRequest;
+  CreatedSession: CreatedSession;
+  SessionDetails: SessionDetails;
 }
 
 type SameKeys<T, K extends PropertyKey> = [Exclude<keyof T, K>] extends [never]

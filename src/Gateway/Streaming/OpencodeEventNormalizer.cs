@@ -10,6 +10,12 @@ internal static class OpencodeEventNormalizer
 {
     public static UpstreamEvent Normalize(ReadOnlySpan<byte> data)
     {
+        // Most events of an answer are text deltas: read those straight off the bytes (no JsonDocument, ids reused).
+        if (TryReadDelta(data, out var delta))
+        {
+            return delta;
+        }
+
         JsonDocument document;
         try
         {
@@ -193,6 +199,140 @@ internal static class OpencodeEventNormalizer
             default:
                 return UpstreamEvent.Ignored;
         }
+    }
+
+    // The ids of the previous delta: a stream of deltas repeats them, so equal bytes reuse the string.
+    [ThreadStatic] private static string? t_session;
+    [ThreadStatic] private static string? t_message;
+    [ThreadStatic] private static string? t_part;
+
+    /// <summary>
+    /// Fast path for <c>{..., "payload": {"id", "type": "message.part.delta", "properties": {...}}}</c> with
+    /// <c>type</c> before <c>properties</c> (opencode's order). Anything else, or anything unusual, returns false and
+    /// goes the general way, which also reports malformed input.
+    /// </summary>
+    private static bool TryReadDelta(ReadOnlySpan<byte> data, out UpstreamEvent evt)
+    {
+        evt = null!;
+        if (data.IndexOf("\"message.part.delta\""u8) < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(data);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            string? session = null, message = null, part = null, field = null, delta = null;
+            var sawPayload = false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (!reader.ValueTextEquals("payload"u8))
+                {
+                    reader.Read();
+                    reader.Skip();
+                    continue;
+                }
+
+                if (sawPayload || !reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+                {
+                    return false;
+                }
+
+                sawPayload = true;
+                var typeSeen = false;
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    if (reader.ValueTextEquals("type"u8))
+                    {
+                        if (!reader.Read() || reader.TokenType != JsonTokenType.String || !reader.ValueTextEquals("message.part.delta"u8))
+                        {
+                            return false;
+                        }
+
+                        typeSeen = true;
+                    }
+                    else if (reader.ValueTextEquals("properties"u8))
+                    {
+                        if (!typeSeen || !reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+                        {
+                            return false;
+                        }
+
+                        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                        {
+                            if (reader.ValueTextEquals("sessionID"u8)) { if (!ReadId(ref reader, ref t_session, out session)) return false; }
+                            else if (reader.ValueTextEquals("messageID"u8)) { if (!ReadId(ref reader, ref t_message, out message)) return false; }
+                            else if (reader.ValueTextEquals("partID"u8)) { if (!ReadId(ref reader, ref t_part, out part)) return false; }
+                            else if (reader.ValueTextEquals("field"u8))
+                            {
+                                if (!reader.Read() || reader.TokenType != JsonTokenType.String) return false;
+                                field = reader.ValueTextEquals("text"u8) ? "text" : reader.GetString();
+                            }
+                            else if (reader.ValueTextEquals("delta"u8))
+                            {
+                                if (!reader.Read() || reader.TokenType != JsonTokenType.String) return false;
+                                delta = reader.GetString();
+                            }
+                            else
+                            {
+                                reader.Read();
+                                reader.Skip();
+                            }
+                        }
+                    }
+                    else
+                    {
+                        reader.Read();
+                        reader.Skip();
+                    }
+                }
+
+                if (!typeSeen)
+                {
+                    return false;
+                }
+            }
+
+            // The whole line must be one well-formed value (trailing bytes throw below).
+            if (reader.TokenType != JsonTokenType.EndObject || reader.CurrentDepth != 0 || reader.Read()
+                || session is null || message is null || part is null || delta is null)
+            {
+                return false;
+            }
+
+            evt = new UpstreamEvent
+            {
+                Kind = UpstreamEventKind.PartDelta, Type = "message.part.delta", Size = data.Length,
+                SessionId = session, MessageId = message, PartId = part, Field = field ?? "text", Delta = delta,
+            };
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static bool ReadId(ref Utf8JsonReader reader, ref string? cache, out string? value)
+    {
+        value = null;
+        if (!reader.Read() || reader.TokenType != JsonTokenType.String)
+        {
+            return false;
+        }
+
+        if (cache is null || !reader.ValueTextEquals(cache))
+        {
+            cache = reader.GetString();
+        }
+
+        value = cache;
+        return true;
     }
 
     private static readonly JsonElement IdleStatus = JsonDocument.Parse("""{"type":"idle"}""").RootElement.Clone();

@@ -1,5 +1,7 @@
+using System.Text;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Hubs;
@@ -9,18 +11,111 @@ using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Streaming;
 
-/// <summary>Applies normalised upstream events to live session state and fans them out to the session's group.</summary>
-internal sealed class SessionEventDispatcher(
-    LiveSessionRegistry registry,
-    SnapshotBuilder snapshots,
-    UpstreamRegistry upstreams,
-    IHubContext<SessionHub, ISessionClient> hub,
-    SessionSubscriptions subscriptions,
-    GatewayMetrics metrics,
-    ISessionStore store,
-    ILogger<SessionEventDispatcher> logger)
+/// <summary>
+/// Applies normalised upstream events to live session state and fans them out to the session's group. With
+/// <see cref="StreamingOptions.CoalesceWindow"/> &gt; 0, consecutive text deltas of the same part within the window
+/// become one delta (first offset, concatenated text) before they are applied, so seq, offsets, replay and snapshots
+/// all see the merged event and the client rules hold unchanged.
+/// </summary>
+internal sealed class SessionEventDispatcher : IDisposable
 {
+    private readonly LiveSessionRegistry registry;
+    private readonly SnapshotBuilder snapshots;
+    private readonly UpstreamRegistry upstreams;
+    private readonly IHubContext<SessionHub, ISessionClient> hub;
+    private readonly SessionSubscriptions subscriptions;
+    private readonly GatewayMetrics metrics;
+    private readonly ISessionStore store;
+    private readonly ILogger<SessionEventDispatcher> logger;
+    private readonly TimeSpan _window;
+    // Deltas held back, one per session at most; guarded by _pendingLock (taken before any session lock).
+    private readonly Dictionary<(string Upstream, string SessionId), PendingDelta> _pending = [];
+    private readonly Lock _pendingLock = new();
+    private readonly ITimer? _timer;
+    private bool _timerArmed;
+
+    public SessionEventDispatcher(LiveSessionRegistry registry, SnapshotBuilder snapshots, UpstreamRegistry upstreams,
+        IHubContext<SessionHub, ISessionClient> hub, SessionSubscriptions subscriptions, GatewayMetrics metrics,
+        ISessionStore store, ILogger<SessionEventDispatcher> logger, IOptions<GatewayOptions> options, TimeProvider time)
+    {
+        this.registry = registry;
+        this.snapshots = snapshots;
+        this.upstreams = upstreams;
+        this.hub = hub;
+        this.subscriptions = subscriptions;
+        this.metrics = metrics;
+        this.store = store;
+        this.logger = logger;
+        _window = options.Value.Streaming.CoalesceWindow;
+        if (_window > TimeSpan.Zero)
+        {
+            _timer = time.CreateTimer(static state => ((SessionEventDispatcher)state!).FlushPending(), this,
+                Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+    }
+
     public void Dispatch(string upstream, UpstreamEvent e)
+    {
+        if (_timer is null)
+        {
+            DispatchNow(upstream, e);
+            return;
+        }
+
+        lock (_pendingLock)
+        {
+            var key = (upstream, e.SessionId!);
+            if (_pending.TryGetValue(key, out var pending))
+            {
+                if (pending.TryAppend(e))
+                {
+                    return;
+                }
+
+                // Anything else of the session (or another part) goes after the held text: flush it first, in order.
+                _pending.Remove(key);
+                DispatchNow(upstream, pending.ToEvent());
+            }
+
+            if (e.Kind == UpstreamEventKind.PartDelta)
+            {
+                _pending[key] = new PendingDelta(e);
+                if (!_timerArmed)
+                {
+                    _timerArmed = true;
+                    _timer.Change(_window, Timeout.InfiniteTimeSpan);
+                }
+
+                return;
+            }
+
+            DispatchNow(upstream, e);
+        }
+    }
+
+    public void Dispose() => _timer?.Dispose();
+
+    /// <summary>Sends every held delta (the window elapsed, or the stream is about to be reset).</summary>
+    public void FlushPending()
+    {
+        if (_timer is null)
+        {
+            return;
+        }
+
+        lock (_pendingLock)
+        {
+            _timerArmed = false;
+            foreach (var ((upstream, _), pending) in _pending)
+            {
+                DispatchNow(upstream, pending.ToEvent());
+            }
+
+            _pending.Clear();
+        }
+    }
+
+    private void DispatchNow(string upstream, UpstreamEvent e)
     {
         var (evt, group) = registry.Use(upstream, e.SessionId!, session =>
         {
@@ -41,6 +136,8 @@ internal sealed class SessionEventDispatcher(
     /// <summary>The stream came back after a gap: watched sessions get a new epoch and a fresh snapshot.</summary>
     public void OnStreamResumed(string upstream)
     {
+        // Held deltas belong to the epoch that is ending.
+        FlushPending();
         var watched = registry.ResetUpstream(upstream);
         if (watched.Count == 0)
         {
@@ -77,5 +174,33 @@ internal sealed class SessionEventDispatcher(
         {
             Log.ResyncFailed(logger, sessionId, e.Message);
         }
+    }
+
+    /// <summary>Text deltas of one part held back within the coalescing window.</summary>
+    private sealed class PendingDelta(UpstreamEvent first)
+    {
+        private StringBuilder? _text;
+        private int _size = first.Size;
+
+        public bool TryAppend(UpstreamEvent e)
+        {
+            if (e.Kind != UpstreamEventKind.PartDelta || e.PartId != first.PartId || e.MessageId != first.MessageId
+                || e.Field != first.Field)
+            {
+                return false;
+            }
+
+            (_text ??= new StringBuilder(first.Delta)).Append(e.Delta);
+            _size += e.Size;
+            return true;
+        }
+
+        public UpstreamEvent ToEvent() => _text is null
+            ? first
+            : new UpstreamEvent
+            {
+                Kind = UpstreamEventKind.PartDelta, Type = first.Type, Size = _size, SessionId = first.SessionId,
+                MessageId = first.MessageId, PartId = first.PartId, Field = first.Field, Delta = _text.ToString(),
+            };
     }
 }

@@ -57,6 +57,12 @@ public sealed class StreamingOptions
 
     /// <summary>Cap of the reconnect delay.</summary>
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Consecutive text deltas of the same part arriving within this window are sent as one <c>part.delta</c> (first
+    /// offset, concatenated text). Zero (default) sends every upstream delta as it comes.
+    /// </summary>
+    public TimeSpan CoalesceWindow { get; set; } = TimeSpan.Zero;
 }
 
 /// <summary>The per-session replay log and live state.</summary>

@@ -54,6 +54,11 @@ internal sealed partial class GatewayOptionsValidator : IValidateOptions<Gateway
             failures.Add($"{prefix}:Streaming:ReconnectMaxDelay: must be at least ReconnectInitialDelay");
         }
 
+        if (options.Streaming.CoalesceWindow < TimeSpan.Zero || options.Streaming.CoalesceWindow > TimeSpan.FromSeconds(1))
+        {
+            failures.Add($"{prefix}:Streaming:CoalesceWindow: must be between 00:00:00 (off) and 00:00:01");
+        }
+
         if (options.Replay.MaxEvents < 1)
         {
             failures.Add($"{prefix}:Replay:MaxEvents: must be at least 1");

@@ -1,0 +1,140 @@
+using System.Buffers.Text;
+using System.Diagnostics;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace OpencodeGateway.Bench;
+
+/// <summary>
+/// A controlled stand-in for <c>opencode serve</c>: the REST calls a join needs (empty sessions) and one
+/// <c>/global/event</c> stream that emits <c>message.part.delta</c> events round-robin over a set of sessions at a set
+/// rate. Each delta's text is the emit time in microseconds of <see cref="Clock"/> (same process as the watchers).
+/// </summary>
+internal sealed class FakeUpstream : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private volatile Plan _plan = new([], 0, 0);
+    private long _emitted;
+    private int _streams;
+
+    private sealed record Plan(byte[][] Prefixes, double Rate, long Version);
+
+    private FakeUpstream(WebApplication app) => _app = app;
+
+    public Uri BaseUrl { get; private set; } = null!;
+    public long Emitted => Interlocked.Read(ref _emitted);
+    public int Streams => Volatile.Read(ref _streams);
+
+    public static long NowMicros => (long)(Stopwatch.GetTimestamp() * (1_000_000.0 / Stopwatch.Frequency));
+
+    public static async Task<FakeUpstream> StartAsync(int port)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var fake = new FakeUpstream(app);
+        fake.Map(app);
+        await app.StartAsync();
+        fake.BaseUrl = new Uri($"http://127.0.0.1:{port}/");
+        return fake;
+    }
+
+    /// <summary>Emits <paramref name="rate"/> events/s in total, round-robin over <paramref name="sessions"/>.</summary>
+    public void SetRate(IReadOnlyList<string> sessions, double rate)
+    {
+        var prefixes = sessions.Select(s => Encoding.UTF8.GetBytes(
+            "data: {\"directory\":\"/p\",\"project\":\"p\",\"payload\":{\"id\":\"evt_b\",\"type\":\"message.part.delta\",\"properties\":" +
+            $"{{\"sessionID\":\"{s}\",\"messageID\":\"msg_{s}\",\"partID\":\"prt_{s}\",\"field\":\"text\",\"delta\":\"")).ToArray();
+        _plan = new Plan(prefixes, rate, _plan.Version + 1);
+    }
+
+    private static readonly byte[] Suffix = " \"}}}\n\n"u8.ToArray();
+
+    private void Map(WebApplication app)
+    {
+        app.MapGet("/global/event", async (HttpContext context) =>
+        {
+            Interlocked.Increment(ref _streams);
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync("data: {\"payload\":{\"id\":\"evt_0\",\"type\":\"server.connected\",\"properties\":{}}}\n\n");
+            await context.Response.Body.FlushAsync();
+            var ct = context.RequestAborted;
+            var buffer = new byte[1 << 20];
+            Plan plan = _plan;
+            var start = Stopwatch.GetTimestamp();
+            long sent = 0;
+            var next = 0;
+            var lastHeartbeat = Stopwatch.GetTimestamp();
+            try
+            {
+                while (!ct.IsCancellationRequested)
+                {
+                    if (!ReferenceEquals(plan, _plan))
+                    {
+                        plan = _plan;
+                        start = Stopwatch.GetTimestamp();
+                        sent = 0;
+                    }
+
+                    var due = plan.Prefixes.Length == 0 ? 0 : (long)(plan.Rate * Stopwatch.GetElapsedTime(start).TotalSeconds) - sent;
+                    if (due <= 0)
+                    {
+                        if (Stopwatch.GetElapsedTime(lastHeartbeat).TotalSeconds > 5)
+                        {
+                            lastHeartbeat = Stopwatch.GetTimestamp();
+                            await context.Response.WriteAsync("data: {\"payload\":{\"type\":\"server.heartbeat\",\"properties\":{}}}\n\n", ct);
+                            await context.Response.Body.FlushAsync(ct);
+                        }
+
+                        await Task.Delay(1, ct);
+                        continue;
+                    }
+
+                    // Write what is due now in one flush; cap a batch so a slow reader cannot make it unbounded.
+                    var len = 0;
+                    var n = 0;
+                    var now = NowMicros;
+                    while (n < due && len < buffer.Length - 512)
+                    {
+                        var prefix = plan.Prefixes[next];
+                        next = (next + 1) % plan.Prefixes.Length;
+                        prefix.CopyTo(buffer, len);
+                        len += prefix.Length;
+                        Utf8Formatter.TryFormat(now, buffer.AsSpan(len), out var w);
+                        len += w;
+                        Suffix.CopyTo(buffer, len);
+                        len += Suffix.Length;
+                        n++;
+                    }
+
+                    await context.Response.Body.WriteAsync(buffer.AsMemory(0, len), ct);
+                    await context.Response.Body.FlushAsync(ct);
+                    sent += n;
+                    Interlocked.Add(ref _emitted, n);
+                    lastHeartbeat = Stopwatch.GetTimestamp();
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (IOException)
+            {
+            }
+        });
+        app.MapGet("/session/status", () => Results.Json(new { }));
+        app.MapGet("/session/{id}", (string id) => Results.Json(new { id, title = "bench", directory = "/p", time = new { created = 1, updated = 1 } }));
+        app.MapGet("/session/{id}/message", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/session/{id}/todo", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/permission", () => Results.Json(Array.Empty<object>()));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

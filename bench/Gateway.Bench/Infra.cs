@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Diagnostics.Tracing;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Tracing;
+using Microsoft.Diagnostics.Tracing.Parsers;
+
+namespace OpencodeGateway.Bench;
+
+/// <summary>CPU time and memory of any process, from /proc (Linux).</summary>
+internal static class Proc
+{
+    private static readonly double TicksPerSecond = 100.0; // CLK_TCK, 100 on every Linux we run on
+
+    /// <summary>utime + stime in seconds.</summary>
+    public static double CpuSeconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        // after "pid (comm) ": field 3 is state = rest[0]; utime = field 14 = rest[11], stime = rest[12]
+        return (long.Parse(rest[11], CultureInfo.InvariantCulture) + long.Parse(rest[12], CultureInfo.InvariantCulture)) / TicksPerSecond;
+    }
+
+    /// <summary>Resident set size in bytes.</summary>
+    public static long RssBytes(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+
+        return 0;
+    }
+
+    public static double SelfCpuSeconds() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+
+    /// <summary>Established TCP connections whose remote port is <paramref name="port"/> (client side sockets on this host).</summary>
+    public static int EstablishedTo(int port)
+    {
+        var n = 0;
+        foreach (var file in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
+        {
+            if (!File.Exists(file)) continue;
+            foreach (var line in File.ReadLines(file).Skip(1))
+            {
+                var cols = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (cols.Length < 4 || cols[3] != "01") continue;
+                var rem = cols[2];
+                var p = int.Parse(rem[(rem.IndexOf(':') + 1)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                if (p == port) n++;
+            }
+        }
+
+        return n;
+    }
+}
+
+/// <summary>Latency histogram in microseconds: 20 µs buckets to 200 ms, then 5 ms buckets to 20 s. Thread-safe adds.</summary>
+internal sealed class Histogram
+{
+    private const int FineBuckets = 10_000; // 20 µs each -> 200 ms
+    private const int CoarseBuckets = 3_960; // 5 ms each -> 20 s
+    private long[] _counts = new long[FineBuckets + CoarseBuckets + 1];
+    private long _max;
+
+    public void Add(double micros)
+    {
+        if (micros < 0) micros = 0;
+        int i = micros < 200_000 ? (int)(micros / 20) : Math.Min(FineBuckets + (int)((micros - 200_000) / 5_000), FineBuckets + CoarseBuckets);
+        Interlocked.Increment(ref _counts[i]);
+        var m = (long)micros;
+        long cur;
+        while (m > (cur = Volatile.Read(ref _max)) && Interlocked.CompareExchange(ref _max, m, cur) != cur) { }
+    }
+
+    public void Reset()
+    {
+        _counts = new long[_counts.Length];
+        Volatile.Write(ref _max, 0);
+    }
+
+    public long Count => _counts.Sum();
+    public double MaxMs => Volatile.Read(ref _max) / 1000.0;
+
+    /// <summary>Percentile in milliseconds (upper edge of the bucket).</summary>
+    public double PercentileMs(double p)
+    {
+        var counts = _counts;
+        var total = counts.Sum();
+        if (total == 0) return double.NaN;
+        var rank = (long)Math.Ceiling(p / 100.0 * total);
+        long seen = 0;
+        for (var i = 0; i < counts.Length; i++)
+        {
+            seen += counts[i];
+            if (seen >= rank)
+            {
+                return i < FineBuckets ? (i + 1) * 20 / 1000.0 : 200 + (i - FineBuckets + 1) * 5.0;
+            }
+        }
+
+        return MaxMs;
+    }
+}
+
+/// <summary>The gateway as a separate process (<c>dotnet Gateway.dll</c>), so its CPU and memory are its own.</summary>
+internal sealed class GatewayProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private GatewayProcess(Process process, Uri baseUrl, string log)
+    {
+        _process = process;
+        BaseUrl = baseUrl;
+        Log = log;
+    }
+
+    public int Pid => _process.Id;
+    public Uri BaseUrl { get; }
+    public Uri HubUrl => new(BaseUrl, "hubs/session");
+    public string Log { get; }
+
+    public static async Task<GatewayProcess> StartAsync(string dll, int port, Uri upstream, string log, IEnumerable<string> extraArgs)
+    {
+        var args = $"exec dotnet '{dll}' --urls http://127.0.0.1:{port} --Gateway:Upstreams:0:Id=local " +
+                   $"--Gateway:Upstreams:0:BaseUrl={upstream} --Logging:LogLevel:Default=Warning " +
+                   string.Join(' ', extraArgs.Select(a => $"'{a}'")) + $" >>'{log}' 2>&1";
+        var psi = new ProcessStartInfo("/bin/sh", ["-c", args]) { UseShellExecute = false };
+        psi.Environment["DOTNET_gcServer"] = Environment.GetEnvironmentVariable("BENCH_GATEWAY_GCSERVER") ?? "1";
+        var process = Process.Start(psi)!;
+        var gw = new GatewayProcess(process, new Uri($"http://127.0.0.1:{port}/"), log);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited) throw new InvalidOperationException($"gateway exited ({process.ExitCode}); see {log}");
+            try
+            {
+                using var r = await http.GetAsync(new Uri(gw.BaseUrl, "readyz"));
+                if (r.IsSuccessStatusCode) return gw;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
+            await Task.Delay(200);
+        }
+
+        await gw.DisposeAsync();
+        throw new TimeoutException($"gateway not ready in 60 s; see {log}");
+    }
+
+    public double CpuSeconds => Proc.CpuSeconds(Pid);
+    public long Rss => Proc.RssBytes(Pid);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process.HasExited) return;
+        try { Process.Start("kill", ["-TERM", Pid.ToString(CultureInfo.InvariantCulture)])!.WaitForExit(); } catch { }
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try { await _process.WaitForExitAsync(cts.Token); }
+        catch (OperationCanceledException) { _process.Kill(); }
+    }
+}
+
+/// <summary>Managed heap of another .NET process right after a full blocking GC it is made to run (EventPipe, GCHeapCollect).</summary>
+internal static class HeapProbe
+{
+    public static long ManagedHeapAfterFullGc(int pid)
+    {
+        var client = new DiagnosticsClient(pid);
+        var keywords = (long)(ClrTraceEventParser.Keywords.GC | ClrTraceEventParser.Keywords.GCHeapCollect);
+        var providers = new[] { new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, keywords) };
+        using var session = client.StartEventPipeSession(providers, requestRundown: false);
+        using var source = new EventPipeEventSource(session.EventStream);
+        long result = -1;
+        var induced = false;
+        source.Clr.GCStart += e =>
+        {
+            induced = e.Depth == 2 && e.Reason == Microsoft.Diagnostics.Tracing.Parsers.Clr.GCReason.Induced;
+        };
+        source.Clr.GCHeapStats += e =>
+        {
+            if (induced && result < 0)
+            {
+                result = e.TotalHeapSize;
+                try { session.Stop(); } catch { }
+            }
+        };
+        var processing = Task.Run(() => source.Process());
+        if (!processing.Wait(TimeSpan.FromSeconds(30)))
+        {
+            try { session.Stop(); } catch { }
+        }
+
+        return result;
+    }
+}
+
+internal static class Json
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public static void Write(string path, object value) => File.WriteAllText(path, JsonSerializer.Serialize(value, Options));
+}
+
+internal sealed class Args(string[] args)
+{
+    private readonly Dictionary<string, string> _values = args.Skip(1).Select(a => a.TrimStart('-').Split('=', 2))
+        .ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "true", StringComparer.OrdinalIgnoreCase);
+
+    public string Command => args.Length > 0 ? args[0] : "";
+    public string Get(string key, string? fallback = null) =>
+        _values.TryGetValue(key, out var v) ? v : fallback ?? throw new ArgumentException($"missing --{key}=");
+    public int Int(string key, int fallback) => _values.TryGetValue(key, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+    public double Double(string key, double fallback) => _values.TryGetValue(key, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
+    public int[] Ints(string key, string fallback) => Get(key, fallback).Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+}

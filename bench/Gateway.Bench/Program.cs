@@ -1,0 +1,24 @@
+using System.Runtime.InteropServices;
+using OpencodeGateway.Bench;
+
+// Load generator and measurement driver. Each command writes one JSON document to --out.
+//   scenario-a --oc-env=FILE --gateway-dll=DLL [--watchers=1,10,100,500] [--tokens=2000] [--delay=10]
+//   fanout     --gateway-dll=DLL [--configs=1x1000,100x10,1000x1] [--levels=...] [--step-seconds=4]
+//   idle       --gateway-dll=DLL [--connections=1000,5000,10000]
+var a = new Args(args);
+ThreadPool.GetMinThreads(out _, out var io);
+ThreadPool.SetMinThreads(Environment.ProcessorCount * 4, io);
+object result = a.Command switch
+{
+    "scenario-a" => await ScenarioA.RunAsync(a),
+    "fanout" => await ScenarioB.RunFanoutAsync(a),
+    "idle" => await ScenarioB.RunIdleAsync(a),
+    _ => throw new ArgumentException("command: scenario-a | fanout | idle"),
+};
+var doc = new Dictionary<string, object?>
+{
+    ["command"] = a.Command,
+    ["loadGenerator"] = new { gc = System.Runtime.GCSettings.IsServerGC ? "server" : "workstation", runtime = RuntimeInformation.FrameworkDescription },
+    ["result"] = result,
+};
+Json.Write(a.Get("out"), doc);

@@ -1,0 +1,209 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using OpencodeGateway.TestClient;
+
+namespace OpencodeGateway.Bench;
+
+/// <summary>Fan-out capacity of one gateway node over a controlled fake upstream, and memory per idle connection.</summary>
+internal static class ScenarioB
+{
+    public static async Task<object> RunFanoutAsync(Args a)
+    {
+        var dll = a.Get("gateway-dll");
+        var gwPort = a.Int("gateway-port", 5496);
+        var upPort = a.Int("fake-port", 5499);
+        var logDir = a.Get("log-dir", ".");
+        var measureSeconds = a.Double("step-seconds", 4);
+        var warmSeconds = a.Double("warm-seconds", 1.5);
+        var configs = a.Get("configs", "1x1000,100x10,1000x1").Split(',')
+            .Select(c => c.Split('x')).Select(p => (S: int.Parse(p[0], CultureInfo.InvariantCulture), W: int.Parse(p[1], CultureInfo.InvariantCulture))).ToArray();
+        var levels = a.Get("levels", "5000,10000,20000,40000,60000,80000,100000,120000,150000,200000")
+            .Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        var extra = a.Get("gateway-args", "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var lowRate = a.Double("low-rate", 50);
+
+        await using var fake = await FakeUpstream.StartAsync(upPort);
+        var results = new List<object>();
+        foreach (var (S, W) in configs)
+        {
+            Console.Error.WriteLine($"[B] {S} sessions x {W} watchers");
+            await using var gw = await GatewayProcess.StartAsync(dll, gwPort, fake.BaseUrl, Path.Combine(logDir, $"gateway-B-{S}x{W}.log"), extra);
+            var sessions = Enumerable.Range(0, S).Select(i => $"ses_bench{S}x{W}n{i:D5}").ToArray();
+            var hist = new Histogram();
+            long delivered = 0;
+            var conns = await ConnectAsync(gw.HubUrl, S * W, i => sessions[i % S], (conn, _) =>
+            {
+                conn.On("SessionEvent", args =>
+                {
+                    var evt = args[0];
+                    if (evt.TryGetProperty("delta", out var d) && long.TryParse(d.GetString().AsSpan().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var sentUs))
+                    {
+                        hist.Add(FakeUpstream.NowMicros - sentUs);
+                        Interlocked.Increment(ref delivered);
+                    }
+                });
+            });
+            var rssIdle = gw.Rss;
+
+            var steps = new List<object>();
+            async Task<Dictionary<string, object>> MeasureAsync(double deliveredTarget, double seconds)
+            {
+                var upstreamRate = deliveredTarget / W;
+                fake.SetRate(sessions, upstreamRate);
+                await Task.Delay(TimeSpan.FromSeconds(warmSeconds));
+                hist.Reset();
+                var d0 = Interlocked.Read(ref delivered);
+                var cpu0 = gw.CpuSeconds; var self0 = Proc.SelfCpuSeconds(); var e0 = fake.Emitted;
+                var sw = Stopwatch.StartNew();
+                long rssMax = 0;
+                while (sw.Elapsed.TotalSeconds < seconds)
+                {
+                    await Task.Delay(250);
+                    rssMax = Math.Max(rssMax, gw.Rss);
+                }
+
+                var el = sw.Elapsed.TotalSeconds;
+                var d1 = Interlocked.Read(ref delivered);
+                var cpu1 = gw.CpuSeconds; var self1 = Proc.SelfCpuSeconds(); var e1 = fake.Emitted;
+                var closed = conns.Count(c => c.IsClosed);
+                var step = new Dictionary<string, object>
+                {
+                    ["offeredDeliveredPerSec"] = deliveredTarget,
+                    ["upstreamEventsPerSec"] = Math.Round((e1 - e0) / el, 1),
+                    ["deliveredPerSec"] = Math.Round((d1 - d0) / el, 1),
+                    ["p50Ms"] = hist.PercentileMs(50), ["p99Ms"] = hist.PercentileMs(99), ["maxMs"] = hist.MaxMs,
+                    ["gatewayCpuPercent"] = Math.Round((cpu1 - cpu0) / el * 100, 1),
+                    ["loadGenCpuPercent"] = Math.Round((self1 - self0) / el * 100, 1),
+                    ["gatewayRssMB"] = Math.Round(rssMax / 1048576.0, 1),
+                    ["closedConnections"] = closed,
+                };
+                step["ok"] = (double)step["p99Ms"] <= 50 && (double)step["deliveredPerSec"] >= 0.95 * deliveredTarget && closed == 0;
+                Console.Error.WriteLine("[B]   " + string.Join(' ', step.Select(kv => $"{kv.Key}={kv.Value}")));
+                return step;
+            }
+
+            // Warm up (JIT tiering, pools); not recorded.
+            await MeasureAsync(Math.Min(levels[0], 5000), 2);
+            Dictionary<string, object>? lowRateStep = null;
+            if (S == 1)
+            {
+                // One session's answer at a real model's pace: 'lowRate' tokens/s to W watchers.
+                lowRateStep = await MeasureAsync(lowRate * W, Math.Max(measureSeconds, 5));
+                fake.SetRate([], 0);
+                await Task.Delay(500);
+            }
+
+            double best = 0;
+            foreach (var level in levels)
+            {
+                var step = await MeasureAsync(level, measureSeconds);
+                steps.Add(step);
+                if (!(bool)step["ok"]) break;
+                best = Math.Max(best, (double)step["deliveredPerSec"]);
+            }
+
+            fake.SetRate([], 0);
+            results.Add(new Dictionary<string, object?>
+            {
+                ["sessions"] = S, ["watchersPerSession"] = W, ["connections"] = S * W,
+                ["gatewayRssIdleMB"] = Math.Round(rssIdle / 1048576.0, 1),
+                ["bestDeliveredPerSecWithP99Under50ms"] = best,
+                ["lowRate"] = lowRateStep, ["steps"] = steps,
+            });
+            await DisposeAllAsync(conns);
+        }
+
+        return new Dictionary<string, object> { ["configs"] = results };
+    }
+
+    public static async Task<object> RunIdleAsync(Args a)
+    {
+        var dll = a.Get("gateway-dll");
+        var gwPort = a.Int("gateway-port", 5497);
+        var upPort = a.Int("fake-port", 5498);
+        var logDir = a.Get("log-dir", ".");
+        var counts = a.Ints("connections", "1000,5000,10000");
+        var sessionCount = a.Int("sessions", 100);
+        await using var fake = await FakeUpstream.StartAsync(upPort);
+        await using var gw = await GatewayProcess.StartAsync(dll, gwPort, fake.BaseUrl, Path.Combine(logDir, "gateway-idle.log"), []);
+        var sessions = Enumerable.Range(0, sessionCount).Select(i => $"ses_idle{i:D5}").ToArray();
+        // Warm the gateway's code paths (JIT, pools) with a few joins before the baseline.
+        var warm = await ConnectAsync(gw.HubUrl, 20, i => sessions[i % sessionCount], null);
+        await DisposeAllAsync(warm);
+        await Task.Delay(1000);
+        var heap0 = HeapProbe.ManagedHeapAfterFullGc(gw.Pid);
+        await Task.Delay(500);
+        var rss0 = gw.Rss;
+        Console.Error.WriteLine($"[idle] baseline rss={rss0 / 1048576.0:F1} MB heap={heap0 / 1048576.0:F1} MB");
+        var all = new List<HubConnection>();
+        var points = new List<object>();
+        foreach (var n in counts)
+        {
+            var self0 = Proc.SelfCpuSeconds();
+            var sw = Stopwatch.StartNew();
+            all.AddRange(await ConnectAsync(gw.HubUrl, n - all.Count, i => sessions[(all.Count + i) % sessionCount], null, receiveBuffer: 1024));
+            var connectSeconds = sw.Elapsed.TotalSeconds;
+            await Task.Delay(2000);
+            var heap = HeapProbe.ManagedHeapAfterFullGc(gw.Pid);
+            await Task.Delay(1000);
+            var rss = gw.Rss;
+            var point = new Dictionary<string, object>
+            {
+                ["connections"] = n, ["open"] = all.Count(c => !c.IsClosed),
+                ["gatewayRssMB"] = Math.Round(rss / 1048576.0, 1), ["gatewayHeapMB"] = Math.Round(heap / 1048576.0, 1),
+                ["rssPerConnectionKB"] = Math.Round((rss - rss0) / 1024.0 / n, 2),
+                ["heapPerConnectionKB"] = Math.Round((heap - heap0) / 1024.0 / n, 2),
+                ["connectSeconds"] = Math.Round(connectSeconds, 1),
+                ["loadGenCpuSeconds"] = Math.Round(Proc.SelfCpuSeconds() - self0, 2),
+                ["loadGenRssMB"] = Math.Round(Proc.RssBytes(Environment.ProcessId) / 1048576.0, 1),
+            };
+            Console.Error.WriteLine("[idle] " + string.Join(' ', point.Select(kv => $"{kv.Key}={kv.Value}")));
+            points.Add(point);
+        }
+
+        await DisposeAllAsync(all);
+        return new Dictionary<string, object>
+        {
+            ["baselineRssMB"] = Math.Round(rss0 / 1048576.0, 1), ["baselineHeapMB"] = Math.Round(heap0 / 1048576.0, 1),
+            ["definition"] = $"connected and joined to one of {sessionCount} sessions, no events flowing",
+            ["points"] = points,
+        };
+    }
+
+    /// <summary>Opens <paramref name="n"/> connections (50 at a time), each joining the session <paramref name="sessionOf"/> gives.</summary>
+    public static async Task<List<HubConnection>> ConnectAsync(Uri hub, int n, Func<int, string> sessionOf,
+        Action<HubConnection, int>? setup, int receiveBuffer = 4096)
+    {
+        var result = new HubConnection[n];
+        var next = -1;
+        var options = new HubConnectionOptions
+        {
+            CloneHandlerArguments = false, ReceiveBufferSize = receiveBuffer, KeepAliveInterval = TimeSpan.FromSeconds(15),
+            HandshakeTimeout = TimeSpan.FromSeconds(60),
+        };
+        async Task Worker()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < n)
+            {
+                var conn = await HubConnection.ConnectAsync(hub, options);
+                setup?.Invoke(conn, i);
+                await conn.InvokeAsync("Join", [new { sessionId = sessionOf(i) }]);
+                result[i] = conn;
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, Math.Min(50, Math.Max(1, n))).Select(_ => Worker()));
+        return [.. result];
+    }
+
+    public static async Task DisposeAllAsync(IEnumerable<HubConnection> conns)
+    {
+        var list = conns.ToList();
+        for (var i = 0; i < list.Count; i += 200)
+        {
+            await Task.WhenAll(list.Skip(i).Take(200).Select(c => c.DisposeAsync().AsTask()));
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+using Microsoft.Extensions.Options;
+using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Streaming;
+
+// Allocation and time per upstream event on the pump's path, over the captured opencode stream
+// (tests/Gateway.Tests/Fixtures/global-event.sse, 379 events of which 158 are text deltas). Every number is per event
+// (OperationsPerInvoke = events per invocation).
+var config = DefaultConfig.Instance
+    .AddJob(Job.ShortRun.WithId("short"))
+    .AddDiagnoser(MemoryDiagnoser.Default)
+    .WithOptions(ConfigOptions.DisableOptimizationsValidator);
+BenchmarkSwitcher.FromAssembly(typeof(PumpPath).Assembly).Run(args, config);
+
+[MemoryDiagnoser]
+public class PumpPath
+{
+    private const int Events = 379;
+    private const int Deltas = 158;
+    private const int Watchers = 1000;
+    private byte[][] _all = null!;
+    private byte[][] _deltas = null!;
+    private IHubProtocol _protocol = null!;
+    private SerializedHubMessage _shared = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var text = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "global-event.sse"));
+        text = text[(text.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
+        _all = text.Split('\n').Where(l => l.StartsWith("data: ", StringComparison.Ordinal))
+            .Select(l => Encoding.UTF8.GetBytes(l["data: ".Length..].TrimEnd('\r'))).ToArray();
+        if (_all.Length != Events) throw new InvalidOperationException($"expected {Events} events, got {_all.Length}");
+        _deltas = _all.Where(l => Encoding.UTF8.GetString(l).Contains("\"message.part.delta\"")).ToArray();
+        if (_deltas.Length != Deltas) throw new InvalidOperationException($"expected {Deltas} deltas, got {_deltas.Length}");
+        var options = new JsonHubProtocolOptions();
+        options.PayloadSerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+        _protocol = new JsonHubProtocol(Options.Create(options));
+        var session = NewSession();
+        _shared = new SerializedHubMessage(new InvocationMessage("SessionEvent",
+            [session.Apply(OpencodeEventNormalizer.Normalize(_deltas[0]))]));
+    }
+
+    private static LiveSession NewSession() => new("local", "ses_e02d88428ffekWX1w9mH7ak34F", 1, 4096, 1 << 20, 0);
+
+    /// <summary>Parse one SSE data line into an UpstreamEvent.</summary>
+    [Benchmark(OperationsPerInvoke = Events)]
+    public int Normalize()
+    {
+        var n = 0;
+        foreach (var line in _all) n += (int)OpencodeEventNormalizer.Normalize(line).Kind;
+        return n;
+    }
+
+    /// <summary>Normalise + apply to live state (seq, replay log, text) for every event of the stream.</summary>
+    [Benchmark(OperationsPerInvoke = Events)]
+    public int NormalizeApply()
+    {
+        var session = NewSession();
+        var n = 0;
+        foreach (var line in _all)
+        {
+            var e = OpencodeEventNormalizer.Normalize(line);
+            if (e.SessionId is not null && session.Apply(e) is not null) n++;
+        }
+
+        return n;
+    }
+
+    /// <summary>The whole per-event path of a text delta: normalise, apply, serialise the hub message once.</summary>
+    [Benchmark(OperationsPerInvoke = Deltas)]
+    public int DeltaNormalizeApplySerialize()
+    {
+        var session = NewSession();
+        var n = 0;
+        foreach (var line in _deltas)
+        {
+            var evt = session.Apply(OpencodeEventNormalizer.Normalize(line))!;
+            var message = new SerializedHubMessage(new InvocationMessage("SessionEvent", [evt]));
+            n += message.GetSerializedMessage(_protocol).Length;
+        }
+
+        return n;
+    }
+
+    /// <summary>What a group send of one event to 1000 connections costs in serialisation (cached after the first).</summary>
+    [Benchmark(OperationsPerInvoke = Watchers)]
+    public int SerializedOncePerGroupSend()
+    {
+        var n = 0;
+        for (var i = 0; i < Watchers; i++) n += _shared.GetSerializedMessage(_protocol).Length;
+        return n;
+    }
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Gateway benchmarks. One command:
+#   bench/run.sh            full run (~15 min): scenario A (real opencode), B (fan-out), idle memory, micro-benchmark
+#   bench/run.sh --quick    shorter answers and steps (~6 min)
+#   bench/run.sh --smoke    a tiny version of each scenario (< 1 min; for CI; never fails the build on numbers)
+# Results: bench/results/<timestamp>/ (results.json, report.md, *.png, logs) and a copy in bench/results/latest/.
+# Ports: opencode 4496, mock LLM 4497, gateways 5496/5497, fake upstreams 5498/5499 (override with BENCH_* below).
+# Not part of the test suite: exit status is non-zero only when a scenario could not run at all.
+set -euo pipefail
+mode=full
+[[ "${1:-}" == --quick ]] && mode=quick
+[[ "${1:-}" == --smoke ]] && mode=smoke
+root=$(cd "$(dirname "$0")/.." && pwd)
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out="$root/bench/results/$stamp-$mode"
+mkdir -p "$out"
+export OC_PORT=${BENCH_OC_PORT:-4496} MOCK_PORT=${BENCH_MOCK_PORT:-4497}
+export OC_STATE_DIR="$out/opencode" MOCK_LOG_TOKENS=1
+gw_port=${BENCH_GATEWAY_PORT:-5496}
+log() { echo "[bench] $*" >&2; }
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# plots: Debian's python3-matplotlib (for /usr/bin/python3; a pyenv python3 first on PATH does not see it)
+if ! /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
+  log "installing python3-matplotlib (Debian) for the plots"
+  (apt-get install -y python3-matplotlib >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y python3-matplotlib >/dev/null 2>&1; }) \
+    || log "matplotlib unavailable: the report will have tables only"
+fi
+py=python3; /usr/bin/python3 -c "import matplotlib" 2>/dev/null && py=/usr/bin/python3
+
+log "building (Release)"
+dotnet build -c Release "$root/src/Gateway" -nologo -v q >/dev/null
+dotnet build -c Release "$root/bench/Gateway.Bench" -nologo -v q >/dev/null
+gw_dll="$root/src/Gateway/bin/Release/net10.0/Gateway.dll"
+bench=(dotnet "$root/bench/Gateway.Bench/bin/Release/net10.0/Gateway.Bench.dll")
+
+case $mode in
+  full)  a_args=(--watchers=1,10,100,500 --tokens=2000 --delay=10)
+         b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=4)
+         i_args=(--connections=1000,5000,10000) ;;
+  quick) a_args=(--watchers=1,10,100,500 --tokens=500 --delay=10)
+         b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=2 --warm-seconds=1 --levels=10000,25000,50000,75000,100000,150000)
+         i_args=(--connections=1000,5000) ;;
+  smoke) a_args=(--watchers=1,5 --tokens=30 --delay=10 --idle-seconds=0.5)
+         b_args=(--configs=1x20,5x4 --step-seconds=1 --warm-seconds=0.5 --levels=500,1000 --low-rate=20)
+         i_args=(--connections=50,100 --sessions=5) ;;
+esac
+
+# --- machine -------------------------------------------------------------------------------------------------
+oc_bin=$(OC_PORT=$OC_PORT "$root/deploy/dev/opencode.sh" bin 2>/dev/null || true)
+python3 - "$out/machine.json" "$mode" "$oc_bin" <<'PY'
+import json, os, subprocess, sys, platform
+def sh(c):
+    try: return subprocess.run(c, shell=True, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception: return ""
+cpu = next((l.split(":",1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = next((int(l.split()[1])//1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+json.dump({"mode": sys.argv[2], "nproc": os.cpu_count(), "cpu": cpu, "memoryMB": mem, "kernel": platform.release(),
+           "loadavgAtStart": open("/proc/loadavg").read().split()[:3],
+           "dotnet": sh("dotnet --version"), "node": sh("node --version"),
+           "opencode": sh(f"'{sys.argv[3]}' --version") if sys.argv[3] else "?", "gitCommit": sh("git rev-parse --short HEAD"),
+           "date": sh("date -u +%FT%TZ")}, open(sys.argv[1], "w"), indent=2)
+PY
+log "machine: $(tr -d '\n' < "$out/machine.json" | tr -s ' ')"
+
+status=0
+cleanup() { OC_PORT=$OC_PORT "$root/deploy/dev/opencode.sh" stop >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+# --- scenario A: real opencode, direct vs gateway --------------------------------------------------------------
+log "scenario A: starting opencode on :$OC_PORT (mock :$MOCK_PORT)"
+if "$root/deploy/dev/opencode.sh" start >/dev/null; then
+  "${bench[@]}" scenario-a --oc-env="$OC_STATE_DIR/env" --gateway-dll="$gw_dll" --gateway-port="$gw_port" \
+    --log-dir="$out" --out="$out/scenario-a.json" "${a_args[@]}" || { log "scenario A failed"; status=1; }
+else
+  log "opencode did not start: scenario A skipped"; status=1
+fi
+cleanup
+cp "$OC_STATE_DIR"/{opencode.log,mock.log} "$out/" 2>/dev/null || true
+
+# --- scenario B: fan-out on one node, fake upstream -------------------------------------------------------------
+log "scenario B: fan-out"
+"${bench[@]}" fanout --gateway-dll="$gw_dll" --gateway-port="$gw_port" --fake-port=5499 --log-dir="$out" \
+  --out="$out/scenario-b.json" "${b_args[@]}" || { log "scenario B failed"; status=1; }
+log "scenario B: idle connections"
+"${bench[@]}" idle --gateway-dll="$gw_dll" --gateway-port=$((gw_port + 1)) --fake-port=5498 --log-dir="$out" \
+  --out="$out/idle.json" "${i_args[@]}" || { log "idle memory failed"; status=1; }
+
+# --- micro-benchmark (allocations per event on the pump's path) -------------------------------------------------
+if [[ $mode != smoke ]]; then
+  log "micro-benchmark (BenchmarkDotNet)"
+  (cd "$root/bench/Gateway.MicroBench" && dotnet run -c Release -- --filter '*' --artifacts "$out/microbench" \
+     ${BENCH_MICRO_ARGS:-} >"$out/microbench.log" 2>&1) || { log "micro-benchmark failed (see microbench.log)"; }
+fi
+
+rm -rf "$OC_STATE_DIR"
+"$py" "$root/bench/report.py" "$out" || { log "report failed"; status=1; }
+# latest/: the small, committed part (json, report, plots, BenchmarkDotNet summary); logs stay in the timestamped dir
+rm -rf "$root/bench/results/latest" && mkdir -p "$root/bench/results/latest"
+cp "$out"/*.json "$out"/*.md "$root/bench/results/latest/" 2>/dev/null || true
+cp "$out"/*.png "$root/bench/results/latest/" 2>/dev/null || true
+cp "$out"/microbench/results/*-report-github.md "$root/bench/results/latest/" 2>/dev/null || true
+log "done: $out/report.md (copy: bench/results/latest/)"
+exit $status

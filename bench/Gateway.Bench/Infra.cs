@@ -124,10 +124,17 @@ internal sealed class GatewayProcess : IAsyncDisposable
     public Uri HubUrl => new(BaseUrl, "hubs/session");
     public string Log { get; }
 
+    /// <summary>The load generator's credential: an admin API key, so it may watch sessions that have no record.</summary>
+    public const string ApiKey = "bench-admin-api-key";
+
     public static async Task<GatewayProcess> StartAsync(string dll, int port, Uri upstream, string log, IEnumerable<string> extraArgs)
     {
+        var keyHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(ApiKey)));
+        var data = Directory.CreateTempSubdirectory("gateway-bench-").FullName;
         var args = $"exec dotnet '{dll}' --urls http://127.0.0.1:{port} --Gateway:Upstreams:0:Id=local " +
                    $"--Gateway:Upstreams:0:BaseUrl={upstream} --Logging:LogLevel:Default=Warning " +
+                   $"--Gateway:Auth:ApiKeys:0:KeyHash={keyHash} --Gateway:Auth:ApiKeys:0:Admin=true --Gateway:Auth:ApiKeys:0:Name=bench " +
+                   $"--Gateway:Store:DataDirectory={data} " +
                    string.Join(' ', extraArgs.Select(a => $"'{a}'")) + $" >>'{log}' 2>&1";
         var psi = new ProcessStartInfo("/bin/sh", ["-c", args]) { UseShellExecute = false };
         psi.Environment["DOTNET_gcServer"] = Environment.GetEnvironmentVariable("BENCH_GATEWAY_GCSERVER") ?? "1";

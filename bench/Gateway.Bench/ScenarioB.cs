@@ -16,7 +16,7 @@ internal static class ScenarioB
         var logDir = a.Get("log-dir", ".");
         var measureSeconds = a.Double("step-seconds", 4);
         var warmSeconds = a.Double("warm-seconds", 1.5);
-        var configs = a.Get("configs", "1x1000,100x10,1000x1").Split(',')
+        var configs = a.Get("configs", "1x100,1x1000,100x10,1000x1").Split(',')
             .Select(c => c.Split('x')).Select(p => (S: int.Parse(p[0], CultureInfo.InvariantCulture), W: int.Parse(p[1], CultureInfo.InvariantCulture))).ToArray();
         var levels = a.Get("levels", "5000,10000,20000,40000,60000,80000,100000,120000,150000,200000")
             .Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
@@ -181,6 +181,7 @@ internal static class ScenarioB
         {
             CloneHandlerArguments = false, ReceiveBufferSize = receiveBuffer, KeepAliveInterval = TimeSpan.FromSeconds(15),
             HandshakeTimeout = TimeSpan.FromSeconds(60),
+            ConfigureWebSocket = o => o.SetRequestHeader("X-Api-Key", GatewayProcess.ApiKey),
         };
         async Task Worker()
         {

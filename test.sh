@@ -56,6 +56,14 @@ step "TypeScript client (vitest)"
   && npx tsc -p tsconfig.json \
   && npx vitest run --reporter=default --reporter=json --outputFile="$RESULTS/clients-ts.vitest.json" ) || status=1
 
+step "benchmarks, smoke (keeps bench/ working; never judged on numbers)"
+if bench/run.sh --smoke; then
+  echo '{"passed":1,"failed":0,"failures":[]}' > "$RESULTS/bench-smoke.steps.json"
+else
+  echo '{"passed":0,"failed":1,"failures":["bench/run.sh --smoke could not run a scenario"]}' > "$RESULTS/bench-smoke.steps.json"
+  status=1
+fi
+
 step "summary"
 python3 scripts/summarize-results.py "$RESULTS" || status=1
 exit $status

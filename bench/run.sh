@@ -95,10 +95,15 @@ fi
 
 rm -rf "$OC_STATE_DIR"
 "$py" "$root/bench/report.py" "$out" || { log "report failed"; status=1; }
-# latest/: the small, committed part (json, report, plots, BenchmarkDotNet summary); logs stay in the timestamped dir
-rm -rf "$root/bench/results/latest" && mkdir -p "$root/bench/results/latest"
-cp "$out"/*.json "$out"/*.md "$root/bench/results/latest/" 2>/dev/null || true
-cp "$out"/*.png "$root/bench/results/latest/" 2>/dev/null || true
-cp "$out"/microbench/results/*-report-github.md "$root/bench/results/latest/" 2>/dev/null || true
-log "done: $out/report.md (copy: bench/results/latest/)"
+# latest/: the small, committed part of a FULL run (json, report, plots, BenchmarkDotNet summary), which
+# docs/benchmarks.md quotes; --quick and --smoke runs leave it alone. Logs stay in the timestamped dir.
+if [[ $mode == full ]]; then
+  rm -rf "$root/bench/results/latest" && mkdir -p "$root/bench/results/latest"
+  cp "$out"/*.json "$out"/*.md "$root/bench/results/latest/" 2>/dev/null || true
+  cp "$out"/*.png "$root/bench/results/latest/" 2>/dev/null || true
+  cp "$out"/microbench/results/*-report-github.md "$root/bench/results/latest/" 2>/dev/null || true
+  log "done: $out/report.md (copy: bench/results/latest/)"
+else
+  log "done: $out/report.md"
+fi
 exit $status

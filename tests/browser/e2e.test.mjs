@@ -74,7 +74,7 @@ describe('demo chat page in headless Chromium', { concurrency: false }, () => {
       for (const [name, i] of [['tab A', 0], ['tab B', 1]]) {
         const lengths = samples.map((s) => s[i].length);
         const partial = new Set(lengths.filter((n) => n > 0 && n < final.length));
-        assert.ok(partial.size >= 3, `${name} should grow during streaming; distinct partial lengths: ${[...partial]}`);
+        assert.ok(partial.size >= 5, `${name} should grow during streaming; distinct partial lengths: ${[...partial]}`);
         for (let k = 1; k < lengths.length; k++) {
           assert.ok(lengths[k] >= lengths[k - 1], `${name} text shrank from ${lengths[k - 1]} to ${lengths[k]} chars`);
         }
@@ -85,7 +85,7 @@ describe('demo chat page in headless Chromium', { concurrency: false }, () => {
       }
 
       const both = samples.filter(([ta, tb]) => ta.length > 0 && ta.length < final.length && tb.length > 0 && tb.length < final.length);
-      assert.ok(both.length >= 3, `both tabs should stream at the same time; ${both.length} samples had both mid-answer`);
+      assert.ok(both.length >= 5, `both tabs should stream at the same time; ${both.length} samples had both mid-answer`);
       assert.equal(endA, endB, 'both tabs end with the same text');
       assert.equal(endA, final);
       assert.equal(await storedAssistantText(opencode, sessionId), endA, "the page's text equals opencode's stored text");

@@ -49,15 +49,14 @@ export class Tabs {
     this.contexts = [];
   }
 
-  /** A new tab. `shared` tabs share one browser context (localStorage), like tabs of one browser window. */
+  /**
+   * A new tab, in a browser context of its own: a separate window, so every tab is in front and renders as it
+   * would for a person looking at it. (Pages of one context are tabs of one window, and Chromium throttles the ones
+   * behind: they update in ~1 s bursts even in headless mode.)
+   */
   async open(gatewayUrl, { session, viewport = { width: 1280, height: 800 }, deviceScaleFactor = 1, isMobile = false } = {}) {
-    let context = this.contexts.find((c) => c.viewportKey === `${viewport.width}x${viewport.height}x${deviceScaleFactor}`);
-    if (!context) {
-      context = await this.browser.newContext({ viewport, deviceScaleFactor, isMobile, hasTouch: isMobile });
-      context.viewportKey = `${viewport.width}x${viewport.height}x${deviceScaleFactor}`;
-      this.contexts.push(context);
-    }
-
+    const context = await this.browser.newContext({ viewport, deviceScaleFactor, isMobile, hasTouch: isMobile });
+    this.contexts.push(context);
     const page = await context.newPage();
     const index = this.pages.length;
     page.on('pageerror', (e) => this.errors.push(`tab ${index}: ${e.stack ?? e}`));

@@ -180,6 +180,24 @@ describe('demo chat page in headless Chromium', { concurrency: false }, () => {
     });
   });
 
+  it('markdown in messages is rendered safely and reasoning is shown', { timeout: 45_000 }, async (t) => {
+    await withTabs(browser, t.name, async (tabs) => {
+      const a = await tabs.open(gateway.url);
+      await newSession(a);
+      await sendPrompt(a, 'Check **bold** and `inline <b>code</b>` reasoning=3 tokens=5\n\n```\n<script>window.pwned=1</script>\n```');
+      const user = a.locator('[data-testid="message"][data-role="user"] [data-testid="text-part"]').first();
+      await user.waitFor({ timeout: 15_000 });
+      const html = await user.innerHTML();
+      assert.ok(html.includes('<strong>bold</strong>'), `bold rendered: ${html}`);
+      assert.ok(html.includes('<code>inline &lt;b&gt;code&lt;/b&gt;</code>'), `inline code escaped: ${html}`);
+      assert.ok(html.includes('<pre><code>&lt;script&gt;window.pwned=1&lt;/script&gt;</code></pre>'), `code block escaped: ${html}`);
+      await a.waitForSelector('[data-testid="reasoning-part"]', { timeout: 20_000 });
+      await waitAnswerDone(a, 't5 ', 20_000);
+      assert.match(await a.textContent('[data-testid="reasoning-part"]'), /r1 r2 r3/);
+      assert.equal(await a.evaluate(() => window.pwned), undefined, 'no script from a message ran');
+    });
+  });
+
   it('screenshots of the chat page at desktop 1280×800 and phone 375×812', { timeout: 60_000 }, async (t) => {
     mkdirSync(screenshotDir, { recursive: true });
     await withTabs(browser, t.name, async (tabs) => {
@@ -200,8 +218,21 @@ describe('demo chat page in headless Chromium', { concurrency: false }, () => {
         await waitAnswerDone(page, 't5 ', 20_000);
         await page.waitForSelector(`${sel.toolStatus}[data-status="completed"]`);
         await page.evaluate(() => document.activeElement?.blur()); // no focus ring on the composer
-        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        assert.ok(overflow <= 0, `${file}: the page is ${overflow}px wider than the ${viewport.width}px viewport`);
+        // Nothing wider than the viewport: neither the page nor the message list scrolls sideways, and every
+        // message, card and the composer lie within the screen.
+        const overflow = await page.evaluate(() => {
+          const problems = [];
+          const width = window.innerWidth;
+          if (document.documentElement.scrollWidth > width) problems.push(`page scrollWidth ${document.documentElement.scrollWidth}`);
+          const list = document.querySelector('[data-testid="messages"]');
+          if (list.scrollWidth > list.clientWidth) problems.push(`message list scrollWidth ${list.scrollWidth} > ${list.clientWidth}`);
+          for (const node of document.querySelectorAll('[data-testid="message"], [data-testid="tool-part"], [data-testid="composer"]')) {
+            const r = node.getBoundingClientRect();
+            if (r.left < 0 || r.right > width + 0.5) problems.push(`${node.dataset.testid} spans ${Math.round(r.left)}..${Math.round(r.right)}`);
+          }
+          return problems;
+        });
+        assert.deepEqual(overflow, [], `${file}: wider than the ${viewport.width}px viewport`);
         for (const s of [sel.input, sel.send, sel.badge, sel.toolPart, sel.assistantText]) {
           assert.ok(await page.isVisible(s), `${file}: ${s} should be visible`);
         }

@@ -11,6 +11,7 @@ RESULTS="${E2E_RESULTS:-$ROOT/artifacts/test-results}"
 STEPS="$RESULTS/browser.steps.json"
 mkdir -p "$RESULTS"
 rm -f "$STEPS"
+rm -rf "$ROOT/artifacts/screenshots" "$ROOT/artifacts/browser"   # no stale screenshots from an earlier run
 
 fail() { # the suite could not run: count it as one failure
   echo "browser suite: $1" >&2

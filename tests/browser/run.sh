@@ -23,10 +23,12 @@ fail() { # the suite could not run: count it as one failure
 # This lock has no platform-only optional packages, so npm ci accepts it.
 npm ci --no-audit --no-fund --loglevel=error || fail "npm ci in tests/browser failed"
 
-node --test --test-concurrency=1 \
+# The test file runs in this node process (not a --test child), so a SIGTERM/SIGINT sent to it reaches the suite's
+# handlers, which stop what it started.
+node \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=./lib/steps-reporter.mjs --test-reporter-destination="$STEPS" \
   e2e.test.mjs
 status=$?
-[ -s "$STEPS" ] || fail "node --test exited $status without a result"
+[ -s "$STEPS" ] || fail "node exited $status without a result"
 exit $status

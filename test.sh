@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: .NET unit tests, the integration suite on the real opencode (started by
-# deploy/dev/opencode.sh, offline, on a mock LLM), and the TypeScript client's tests. Installs what they need.
+# deploy/dev/opencode.sh, offline, on a mock LLM), the browser end-to-end suite (the demo page in headless Chromium),
+# and the TypeScript client's tests. Installs what they need.
 # Prints one closing line "N passed, M failed, K skipped" and exits non-zero when anything failed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -48,6 +49,11 @@ for project in Gateway.Tests Gateway.IntegrationTests; do
     --logger "trx;LogFileName=$project.trx" --logger "console;verbosity=normal" \
     --results-directory "$RESULTS/$project" || status=1
 done
+
+step "browser end-to-end (headless Chromium, tests/browser)"
+# Builds the demo page, starts its own opencode + mock (ports 4596/4597) and gateway, stops them by pid when done.
+# The gateway was just built above. Results: artifacts/test-results/browser.steps.json, artifacts/screenshots/.
+E2E_SKIP_DOTNET_BUILD=1 tests/browser/run.sh || status=1
 
 step "TypeScript client (vitest)"
 # npm install, not npm ci: it installs the locked versions, but this registry lacks some platform-only optional

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Adds up test results (.NET TRX files and vitest JSON reports) into one 'N passed, M failed' line.
+"""Adds up test results (.NET TRX files, vitest JSON reports, *.steps.json) into one 'N passed, M failed' line.
 
 Usage: summarize-results.py RESULTS_DIR   (exit 1 when anything failed or no test ran)
 """
@@ -32,9 +32,9 @@ for path in sorted(glob.glob(os.path.join(results, "**", "*.vitest.json"), recur
                 print(f"    FAILED {test.get('fullName')}")
 for path in sorted(glob.glob(os.path.join(results, "**", "*.steps.json"), recursive=True)):
     report = json.load(open(path))
-    p, f = report["passed"], report["failed"]
-    print(f"  {os.path.relpath(path, results)}: {p} passed, {f} failed")
-    passed, failed = passed + p, failed + f
+    p, f, s = report["passed"], report["failed"], report.get("skipped", 0)
+    print(f"  {os.path.relpath(path, results)}: {p} passed, {f} failed, {s} skipped")
+    passed, failed, skipped = passed + p, failed + f, skipped + s
     for name in report.get("failures", []):
         print(f"    FAILED {name}")
 

@@ -1,0 +1,159 @@
+// Headless Debian Chromium driven by playwright-core, and helpers that read the demo page through its data-testid
+// attributes.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { chatUrl } from './auth.mjs';
+import { artifactsDir } from './stack.mjs';
+
+export const screenshotDir = join(artifactsDir, 'screenshots');
+
+export const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+export const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export function launchBrowser() {
+  return chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, headless: true });
+}
+
+export const sel = {
+  badge: '[data-testid="connection-badge"]',
+  newSession: '[data-testid="new-session"]',
+  input: '[data-testid="prompt-input"]',
+  send: '[data-testid="send-button"]',
+  status: '[data-testid="session-status"]',
+  permission: '[data-testid="permission"]',
+  permissionOnce: '[data-testid="permission-once"]',
+  toolPart: '[data-testid="tool-part"]',
+  toolStatus: '[data-testid="tool-status"]',
+  assistantText: '[data-testid="message"][data-role="assistant"] [data-testid="text-part"]',
+};
+
+/**
+ * A set of pages (tabs) for one test: each one records uncaught page errors, and on failure all are screenshotted
+ * into artifacts/screenshots/failures/.
+ */
+export class Tabs {
+  constructor(browser, name) {
+    this.browser = browser;
+    this.name = name;
+    this.pages = [];
+    this.errors = [];
+    this.contexts = [];
+  }
+
+  /**
+   * A new tab, in a browser context of its own: a separate window, so every tab is in front and renders as it
+   * would for a person looking at it. (Pages of one context are tabs of one window, and Chromium throttles the ones
+   * behind: they update in ~1 s bursts even in headless mode.)
+   */
+  async open(gatewayUrl, { session, viewport = { width: 1280, height: 800 }, deviceScaleFactor = 1, isMobile = false } = {}) {
+    const context = await this.browser.newContext({ viewport, deviceScaleFactor, isMobile, hasTouch: isMobile });
+    this.contexts.push(context);
+    const page = await context.newPage();
+    const index = this.pages.length;
+    page.on('pageerror', (e) => this.errors.push(`tab ${index}: ${e.stack ?? e}`));
+    this.pages.push(page);
+    await page.goto(chatUrl(gatewayUrl, { session }));
+    await waitConnected(page);
+    return page;
+  }
+
+  async screenshotAll(suffix) {
+    const dir = join(screenshotDir, 'failures');
+    mkdirSync(dir, { recursive: true });
+    const slug = this.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
+    await Promise.all(
+      this.pages.map((page, i) =>
+        page.screenshot({ path: join(dir, `${slug}-tab${i}${suffix}.png`), fullPage: false }).catch(() => undefined),
+      ),
+    );
+  }
+
+  assertNoPageErrors() {
+    if (this.errors.length) throw new Error(`uncaught errors in the page:\n${this.errors.join('\n')}`);
+  }
+
+  async close() {
+    await Promise.all(this.contexts.map((c) => c.close().catch(() => undefined)));
+  }
+}
+
+/** Runs `body(tabs)`; on failure screenshots every tab before rethrowing; always closes them. */
+export async function withTabs(browser, name, body) {
+  const tabs = new Tabs(browser, name);
+  try {
+    await body(tabs);
+    tabs.assertNoPageErrors();
+  } catch (e) {
+    await tabs.screenshotAll('');
+    throw e;
+  } finally {
+    await tabs.close();
+  }
+}
+
+export async function waitConnected(page, timeout = 20_000) {
+  await page.waitForSelector(`${sel.badge}[data-state="connected"]`, { timeout });
+}
+
+/** Clicks "+ New session" and returns the id the page opened (it puts it in ?session=). */
+export async function newSession(page) {
+  await page.click(sel.newSession);
+  await page.waitForURL(/[?&]session=ses_/, { timeout: 15_000 });
+  return new URL(page.url()).searchParams.get('session');
+}
+
+/** Types a prompt into the composer and sends it; waits until the page accepted it (the input was cleared). */
+export async function sendPrompt(page, text) {
+  await page.fill(sel.input, text);
+  await page.click(sel.send);
+  await page.waitForFunction((s) => document.querySelector(s).value === '', sel.input, { timeout: 15_000 });
+}
+
+/** The text the page shows for the session's assistant messages (all assistant text parts, in order). */
+export function assistantText(page) {
+  return page.evaluate((s) => [...document.querySelectorAll(s)].map((n) => n.textContent).join(''), sel.assistantText);
+}
+
+/**
+ * Waits until the page shows `last` at the end of the assistant text and the session is idle: the answer is done.
+ * `last` is e.g. "t300 " (the mock's answers are one line of plain text, so the rendered text equals the raw text).
+ */
+export async function waitAnswerDone(page, last, timeout = 30_000) {
+  await page.waitForFunction(
+    ({ s, status, last }) =>
+      [...document.querySelectorAll(s)].map((n) => n.textContent).join('').endsWith(last) &&
+      document.querySelector(status)?.dataset.status === 'idle',
+    { s: sel.assistantText, status: sel.status, last },
+    { timeout, polling: 100 },
+  );
+}
+
+/** Records every data-state the connection badge takes, from now on; read with `badgeStates(page)`. */
+export async function recordBadgeStates(page) {
+  await page.evaluate((s) => {
+    const badge = document.querySelector(s);
+    window.__badgeStates = [badge.dataset.state];
+    new MutationObserver(() => window.__badgeStates.push(badge.dataset.state)).observe(badge, {
+      attributes: true,
+      attributeFilter: ['data-state'],
+    });
+  }, sel.badge);
+}
+
+export function badgeStates(page) {
+  return page.evaluate(() => window.__badgeStates ?? []);
+}
+
+/** The mock LLM's answer to `tokens=N`: "t1 t2 … tN ". */
+export function mockAnswer(tokens) {
+  return Array.from({ length: tokens }, (_, i) => `t${i + 1} `).join('');
+}

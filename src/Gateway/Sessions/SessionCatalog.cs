@@ -56,19 +56,7 @@ internal sealed class SessionCatalog(
             ? id.GetString()!
             : throw new GatewayException(GatewayErrorCodes.UpstreamError, $"Upstream '{client.UpstreamId}' created a session without an id.");
 
-        var now = SessionRecord.Truncate(time.GetUtcNow());
-        var record = new SessionRecord
-        {
-            SessionId = sessionId,
-            Upstream = client.UpstreamId,
-            OwnerId = user.UserId,
-            Workspace = request.Workspace,
-            Title = request.Title ?? StringOf(info, "title"),
-            Tags = tags,
-            Metadata = metadata,
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
+        var record = NewRecord(sessionId, client.UpstreamId, user.UserId, request.Workspace, request.Title ?? StringOf(info, "title"), tags, metadata);
 
         try
         {
@@ -306,19 +294,7 @@ internal sealed class SessionCatalog(
 
         var client = await sessions.ResolveAsync(sessionId, request.Upstream, ct);
         var info = await client.GetSessionAsync(sessionId, ct);
-        var now = SessionRecord.Truncate(time.GetUtcNow());
-        var record = new SessionRecord
-        {
-            SessionId = sessionId,
-            Upstream = client.UpstreamId,
-            OwnerId = request.OwnerId,
-            Workspace = request.Workspace,
-            Title = StringOf(info, "title"),
-            Tags = tags,
-            Metadata = metadata,
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
+        var record = NewRecord(sessionId, client.UpstreamId, request.OwnerId, request.Workspace, StringOf(info, "title"), tags, metadata);
         try
         {
             await store.InsertAsync(record, ct);
@@ -330,6 +306,17 @@ internal sealed class SessionCatalog(
 
         Log.SessionAdopted(logger, sessionId, user.UserId, request.OwnerId);
         return record;
+    }
+
+    private SessionRecord NewRecord(string sessionId, string upstream, string ownerId, string? workspace, string? title,
+        IReadOnlyList<string> tags, string metadata)
+    {
+        var now = SessionRecord.Truncate(time.GetUtcNow());
+        return new SessionRecord
+        {
+            SessionId = sessionId, Upstream = upstream, OwnerId = ownerId, Workspace = workspace, Title = title,
+            Tags = tags, Metadata = metadata, CreatedAt = now, UpdatedAt = now,
+        };
     }
 
     // updated_at only moves forward, so a change always moves the row to the front of "newest first".

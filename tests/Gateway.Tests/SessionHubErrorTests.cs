@@ -76,4 +76,23 @@ public class SessionHubErrorTests
             await ErrorOf(connection, "Join", new { sessionId = "ses_x" }));
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(4), $"took {watch.Elapsed}");
     }
+
+    [Fact]
+    public async Task With_several_upstreams_a_session_is_not_found_only_when_every_upstream_says_so()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var deadPort = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        await using var fake = await FakeOpencode.StartAsync();
+        fake.AddSession("ses_known");
+        await using var gateway = await GatewayHost.StartAsync(fake.BaseUrl,
+            ("Gateway:Upstreams:1:Id", "down"), ("Gateway:Upstreams:1:BaseUrl", $"http://127.0.0.1:{deadPort}"));
+        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, GatewayHost.AsAdmin());
+
+        // The unreachable upstream may hold it: saying "not found" would be a lie.
+        Assert.Contains("HubException: upstream_unavailable:", await ErrorOf(connection, "Join", new { sessionId = "ses_elsewhere" }));
+        var join = await connection.InvokeAsync("Join", [new { sessionId = "ses_known" }]);
+        Assert.Equal("local", join.GetProperty("upstream").GetString());
+    }
 }

@@ -54,15 +54,22 @@ internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegi
             try
             {
                 await client.GetSessionAsync(sessionId, ct);
-                return client;
+                return (Client: client, Failure: (GatewayException?)null);
             }
-            catch (GatewayException)
+            catch (GatewayException e)
             {
-                return null;
+                return (Client: (OpencodeClient?)null, Failure: e);
             }
         });
-        var found = (await Task.WhenAll(lookups)).FirstOrDefault(c => c is not null)
-            ?? throw GatewayException.SessionNotFound(sessionId);
+        var answers = await Task.WhenAll(lookups);
+        var found = answers.FirstOrDefault(a => a.Client is not null).Client;
+        if (found is null)
+        {
+            // "Not found" only when every upstream said so; an unreachable one may hold the session.
+            throw answers.Select(a => a.Failure).FirstOrDefault(f => f!.Code != GatewayErrorCodes.SessionNotFound)
+                ?? GatewayException.SessionNotFound(sessionId);
+        }
+
         _upstreamOf[sessionId] = found.UpstreamId;
         return found;
     }

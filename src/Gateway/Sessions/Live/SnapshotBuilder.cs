@@ -30,9 +30,9 @@ internal sealed class SnapshotBuilder(LiveSessionRegistry registry)
         {
             todos = await todosTask;
         }
-        catch (GatewayException)
+        catch (GatewayException e) when (e.Code != GatewayErrorCodes.UpstreamUnavailable)
         {
-            todos = null; // older opencode releases have no todo endpoint
+            todos = null; // older opencode releases have no todo endpoint (404, or their web UI's HTML)
         }
 
         var storedStatus = statusMap.ValueKind == JsonValueKind.Object && statusMap.TryGetProperty(sessionId, out var s) ? s : Idle;

@@ -138,6 +138,14 @@ internal sealed class GatewayProcess : IAsyncDisposable
                    string.Join(' ', extraArgs.Select(a => $"'{a}'")) + $" >>'{log}' 2>&1";
         var psi = new ProcessStartInfo("/bin/sh", ["-c", args]) { UseShellExecute = false };
         psi.Environment["DOTNET_gcServer"] = Environment.GetEnvironmentVariable("BENCH_GATEWAY_GCSERVER") ?? "1";
+        // Runtime knobs for the gateway alone (the load generator keeps its own), e.g. "DOTNET_TieredPGO=0 X=1".
+        foreach (var setting in (Environment.GetEnvironmentVariable("BENCH_GATEWAY_ENV") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = setting.IndexOf('=');
+            if (eq <= 0) throw new ArgumentException($"BENCH_GATEWAY_ENV: '{setting}' is not NAME=VALUE");
+            psi.Environment[setting[..eq]] = setting[(eq + 1)..];
+        }
+
         var process = Process.Start(psi)!;
         var gw = new GatewayProcess(process, new Uri($"http://127.0.0.1:{port}/"), log);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };

@@ -17,8 +17,10 @@ namespace OpencodeGateway.SignalR;
 internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> where THub : Hub
 {
     private readonly ConcurrentDictionary<string, ConnectionOutbox> _connections = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, ConnectionOutbox>> _groups = new(StringComparer.Ordinal);
-    // Membership changes are rare next to sends; one lock keeps "remove the empty group" from racing an add.
+    // A group's members as an immutable array, replaced on every change: membership changes are rare next to sends,
+    // and a send then walks a plain array (ConcurrentDictionary.Values would take every lock and copy per send).
+    private readonly ConcurrentDictionary<string, ConnectionOutbox[]> _groups = new(StringComparer.Ordinal);
+    // Serialises membership changes, so concurrent joins to one group never lose each other's copy.
     private readonly Lock _membershipLock = new();
     private readonly OutboxOptions _options;
     private readonly GatewayMetrics _metrics;
@@ -49,7 +51,7 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
             {
                 foreach (var group in outbox.Groups)
                 {
-                    RemoveFromGroupCore(connection.ConnectionId, group);
+                    RemoveFromGroupCore(outbox, group);
                 }
 
                 outbox.Groups.Clear();
@@ -66,8 +68,10 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
         {
             lock (_membershipLock)
             {
-                outbox.Groups.Add(groupName);
-                _groups.GetOrAdd(groupName, static _ => new(StringComparer.Ordinal))[connectionId] = outbox;
+                if (outbox.Groups.Add(groupName))
+                {
+                    _groups[groupName] = _groups.TryGetValue(groupName, out var members) ? [.. members, outbox] : [outbox];
+                }
             }
         }
 
@@ -81,8 +85,10 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
         {
             lock (_membershipLock)
             {
-                outbox.Groups.Remove(groupName);
-                RemoveFromGroupCore(connectionId, groupName);
+                if (outbox.Groups.Remove(groupName))
+                {
+                    RemoveFromGroupCore(outbox, groupName);
+                }
             }
         }
 
@@ -90,18 +96,28 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
     }
 
     // Caller holds _membershipLock.
-    private void RemoveFromGroupCore(string connectionId, string groupName)
+    private void RemoveFromGroupCore(ConnectionOutbox outbox, string groupName)
     {
-        if (_groups.TryGetValue(groupName, out var members) && members.TryRemove(connectionId, out _) && members.IsEmpty)
+        if (!_groups.TryGetValue(groupName, out var members))
+        {
+            return;
+        }
+
+        var remaining = Array.FindAll(members, m => m != outbox);
+        if (remaining.Length == 0)
         {
             _groups.TryRemove(groupName, out _);
+        }
+        else
+        {
+            _groups[groupName] = remaining;
         }
     }
 
     public override Task SendAllAsync(string methodName, object?[] args, CancellationToken cancellationToken = default)
     {
         var message = Serialize(methodName, args);
-        foreach (var outbox in _connections.Values)
+        foreach (var (_, outbox) in _connections)
         {
             outbox.Enqueue(message);
         }
@@ -113,7 +129,7 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
         CancellationToken cancellationToken = default)
     {
         var message = Serialize(methodName, args);
-        foreach (var outbox in _connections.Values)
+        foreach (var (_, outbox) in _connections)
         {
             if (!excludedConnectionIds.Contains(outbox.Connection.ConnectionId))
             {
@@ -151,10 +167,10 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
 
     public override Task SendGroupAsync(string groupName, string methodName, object?[] args, CancellationToken cancellationToken = default)
     {
-        if (_groups.TryGetValue(groupName, out var members) && !members.IsEmpty)
+        if (_groups.TryGetValue(groupName, out var members))
         {
             var message = Serialize(methodName, args);
-            foreach (var outbox in members.Values)
+            foreach (var outbox in members)
             {
                 outbox.Enqueue(message);
             }
@@ -172,9 +188,9 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
         {
             if (_groups.TryGetValue(groupName, out var members))
             {
-                foreach (var (id, outbox) in members)
+                foreach (var outbox in members)
                 {
-                    if (sent.Add(id))
+                    if (sent.Add(outbox.Connection.ConnectionId))
                     {
                         outbox.Enqueue(message ??= Serialize(methodName, args));
                     }
@@ -191,9 +207,9 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
         if (_groups.TryGetValue(groupName, out var members))
         {
             SerializedHubMessage? message = null;
-            foreach (var (id, outbox) in members)
+            foreach (var outbox in members)
             {
-                if (!excludedConnectionIds.Contains(id))
+                if (!excludedConnectionIds.Contains(outbox.Connection.ConnectionId))
                 {
                     outbox.Enqueue(message ??= Serialize(methodName, args));
                 }
@@ -210,7 +226,7 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
         CancellationToken cancellationToken = default)
     {
         SerializedHubMessage? message = null;
-        foreach (var outbox in _connections.Values)
+        foreach (var (_, outbox) in _connections)
         {
             if (outbox.Connection.UserIdentifier is { } user && userIds.Contains(user))
             {

@@ -5,14 +5,17 @@ using OpencodeGateway.Diagnostics;
 namespace OpencodeGateway.SignalR.Internal;
 
 /// <summary>
-/// The messages waiting to be written to one connection. Senders never wait: they enqueue and return; one drain loop
-/// per connection writes in order. A connection whose queue passes its bounds is aborted (it recovers with <c>since</c>).
+/// The messages waiting to be written to one connection. Senders never wait. When nothing is in flight the sender
+/// writes into the connection's pipe itself, which completes at once unless the transport applies backpressure; only
+/// then do later messages queue, and one drain loop writes them in order. A connection whose queue passes its bounds
+/// is aborted (it recovers with <c>since</c>).
 /// </summary>
 internal sealed class ConnectionOutbox(HubConnectionContext connection, int maxMessages, long maxBytes, GatewayMetrics metrics, ILogger logger)
 {
     private readonly Queue<(SerializedHubMessage Message, int Size)> _queue = new();
     private long _queuedBytes;
-    private bool _draining;
+    // True while a write is in flight or the drain loop runs: new messages must queue behind it to keep order.
+    private bool _writing;
     private bool _closed;
 
     public HubConnectionContext Connection { get; } = connection;
@@ -22,8 +25,7 @@ internal sealed class ConnectionOutbox(HubConnectionContext connection, int maxM
 
     public void Enqueue(SerializedHubMessage message)
     {
-        // Serialised once per protocol and cached inside the message: every connection of a group shares the bytes.
-        var size = message.GetSerializedMessage(Connection.Protocol).Length;
+        var overflow = false;
         lock (_queue)
         {
             if (_closed)
@@ -31,27 +33,75 @@ internal sealed class ConnectionOutbox(HubConnectionContext connection, int maxM
                 return;
             }
 
-            if (_queue.Count < maxMessages && _queuedBytes + size <= maxBytes)
+            if (_writing)
             {
-                _queue.Enqueue((message, size));
-                _queuedBytes += size;
-                if (!_draining)
+                // Serialised once per protocol and cached inside the message: every connection of a group shares the bytes.
+                var size = message.GetSerializedMessage(Connection.Protocol).Length;
+                if (_queue.Count < maxMessages && _queuedBytes + size <= maxBytes)
                 {
-                    _draining = true;
-                    _ = DrainAsync();
+                    _queue.Enqueue((message, size));
+                    _queuedBytes += size;
+                    return;
                 }
 
-                return;
+                _closed = overflow = true;
+                _queue.Clear();
+                _queuedBytes = 0;
             }
-
-            _closed = true;
-            _queue.Clear();
-            _queuedBytes = 0;
+            else
+            {
+                _writing = true;
+            }
         }
 
-        metrics.SlowConsumerDropped();
-        Log.SlowConsumer(logger, Connection.ConnectionId, maxMessages, maxBytes);
-        Connection.Abort();
+        if (overflow)
+        {
+            metrics.SlowConsumerDropped();
+            Log.SlowConsumer(logger, Connection.ConnectionId, maxMessages, maxBytes);
+            Connection.Abort();
+            return;
+        }
+
+        // Nothing in flight: write on the sender's thread. This saves a thread-pool hop per message per connection,
+        // which is most of the cost when one event goes to many connections.
+        ValueTask write;
+        try
+        {
+            write = Connection.WriteAsync(message);
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+            return;
+        }
+
+        if (!write.IsCompleted)
+        {
+            _ = DrainAsync(write);
+            return;
+        }
+
+        try
+        {
+            write.GetAwaiter().GetResult();
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+            return;
+        }
+
+        lock (_queue)
+        {
+            if (_closed || _queue.Count == 0)
+            {
+                _writing = false;
+                return;
+            }
+        }
+
+        // Others queued behind this write meanwhile: leave the sender's stack and let the drain loop write them.
+        _ = DrainAsync(YieldAsync());
     }
 
     public void Close()
@@ -64,35 +114,41 @@ internal sealed class ConnectionOutbox(HubConnectionContext connection, int maxM
         }
     }
 
-    private async Task DrainAsync()
+    private static async ValueTask YieldAsync() => await Task.Yield();
+
+    // Waits for the write in flight, then writes whatever queued behind it, in order, until the queue is empty.
+    private async Task DrainAsync(ValueTask inFlight)
     {
-        // Leave the sender's stack at once: the pump must never run a connection's write.
-        await Task.Yield();
-        while (true)
+        try
         {
-            SerializedHubMessage message;
-            lock (_queue)
+            await inFlight;
+            while (true)
             {
-                if (_closed || !_queue.TryDequeue(out var next))
+                SerializedHubMessage message;
+                lock (_queue)
                 {
-                    _draining = false;
-                    return;
+                    if (_closed || !_queue.TryDequeue(out var next))
+                    {
+                        _writing = false;
+                        return;
+                    }
+
+                    message = next.Message;
+                    _queuedBytes -= next.Size;
                 }
 
-                message = next.Message;
-                _queuedBytes -= next.Size;
-            }
-
-            try
-            {
                 await Connection.WriteAsync(message);
             }
-            catch (Exception e)
-            {
-                Log.WriteFailed(logger, Connection.ConnectionId, e);
-                Close();
-                return;
-            }
         }
+        catch (Exception e)
+        {
+            Fail(e);
+        }
+    }
+
+    private void Fail(Exception e)
+    {
+        Log.WriteFailed(logger, Connection.ConnectionId, e);
+        Close();
     }
 }

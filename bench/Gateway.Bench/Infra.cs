@@ -167,6 +167,37 @@ internal sealed class GatewayProcess : IAsyncDisposable
     }
 
     public double CpuSeconds => Proc.CpuSeconds(Pid);
+
+    /// <summary>The gateway's own dispatch-time histogram from <c>/metrics</c>: (upper bound in s, cumulative count).</summary>
+    public async Task<List<(double Le, long Count)>> DispatchHistogramAsync()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var text = await http.GetStringAsync(new Uri(BaseUrl, "metrics"));
+        const string prefix = "gateway_pump_dispatch_duration_seconds_bucket{le=\"";
+        return [.. text.Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal)).Select(l =>
+        {
+            var le = l[prefix.Length..l.IndexOf('"', prefix.Length)];
+            return (le == "+Inf" ? double.PositiveInfinity : double.Parse(le, CultureInfo.InvariantCulture),
+                long.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+        })];
+    }
+
+    /// <summary>
+    /// The upper bound (ms) of the bucket holding percentile <paramref name="p"/> of what was recorded between two
+    /// reads of <see cref="DispatchHistogramAsync"/>: "p99 ≤ this", as precise as the buckets are.
+    /// </summary>
+    public static double? PercentileBoundMs(List<(double Le, long Count)> before, List<(double Le, long Count)> after, double p)
+    {
+        var total = after[^1].Count - before[^1].Count;
+        if (total == 0) return null;
+        var rank = Math.Ceiling(p / 100 * total);
+        for (var i = 0; i < after.Count; i++)
+        {
+            if (after[i].Count - before[i].Count >= rank) return after[i].Le * 1000;
+        }
+
+        return double.PositiveInfinity;
+    }
     public long Rss => Proc.RssBytes(Pid);
 
     public async ValueTask DisposeAsync()

@@ -164,6 +164,7 @@ internal static class ScenarioA
                 var tag = $"bench{Guid.NewGuid():N}"[..16];
                 var oc0 = Proc.CpuSeconds(ocPid); var gw0 = gw?.CpuSeconds ?? 0; var self0 = Proc.SelfCpuSeconds();
                 if (mode == "direct") foreach (var watcher in watchers) Interlocked.Exchange(ref watcher.Bytes, 0);
+                var dispatch0 = gw is null ? null : await gw.DispatchHistogramAsync();
                 var sw = Stopwatch.StartNew();
                 var prompt = await http.PostAsJsonAsync($"session/{sid}/prompt_async",
                     new { parts = new[] { new { type = "text", text = $"{tag} tokens={tokens} delay={delay}" } } });
@@ -180,6 +181,7 @@ internal static class ScenarioA
                 var elapsed = sw.Elapsed.TotalSeconds;
                 var oc1 = Proc.CpuSeconds(ocPid); var gw1 = gw?.CpuSeconds ?? 0; var self1 = Proc.SelfCpuSeconds();
                 var complete = watchers.Count(x => x.Done.Task.IsCompleted);
+                var dispatch1 = gw is null ? null : await gw.DispatchHistogramAsync();
                 foreach (var c in cleanup) await c();
                 stop.Cancel();
                 try { await Task.WhenAll(sseTasks).WaitAsync(TimeSpan.FromSeconds(10)); } catch { }
@@ -209,6 +211,9 @@ internal static class ScenarioA
                     ["answerTextBytes"] = Enumerable.Range(1, tokens).Sum(i => $"t{i} ".Length),
                     ["latencySamples"] = lat.Count, ["tokenTimesFound"] = tokenTimes.Count(t => t > 0),
                     ["latencyP50Ms"] = P(50), ["latencyP99Ms"] = P(99), ["latencyMaxMs"] = lat.Count == 0 ? double.NaN : Math.Round(lat[^1], 2),
+                    // inside the gateway: upstream bytes read -> written or queued for every watcher (bucket bounds)
+                    ["gatewayDispatchP50MsAtMost"] = dispatch0 is null ? null : GatewayProcess.PercentileBoundMs(dispatch0, dispatch1!, 50),
+                    ["gatewayDispatchP99MsAtMost"] = dispatch0 is null ? null : GatewayProcess.PercentileBoundMs(dispatch0, dispatch1!, 99),
                 };
                 Console.Error.WriteLine("[A]   " + string.Join(' ', result.Select(kv => $"{kv.Key}={kv.Value}")));
                 return result;

@@ -97,6 +97,7 @@ public static class GatewayServiceCollectionExtensions
         endpoints.MapHub<SessionHub>("/hubs/session", o => o.CloseOnAuthenticationExpiration = true);
         endpoints.MapSessionsApi();
         endpoints.MapGatewayHealth();
+        endpoints.MapGatewayMetrics();
         endpoints.MapChatApi();
         return endpoints;
     }

@@ -3,8 +3,8 @@ using System.Diagnostics.Metrics;
 namespace OpencodeGateway.Diagnostics;
 
 /// <summary>
-/// The gateway's instruments (meter <c>OpencodeGateway</c>). Totals are also kept as plain counters so that
-/// <c>/metrics</c> and tests can read them without a listener.
+/// The gateway's instruments (meter <c>OpencodeGateway</c>). Totals and the dispatch-time buckets are also kept as
+/// plain counters so that <c>/metrics</c> and tests can read them without a listener.
 /// </summary>
 public sealed class GatewayMetrics
 {
@@ -15,6 +15,7 @@ public sealed class GatewayMetrics
     private readonly Counter<long> _reconnects;
     private readonly Counter<long> _eventsSent;
     private readonly Counter<long> _slowConsumers;
+    private readonly Histogram<double> _dispatchDuration;
     private long _upstreamEventsTotal;
     private long _malformedEventsTotal;
     private long _reconnectsTotal;
@@ -30,7 +31,16 @@ public sealed class GatewayMetrics
         _reconnects = meter.CreateCounter<long>("gateway.upstream.reconnects", "{reconnect}", "Reconnects of upstream event streams.");
         _eventsSent = meter.CreateCounter<long>("gateway.session.events", "{event}", "Session events fanned out to session groups.");
         _slowConsumers = meter.CreateCounter<long>("gateway.connections.slow_dropped", "{connection}", "Connections dropped because their outbox overflowed.");
+        _dispatchDuration = meter.CreateHistogram<double>("gateway.pump.dispatch.duration", "s",
+            "From an upstream event's bytes arriving to the event being written or queued for every watching connection.");
     }
+
+    /// <summary>Upper bounds, in seconds, of <see cref="DispatchDuration"/>'s buckets; one more bucket counts the rest.</summary>
+    public static ReadOnlySpan<double> DispatchBucketBounds =>
+        [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+    /// <summary>Time spent inside the gateway per upstream event, before the transports take over.</summary>
+    public BucketCounts DispatchDuration { get; } = new(DispatchBucketBounds.Length + 1);
 
     public long UpstreamEvents => Interlocked.Read(ref _upstreamEventsTotal);
     public long MalformedEvents => Interlocked.Read(ref _malformedEventsTotal);
@@ -65,9 +75,44 @@ public sealed class GatewayMetrics
         _eventsSent.Add(1);
     }
 
+    public void EventDispatched(TimeSpan elapsed)
+    {
+        var seconds = elapsed.TotalSeconds;
+        var bucket = DispatchBucketBounds.Length;
+        for (var i = 0; i < DispatchBucketBounds.Length; i++)
+        {
+            if (seconds <= DispatchBucketBounds[i])
+            {
+                bucket = i;
+                break;
+            }
+        }
+
+        DispatchDuration.Add(bucket, seconds);
+        _dispatchDuration.Record(seconds);
+    }
+
     public void SlowConsumerDropped()
     {
         Interlocked.Increment(ref _slowConsumersTotal);
         _slowConsumers.Add(1);
     }
+}
+
+/// <summary>A histogram's per-bucket counts and sum, updated without locks.</summary>
+public sealed class BucketCounts(int buckets)
+{
+    private readonly long[] _counts = new long[buckets];
+    private long _sumTicks;
+
+    public void Add(int bucket, double seconds)
+    {
+        Interlocked.Increment(ref _counts[bucket]);
+        Interlocked.Add(ref _sumTicks, (long)(seconds * TimeSpan.TicksPerSecond));
+    }
+
+    /// <summary>Counts per bucket (not cumulative), read one by one: a concurrent add may land between reads.</summary>
+    public long[] Counts() => [.. _counts.Select((_, i) => Interlocked.Read(ref _counts[i]))];
+
+    public double SumSeconds => Interlocked.Read(ref _sumTicks) / (double)TimeSpan.TicksPerSecond;
 }

@@ -129,6 +129,7 @@ internal sealed class UpstreamEventPump(
                         default:
                             metrics.UpstreamEvent(upstream.Id);
                             dispatcher.Dispatch(upstream.Id, e);
+                            metrics.EventDispatched(time.GetElapsedTime(stream.LastReadTimestamp));
                             break;
                     }
                 }

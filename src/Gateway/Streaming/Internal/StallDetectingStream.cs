@@ -10,10 +10,14 @@ internal sealed class StallDetectingStream(Stream inner, TimeSpan stallTimeout, 
 
     public CancellationToken Stalled => _stall.Token;
 
+    /// <summary><see cref="TimeProvider.GetTimestamp"/> when the last read returned: when the bytes being parsed arrived.</summary>
+    public long LastReadTimestamp { get; private set; }
+
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stall.Token);
         var read = await inner.ReadAsync(buffer, linked.Token);
+        LastReadTimestamp = time.GetTimestamp();
         _stall.CancelAfter(stallTimeout);
         return read;
     }

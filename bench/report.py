@@ -105,9 +105,10 @@ if b:
     w("\n## Scenario B: fan-out on one node (fake upstream)\n\nThe load generator hosts a fake opencode emitting `message.part.delta` events at a set rate, "
       "round-robin over S sessions, each delta carrying its emit time; S×W watchers joined through one gateway process (separate process, "
       "server GC). Rates step up until p99 > 50 ms, delivery falls below 95 % of offered, or a connection is dropped. Gateway and load "
-      "generator share the 2 cores, so the load generator's CPU is shown too.\n")
-    w("| S × W | offered delivered/s | upstream ev/s | delivered/s | p50 ms | p99 ms | max ms | gateway CPU % | load gen CPU % | gateway RSS MB | ok |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|")
+      "generator share the 2 cores, so the load generator's CPU is shown too. Per delivered event, from the gateway's own `/metrics`: "
+      "CPU µs, bytes allocated and thread-pool work items.\n")
+    w("| S × W | offered delivered/s | upstream ev/s | delivered/s | p50 ms | p99 ms | max ms | gateway CPU % | load gen CPU % | gateway RSS MB | µs / ev | B alloc / ev | work items / ev | ok |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     best_all = 0
     low = None
     for c in b["result"]["configs"]:
@@ -116,7 +117,8 @@ if b:
         for tag, s in rows:
             w(f"| {name}{' (50 tok/s)' if tag else ''} | {fmt(s['offeredDeliveredPerSec'])} | {fmt(s['upstreamEventsPerSec'])} | {fmt(s['deliveredPerSec'])} | "
               f"{fmt(s['p50Ms'],2)} | {fmt(s['p99Ms'],2)} | {fmt(s['maxMs'],1)} | {fmt(s['gatewayCpuPercent'])} | {fmt(s['loadGenCpuPercent'])} | "
-              f"{fmt(s['gatewayRssMB'])} | {'yes' if s['ok'] else 'no'} |")
+              f"{fmt(s['gatewayRssMB'])} | {fmt(s.get('gatewayCpuMicrosPerDelivered'))} | {fmt(s.get('gatewayAllocBytesPerDelivered'))} | "
+              f"{fmt(s.get('gatewayWorkItemsPerDelivered'),2)} | {'yes' if s['ok'] else 'no'} |")
         best_all = max(best_all, c["bestDeliveredPerSecWithP99Under50ms"])
         if c.get("lowRate") and c["connections"] >= 1000: low = c["lowRate"]
     w("\nHighest delivered events/s with p99 ≤ 50 ms: " + ", ".join(

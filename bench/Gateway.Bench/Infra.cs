@@ -168,17 +168,23 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     public double CpuSeconds => Proc.CpuSeconds(Pid);
 
-    /// <summary>The gateway's own dispatch-time histogram from <c>/metrics</c>: (upper bound in s, cumulative count).</summary>
-    public async Task<List<(double Le, long Count)>> DispatchHistogramAsync()
+    /// <summary>The gateway's <c>/metrics</c>, one entry per sample line (name with labels, value).</summary>
+    public async Task<Dictionary<string, double>> MetricsAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var text = await http.GetStringAsync(new Uri(BaseUrl, "metrics"));
+        return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#'))
+            .ToDictionary(l => l[..l.LastIndexOf(' ')], l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The gateway's own dispatch-time histogram from <c>/metrics</c>: (upper bound in s, cumulative count).</summary>
+    public async Task<List<(double Le, long Count)>> DispatchHistogramAsync()
+    {
         const string prefix = "gateway_pump_dispatch_duration_seconds_bucket{le=\"";
-        return [.. text.Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal)).Select(l =>
+        return [.. (await MetricsAsync()).Where(m => m.Key.StartsWith(prefix, StringComparison.Ordinal)).Select(m =>
         {
-            var le = l[prefix.Length..l.IndexOf('"', prefix.Length)];
-            return (le == "+Inf" ? double.PositiveInfinity : double.Parse(le, CultureInfo.InvariantCulture),
-                long.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+            var le = m.Key[prefix.Length..m.Key.IndexOf('"', prefix.Length)];
+            return (le == "+Inf" ? double.PositiveInfinity : double.Parse(le, CultureInfo.InvariantCulture), (long)m.Value);
         })];
     }
 

@@ -54,6 +54,7 @@ internal static class ScenarioB
                 await Task.Delay(TimeSpan.FromSeconds(warmSeconds));
                 hist.Reset();
                 var d0 = Interlocked.Read(ref delivered);
+                var m0 = await gw.MetricsAsync();
                 var cpu0 = gw.CpuSeconds; var self0 = Proc.SelfCpuSeconds(); var e0 = fake.Emitted;
                 var sw = Stopwatch.StartNew();
                 long rssMax = 0;
@@ -66,6 +67,8 @@ internal static class ScenarioB
                 var el = sw.Elapsed.TotalSeconds;
                 var d1 = Interlocked.Read(ref delivered);
                 var cpu1 = gw.CpuSeconds; var self1 = Proc.SelfCpuSeconds(); var e1 = fake.Emitted;
+                var m1 = await gw.MetricsAsync();
+                double PerDelivered(string metric) => d1 == d0 ? double.NaN : (m1[metric] - m0[metric]) / (d1 - d0);
                 var closed = conns.Count(c => c.IsClosed);
                 var step = new Dictionary<string, object>
                 {
@@ -76,6 +79,10 @@ internal static class ScenarioB
                     ["gatewayCpuPercent"] = Math.Round((cpu1 - cpu0) / el * 100, 1),
                     ["loadGenCpuPercent"] = Math.Round((self1 - self0) / el * 100, 1),
                     ["gatewayRssMB"] = Math.Round(rssMax / 1048576.0, 1),
+                    // from the gateway's /metrics: what one delivered event costs it
+                    ["gatewayCpuMicrosPerDelivered"] = Math.Round(PerDelivered("process_cpu_seconds_total") * 1e6, 2),
+                    ["gatewayAllocBytesPerDelivered"] = Math.Round(PerDelivered("dotnet_gc_allocated_bytes_total"), 1),
+                    ["gatewayWorkItemsPerDelivered"] = Math.Round(PerDelivered("dotnet_thread_pool_completed_work_items_total"), 2),
                     ["closedConnections"] = closed,
                 };
                 step["ok"] = (double)step["p99Ms"] <= 50 && (double)step["deliveredPerSec"] >= 0.95 * deliveredTarget && closed == 0;

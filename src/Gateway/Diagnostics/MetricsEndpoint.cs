@@ -47,6 +47,14 @@ internal static class MetricsEndpoint
 
         Gauge(s, "gateway_live_sessions", "Sessions with live state (watched or recently active).", liveSessions);
 
+        // The runtime's share of each delivery, so a benchmark (or a dashboard) can divide by events delivered.
+        Counter(s, "dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap since start.", GC.GetTotalAllocatedBytes());
+        Counter(s, "dotnet_thread_pool_completed_work_items_total", "Thread-pool work items completed since start.",
+            ThreadPool.CompletedWorkItemCount);
+        s.Append("# HELP process_cpu_seconds_total User and system CPU time of the process.\n")
+         .Append("# TYPE process_cpu_seconds_total counter\n")
+         .Append("process_cpu_seconds_total ").Append(Environment.CpuUsage.TotalTime.TotalSeconds.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+
         const string histogram = "gateway_pump_dispatch_duration_seconds";
         s.Append("# HELP ").Append(histogram)
             .Append(" From an upstream event's bytes arriving to the event being written or queued for every watching connection.\n");

@@ -41,7 +41,7 @@ case $mode in
   quick) a_args=(--watchers=1,10,100,500 --tokens=500 --delay=10)
          b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=2 --warm-seconds=1 --levels=10000,25000,50000,75000,100000,150000)
          i_args=(--connections=1000,5000) ;;
-  smoke) a_args=(--watchers=1,5 --tokens=30 --delay=10 --idle-seconds=0.5)
+  smoke) a_args=(--watchers=1,5 --tokens=30 --delay=10 --idle-seconds=0.5 --warmup-tokens=5)
          b_args=(--configs=1x20,5x4 --step-seconds=1 --warm-seconds=0.5 --levels=500,1000 --low-rate=20)
          i_args=(--connections=50,100 --sessions=5) ;;
 esac
@@ -70,7 +70,8 @@ trap cleanup EXIT
 # --- scenario A: real opencode, direct vs gateway --------------------------------------------------------------
 log "scenario A: starting opencode on :$OC_PORT (mock :$MOCK_PORT)"
 if "$root/deploy/dev/opencode.sh" start >/dev/null; then
-  "${bench[@]}" scenario-a --oc-env="$OC_STATE_DIR/env" --gateway-dll="$gw_dll" --gateway-port="$gw_port" \
+  "${bench[@]}" scenario-a --oc-env="$OC_STATE_DIR/env" --oc-restart="'$root/deploy/dev/opencode.sh' restart-opencode" \
+    --gateway-dll="$gw_dll" --gateway-port="$gw_port" \
     --log-dir="$out" --out="$out/scenario-a.json" "${a_args[@]}" || { log "scenario A failed"; status=1; }
 else
   log "opencode did not start: scenario A skipped"; status=1

@@ -148,22 +148,36 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
         var process = Process.Start(psi)!;
         var gw = new GatewayProcess(process, new Uri($"http://127.0.0.1:{port}/"), log);
+        try
+        {
+            await gw.WaitReadyAsync();
+            return gw;
+        }
+        catch
+        {
+            await gw.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Waits until <c>/readyz</c> answers 200: the gateway runs and its upstream event stream is connected.</summary>
+    public async Task WaitReadyAsync()
+    {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
-            if (process.HasExited) throw new InvalidOperationException($"gateway exited ({process.ExitCode}); see {log}");
+            if (_process.HasExited) throw new InvalidOperationException($"gateway exited ({_process.ExitCode}); see {Log}");
             try
             {
-                using var r = await http.GetAsync(new Uri(gw.BaseUrl, "readyz"));
-                if (r.IsSuccessStatusCode) return gw;
+                using var r = await http.GetAsync(new Uri(BaseUrl, "readyz"));
+                if (r.IsSuccessStatusCode) return;
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
             await Task.Delay(200);
         }
 
-        await gw.DisposeAsync();
-        throw new TimeoutException($"gateway not ready in 60 s; see {log}");
+        throw new TimeoutException($"gateway not ready in 60 s; see {Log}");
     }
 
     public double CpuSeconds => Proc.CpuSeconds(Pid);

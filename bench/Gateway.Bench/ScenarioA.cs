@@ -60,8 +60,9 @@ internal static class ScenarioA
 
     public static async Task<object> RunAsync(Args a)
     {
-        var env = File.ReadAllLines(a.Get("oc-env")).Select(l => l.Split('=', 2)).Where(p => p.Length == 2)
-            .ToDictionary(p => p[0], p => p[1]);
+        Dictionary<string, string> ReadEnv() => File.ReadAllLines(a.Get("oc-env")).Select(l => l.Split('=', 2))
+            .Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+        var env = ReadEnv();
         var oc = new Uri(env["OC_BASE_URL"].TrimEnd('/') + "/");
         var ocPid = int.Parse(env["OC_PID"], CultureInfo.InvariantCulture);
         var ocPort = oc.Port;
@@ -72,6 +73,11 @@ internal static class ScenarioA
         var logDir = a.Get("log-dir", ".");
         var watchersList = a.Ints("watchers", "1,10,100,500");
         var tokens = a.Int("tokens", 2000);
+        var warmupTokens = a.Int("warmup-tokens", 200);
+        // A command that restarts opencode (same port and data). opencode keeps serving event streams whose clients
+        // have gone for a while (it warns about an EventEmitter listener leak after the 500-watcher run), which
+        // would bill one run's subscribers to the next; so every recorded run starts on a fresh opencode.
+        var restart = a.Get("oc-restart", "");
         var delay = a.Int("delay", 10);
         var modes = a.Get("modes", "direct,gateway,gateway-coalesced").Split(',');
         var idleSeconds = a.Double("idle-seconds", 2);
@@ -80,6 +86,20 @@ internal static class ScenarioA
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(5) })
         { BaseAddress = oc, Timeout = Timeout.InfiniteTimeSpan };
         var runs = new List<object>();
+        async Task FreshOpencodeAsync(GatewayProcess? gw)
+        {
+            if (restart.Length == 0) return;
+            using (var p = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", restart]) { UseShellExecute = false, RedirectStandardOutput = true })!)
+            {
+                await p.StandardOutput.ReadToEndAsync();
+                await p.WaitForExitAsync();
+                if (p.ExitCode != 0) throw new InvalidOperationException($"'{restart}' exited with {p.ExitCode}");
+            }
+
+            ocPid = int.Parse(ReadEnv()["OC_PID"], CultureInfo.InvariantCulture);
+            if (gw is not null) await gw.WaitReadyAsync(); // its pump reconnects to the new opencode
+        }
+
         foreach (var mode in modes)
         {
             GatewayProcess? gw = null;
@@ -95,18 +115,14 @@ internal static class ScenarioA
 
             try
             {
-                if (mode == modes[0])
-                {
-                    // opencode's first answer after a start pays for its own warm-up (JIT, caches, the database):
-                    // one answer nobody records, so the first recorded run is comparable with the rest.
-                    Console.Error.WriteLine($"[A] warm-up answer ({mode} W=1, not recorded)");
-                    await RunOneAsync(mode, 1);
-                }
-
                 foreach (var w in watchersList)
                 {
-                    Console.Error.WriteLine($"[A] {mode} W={w}");
-                    runs.Add(await RunOneAsync(mode, w));
+                    await FreshOpencodeAsync(gw);
+                    // A fresh opencode's first answer pays for its warm-up (JIT, caches, database): one short answer
+                    // nobody records, so every recorded run is comparable with the rest.
+                    Console.Error.WriteLine($"[A] {mode} W={w} (after a {warmupTokens}-token warm-up answer)");
+                    await RunOneAsync(mode, 1, warmupTokens);
+                    runs.Add(await RunOneAsync(mode, w, tokens));
                 }
             }
             finally
@@ -114,7 +130,7 @@ internal static class ScenarioA
                 if (gw is not null) await gw.DisposeAsync();
             }
 
-            async Task<Dictionary<string, object?>> RunOneAsync(string mode, int w)
+            async Task<Dictionary<string, object?>> RunOneAsync(string mode, int w, int tokens)
             {
                 var created = await (await http.PostAsJsonAsync("session", new { title = $"bench {mode} {w}" })).Content.ReadFromJsonAsync<JsonElement>();
                 var sid = created.GetProperty("id").GetString()!;

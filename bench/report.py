@@ -46,7 +46,7 @@ if a:
     w(f"\n## Scenario A: direct vs gateway on the real opencode\n\nOne answer of {t['tokens']} tokens, one every {t['delayMs']} ms "
       f"({fmt(t['answerTextBytes'])} bytes of text), W watchers. *direct*: each watcher has its own `GET /global/event` and filters "
       "client-side; *gateway*: each joins the session through one gateway process. opencode CPU = utime+stime of its pid over the answer "
-      "(its idle background rate is shown, and the CPU minus that rate over the answer). A warm-up answer runs first and is not recorded. Streams = `global event connected` lines in opencode's log. "
+      "(its idle background rate is shown, and the CPU minus that rate over the answer). Every run starts on a freshly restarted opencode and a short warm-up answer that is not recorded. Streams = `global event connected` lines in opencode's log: opened during the run / all this opencode process served (each run gets a freshly restarted opencode, so for *direct* the total includes the warm-up answer's watcher). "
       "Latency = watcher receive time − mock LLM flush time of that token. *in gateway* = the gateway's own "
       "`gateway_pump_dispatch_duration_seconds` over the answer (upstream bytes read → written or queued for every watcher), "
       "as the upper bound of the histogram bucket holding p50 / p99.\n")
@@ -54,15 +54,15 @@ if a:
     w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         w(f"| {r['mode']} | {r['watchers']} | {fmt(r['opencodeCpuSeconds'],2)} | {fmt(r.get('opencodeAnswerCpuSeconds'),2)} | {fmt(r.get('opencodeIdleCpuPerSecond'),3)} | {fmt(r.get('gatewayCpuSeconds'),2)} | "
-          f"{fmt(r['loadGenCpuSeconds'],2)} | {r['eventStreamsOpenedForRun']} / {r['eventStreamsSinceModeStart']} | {r['maxEstablishedTcpToOpencode']} | "
+          f"{fmt(r['loadGenCpuSeconds'],2)} | {r['eventStreamsOpenedForRun']} / {r['eventStreamsTotal']} | {r['maxEstablishedTcpToOpencode']} | "
           f"{fmt(r['bytesPerWatcherMean'])} | {fmt(r['latencyP50Ms'])} | {fmt(r['latencyP99Ms'])} | "
           f"{fmt(r.get('gatewayDispatchP50MsAtMost'),2)} / {fmt(r.get('gatewayDispatchP99MsAtMost'),2)} | {r['watchersComplete']}/{r['watchers']} |")
     g = [r for r in runs if r["mode"] == "gateway"]
     gc = [r for r in runs if r["mode"] == "gateway-coalesced"]
     dr = [r for r in runs if r["mode"] == "direct"]
     if g:
-        targets.append(("upstream event streams: exactly 1 per opencode at every W", all(r["eventStreamsSinceModeStart"] == 1 for r in g),
-                        ", ".join(f"W={r['watchers']}: {r['eventStreamsSinceModeStart']}" for r in g)))
+        targets.append(("upstream event streams: exactly 1 per opencode at every W", all(r["eventStreamsTotal"] == 1 for r in g),
+                        ", ".join(f"W={r['watchers']}: {r['eventStreamsTotal']}" for r in g)))
         g1, gmax = min(g, key=lambda r: r["watchers"]), max(g, key=lambda r: r["watchers"])
         f = gmax["opencodeCpuSeconds"] / g1["opencodeCpuSeconds"] if g1["opencodeCpuSeconds"] else float("nan")
         extra = ""

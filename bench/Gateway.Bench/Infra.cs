@@ -233,6 +233,49 @@ internal sealed class GatewayProcess : IAsyncDisposable
 /// <summary>Managed heap of another .NET process right after a full blocking GC it is made to run (EventPipe, GCHeapCollect).</summary>
 internal static class HeapProbe
 {
+    /// <summary>
+    /// Live bytes by type after a full blocking GC, from an EventPipe heap snapshot (what dotnet-gcdump collects,
+    /// aggregated by type name only): which objects make up the memory per connection.
+    /// </summary>
+    public static List<(string Type, long Bytes, long Count)> LiveBytesByType(int pid)
+    {
+        var client = new DiagnosticsClient(pid);
+        var providers = new[] { new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Verbose, (long)ClrTraceEventParser.Keywords.GCHeapSnapshot) };
+        using var session = client.StartEventPipeSession(providers, requestRundown: false);
+        using var source = new EventPipeEventSource(session.EventStream);
+        var names = new Dictionary<ulong, string>();
+        var sizes = new Dictionary<ulong, (long Bytes, long Count)>();
+        var done = false;
+        source.Clr.TypeBulkType += e =>
+        {
+            for (var i = 0; i < e.Count; i++) names[e.Values(i).TypeID] = e.Values(i).TypeName;
+        };
+        source.Clr.GCBulkNode += e =>
+        {
+            for (var i = 0; i < e.Count; i++)
+            {
+                var v = e.Values(i);
+                sizes[v.TypeID] = sizes.TryGetValue(v.TypeID, out var t) ? (t.Bytes + (long)v.Size, t.Count + 1) : ((long)v.Size, 1);
+            }
+        };
+        source.Clr.GCStop += _ =>
+        {
+            if (sizes.Count > 0 && !done)
+            {
+                done = true;
+                // the type names of the last nodes follow the GC's end; give them a moment
+                Task.Delay(2000).ContinueWith(_ => { try { session.Stop(); } catch { } });
+            }
+        };
+        var processing = Task.Run(() => source.Process());
+        if (!processing.Wait(TimeSpan.FromSeconds(120)))
+        {
+            try { session.Stop(); } catch { }
+        }
+
+        return [.. sizes.Select(kv => (names.GetValueOrDefault(kv.Key, $"type {kv.Key:x}"), kv.Value.Bytes, kv.Value.Count)).OrderByDescending(t => t.Item2)];
+    }
+
     public static long ManagedHeapAfterFullGc(int pid)
     {
         var client = new DiagnosticsClient(pid);

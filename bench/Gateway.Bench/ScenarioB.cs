@@ -169,12 +169,19 @@ internal static class ScenarioB
             points.Add(point);
         }
 
+        // What the heap per connection is made of, at the largest count (where the baseline matters least).
+        var byType = HeapProbe.LiveBytesByType(gw.Pid).Take(25).Select(t => new Dictionary<string, object>
+        {
+            ["type"] = t.Type, ["bytesPerConnection"] = Math.Round((double)t.Bytes / all.Count, 1),
+            ["objectsPerConnection"] = Math.Round((double)t.Count / all.Count, 2),
+        }).ToList();
+        foreach (var t in byType) Console.Error.WriteLine($"[idle]   {t["bytesPerConnection"],8} B {t["objectsPerConnection"],6}x {t["type"]}");
         await DisposeAllAsync(all);
         return new Dictionary<string, object>
         {
             ["baselineRssMB"] = Math.Round(rss0 / 1048576.0, 1), ["baselineHeapMB"] = Math.Round(heap0 / 1048576.0, 1),
             ["definition"] = $"connected and joined to one of {sessionCount} sessions, no events flowing",
-            ["points"] = points,
+            ["points"] = points, ["heapByTypeAtLargest"] = byType,
         };
     }
 

@@ -5,6 +5,8 @@
 #   bench/run.sh --smoke    a tiny version of each scenario (< 1 min; for CI; never fails the build on numbers)
 # Results: bench/results/<timestamp>/ (results.json, report.md, *.png, logs) and a copy in bench/results/latest/.
 # Ports: opencode 4496, mock LLM 4497, gateways 5496/5497, fake upstreams 5498/5499 (override with BENCH_* below).
+# The gateway under test: BENCH_GATEWAY_GCSERVER=0 for workstation GC; BENCH_GATEWAY_ENV="NAME=VALUE ..." for other
+# runtime settings (given to the gateway process only, not to the load generator).
 # Not part of the test suite: exit status is non-zero only when a scenario could not run at all.
 set -euo pipefail
 mode=full

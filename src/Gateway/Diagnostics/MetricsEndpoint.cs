@@ -31,7 +31,7 @@ internal static class MetricsEndpoint
         return endpoints;
     }
 
-    internal static string Write(GatewayMetrics metrics, int? connections, int liveSessions)
+    private static string Write(GatewayMetrics metrics, int? connections, int liveSessions)
     {
         var s = new StringBuilder();
         Counter(s, "gateway_upstream_events_total", "Events read from upstream event streams.", metrics.UpstreamEvents);

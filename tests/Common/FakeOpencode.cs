@@ -3,11 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace OpencodeGateway.Testing;
 
@@ -17,13 +13,15 @@ namespace OpencodeGateway.Testing;
 /// </summary>
 public sealed class FakeOpencode : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
     private readonly ConcurrentDictionary<string, List<JsonElement>> _messages = new();
     private Channel<string> _stream = Channel.CreateUnbounded<string>();
     private CancellationTokenSource _cut = new();
     private int _connections;
 
-    private FakeOpencode(WebApplication app) => _app = app;
+    private FakeOpencode()
+    {
+    }
 
     public Uri BaseUrl { get; private set; } = null!;
     public int StreamConnections => Volatile.Read(ref _connections);
@@ -31,15 +29,9 @@ public sealed class FakeOpencode : IAsyncDisposable
 
     public static async Task<FakeOpencode> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
-        var fake = new FakeOpencode(app);
-        fake.Map(app);
-        await app.StartAsync();
-        fake.BaseUrl = new Uri(app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
-            .Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var fake = new FakeOpencode();
+        (fake._app, var address) = await LoopbackApp.StartAsync(fake.Map);
+        fake.BaseUrl = new Uri(address);
         return fake;
     }
 

@@ -4,12 +4,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
+using OpencodeGateway.Testing;
 
 namespace Gateway.Tests.Support;
 
@@ -19,7 +15,7 @@ namespace Gateway.Tests.Support;
 /// </summary>
 public sealed class FakeOpencode : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
     private readonly ConcurrentDictionary<string, JsonObject> _sessions = new();
     private readonly ConcurrentDictionary<int, Channel<string>> _subscribers = new();
     private int _nextId;
@@ -37,18 +33,14 @@ public sealed class FakeOpencode : IAsyncDisposable
 
     public string BaseUrl { get; private set; } = "";
 
-    private FakeOpencode(WebApplication app) => _app = app;
+    private FakeOpencode()
+    {
+    }
 
     public static async Task<FakeOpencode> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
-        var fake = new FakeOpencode(app);
-        fake.Map(app);
-        await app.StartAsync();
-        fake.BaseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var fake = new FakeOpencode();
+        (fake._app, fake.BaseUrl) = await LoopbackApp.StartAsync(fake.Map);
         return fake;
     }
 

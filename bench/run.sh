@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gateway benchmarks. One command:
-#   bench/run.sh            full run (~15 min): scenario A (real opencode), B (fan-out), idle memory, micro-benchmark
-#   bench/run.sh --quick    shorter answers and steps (~6 min)
+#   bench/run.sh            full run (roughly half an hour here): scenario A (real opencode), B (fan-out), idle memory, micro-benchmark
+#   bench/run.sh --quick    shorter answers and steps
 #   bench/run.sh --smoke    a tiny version of each scenario (< 1 min; for CI; never fails the build on numbers)
 # Results: bench/results/<timestamp>/ (results.json, report.md, *.png, logs) and a copy in bench/results/latest/.
 # Ports: opencode 4496, mock LLM 4497, gateways 5496/5497, fake upstreams 5498/5499 (override with BENCH_* below).

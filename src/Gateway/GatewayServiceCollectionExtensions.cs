@@ -1,69 +1,42 @@
-using Microsoft.AspNetCore.SignalR;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 using OpencodeGateway.Api;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Chat;
 using OpencodeGateway.Diagnostics;
+using OpencodeGateway.Fanout;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Sessions;
+using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Store;
-using OpencodeGateway.SignalR;
 using OpencodeGateway.Streaming;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway;
 
+/// <summary>The composition root: each component's <c>AddXxx</c> sits beside the component.</summary>
 public static class GatewayServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the gateway: options (validated at start), upstreams, event pumps, live sessions, the session store and
-    /// catalog, authentication, the session hub.
+    /// Adds the gateway along its event path (upstreams → pumps → live state → fan-out → hub), the session store and
+    /// catalog, authentication, and the HTTP endpoints' services. Every options section is validated at start.
     /// </summary>
     public static IServiceCollection AddOpencodeGateway(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<GatewayOptions>()
-            .Bind(configuration.GetSection(GatewayOptions.SectionName))
-            .ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>());
-
-        services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
-        services.TryAddSingleton<GatewayMetrics>();
-        services.TryAddSingleton<UpstreamRegistry>();
-        services.TryAddSingleton<UpstreamStreamState>();
-        services.TryAddSingleton<EpochSource>();
-        services.TryAddSingleton<LiveSessionRegistry>();
-        services.TryAddSingleton<SnapshotBuilder>();
-        services.TryAddSingleton<SessionService>();
+        services.AddSingleton<GatewayMetrics>();
+        services.AddUpstreams(configuration);
+        services.AddUpstreamStreaming(configuration);
+        services.AddSessionHistory(configuration);
+        services.AddLiveSessions();
+        services.AddFanout();
+        services.AddSessionHub(configuration);
         services.AddGatewayStore(configuration);
         services.AddGatewayAuth(configuration);
-        services.TryAddSingleton<SessionCatalog>();
-        services.TryAddSingleton<SessionEventDispatcher>();
-        services.TryAddSingleton<SessionSubscriptions>();
-        services.TryAddSingleton<ChatStreams>();
-        services.AddHostedService<EventPumpService>();
-
-        services.AddSignalR(o =>
-            {
-                o.AddFilter<GatewayErrorHubFilter>();
-                o.MaximumReceiveMessageSize = 512 * 1024;
-            })
-            // Absent rather than null: fewer bytes per event, and one shape for optional members.
-            .AddJsonProtocol(o => o.PayloadSerializerOptions.DefaultIgnoreCondition =
-                System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)
-            .AddOutboxLifetimeManager();
+        services.AddSessions();
+        services.AddChatApi();
         services.AddHealthChecks().AddCheck<UpstreamStreamHealthCheck>("upstreams", tags: [HealthEndpoints.ReadyTag]);
         return services;
-    }
-
-    /// <summary>Replaces SignalR's default lifetime manager with one whose sends never wait on slow connections.</summary>
-    public static ISignalRServerBuilder AddOutboxLifetimeManager(this ISignalRServerBuilder builder)
-    {
-        builder.Services.AddSingleton(typeof(HubLifetimeManager<>), typeof(OutboxHubLifetimeManager<>));
-        return builder;
     }
 
     /// <summary>
@@ -88,13 +61,13 @@ public static class GatewayServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Maps <c>/hubs/session</c> and <c>/api/sessions</c> (authenticated), <c>/healthz</c> and <c>/readyz</c> (anonymous).
-    /// Call <c>UseAuthentication</c> and <c>UseAuthorization</c> before (see <see cref="GatewayApplication"/>).
+    /// Maps <c>/hubs/session</c>, <c>/api/sessions</c> and <c>/api/chat</c> (authenticated), <c>/healthz</c>,
+    /// <c>/readyz</c> and <c>/metrics</c> (anonymous). Call <c>UseAuthentication</c> and <c>UseAuthorization</c> before
+    /// (see <see cref="GatewayApplication"/>).
     /// </summary>
     public static IEndpointRouteBuilder MapOpencodeGateway(this IEndpointRouteBuilder endpoints)
     {
-        // A connection whose token expires is closed; the client reconnects with a fresh token.
-        endpoints.MapHub<SessionHub>("/hubs/session", o => o.CloseOnAuthenticationExpiration = true);
+        endpoints.MapSessionHub();
         endpoints.MapSessionsApi();
         endpoints.MapGatewayHealth();
         endpoints.MapGatewayMetrics();

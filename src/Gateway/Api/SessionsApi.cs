@@ -7,6 +7,7 @@ using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Api.Internal;
 
 namespace OpencodeGateway.Api;
 
@@ -247,7 +248,7 @@ public static class SessionsApi
         catch (Exception e)
         {
             var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SessionsApi));
-            Log.ApiFailed(logger, context.Request.Method, context.Request.Path, e);
+            ApiLog.ApiFailed(logger, context.Request.Method, context.Request.Path, e);
             await ProblemWriter.WriteAsync(context, StatusCodes.Status500InternalServerError, "internal_error",
                 "The gateway failed unexpectedly; see its log.");
             return Results.Empty;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Diagnostics;
+using OpencodeGateway.Auth.Internal;
 
 namespace OpencodeGateway.Auth;
 
@@ -36,7 +37,7 @@ internal sealed class DevModeWarning(IOptions<GatewayAuthOptions> options, ILogg
     {
         if (options.Value.DevMode)
         {
-            Log.DevModeOn(logger);
+            AuthLog.DevModeOn(logger);
         }
 
         return Task.CompletedTask;

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using OpencodeGateway.Api;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
+using OpencodeGateway.Auth.Internal;
 
 namespace OpencodeGateway.Auth;
 
@@ -45,7 +46,7 @@ internal sealed class GatewayAuthenticationHandler(
         if (result.Failure is not null)
         {
             Context.Items[FailureKey] = result.Failure.Message;
-            Log.AuthenticationFailed(Logger, Request.Path, result.Failure.Message);
+            AuthLog.AuthenticationFailed(Logger, Request.Path, result.Failure.Message);
         }
 
         return Task.FromResult(result);

@@ -1,12 +1,14 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Api;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Fanout;
+using OpencodeGateway.SignalR;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Chat;
@@ -24,6 +26,12 @@ namespace OpencodeGateway.Chat;
 /// </summary>
 internal static class ChatEndpoints
 {
+    public static IServiceCollection AddChatApi(this IServiceCollection services)
+    {
+        services.TryAddSingleton<ChatStreams>();
+        return services;
+    }
+
     public static IEndpointRouteBuilder MapChatApi(this IEndpointRouteBuilder endpoints)
     {
         var group = endpoints.MapGroup("/api/chat").RequireAuthorization().AddEndpointFilter(SessionsApi.ProblemFilter);
@@ -147,7 +155,7 @@ internal static class ChatEndpoints
 
 /// <summary>Creates the in-process watches behind <c>/api/chat</c> streams.</summary>
 internal sealed class ChatStreams(LiveSessionRegistry live, SessionSubscriptions subscriptions, SnapshotBuilder snapshots,
-    IOptions<GatewayOptions> options, TimeProvider time)
+    IOptions<OutboxOptions> options, TimeProvider time)
 {
     /// <summary>Subscribes and counts as a watcher, atomically with reading the session's position.</summary>
     public Watch Subscribe(OpencodeClient client, string sessionId)
@@ -155,7 +163,7 @@ internal sealed class ChatStreams(LiveSessionRegistry live, SessionSubscriptions
         var (subscription, position) = live.Use(client.UpstreamId, sessionId, session =>
         {
             session.Watchers++;
-            return (subscriptions.Add(session.GroupName, options.Value.Outbox.MaxQueuedMessages), new StreamPosition(session.Epoch, session.Seq));
+            return (subscriptions.Add(session.GroupName, options.Value.MaxQueuedMessages), new StreamPosition(session.Epoch, session.Seq));
         });
         var stream = new ChatStream(client, sessionId, subscription, live, snapshots, time);
         return new Watch(this, client.UpstreamId, sessionId, subscription, position, stream);

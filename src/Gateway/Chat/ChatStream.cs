@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Fanout;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Chat;

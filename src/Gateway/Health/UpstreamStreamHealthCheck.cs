@@ -6,7 +6,7 @@ using OpencodeGateway.Upstreams;
 namespace OpencodeGateway.Health;
 
 /// <summary>Ready when every upstream's event stream is connected.</summary>
-internal sealed class UpstreamStreamHealthCheck(IOptions<GatewayOptions> options, UpstreamStreamState state) : IHealthCheck
+internal sealed class UpstreamStreamHealthCheck(IOptions<UpstreamsOptions> options, UpstreamStreamState state) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {

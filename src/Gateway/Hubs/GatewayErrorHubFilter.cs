@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Logging;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Hubs.Internal;
 
 namespace OpencodeGateway.Hubs;
 
@@ -31,7 +32,7 @@ internal sealed class GatewayErrorHubFilter(ILogger<GatewayErrorHubFilter> logge
         }
         catch (Exception e)
         {
-            Log.HubMethodFailed(logger, invocationContext.HubMethodName, e);
+            HubsLog.HubMethodFailed(logger, invocationContext.HubMethodName, e);
             throw new HubException($"{InternalError}: The gateway failed unexpectedly; see its log.");
         }
     }

@@ -5,6 +5,7 @@ using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Sessions.Store;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Sessions.Internal;
 
 namespace OpencodeGateway.Sessions;
 
@@ -64,14 +65,14 @@ internal sealed class SessionCatalog(
         }
         catch (Exception e)
         {
-            Log.CreateRolledBack(logger, sessionId, e);
+            CatalogLog.CreateRolledBack(logger, sessionId, e);
             try
             {
                 await client.DeleteSessionAsync(sessionId, CancellationToken.None);
             }
             catch (Exception deleteFailure)
             {
-                Log.CreateOrphaned(logger, sessionId, client.UpstreamId, deleteFailure);
+                CatalogLog.CreateOrphaned(logger, sessionId, client.UpstreamId, deleteFailure);
             }
 
             if (e is SessionExistsException)
@@ -304,7 +305,7 @@ internal sealed class SessionCatalog(
             throw new GatewayException(GatewayErrorCodes.Conflict, $"Session '{sessionId}' already has a record.", e);
         }
 
-        Log.SessionAdopted(logger, sessionId, user.UserId, request.OwnerId);
+        CatalogLog.SessionAdopted(logger, sessionId, user.UserId, request.OwnerId);
         return record;
     }
 

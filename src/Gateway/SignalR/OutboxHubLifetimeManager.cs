@@ -5,7 +5,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.SignalR.Internal;
-using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.SignalR;
 
@@ -26,9 +25,9 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
     private readonly GatewayMetrics _metrics;
     private readonly ILogger _logger;
 
-    public OutboxHubLifetimeManager(IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<OutboxHubLifetimeManager<THub>> logger)
+    public OutboxHubLifetimeManager(IOptions<OutboxOptions> options, GatewayMetrics metrics, ILogger<OutboxHubLifetimeManager<THub>> logger)
     {
-        _options = options.Value.Outbox;
+        _options = options.Value;
         _metrics = metrics;
         _logger = logger;
     }

@@ -10,12 +10,12 @@ namespace OpencodeGateway.Streaming;
 /// <summary>
 /// Holds the ONE event subscription (<c>GET /global/event</c>) of one upstream: parses it with <see cref="SseParser"/>,
 /// treats silence longer than the stall timeout as a dead stream, reconnects with capped exponential backoff and jitter,
-/// and hands every event to the <see cref="SessionEventDispatcher"/>.
+/// and hands every event to the <see cref="IUpstreamEventSink"/>.
 /// </summary>
 internal sealed class UpstreamEventPump(
     UpstreamOptions upstream,
     StreamingOptions options,
-    SessionEventDispatcher dispatcher,
+    IUpstreamEventSink sink,
     UpstreamStreamState state,
     GatewayMetrics metrics,
     TimeProvider time,
@@ -46,7 +46,7 @@ internal sealed class UpstreamEventPump(
             catch (Exception e)
             {
                 // A bug must not end the one subscription for good: log it and reconnect like any other loss.
-                Log.PumpFailed(logger, upstream.Id, e);
+                StreamingLog.PumpFailed(logger, upstream.Id, e);
                 reason = e.GetType().Name;
             }
 
@@ -54,7 +54,7 @@ internal sealed class UpstreamEventPump(
             metrics.Reconnect(upstream.Id);
             var delay = ReconnectBackoff.Delay(attempt, options.ReconnectInitialDelay, options.ReconnectMaxDelay, _random);
             attempt++;
-            Log.StreamLost(logger, upstream.Id, reason, attempt, (long)delay.TotalMilliseconds);
+            StreamingLog.StreamLost(logger, upstream.Id, reason, attempt, (long)delay.TotalMilliseconds);
             try
             {
                 await Task.Delay(delay, time, stoppingToken);
@@ -114,21 +114,20 @@ internal sealed class UpstreamEventPump(
                         case UpstreamEventKind.ServerConnected:
                             metrics.StreamConnected();
                             state.Set(upstream.Id, connected: true, time.GetUtcNow());
-                            Log.StreamConnected(logger, upstream.Id, url.ToString());
+                            StreamingLog.StreamConnected(logger, upstream.Id, url.ToString());
                             onConnected();
-                            // Whatever happened before this connection is unknown to us: resynchronise watchers.
-                            dispatcher.OnStreamResumed(upstream.Id);
+                            sink.OnStreamConnected(upstream.Id);
                             break;
                         case UpstreamEventKind.Malformed:
                             metrics.MalformedEvent(upstream.Id);
-                            Log.MalformedEvent(logger, upstream.Id, e.Problem!);
+                            StreamingLog.MalformedEvent(logger, upstream.Id, e.Problem!);
                             break;
                         case UpstreamEventKind.Ignored:
-                            Log.IgnoredEvent(logger, upstream.Id, e.Type);
+                            StreamingLog.IgnoredEvent(logger, upstream.Id, e.Type);
                             break;
                         default:
                             metrics.UpstreamEvent(upstream.Id);
-                            dispatcher.Dispatch(upstream.Id, e);
+                            sink.OnEvent(upstream.Id, e);
                             metrics.EventDispatched(time.GetElapsedTime(stream.LastReadTimestamp));
                             break;
                     }
@@ -136,7 +135,7 @@ internal sealed class UpstreamEventPump(
             }
             catch (OperationCanceledException) when (stream.Stalled.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
             {
-                Log.StreamStalled(logger, upstream.Id, options.StallTimeout.TotalSeconds);
+                StreamingLog.StreamStalled(logger, upstream.Id, options.StallTimeout.TotalSeconds);
                 return $"stalled: no bytes for {options.StallTimeout.TotalSeconds:0.#} s";
             }
 

@@ -9,7 +9,7 @@ public sealed class UpstreamRegistry : IDisposable
     private readonly Dictionary<string, OpencodeClient> _clients = new(StringComparer.Ordinal);
     private readonly List<HttpClient> _http = [];
 
-    public UpstreamRegistry(IOptions<GatewayOptions> options)
+    public UpstreamRegistry(IOptions<UpstreamsOptions> options)
     {
         foreach (var upstream in options.Value.Upstreams)
         {

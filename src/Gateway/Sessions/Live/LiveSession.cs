@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Streaming;
 
 namespace OpencodeGateway.Sessions.Live;

@@ -1,14 +1,14 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
-using OpencodeGateway.Upstreams;
+using OpencodeGateway.Sessions.History;
 
 namespace OpencodeGateway.Sessions.Live;
 
 /// <summary>The <see cref="LiveSession"/>s of this node, created on first event or join, forgotten when idle.</summary>
-internal sealed class LiveSessionRegistry(IOptions<GatewayOptions> options, EpochSource epochs, TimeProvider time)
+internal sealed class LiveSessionRegistry(IOptions<ReplayOptions> options, EpochSource epochs, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, LiveSession> _sessions = new(StringComparer.Ordinal);
-    private readonly ReplayOptions _replay = options.Value.Replay;
+    private readonly ReplayOptions _replay = options.Value;
 
     public int Count => _sessions.Count;
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using OpencodeGateway.Diagnostics;
+using OpencodeGateway.Sessions.Store.Internal;
 
 namespace OpencodeGateway.Sessions.Store;
 
@@ -42,7 +43,7 @@ internal sealed class StoreMigrationService(ISessionStore store, ILogger<StoreMi
     public async Task StartingAsync(CancellationToken cancellationToken)
     {
         var applied = await store.MigrateAsync(cancellationToken);
-        Log.StoreMigrated(logger, store.Provider, applied.Count, string.Join(",", applied));
+        StoreLog.StoreMigrated(logger, store.Provider, applied.Count, string.Join(",", applied));
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;

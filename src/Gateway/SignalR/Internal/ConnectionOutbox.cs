@@ -57,7 +57,7 @@ internal sealed class ConnectionOutbox(HubConnectionContext connection, int maxM
         if (overflow)
         {
             metrics.SlowConsumerDropped();
-            Log.SlowConsumer(logger, Connection.ConnectionId, maxMessages, maxBytes);
+            OutboxLog.SlowConsumer(logger, Connection.ConnectionId, maxMessages, maxBytes);
             Connection.Abort();
             return;
         }
@@ -148,7 +148,7 @@ internal sealed class ConnectionOutbox(HubConnectionContext connection, int maxM
 
     private void Fail(Exception e)
     {
-        Log.WriteFailed(logger, Connection.ConnectionId, e);
+        OutboxLog.WriteFailed(logger, Connection.ConnectionId, e);
         Close();
     }
 }

@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 using System.Threading.Channels;
 using OpencodeGateway.Contracts;
 
-namespace OpencodeGateway.Streaming;
+namespace OpencodeGateway.Fanout;
 
 /// <summary>
 /// In-process watchers of a session's events (the SSE endpoints), fed by the same dispatch as the SignalR groups, so

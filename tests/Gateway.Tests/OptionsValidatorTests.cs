@@ -1,15 +1,18 @@
+using OpencodeGateway.Sessions.History;
+using OpencodeGateway.SignalR;
+using OpencodeGateway.Streaming;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Tests;
 
-public class GatewayOptionsValidatorTests
+public class OptionsValidatorTests
 {
-    private static GatewayOptions Valid() => new() { Upstreams = [new UpstreamOptions { Id = "local", BaseUrl = "http://127.0.0.1:4096" }] };
+    private static UpstreamsOptions Valid() => new() { Upstreams = [new UpstreamOptions { Id = "local", BaseUrl = "http://127.0.0.1:4096" }] };
 
     [Fact]
     public void Accepts_a_valid_configuration()
     {
-        Assert.True(new GatewayOptionsValidator().Validate(null, Valid()).Succeeded);
+        Assert.True(new UpstreamsOptionsValidator().Validate(null, Valid()).Succeeded);
     }
 
     [Theory]
@@ -21,7 +24,7 @@ public class GatewayOptionsValidatorTests
     {
         var options = Valid();
         options.Upstreams[0].BaseUrl = url;
-        var result = new GatewayOptionsValidator().Validate(null, options);
+        var result = new UpstreamsOptionsValidator().Validate(null, options);
         Assert.True(result.Failed);
         Assert.StartsWith(key + ":", Assert.Single(result.Failures!), StringComparison.Ordinal);
     }
@@ -31,10 +34,10 @@ public class GatewayOptionsValidatorTests
     {
         var options = Valid();
         options.Upstreams.Add(new UpstreamOptions { Id = "local", BaseUrl = "http://127.0.0.1:4097" });
-        Assert.StartsWith("Gateway:Upstreams:1:Id: duplicate", Assert.Single(new GatewayOptionsValidator().Validate(null, options).Failures!), StringComparison.Ordinal);
+        Assert.StartsWith("Gateway:Upstreams:1:Id: duplicate", Assert.Single(new UpstreamsOptionsValidator().Validate(null, options).Failures!), StringComparison.Ordinal);
 
-        var empty = new GatewayOptions();
-        Assert.StartsWith("Gateway:Upstreams:", Assert.Single(new GatewayOptionsValidator().Validate(null, empty).Failures!), StringComparison.Ordinal);
+        var empty = new UpstreamsOptions();
+        Assert.StartsWith("Gateway:Upstreams:", Assert.Single(new UpstreamsOptionsValidator().Validate(null, empty).Failures!), StringComparison.Ordinal);
     }
 
     [Theory]
@@ -45,20 +48,18 @@ public class GatewayOptionsValidatorTests
     {
         var options = Valid();
         options.Upstreams[0].Id = id;
-        Assert.StartsWith("Gateway:Upstreams:0:Id:", Assert.Single(new GatewayOptionsValidator().Validate(null, options).Failures!), StringComparison.Ordinal);
+        Assert.StartsWith("Gateway:Upstreams:0:Id:", Assert.Single(new UpstreamsOptionsValidator().Validate(null, options).Failures!), StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Rejects_nonsense_limits()
+    public void Rejects_nonsense_limits_naming_each_key()
     {
-        var options = Valid();
-        options.Replay.MaxEvents = 0;
-        options.Outbox.MaxQueuedBytes = 10;
-        options.Streaming.StallTimeout = TimeSpan.Zero;
-        var failures = new GatewayOptionsValidator().Validate(null, options).Failures!.ToList();
-        Assert.Contains(failures, f => f.StartsWith("Gateway:Replay:MaxEvents:", StringComparison.Ordinal));
-        Assert.Contains(failures, f => f.StartsWith("Gateway:Outbox:MaxQueuedBytes:", StringComparison.Ordinal));
-        Assert.Contains(failures, f => f.StartsWith("Gateway:Streaming:StallTimeout:", StringComparison.Ordinal));
+        Assert.StartsWith("Gateway:Replay:MaxEvents:",
+            Assert.Single(new ReplayOptionsValidator().Validate(null, new ReplayOptions { MaxEvents = 0 }).Failures!), StringComparison.Ordinal);
+        Assert.StartsWith("Gateway:Outbox:MaxQueuedBytes:",
+            Assert.Single(new OutboxOptionsValidator().Validate(null, new OutboxOptions { MaxQueuedBytes = 10 }).Failures!), StringComparison.Ordinal);
+        Assert.StartsWith("Gateway:Streaming:StallTimeout:",
+            Assert.Single(new StreamingOptionsValidator().Validate(null, new StreamingOptions { StallTimeout = TimeSpan.Zero }).Failures!), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,15 +1,15 @@
 using System.Text;
-using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
-using OpencodeGateway.Hubs;
+using OpencodeGateway.Streaming;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Store;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Fanout.Internal;
 
-namespace OpencodeGateway.Streaming;
+namespace OpencodeGateway.Fanout;
 
 /// <summary>
 /// Applies normalised upstream events to live session state and fans them out to the session's group. With
@@ -17,12 +17,12 @@ namespace OpencodeGateway.Streaming;
 /// become one delta (first offset, concatenated text) before they are applied, so seq, offsets, replay and snapshots
 /// all see the merged event and the client rules hold unchanged.
 /// </summary>
-internal sealed class SessionEventDispatcher : IDisposable
+internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
 {
     private readonly LiveSessionRegistry registry;
     private readonly SnapshotBuilder snapshots;
     private readonly UpstreamRegistry upstreams;
-    private readonly IHubContext<SessionHub, ISessionClient> hub;
+    private readonly ISessionBroadcaster broadcaster;
     private readonly SessionSubscriptions subscriptions;
     private readonly GatewayMetrics metrics;
     private readonly ISessionStore store;
@@ -35,18 +35,18 @@ internal sealed class SessionEventDispatcher : IDisposable
     private bool _timerArmed;
 
     public SessionEventDispatcher(LiveSessionRegistry registry, SnapshotBuilder snapshots, UpstreamRegistry upstreams,
-        IHubContext<SessionHub, ISessionClient> hub, SessionSubscriptions subscriptions, GatewayMetrics metrics,
-        ISessionStore store, ILogger<SessionEventDispatcher> logger, IOptions<GatewayOptions> options, TimeProvider time)
+        ISessionBroadcaster broadcaster, SessionSubscriptions subscriptions, GatewayMetrics metrics,
+        ISessionStore store, ILogger<SessionEventDispatcher> logger, IOptions<StreamingOptions> options, TimeProvider time)
     {
         this.registry = registry;
         this.snapshots = snapshots;
         this.upstreams = upstreams;
-        this.hub = hub;
+        this.broadcaster = broadcaster;
         this.subscriptions = subscriptions;
         this.metrics = metrics;
         this.store = store;
         this.logger = logger;
-        _window = options.Value.Streaming.CoalesceWindow;
+        _window = options.Value.CoalesceWindow;
         if (_window > TimeSpan.Zero)
         {
             _timer = time.CreateTimer(static state => ((SessionEventDispatcher)state!).FlushPending(), this,
@@ -54,7 +54,7 @@ internal sealed class SessionEventDispatcher : IDisposable
         }
     }
 
-    public void Dispatch(string upstream, UpstreamEvent e)
+    public void OnEvent(string upstream, UpstreamEvent e)
     {
         if (_timer is null)
         {
@@ -127,14 +127,14 @@ internal sealed class SessionEventDispatcher : IDisposable
         if (evt is not null && group is not null)
         {
             // The outbox lifetime manager only enqueues: this never waits on a client.
-            _ = hub.Clients.Group(group).SessionEvent(evt);
+            broadcaster.SendEvent(group, evt);
             subscriptions.Publish(group, evt);
             metrics.EventSent();
         }
     }
 
     /// <summary>The stream came back after a gap: watched sessions get a new epoch and a fresh snapshot.</summary>
-    public void OnStreamResumed(string upstream)
+    public void OnStreamConnected(string upstream)
     {
         // Held deltas belong to the epoch that is ending.
         FlushPending();
@@ -144,7 +144,7 @@ internal sealed class SessionEventDispatcher : IDisposable
             return;
         }
 
-        Log.Resynchronising(logger, upstream, watched.Count);
+        FanoutLog.Resynchronising(logger, upstream, watched.Count);
         var client = upstreams.Get(upstream);
         foreach (var session in watched)
         {
@@ -163,16 +163,16 @@ internal sealed class SessionEventDispatcher : IDisposable
             }
             catch (System.Data.Common.DbException e)
             {
-                Log.ResyncFailed(logger, sessionId, "session store: " + e.Message);
+                FanoutLog.ResyncFailed(logger, sessionId, "session store: " + e.Message);
             }
 
             var snapshot = await snapshots.BuildAsync(client, sessionId, metadata, CancellationToken.None);
-            await hub.Clients.Group(group).SessionSnapshot(snapshot);
+            broadcaster.SendSnapshot(group, snapshot);
             subscriptions.Publish(group, snapshot);
         }
         catch (GatewayException e)
         {
-            Log.ResyncFailed(logger, sessionId, e.Message);
+            FanoutLog.ResyncFailed(logger, sessionId, e.Message);
         }
     }
 

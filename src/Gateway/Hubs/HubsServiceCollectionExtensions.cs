@@ -1,0 +1,33 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using OpencodeGateway.Fanout;
+using OpencodeGateway.SignalR;
+
+namespace OpencodeGateway.Hubs;
+
+public static class HubsServiceCollectionExtensions
+{
+    /// <summary>Adds SignalR with the session hub's error filter, JSON protocol and the outbox lifetime manager.</summary>
+    public static IServiceCollection AddSessionHub(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSignalR(o =>
+            {
+                o.AddFilter<GatewayErrorHubFilter>();
+                o.MaximumReceiveMessageSize = 512 * 1024;
+            })
+            // Absent rather than null: fewer bytes per event, and one shape for optional members.
+            .AddJsonProtocol(o => o.PayloadSerializerOptions.DefaultIgnoreCondition =
+                System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)
+            .AddOutboxLifetimeManager(configuration);
+        services.TryAddSingleton<ISessionBroadcaster, SessionHubBroadcaster>();
+        return services;
+    }
+
+    /// <summary>Maps the session hub at <c>/hubs/session</c>.</summary>
+    public static IEndpointRouteBuilder MapSessionHub(this IEndpointRouteBuilder endpoints)
+    {
+        // A connection whose token expires is closed; the client reconnects with a fresh token.
+        endpoints.MapHub<SessionHub>("/hubs/session", o => o.CloseOnAuthenticationExpiration = true);
+        return endpoints;
+    }
+}

@@ -1,0 +1,10 @@
+using Microsoft.Extensions.Logging;
+
+namespace OpencodeGateway.Hubs.Internal;
+
+/// <summary>Log lines of the session hub.</summary>
+internal static partial class HubsLog
+{
+    [LoggerMessage(10, LogLevel.Error, "Unexpected error in hub method {Method}")]
+    public static partial void HubMethodFailed(ILogger logger, string method, Exception exception);
+}

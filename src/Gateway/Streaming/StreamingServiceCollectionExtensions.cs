@@ -1,0 +1,20 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace OpencodeGateway.Streaming;
+
+public static class StreamingServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds <c>Gateway:Streaming</c> (validated at start) and one event pump per upstream, which hands what it reads to
+    /// the registered <see cref="IUpstreamEventSink"/>.
+    /// </summary>
+    public static IServiceCollection AddUpstreamStreaming(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<StreamingOptions>().Bind(configuration.GetSection(StreamingOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamingOptions>, StreamingOptionsValidator>());
+        services.TryAddSingleton<UpstreamStreamState>();
+        services.AddHostedService<EventPumpService>();
+        return services;
+    }
+}

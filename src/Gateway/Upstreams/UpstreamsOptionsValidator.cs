@@ -1,0 +1,54 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+using OpencodeGateway.Configuration;
+
+namespace OpencodeGateway.Upstreams;
+
+/// <summary>Checks <see cref="UpstreamsOptions"/> at start-up; every failure names its configuration key.</summary>
+internal sealed partial class UpstreamsOptionsValidator : IValidateOptions<UpstreamsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, UpstreamsOptions options)
+    {
+        var failures = new List<string>();
+        const string prefix = UpstreamsOptions.SectionName;
+        if (options.Upstreams.Count == 0)
+        {
+            failures.Add($"{prefix}: at least one upstream (Id, BaseUrl) is required");
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < options.Upstreams.Count; i++)
+        {
+            var upstream = options.Upstreams[i];
+            var key = $"{prefix}:{i}";
+            if (string.IsNullOrWhiteSpace(upstream.Id) || !IdPattern().IsMatch(upstream.Id))
+            {
+                failures.Add($"{key}:Id: '{upstream.Id}' must be 1-64 letters, digits, '-' or '_'");
+            }
+            else if (!seen.Add(upstream.Id))
+            {
+                failures.Add($"{key}:Id: duplicate upstream id '{upstream.Id}'");
+            }
+
+            if (!Uri.TryCreate(upstream.BaseUrl, UriKind.Absolute, out var uri)
+                || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+                || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
+            {
+                failures.Add($"{key}:BaseUrl: '{upstream.BaseUrl}' is not an absolute http(s) URL without query");
+            }
+
+            if (upstream.Password is { Length: > 0 } && string.IsNullOrEmpty(upstream.Password.Trim()))
+            {
+                failures.Add($"{key}:Password: must not be blank");
+            }
+
+            OptionsRules.Positive(failures, $"{key}:RequestTimeout", upstream.RequestTimeout);
+            OptionsRules.Positive(failures, $"{key}:ConnectTimeout", upstream.ConnectTimeout);
+        }
+
+        return OptionsRules.Result(failures);
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex IdPattern();
+}

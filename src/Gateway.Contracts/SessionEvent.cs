@@ -20,9 +20,9 @@ public sealed record SessionEvent
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? MessageId { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? PartId { get; init; }
-    /// <summary><c>part.delta</c>: the part field the text is appended to (opencode sends <c>text</c>).</summary>
+    /// <summary><c>part.delta</c>, <c>part.gap</c>: the part field (opencode streams <c>text</c>).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Field { get; init; }
-    /// <summary><c>part.delta</c>: the field's length in UTF-16 code units before this delta.</summary>
+    /// <summary><c>part.delta</c>: the field's length in UTF-16 code units before this delta; <c>part.gap</c>: where the gap is.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Offset { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Delta { get; init; }
     /// <summary><c>part.updated</c>: opencode's part object. When it has no <c>text</c> member the text is unchanged.</summary>
@@ -50,6 +50,12 @@ public static class SessionEventTypes
     public const string PartUpdated = "part.updated";
     /// <summary>Append <c>delta</c> to the part's <c>field</c> at position <c>offset</c>.</summary>
     public const string PartDelta = "part.delta";
+    /// <summary>
+    /// The part's <c>field</c> stops being continuous at <c>offset</c>: the text before it is what opencode streamed,
+    /// what follows came after text the gateway never received. Record the gap (show a mark there) until a
+    /// <c>part.updated</c> with the field restates the text.
+    /// </summary>
+    public const string PartGap = "part.gap";
     public const string PartRemoved = "part.removed";
     public const string MessageUpdated = "message.updated";
     public const string MessageRemoved = "message.removed";
@@ -62,4 +68,10 @@ public static class SessionEventTypes
     /// <summary>The session's info changed (title, cost, …).</summary>
     public const string SessionUpdated = "session.updated";
     public const string SessionDeleted = "session.deleted";
+    /// <summary>
+    /// The first event of every epoch that follows a loss of continuity. The gateway pushes a snapshot of the new
+    /// epoch before anything else of it, so a client normally never sees this event; one that does has an event of
+    /// another epoch, and rejoins without <c>since</c> (the client rules need nothing more).
+    /// </summary>
+    public const string EpochStarted = "epoch.started";
 }

@@ -25,6 +25,13 @@ public sealed record SessionSnapshot
     public JsonElement? Todos { get; init; }
     /// <summary>The gateway's metadata for the session (owner, workspace, tags, …), when it has a record of it.</summary>
     public SessionMetadata? Metadata { get; init; }
+
+    /// <summary>
+    /// Where the text of in-flight parts is not continuous: part id → field → sorted UTF-16 offsets. The text before
+    /// each offset is what opencode streamed; text after it followed text the gateway never received. Absent when
+    /// every text is continuous.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, IReadOnlyList<int>>>? Gaps { get; init; }
 }
 
 /// <summary>One message: opencode's message info and its parts.</summary>

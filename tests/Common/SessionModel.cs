@@ -6,12 +6,21 @@ namespace OpencodeGateway.Testing;
 
 /// <summary>
 /// A client's view of one session, built by the rules a gateway client follows (README, "Client rules"):
-/// take a snapshot, then apply events in seq order; ignore duplicates; report gaps and new epochs.
+/// take a snapshot, then apply events in seq order; ignore duplicates; report gaps and new epochs; keep each part's
+/// gap marks. It also records what it showed: between two replacements of a part's text the text only grows by
+/// appends, so the state right before each replacement (and the final one) stands for every moment in between;
+/// <see cref="ShownTextViolations"/> checks them all against opencode's final text.
 /// </summary>
 public sealed class SessionModel
 {
     private readonly SortedDictionary<string, JsonObject> _messages = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, SortedDictionary<string, JsonObject>> _parts = new(StringComparer.Ordinal);
+    // part id → gap offsets of its text
+    private readonly Dictionary<string, List<int>> _gaps = new(StringComparer.Ordinal);
+    private readonly List<ShownText> _shown = [];
+
+    /// <summary>The text of a part as the client showed it at one moment, with its gap marks.</summary>
+    public sealed record ShownText(string PartId, string Text, IReadOnlyList<int> Gaps);
 
     public long Epoch { get; private set; }
     public long Seq { get; private set; }
@@ -24,8 +33,10 @@ public sealed class SessionModel
 
     public void ApplySnapshot(JsonElement snapshot)
     {
+        RecordAllShown();
         _messages.Clear();
         _parts.Clear();
+        _gaps.Clear();
         Permissions.Clear();
         Epoch = snapshot.GetProperty("epoch").GetInt64();
         Seq = snapshot.GetProperty("seq").GetInt64();
@@ -40,6 +51,17 @@ public sealed class SessionModel
             {
                 var obj = (JsonObject)JsonNode.Parse(part.GetRawText())!;
                 parts[obj["id"]!.GetValue<string>()] = obj;
+            }
+        }
+
+        if (snapshot.TryGetProperty("gaps", out var gaps) && gaps.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var part in gaps.EnumerateObject())
+            {
+                if (part.Value.TryGetProperty("text", out var offsets))
+                {
+                    _gaps[part.Name] = [.. offsets.EnumerateArray().Select(o => o.GetInt32())];
+                }
             }
         }
 
@@ -97,8 +119,30 @@ public sealed class SessionModel
                 {
                     part["text"] = oldText.GetValue<string>();
                 }
+                else if (part.ContainsKey("text"))
+                {
+                    // A restatement: the text is replaced and its gaps closed.
+                    RecordShown(partId);
+                    _gaps.Remove(partId);
+                }
 
                 parts[partId] = part;
+                break;
+            }
+            case "part.gap":
+            {
+                if (evt.GetProperty("field").GetString() == "text")
+                {
+                    var partId = evt.GetProperty("partId").GetString()!;
+                    var offset = evt.GetProperty("offset").GetInt32();
+                    var gaps = _gaps.TryGetValue(partId, out var g) ? g : _gaps[partId] = [];
+                    if (!gaps.Contains(offset))
+                    {
+                        gaps.Add(offset);
+                        gaps.Sort();
+                    }
+                }
+
                 break;
             }
             case "part.delta":
@@ -130,6 +174,7 @@ public sealed class SessionModel
                 break;
             }
             case "part.removed":
+                RecordShown(evt.GetProperty("partId").GetString()!);
                 foreach (var parts in _parts.Values)
                 {
                     parts.Remove(evt.GetProperty("partId").GetString()!);
@@ -140,6 +185,11 @@ public sealed class SessionModel
                 _messages[evt.GetProperty("messageId").GetString()!] = (JsonObject)JsonNode.Parse(evt.GetProperty("info").GetRawText())!;
                 break;
             case "message.removed":
+                foreach (var partId in PartsOf(evt.GetProperty("messageId").GetString()!).Keys.ToList())
+                {
+                    RecordShown(partId);
+                }
+
                 _messages.Remove(evt.GetProperty("messageId").GetString()!);
                 _parts.Remove(evt.GetProperty("messageId").GetString()!);
                 break;
@@ -162,6 +212,56 @@ public sealed class SessionModel
 
         Seq = seq;
         return Outcome.Applied;
+    }
+
+    /// <summary>The gap marks of a part's text (empty when it is continuous).</summary>
+    public IReadOnlyList<int> GapsOf(string partId) => _gaps.TryGetValue(partId, out var gaps) ? gaps : [];
+
+    /// <summary>
+    /// Every moment's text that is not opencode's final text of its part cut short, or split at its gap marks into
+    /// pieces found in that order in the final text (the first one at its start). <paramref name="finalText"/> gives
+    /// opencode's final text of a part, or null for parts it does not know (they are not checked).
+    /// </summary>
+    public List<string> ShownTextViolations(Func<string, string?> finalText)
+    {
+        RecordAllShown();
+        var violations = new List<string>();
+        foreach (var shown in _shown)
+        {
+            if (finalText(shown.PartId) is { } final && !TextInvariant.Holds(shown.Text, shown.Gaps, final))
+            {
+                violations.Add($"{shown.PartId}: showed \"{Cut(shown.Text)}\" with gaps [{string.Join(",", shown.Gaps)}], final \"{Cut(final)}\"");
+            }
+        }
+
+        return violations;
+    }
+
+    /// <summary>How many distinct moments were recorded (for tests that check the recorder saw something).</summary>
+    public int ShownCount => _shown.Count;
+
+    private static string Cut(string text) => text.Length <= 120 ? text : text[..60] + "…" + text[^60..];
+
+    private void RecordShown(string partId)
+    {
+        foreach (var parts in _parts.Values)
+        {
+            if (parts.TryGetValue(partId, out var part) && part["text"]?.GetValue<string>() is { } text)
+            {
+                _shown.Add(new ShownText(partId, text, GapsOf(partId).ToArray()));
+            }
+        }
+    }
+
+    private void RecordAllShown()
+    {
+        foreach (var part in Parts)
+        {
+            if (part["text"]?.GetValue<string>() is { } text && part["id"]?.GetValue<string>() is { } id)
+            {
+                _shown.Add(new ShownText(id, text, GapsOf(id).ToArray()));
+            }
+        }
     }
 
     /// <summary>Every part, by message then part id.</summary>
@@ -213,5 +313,48 @@ public sealed class SessionModel
         }
 
         return parts;
+    }
+}
+
+/// <summary>The recovery invariant for one part's text (README, client rules: gaps).</summary>
+public static class TextInvariant
+{
+    /// <summary>
+    /// True when <paramref name="shown"/>, cut at <paramref name="gaps"/>, is a sequence of pieces found in
+    /// <paramref name="final"/> in that order, the first piece at its start (no gaps: a prefix).
+    /// </summary>
+    public static bool Holds(string shown, IReadOnlyList<int> gaps, string final)
+    {
+        var cuts = gaps.Where(g => g >= 0 && g <= shown.Length).Distinct().Order().ToList();
+        var start = 0;
+        var position = 0;
+        for (var i = 0; i <= cuts.Count; i++)
+        {
+            var end = i < cuts.Count ? cuts[i] : shown.Length;
+            var piece = shown[start..end];
+            if (i == 0 && (cuts.Count == 0 || cuts[0] > 0))
+            {
+                if (!final.StartsWith(piece, StringComparison.Ordinal))
+                {
+                    return false;
+                }
+
+                position = piece.Length;
+            }
+            else
+            {
+                var found = final.IndexOf(piece, position, StringComparison.Ordinal);
+                if (found < 0)
+                {
+                    return false;
+                }
+
+                position = found + piece.Length;
+            }
+
+            start = end;
+        }
+
+        return true;
     }
 }

@@ -17,6 +17,16 @@ public class EventPumpTests
         payload = new { id = "evt_x", type = "message.part.delta", properties = new { sessionID = Session, messageID = "msg_1", partID = partId, field = "text", delta } },
     });
 
+    /// <summary>A text part announced with <c>text: ""</c>, as opencode does before its deltas.</summary>
+    private static string Announce(string partId) => JsonSerializer.Serialize(new
+    {
+        payload = new
+        {
+            type = "message.part.updated",
+            properties = new { sessionID = Session, part = new { id = partId, messageID = "msg_1", sessionID = Session, type = "text", text = "", time = new { start = 1 } } },
+        },
+    });
+
     private static async Task<(FakeOpencode Fake, GatewayHost Gateway)> StartAsync(params (string, string)[] settings)
     {
         var fake = await FakeOpencode.StartAsync();
@@ -66,6 +76,7 @@ public class EventPumpTests
             watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin()));
         }
 
+        fake.Emit(Announce("prt_1"));
         for (var i = 0; i < 20; i++)
         {
             fake.Emit(Delta("prt_1", $"t{i} "));
@@ -74,7 +85,7 @@ public class EventPumpTests
         foreach (var w in watchers)
         {
             await w.WaitUntilAsync(x => x.Model.AllText().Contains("t19 ", StringComparison.Ordinal), Timeout, "all deltas");
-            Assert.Equal(20, w.Read(x => x.EventsApplied));
+            Assert.Equal(21, w.Read(x => x.EventsApplied));
             await w.DisposeAsync();
         }
 
@@ -100,24 +111,31 @@ public class EventPumpTests
         await using var _ = fake;
         await using var __ = gateway;
         await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        fake.Emit(Announce("prt_1"));
         fake.Emit(Delta("prt_1", "before "));
         await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("before", StringComparison.Ordinal), Timeout, "first delta");
         var firstEpoch = watcher.Read(w => w.Model.Epoch);
 
-        // What opencode stored meanwhile; the streamed text in the gap is lost upstream.
+        // The answer ended while the stream was cut: opencode stored the whole part.
         fake.AddSession(Session, JsonSerializer.SerializeToElement(new
         {
             info = new { id = "msg_1", sessionID = Session, role = "assistant" },
-            parts = new[] { new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "before and after" } },
+            parts = new[] { new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "before and after", time = new { start = 1, end = 2 } } },
         }));
         fake.CutStream();
         await WaitAsync(() => fake.StreamConnections >= 2, "reconnect");
         await watcher.WaitUntilAsync(w => w.Model.Epoch > firstEpoch, Timeout, "new epoch");
         Assert.Contains("prt_1: before and after", watcher.Read(w => w.Model.AllText()), StringComparison.Ordinal);
 
+        Assert.Empty(watcher.Read(w => w.Model.GapsOf("prt_1")));
+        Assert.Equal(1, watcher.Read(w => w.PushedSnapshots));
+
+        fake.Emit(Announce("prt_2"));
         fake.Emit(Delta("prt_2", "next"));
         await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("prt_2: next", StringComparison.Ordinal), Timeout, "events in the new epoch");
         Assert.Empty(watcher.Read(w => w.Failures));
+        // The new epoch began with its snapshot, not with one of its events: no rejoin was needed.
+        Assert.Equal(1, watcher.Read(w => w.Snapshots));
     }
 
     [Fact]

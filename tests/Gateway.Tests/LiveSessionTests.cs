@@ -11,13 +11,24 @@ public class LiveSessionTests
 {
     private const string Session = "ses_e02d88428ffekWX1w9mH7ak34F";
     private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+    private static readonly JsonElement Idle = ToJson(new { type = "idle" });
 
-    private static LiveSession NewSession(long epoch = 7, int maxEvents = 100_000) => new("local", Session, epoch, maxEvents, long.MaxValue, 0);
+    private static LiveSession NewSession(long epoch = 7, int maxEvents = 100_000) =>
+        new(new SessionKey("local", Session), epoch, maxEvents, long.MaxValue, 0);
 
     private static List<UpstreamEvent> SessionEvents(string file = "global-event.sse") =>
         CapturedStreams.Normalized(file).Where(e => e.SessionId == Session).ToList();
 
     private static JsonElement ToJson(object value) => JsonSerializer.SerializeToElement(value, Web);
+
+    private static List<SessionEvent> Apply(LiveSession live, UpstreamEvent e)
+    {
+        var output = new List<SessionEvent>();
+        live.Apply(e, output);
+        return output;
+    }
+
+    private static SessionEvent? ApplyOne(LiveSession live, UpstreamEvent e) => Apply(live, e).SingleOrDefault();
 
     /// <summary>What opencode's REST API shows after the first <paramref name="count"/> events: parts as last updated, no deltas.</summary>
     private static List<MessageWithParts> Stored(List<UpstreamEvent> events, int count)
@@ -39,12 +50,8 @@ public class LiveSessionTests
         return infos.Select(i => new MessageWithParts(i.Value, parts.Values.Where(p => p.MessageId == i.Key).Select(p => p.Part).ToList())).ToList();
     }
 
-    private static SessionSnapshot Snapshot(LiveSession live, IReadOnlyList<MessageWithParts> stored) => new()
-    {
-        Upstream = "local", SessionId = Session, Epoch = live.Epoch, Seq = live.Seq, Session = ToJson(new { id = Session }),
-        Messages = live.Merge(stored), Status = live.Status ?? ToJson(new { type = "idle" }),
-        Permissions = live.MergePermissions([]),
-    };
+    private static SessionSnapshot Snapshot(LiveSession live, IReadOnlyList<MessageWithParts> stored) =>
+        live.CreateImage().ToSnapshot(new SessionRestState(ToJson(new { id = Session }), stored, null, Idle, [], 0), metadata: null);
 
     private static string ExpectedFinalText(List<UpstreamEvent> events)
     {
@@ -54,11 +61,21 @@ public class LiveSessionTests
         return model.AllText();
     }
 
+    /// <summary>opencode's final text of each part, from the whole captured stream.</summary>
+    private static Func<string, string?> FinalTexts(List<UpstreamEvent> events)
+    {
+        var texts = Stored(events, events.Count).SelectMany(m => m.Parts)
+            .Where(p => p.TryGetProperty("text", out _))
+            .ToDictionary(p => p.GetProperty("id").GetString()!, p => p.GetProperty("text").GetString()!);
+        return id => texts.GetValueOrDefault(id);
+    }
+
     [Fact]
     public void Seq_counts_every_emitted_event_without_gaps_and_offsets_position_each_delta()
     {
         var live = NewSession();
-        var emitted = SessionEvents().Select(live.Apply).Where(e => e is not null).Select(e => e!).ToList();
+        var emitted = SessionEvents().SelectMany(e => Apply(live, e)).ToList();
+        Assert.DoesNotContain(emitted, e => e.Type == SessionEventTypes.PartGap);
         Assert.Equal(Enumerable.Range(1, emitted.Count).Select(i => (long)i), emitted.Select(e => e.Seq));
         Assert.All(emitted, e => Assert.Equal(7, e.Epoch));
 
@@ -77,7 +94,8 @@ public class LiveSessionTests
     public void Repeated_busy_statuses_are_sent_once()
     {
         var live = NewSession();
-        var statuses = SessionEvents().Select(live.Apply).Where(e => e?.Type == SessionEventTypes.Status).Select(e => e!.Status!.Value.GetProperty("type").GetString()).ToList();
+        var statuses = SessionEvents().SelectMany(e => Apply(live, e)).Where(e => e.Type == SessionEventTypes.Status)
+            .Select(e => e.Status!.Value.GetProperty("type").GetString()).ToList();
         for (var i = 1; i < statuses.Count; i++)
         {
             Assert.NotEqual(statuses[i - 1], statuses[i]);
@@ -93,16 +111,14 @@ public class LiveSessionTests
         var live = NewSession();
         var model = new SessionModel();
         model.ApplySnapshot(ToJson(Snapshot(live, [])));
-        foreach (var e in events)
+        foreach (var evt in events.SelectMany(e => Apply(live, e)))
         {
-            if (live.Apply(e) is { } evt)
-            {
-                Assert.Equal(SessionModel.Outcome.Applied, model.Apply(ToJson(evt)));
-            }
+            Assert.Equal(SessionModel.Outcome.Applied, model.Apply(ToJson(evt)));
         }
 
         Assert.Equal(ExpectedFinalText(events), model.AllText());
         Assert.Contains("t1 t2 t3", model.AllText(), StringComparison.Ordinal);
+        Assert.Empty(model.ShownTextViolations(FinalTexts(events)));
     }
 
     [Theory]
@@ -122,10 +138,7 @@ public class LiveSessionTests
         var sent = new List<SessionEvent>();
         for (var i = 0; i < at; i++)
         {
-            if (live.Apply(events[i]) is { } evt)
-            {
-                sent.Add(evt);
-            }
+            sent.AddRange(Apply(live, events[i]));
         }
 
         var snapshot = Snapshot(live, Stored(events, Math.Max(0, at - restLag)));
@@ -139,13 +152,14 @@ public class LiveSessionTests
 
         for (var i = at; i < events.Count; i++)
         {
-            if (live.Apply(events[i]) is { } evt)
+            foreach (var evt in Apply(live, events[i]))
             {
                 Assert.Equal(SessionModel.Outcome.Applied, model.Apply(ToJson(evt)));
             }
         }
 
         Assert.Equal(ExpectedFinalText(events), model.AllText());
+        Assert.Empty(model.ShownTextViolations(FinalTexts(events)));
     }
 
     [Fact]
@@ -156,7 +170,7 @@ public class LiveSessionTests
         var live = NewSession();
         foreach (var e in events.Take(firstDelta + 10))
         {
-            live.Apply(e);
+            Apply(live, e);
         }
 
         var model = new SessionModel();
@@ -165,31 +179,44 @@ public class LiveSessionTests
     }
 
     [Fact]
-    public void Delta_before_its_part_is_kept_and_a_stale_empty_update_does_not_erase_it()
+    public void A_delta_for_a_part_never_announced_is_marked_as_following_a_gap_until_opencode_restates_it()
     {
         var live = NewSession();
-        var delta = live.Apply(new UpstreamEvent { Kind = UpstreamEventKind.PartDelta, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Field = "text", Delta = "Hello " })!;
-        Assert.Equal(0, delta.Offset);
-        var part = ToJson(new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "", time = new { start = 1 } });
-        var update = live.Apply(new UpstreamEvent { Kind = UpstreamEventKind.PartUpdated, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Payload = part })!;
-        Assert.False(update.Part!.Value.TryGetProperty("text", out _)); // clients keep "Hello "
-        var next = live.Apply(new UpstreamEvent { Kind = UpstreamEventKind.PartDelta, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Field = "text", Delta = "world" })!;
-        Assert.Equal(6, next.Offset);
+        var first = Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PartDelta, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Field = "text", Delta = "t635 " });
+        Assert.Equal([SessionEventTypes.PartGap, SessionEventTypes.PartDelta], first.Select(e => e.Type));
+        Assert.Equal((0, "text"), (first[0].Offset, first[0].Field));
+        Assert.Equal((1L, 2L), (first[0].Seq, first[1].Seq));
+        Assert.Equal(0, first[1].Offset);
 
-        var merged = live.Merge([]);
-        Assert.Equal("Hello world", merged.Single().Parts.Single().GetProperty("text").GetString());
-        Assert.Equal("text", merged.Single().Parts.Single().GetProperty("type").GetString());
+        // opencode's in-flight copy says "": clients keep the fragment and its gap.
+        var inFlight = ToJson(new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "", time = new { start = 1 } });
+        var update = ApplyOne(live, new UpstreamEvent { Kind = UpstreamEventKind.PartUpdated, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Payload = inFlight })!;
+        Assert.False(update.Part!.Value.TryGetProperty("text", out _));
+        Assert.Equal(5, ApplyOne(live, new UpstreamEvent { Kind = UpstreamEventKind.PartDelta, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Field = "text", Delta = "t636 " })!.Offset);
+
+        var snapshot = Snapshot(live, []);
+        Assert.Equal("t635 t636 ", snapshot.Messages.Single().Parts.Single().GetProperty("text").GetString());
+        Assert.Equal([0], snapshot.Gaps!["prt_1"]["text"]);
+        Assert.Equal("text", snapshot.Messages.Single().Parts.Single().GetProperty("type").GetString());
+
+        // The final update restates the whole text: the gap is closed.
+        var final = ToJson(new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "t634 t635 t636 ", time = new { start = 1, end = 2 } });
+        var restated = ApplyOne(live, new UpstreamEvent { Kind = UpstreamEventKind.PartUpdated, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Payload = final })!;
+        Assert.Equal("t634 t635 t636 ", restated.Part!.Value.GetProperty("text").GetString());
+        Assert.Null(Snapshot(live, []).Gaps);
     }
 
     [Fact]
     public void The_final_update_is_authoritative_even_when_it_differs_from_the_deltas()
     {
         var live = NewSession();
-        live.Apply(new UpstreamEvent { Kind = UpstreamEventKind.PartDelta, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Field = "text", Delta = "abc  " });
+        var start = ToJson(new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "", time = new { start = 1 } });
+        Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PartUpdated, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Payload = start });
+        Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PartDelta, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Field = "text", Delta = "abc  " });
         var final = ToJson(new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "abc", time = new { start = 1, end = 2 } });
-        var update = live.Apply(new UpstreamEvent { Kind = UpstreamEventKind.PartUpdated, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Payload = final })!;
+        var update = ApplyOne(live, new UpstreamEvent { Kind = UpstreamEventKind.PartUpdated, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Payload = final })!;
         Assert.Equal("abc", update.Part!.Value.GetProperty("text").GetString());
-        Assert.Equal("abc", live.Merge([]).Single().Parts.Single().GetProperty("text").GetString());
+        Assert.Equal("abc", Snapshot(live, []).Messages.Single().Parts.Single().GetProperty("text").GetString());
     }
 
     [Fact]
@@ -203,30 +230,114 @@ public class LiveSessionTests
             var delta = $"t{i} ";
             text += delta;
             var part = ToJson(new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text, time = new { start = 1 } });
-            sent.Add(live.Apply(new UpstreamEvent { Kind = UpstreamEventKind.PartUpdated, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Payload = part, Delta = delta })!);
+            sent.AddRange(Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PartUpdated, SessionId = Session, MessageId = "msg_1", PartId = "prt_1", Payload = part, Delta = delta }));
         }
 
         Assert.Equal(49, sent.Count(e => e.Type == SessionEventTypes.PartDelta));
         // What clients receive grows with the answer, not with its square.
         var bytes = sent.Sum(e => JsonSerializer.SerializeToUtf8Bytes(e, Web).Length);
         Assert.True(bytes < 50 * 250, $"{bytes} bytes for 50 tokens");
-        Assert.Equal(text, live.Merge([]).Single().Parts.Single().GetProperty("text").GetString());
+        Assert.Equal(text, Snapshot(live, []).Messages.Single().Parts.Single().GetProperty("text").GetString());
     }
 
     [Fact]
-    public void Reset_starts_a_new_epoch_with_nothing_known()
+    public void A_new_epoch_keeps_streamed_text_marks_where_it_may_be_missing_and_forgets_the_rest()
     {
+        var events = SessionEvents();
         var live = NewSession(epoch: 1);
-        foreach (var e in SessionEvents().Take(40))
+        // Up to the middle of the long answer (the last text part of the capture).
+        var longPart = events.Last(e => e.Kind == UpstreamEventKind.PartDelta).PartId;
+        var cut = events.FindIndex(e => e.PartId == longPart && e.Kind == UpstreamEventKind.PartDelta) + 100;
+        foreach (var e in events.Take(cut))
         {
-            live.Apply(e);
+            Apply(live, e);
         }
 
-        Assert.True(live.Seq > 0);
-        live.Reset(2);
-        Assert.Equal((2, 0), (live.Epoch, live.Seq));
-        Assert.Empty(live.Merge([]));
-        Assert.Equal(0, live.Replay.Count);
+        var before = Snapshot(live, Stored(events, cut));
+        var streamed = before.Messages.SelectMany(m => m.Parts).Single(p => p.GetProperty("id").GetString() == longPart).GetProperty("text").GetString()!;
+        Assert.StartsWith("t1 t2 t3", streamed, StringComparison.Ordinal);
+
+        var output = new List<SessionEvent>();
+        live.BeginEpoch(2, output);
+        var started = Assert.Single(output);
+        Assert.Equal((2L, 1L, SessionEventTypes.EpochStarted), (started.Epoch, started.Seq, started.Type));
+        Assert.Equal(1, live.Replay.Count);
+        Assert.Null(live.Status);
+
+        // opencode's REST shows the in-flight part as "": the snapshot of the new epoch keeps the text and marks its end.
+        var after = Snapshot(live, Stored(events, cut));
+        var parts = after.Messages.SelectMany(m => m.Parts).ToDictionary(p => p.GetProperty("id").GetString()!);
+        Assert.Equal(streamed, parts[longPart!].GetProperty("text").GetString());
+        Assert.Equal([streamed.Length], after.Gaps![longPart!]["text"]);
+        // Parts that had ended carry no gap.
+        Assert.Single(after.Gaps);
+
+        // What follows the gap is appended after it; the final update restates the whole text.
+        var next = Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PartDelta, SessionId = Session, MessageId = parts[longPart!].GetProperty("messageID").GetString(), PartId = longPart, Field = "text", Delta = "t400 " });
+        Assert.Equal(streamed.Length, Assert.Single(next).Offset);
+    }
+
+    [Fact]
+    public void A_part_that_ended_during_a_gap_is_shown_whole_from_opencode_not_from_the_fragment()
+    {
+        var events = SessionEvents();
+        var longPart = events.Last(e => e.Kind == UpstreamEventKind.PartDelta).PartId;
+        var cut = events.FindIndex(e => e.PartId == longPart && e.Kind == UpstreamEventKind.PartDelta) + 100;
+        var live = NewSession(epoch: 1);
+        foreach (var e in events.Take(cut))
+        {
+            Apply(live, e);
+        }
+
+        live.BeginEpoch(2, []);
+        // The answer ended while nobody read the stream: opencode stores the whole part.
+        var snapshot = Snapshot(live, Stored(events, events.Count));
+        var model = new SessionModel();
+        model.ApplySnapshot(ToJson(snapshot));
+        Assert.Equal(ExpectedFinalText(events), model.AllText());
+        Assert.Null(snapshot.Gaps);
+    }
+
+    [Theory]
+    [InlineData(0.3, 0.05)]
+    [InlineData(0.5, 0.1)]
+    [InlineData(0.8, 0.02)]
+    public void Clients_through_a_cut_stream_never_show_a_fragment_as_the_text(double cutAt, double lost)
+    {
+        // A watcher follows from the start; the upstream stream breaks at cutAt and the events in the next `lost`
+        // share are gone; the new epoch's snapshot (REST state at that moment) is pushed before its events.
+        var events = SessionEvents();
+        var cut = (int)(events.Count * cutAt);
+        var resume = cut + (int)(events.Count * lost);
+        var live = NewSession(epoch: 1);
+        var model = new SessionModel();
+        model.ApplySnapshot(ToJson(Snapshot(live, [])));
+        foreach (var evt in events.Take(cut).SelectMany(e => Apply(live, e)))
+        {
+            Assert.Equal(SessionModel.Outcome.Applied, model.Apply(ToJson(evt)));
+        }
+
+        live.BeginEpoch(2, []);
+        model.ApplySnapshot(ToJson(Snapshot(live, Stored(events, resume))));
+        foreach (var evt in events.Skip(resume).SelectMany(e => Apply(live, e)))
+        {
+            Assert.Equal(SessionModel.Outcome.Applied, model.Apply(ToJson(evt)));
+        }
+
+        Assert.Equal(ExpectedFinalText(events), model.AllText());
+        Assert.True(model.ShownCount > 0);
+        Assert.Empty(model.ShownTextViolations(FinalTexts(events)));
+    }
+
+    [Fact]
+    public void The_invariant_check_catches_a_fragment_shown_as_the_whole_text()
+    {
+        Assert.True(TextInvariant.Holds("t1 t2 ", [], "t1 t2 t3 "));
+        Assert.False(TextInvariant.Holds("t443 t444", [], "t1 t2 t443 t444"));
+        Assert.True(TextInvariant.Holds("t443 t444", [0], "t1 t2 t443 t444"));
+        Assert.True(TextInvariant.Holds("t1 t2 t9 ", [6], "t1 t2 t3 t9 t10 "));
+        Assert.False(TextInvariant.Holds("t1 t2 t9 ", [3], "t1 t2 t3 t9 t10 "));
+        Assert.False(TextInvariant.Holds("t1 t9 t2 ", [3, 6], "t1 t2 t3 t9 "));
     }
 
     [Fact]
@@ -234,10 +345,13 @@ public class LiveSessionTests
     {
         var live = NewSession();
         var stored = ToJson(new { id = "per_old", sessionID = Session });
-        live.Apply(new UpstreamEvent { Kind = UpstreamEventKind.PermissionAsked, SessionId = Session, RequestId = "per_new", Payload = ToJson(new { id = "per_new", sessionID = Session }) });
-        Assert.Equal(["per_new", "per_old"], live.MergePermissions([stored]).Select(p => p.GetProperty("id").GetString()).Order());
-        live.Apply(new UpstreamEvent { Kind = UpstreamEventKind.PermissionReplied, SessionId = Session, RequestId = "per_old", Reply = "once" });
-        live.Apply(new UpstreamEvent { Kind = UpstreamEventKind.PermissionReplied, SessionId = Session, RequestId = "per_new", Reply = "reject" });
-        Assert.Empty(live.MergePermissions([stored]));
+        IEnumerable<string?> Pending() => live.CreateImage()
+            .ToSnapshot(new SessionRestState(ToJson(new { id = Session }), [], null, Idle, [stored], 0), null)
+            .Permissions.Select(p => p.GetProperty("id").GetString()).Order();
+        Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PermissionAsked, SessionId = Session, RequestId = "per_new", Payload = ToJson(new { id = "per_new", sessionID = Session }) });
+        Assert.Equal(["per_new", "per_old"], Pending());
+        Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PermissionReplied, SessionId = Session, RequestId = "per_old", Reply = "once" });
+        Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PermissionReplied, SessionId = Session, RequestId = "per_new", Reply = "reject" });
+        Assert.Empty(Pending());
     }
 }

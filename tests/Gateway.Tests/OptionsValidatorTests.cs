@@ -1,4 +1,4 @@
-using OpencodeGateway.Sessions.History;
+using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.SignalR;
 using OpencodeGateway.Streaming;
 using OpencodeGateway.Upstreams;

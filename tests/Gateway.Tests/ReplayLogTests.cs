@@ -1,5 +1,5 @@
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.History;
+using OpencodeGateway.Sessions.Live;
 
 namespace OpencodeGateway.Tests;
 

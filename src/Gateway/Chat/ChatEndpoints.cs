@@ -6,7 +6,9 @@ using OpencodeGateway.Api;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions;
+using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Sessions.Snapshots;
 using OpencodeGateway.Fanout;
 using OpencodeGateway.SignalR;
 using OpencodeGateway.Upstreams;
@@ -59,14 +61,14 @@ internal static class ChatEndpoints
         }
 
         var (client, _) = await catalog.AuthorizeAsync(user, sessionId, upstream: null, ct);
-        var watch = streams.Subscribe(client, sessionId);
+        var watch = await streams.SubscribeAsync(new SessionKey(client.UpstreamId, sessionId), ct);
         try
         {
             await sessions.PromptAsync(client, new PromptRequest(sessionId, request.Message), ct);
         }
         catch
         {
-            watch.Dispose();
+            await watch.DisposeAsync();
             throw;
         }
 
@@ -74,7 +76,7 @@ internal static class ChatEndpoints
     }
 
     private static async Task<IResult> GetAsync(string? sessionId, string? lastEventId, SessionCatalog catalog,
-        SnapshotBuilder snapshots, ChatStreams streams, HttpContext context)
+        SnapshotService snapshots, ChatStreams streams, HttpContext context)
     {
         var ct = context.RequestAborted;
         if (string.IsNullOrEmpty(sessionId) || !SessionIds.Session().IsMatch(sessionId))
@@ -85,25 +87,26 @@ internal static class ChatEndpoints
         var (client, record) = await catalog.AuthorizeAsync(GatewayUser.From(context.User), sessionId, upstream: null, ct);
         if (!context.Request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase))
         {
-            var snapshot = await snapshots.BuildAsync(client, sessionId, record?.ToContract(), ct);
+            var snapshot = await snapshots.BuildAsync(new SessionKey(client.UpstreamId, sessionId), record?.ToContract(), ct);
             return TypedResults.Ok(new
             {
                 session = snapshot.Session, messages = snapshot.Messages, status = snapshot.Status,
                 permissions = snapshot.Permissions, metadata = snapshot.Metadata, epoch = snapshot.Epoch, seq = snapshot.Seq,
+                gaps = snapshot.Gaps,
             });
         }
 
         var header = context.Request.Headers["Last-Event-ID"].ToString();
         var position = ParsePosition(string.IsNullOrEmpty(header) ? lastEventId : header);
         await client.GetSessionAsync(sessionId, ct); // a 404 now, as problem details, not mid-stream
-        var watch = streams.Subscribe(client, sessionId);
+        var watch = await streams.SubscribeAsync(new SessionKey(client.UpstreamId, sessionId), ct);
         return TypedResults.ServerSentEvents(Run(watch, position ?? new StreamPosition(0, 0), ct));
     }
 
     private static async IAsyncEnumerable<SseItem<object>> Run(ChatStreams.Watch watch, StreamPosition? from,
         [EnumeratorCancellation] CancellationToken ct)
     {
-        using (watch)
+        await using (watch)
         {
             var items = watch.Stream.ReadAsync(from, watch.SubscribedAt, ct).WithCancellation(ct).ConfigureAwait(false);
             await using var enumerator = items.GetAsyncEnumerator();
@@ -154,29 +157,34 @@ internal static class ChatEndpoints
 }
 
 /// <summary>Creates the in-process watches behind <c>/api/chat</c> streams.</summary>
-internal sealed class ChatStreams(LiveSessionRegistry live, SessionSubscriptions subscriptions, SnapshotBuilder snapshots,
-    IOptions<OutboxOptions> options, TimeProvider time)
+internal sealed class ChatStreams(SessionFeeds feeds, SessionSubscriptions subscriptions, ISessionHistory history,
+    SnapshotService snapshots, IOptions<OutboxOptions> options, TimeProvider time)
 {
-    /// <summary>Subscribes and counts as a watcher, atomically with reading the session's position.</summary>
-    public Watch Subscribe(OpencodeClient client, string sessionId)
+    /// <summary>Subscribes to the session's events on this node, then reads its position: nothing falls between.</summary>
+    public async Task<Watch> SubscribeAsync(SessionKey key, CancellationToken ct)
     {
-        var (subscription, position) = live.Use(client.UpstreamId, sessionId, session =>
+        var subscription = subscriptions.Add(key.GroupName, options.Value.MaxQueuedMessages);
+        IAsyncDisposable? feed = null;
+        try
         {
-            session.Watchers++;
-            return (subscriptions.Add(session.GroupName, options.Value.MaxQueuedMessages), new StreamPosition(session.Epoch, session.Seq));
-        });
-        var stream = new ChatStream(client, sessionId, subscription, live, snapshots, time);
-        return new Watch(this, client.UpstreamId, sessionId, subscription, position, stream);
+            feed = await feeds.AcquireAsync(key, ct);
+            var position = await history.EnsureAsync(key, ct);
+            return new Watch(key.SessionId, subscription, feed, position, new ChatStream(key, subscription, history, snapshots, time));
+        }
+        catch
+        {
+            subscription.Dispose();
+            if (feed is not null)
+            {
+                await feed.DisposeAsync();
+            }
+
+            throw;
+        }
     }
 
-    private void Release(string upstream, string sessionId, SessionSubscriptions.Subscription subscription)
-    {
-        subscription.Dispose();
-        live.Use(upstream, sessionId, session => session.Watchers = Math.Max(0, session.Watchers - 1));
-    }
-
-    public sealed class Watch(ChatStreams owner, string upstream, string sessionId, SessionSubscriptions.Subscription subscription,
-        StreamPosition subscribedAt, ChatStream stream) : IDisposable
+    public sealed class Watch(string sessionId, SessionSubscriptions.Subscription subscription, IAsyncDisposable feed,
+        StreamPosition subscribedAt, ChatStream stream) : IAsyncDisposable
     {
         private int _disposed;
 
@@ -184,11 +192,12 @@ internal sealed class ChatStreams(LiveSessionRegistry live, SessionSubscriptions
         public StreamPosition SubscribedAt { get; } = subscribedAt;
         public ChatStream Stream { get; } = stream;
 
-        public void Dispose()
+        public async ValueTask DisposeAsync()
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                owner.Release(upstream, SessionId, subscription);
+                subscription.Dispose();
+                await feed.DisposeAsync();
             }
         }
     }

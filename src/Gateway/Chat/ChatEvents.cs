@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace OpencodeGateway.Chat;
 
@@ -10,8 +11,13 @@ internal static class ChatEvents
 {
     /// <summary>First event: which session the stream is about.</summary>
     public const string Session = "session";
-    /// <summary>Text of a text or reasoning part: <c>text = text.slice(0, offset) + delta</c>.</summary>
+    /// <summary>
+    /// Text of a text or reasoning part: <c>text = text.slice(0, offset) + delta</c>. With <c>gaps</c> it restates the
+    /// text (offset 0) and its gap marks.
+    /// </summary>
     public const string Delta = "delta";
+    /// <summary>The part's text is not continuous at <c>offset</c>: show a mark there.</summary>
+    public const string Gap = "gap";
     /// <summary>A tool call's state.</summary>
     public const string Tool = "tool";
     /// <summary>A permission request waiting for a reply.</summary>
@@ -25,7 +31,10 @@ internal static class ChatEvents
 
 internal sealed record ChatSessionData(string SessionId, string Upstream);
 
-internal sealed record ChatDeltaData(string SessionId, string MessageId, string PartId, string Type, int Offset, string Delta);
+internal sealed record ChatDeltaData(string SessionId, string MessageId, string PartId, string Type, int Offset, string Delta,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<int>? Gaps = null);
+
+internal sealed record ChatGapData(string SessionId, string MessageId, string PartId, string Type, int Offset);
 
 internal sealed record ChatToolData(string SessionId, string MessageId, string PartId, string? Tool, string? CallId, string? Status,
     string? Title, JsonElement? Input, string? Output, string? Error);

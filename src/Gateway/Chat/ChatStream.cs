@@ -2,71 +2,74 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Fanout;
-using OpencodeGateway.Upstreams;
+using OpencodeGateway.Sessions.History;
+using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Sessions.Snapshots;
 
 namespace OpencodeGateway.Chat;
 
 /// <summary>
 /// Turns one session's events into the <c>/api/chat</c> SSE stream: assistant text and reasoning as positioned deltas,
-/// tool states, permission requests, errors, and <c>done</c> when the session goes idle.
+/// gap marks, tool states, permission requests, errors, and <c>done</c> when the session goes idle.
 /// </summary>
+/// <remarks>
+/// Ids: an item made from one event carries that event's position <c>{epoch}-{seq}</c>; a restatement (the latest
+/// answer from a snapshot at <c>E-S</c>) carries <c>E-S</c> on its last item only, so a client cut in the middle of it
+/// resumes from before it and gets it again. Ids only ever grow: a position not after the last id sent is not sent.
+/// Resuming from any id sent therefore yields exactly what followed it.
+/// </remarks>
 internal sealed class ChatStream(
-    OpencodeClient client,
-    string sessionId,
+    SessionKey key,
     SessionSubscriptions.Subscription subscription,
-    LiveSessionRegistry live,
-    SnapshotBuilder snapshots,
+    ISessionHistory history,
+    SnapshotService snapshots,
     TimeProvider time)
 {
     private static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(15);
     private readonly Dictionary<string, string> _roles = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _partTypes = new(StringComparer.Ordinal);
-    private long _epoch;
-    private long _seq;
-
-    private string Id => $"{_epoch}-{_seq}";
+    private readonly string _sessionId = key.SessionId;
+    // What this stream's client holds: the position of the last event or snapshot translated.
+    private StreamPosition _position = new(0, 0);
+    // The last id sent (or resumed from): ids must grow past it.
+    private StreamPosition _lastId = new(0, 0);
 
     /// <summary>
-    /// The stream from a position: the events after it when the replay log still has them, else the current text of
-    /// the latest answer as deltas from offset 0. Without a position: from <paramref name="subscribedAt"/>, the
-    /// session's position when the subscription was added.
+    /// The stream after <paramref name="from"/> (a <c>Last-Event-ID</c>): the events after it when the history still
+    /// holds them, else the latest answer restated from a snapshot. Without a position: from
+    /// <paramref name="subscribedAt"/>, the session's position when the subscription was added.
     /// </summary>
     public async IAsyncEnumerable<SseItem<object>> ReadAsync(StreamPosition? from, StreamPosition subscribedAt,
         [EnumeratorCancellation] CancellationToken ct)
     {
-        List<SseItem<object>> first = [];
+        yield return new SseItem<object>(new ChatSessionData(_sessionId, key.Upstream), ChatEvents.Session);
         var idle = false;
-        (_epoch, _seq) = (subscribedAt.Epoch, subscribedAt.Seq);
-        var recovered = from is not null && live.Use(client.UpstreamId, sessionId, session =>
-        {
-            _epoch = session.Epoch;
-            _seq = session.Seq;
-            if (from.Epoch != session.Epoch || !session.Replay.TryGetAfter(from.Seq, session.Seq, out var missed))
-            {
-                return false;
-            }
-
-            _seq = from.Seq;
-            foreach (var evt in missed)
-            {
-                first.AddRange(Translate(evt, ref idle));
-            }
-
-            return true;
-        });
-
+        List<SseItem<object>> first = [];
         if (from is null)
         {
-            (_epoch, _seq) = (subscribedAt.Epoch, subscribedAt.Seq);
+            _position = subscribedAt;
         }
-
-        yield return Item(ChatEvents.Session, new ChatSessionData(sessionId, client.UpstreamId));
-        if (from is not null && !recovered)
+        else
         {
-            var snapshot = await snapshots.BuildAsync(client, sessionId, metadata: null, ct);
-            first.AddRange(FromSnapshot(snapshot, ref idle));
+            _lastId = from;
+            var missed = await history.ReadAfterAsync(key, from, ct);
+            if (missed is not null)
+            {
+                _position = from;
+                foreach (var evt in missed)
+                {
+                    first.AddRange(Translate(evt, ref idle));
+                    if (idle)
+                    {
+                        break;
+                    }
+                }
+            }
+            else
+            {
+                first.AddRange(Restate(await snapshots.BuildAsync(key, metadata: null, ct), ref idle));
+            }
         }
 
         foreach (var item in first)
@@ -74,13 +77,7 @@ internal sealed class ChatStream(
             yield return item;
         }
 
-        if (idle)
-        {
-            yield return Item(ChatEvents.Done, new ChatDoneData(sessionId));
-            yield break;
-        }
-
-        while (true)
+        while (!idle)
         {
             using var pingTimer = new CancellationTokenSource(PingInterval, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, pingTimer.Token);
@@ -100,48 +97,37 @@ internal sealed class ChatStream(
                 continue;
             }
 
-            IEnumerable<SseItem<object>> items;
+            List<SseItem<object>> items;
             if (next is SessionSnapshot pushed)
             {
-                items = pushed.Epoch > _epoch || (pushed.Epoch == _epoch && pushed.Seq > _seq) ? FromSnapshot(pushed, ref idle) : [];
+                items = After(pushed.Epoch, pushed.Seq) ? Restate(pushed, ref idle) : [];
             }
             else
             {
                 var evt = (SessionEvent)next;
-                if (evt.Epoch != _epoch)
-                {
-                    // Continuity lost upstream: restate the answer from a fresh snapshot, then go on.
-                    var snapshot = await snapshots.BuildAsync(client, sessionId, metadata: null, ct);
-                    items = FromSnapshot(snapshot, ref idle);
-                }
-                else
-                {
-                    items = Translate(evt, ref idle);
-                }
+                // Another epoch: continuity was lost upstream; restate the answer from a fresh snapshot, then go on.
+                items = evt.Epoch > _position.Epoch ? Restate(await snapshots.BuildAsync(key, metadata: null, ct), ref idle)
+                    : Translate(evt, ref idle);
             }
 
             foreach (var item in items)
             {
                 yield return item;
             }
-
-            if (idle)
-            {
-                yield return Item(ChatEvents.Done, new ChatDoneData(sessionId));
-                yield break;
-            }
         }
     }
+
+    private bool After(long epoch, long seq) => epoch > _position.Epoch || (epoch == _position.Epoch && seq > _position.Seq);
 
     private List<SseItem<object>> Translate(SessionEvent evt, ref bool idle)
     {
         var items = new List<SseItem<object>>(1);
-        if (evt.Epoch != _epoch || evt.Seq <= _seq)
+        if (evt.Epoch != _position.Epoch || evt.Seq <= _position.Seq)
         {
             return items;
         }
 
-        _seq = evt.Seq;
+        _position = new StreamPosition(evt.Epoch, evt.Seq);
         switch (evt.Type)
         {
             case SessionEventTypes.MessageUpdated:
@@ -151,27 +137,42 @@ internal sealed class ChatStream(
                 }
 
                 break;
-            case SessionEventTypes.PartDelta when IsAssistant(evt.MessageId!):
-                var type = _partTypes.GetValueOrDefault(evt.PartId!, "text");
-                if (evt.Field == "text" && type is "text" or "reasoning")
+            case SessionEventTypes.PartDelta when IsAssistant(evt.MessageId!) && evt.Field == "text":
+                if (TextType(evt.PartId!) is { } deltaType)
                 {
-                    items.Add(Item(ChatEvents.Delta, new ChatDeltaData(sessionId, evt.MessageId!, evt.PartId!, type, evt.Offset!.Value, evt.Delta!)));
+                    items.Add(Item(ChatEvents.Delta, new ChatDeltaData(_sessionId, evt.MessageId!, evt.PartId!, deltaType, evt.Offset!.Value, evt.Delta!)));
+                }
+
+                break;
+            case SessionEventTypes.PartGap when IsAssistant(evt.MessageId!) && evt.Field == "text":
+                if (TextType(evt.PartId!) is { } gapType)
+                {
+                    items.Add(Item(ChatEvents.Gap, new ChatGapData(_sessionId, evt.MessageId!, evt.PartId!, gapType, evt.Offset!.Value)));
                 }
 
                 break;
             case SessionEventTypes.PartUpdated when IsAssistant(evt.MessageId!):
-                items.AddRange(FromPart(evt.MessageId!, evt.PartId!, evt.Part!.Value));
+                if (FromPart(evt.MessageId!, evt.PartId!, evt.Part!.Value, gaps: []) is { } updated)
+                {
+                    items.Add(updated);
+                }
+
                 break;
             case SessionEventTypes.PermissionAsked:
                 var request = evt.Permission!.Value;
-                items.Add(Item(ChatEvents.Permission, new ChatPermissionData(sessionId, request.GetProperty("id").GetString()!, request)));
+                items.Add(Item(ChatEvents.Permission, new ChatPermissionData(_sessionId, request.GetProperty("id").GetString()!, request)));
                 break;
             case SessionEventTypes.Error:
                 var error = evt.Error ?? default;
-                items.Add(Item(ChatEvents.Error, new ChatErrorData(sessionId, ErrorName(error), ErrorMessage(error))));
+                items.Add(Item(ChatEvents.Error, new ChatErrorData(_sessionId, ErrorName(error), ErrorMessage(error))));
                 break;
             case SessionEventTypes.Status:
                 idle = evt.Status?.GetProperty("type").GetString() == "idle";
+                if (idle)
+                {
+                    items.Add(Item(ChatEvents.Done, new ChatDoneData(_sessionId)));
+                }
+
                 break;
         }
 
@@ -179,10 +180,9 @@ internal sealed class ChatStream(
     }
 
     /// <summary>The latest answer (assistant messages after the last user message) restated from a snapshot.</summary>
-    private List<SseItem<object>> FromSnapshot(SessionSnapshot snapshot, ref bool idle)
+    private List<SseItem<object>> Restate(SessionSnapshot snapshot, ref bool idle)
     {
-        _epoch = snapshot.Epoch;
-        _seq = snapshot.Seq;
+        _position = new StreamPosition(snapshot.Epoch, snapshot.Seq);
         var items = new List<SseItem<object>>();
         var lastUser = -1;
         for (var i = 0; i < snapshot.Messages.Count; i++)
@@ -200,48 +200,81 @@ internal sealed class ChatStream(
             var messageId = message.Info.GetProperty("id").GetString()!;
             foreach (var part in message.Parts)
             {
-                items.AddRange(FromPart(messageId, part.GetProperty("id").GetString()!, part));
+                var partId = part.GetProperty("id").GetString()!;
+                var gaps = snapshot.Gaps is { } all && all.TryGetValue(partId, out var fields) && fields.TryGetValue("text", out var offsets)
+                    ? offsets : [];
+                if (FromPart(messageId, partId, part, gaps, withId: false) is { } item)
+                {
+                    items.Add(item);
+                }
             }
         }
 
         idle = snapshot.Status.TryGetProperty("type", out var status) && status.GetString() == "idle";
+        if (idle)
+        {
+            items.Add(new SseItem<object>(new ChatDoneData(_sessionId), ChatEvents.Done));
+        }
+
+        // Only the last item carries the snapshot's position: resuming from it means holding all of it.
+        if (items.Count > 0 && Id() is { } id)
+        {
+            items[^1] = items[^1] with { EventId = id };
+        }
+
         return items;
     }
 
-    private IEnumerable<SseItem<object>> FromPart(string messageId, string partId, JsonElement part)
+    /// <param name="gaps">For text and reasoning: the gaps of the restated text (a restatement replaces them).</param>
+    private SseItem<object>? FromPart(string messageId, string partId, JsonElement part, IReadOnlyList<int> gaps, bool withId = true)
     {
         var type = part.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
         _partTypes[partId] = type;
+        object? data = null;
+        string? name = null;
         if (type is "text" or "reasoning")
         {
-            // A full text (the part's first or final state) restates the part from offset 0.
+            // A full text (the part's first or final state) restates the part from offset 0, gaps included.
             if (part.TryGetProperty("text", out var text) && text.GetString() is { } value)
             {
-                yield return Item(ChatEvents.Delta, new ChatDeltaData(sessionId, messageId, partId, type, 0, value));
+                (name, data) = (ChatEvents.Delta, new ChatDeltaData(_sessionId, messageId, partId, type, 0, value, gaps));
             }
         }
         else if (type == "tool")
         {
             var state = part.TryGetProperty("state", out var s) && s.ValueKind == JsonValueKind.Object ? s : default;
-            yield return Item(ChatEvents.Tool, new ChatToolData(sessionId, messageId, partId,
+            (name, data) = (ChatEvents.Tool, new ChatToolData(_sessionId, messageId, partId,
                 String(part, "tool"), String(part, "callID"), String(state, "status"), String(state, "title"),
                 state.ValueKind == JsonValueKind.Object && state.TryGetProperty("input", out var input) ? input : null,
                 String(state, "output"), String(state, "error")));
         }
+
+        return data is null ? null : withId ? Item(name!, data) : new SseItem<object>(data, name);
     }
 
-    private bool IsAssistant(string messageId)
+    private string? TextType(string partId)
     {
-        if (!_roles.TryGetValue(messageId, out var role))
+        var type = _partTypes.GetValueOrDefault(partId, "text");
+        return type is "text" or "reasoning" ? type : null;
+    }
+
+    // Only assistant output is streamed; a message whose info this stream never saw is an assistant's (users' text
+    // arrives whole, after its message's info).
+    private bool IsAssistant(string messageId) => _roles.GetValueOrDefault(messageId, "assistant") == "assistant";
+
+    private SseItem<object> Item(string type, object data) => new(data, type) { EventId = Id() };
+
+    /// <summary>The current position as an id, when it is past every id sent so far.</summary>
+    private string? Id()
+    {
+        if (_position.Epoch < _lastId.Epoch || (_position.Epoch == _lastId.Epoch && _position.Seq <= _lastId.Seq))
         {
-            role = live.Use(client.UpstreamId, sessionId, s => s.RoleOf(messageId)) ?? "assistant";
-            _roles[messageId] = role;
+            return null;
         }
 
-        return role == "assistant";
+        _lastId = _position;
+        return $"{_position.Epoch}-{_position.Seq}";
     }
-
-    private SseItem<object> Item(string type, object data) => new(data, type) { EventId = Id };
 
     private static string? String(JsonElement obj, string name) =>
         obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;

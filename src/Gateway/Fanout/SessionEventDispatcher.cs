@@ -2,17 +2,16 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Diagnostics;
-using OpencodeGateway.Streaming;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Sessions.Store;
-using OpencodeGateway.Upstreams;
 using OpencodeGateway.Fanout.Internal;
+using OpencodeGateway.Sessions.History;
+using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Streaming;
 
 namespace OpencodeGateway.Fanout;
 
 /// <summary>
-/// Applies normalised upstream events to live session state and fans them out to the session's group. With
+/// The sequencer side of the event path: applies each upstream event to its session's live state (which numbers what
+/// clients get) and appends the result to the history, which passes it on to the session's watchers. With
 /// <see cref="StreamingOptions.CoalesceWindow"/> &gt; 0, consecutive text deltas of the same part within the window
 /// become one delta (first offset, concatenated text) before they are applied, so seq, offsets, replay and snapshots
 /// all see the merged event and the client rules hold unchanged.
@@ -20,31 +19,20 @@ namespace OpencodeGateway.Fanout;
 internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
 {
     private readonly LiveSessionRegistry registry;
-    private readonly SnapshotBuilder snapshots;
-    private readonly UpstreamRegistry upstreams;
-    private readonly ISessionBroadcaster broadcaster;
-    private readonly SessionSubscriptions subscriptions;
-    private readonly GatewayMetrics metrics;
-    private readonly ISessionStore store;
+    private readonly ISessionHistory history;
     private readonly ILogger<SessionEventDispatcher> logger;
     private readonly TimeSpan _window;
     // Deltas held back, one per session at most; guarded by _pendingLock (taken before any session lock).
-    private readonly Dictionary<(string Upstream, string SessionId), PendingDelta> _pending = [];
+    private readonly Dictionary<SessionKey, PendingDelta> _pending = [];
     private readonly Lock _pendingLock = new();
     private readonly ITimer? _timer;
     private bool _timerArmed;
 
-    public SessionEventDispatcher(LiveSessionRegistry registry, SnapshotBuilder snapshots, UpstreamRegistry upstreams,
-        ISessionBroadcaster broadcaster, SessionSubscriptions subscriptions, GatewayMetrics metrics,
-        ISessionStore store, ILogger<SessionEventDispatcher> logger, IOptions<StreamingOptions> options, TimeProvider time)
+    public SessionEventDispatcher(LiveSessionRegistry registry, ISessionHistory history, ILogger<SessionEventDispatcher> logger,
+        IOptions<StreamingOptions> options, TimeProvider time)
     {
         this.registry = registry;
-        this.snapshots = snapshots;
-        this.upstreams = upstreams;
-        this.broadcaster = broadcaster;
-        this.subscriptions = subscriptions;
-        this.metrics = metrics;
-        this.store = store;
+        this.history = history;
         this.logger = logger;
         _window = options.Value.CoalesceWindow;
         if (_window > TimeSpan.Zero)
@@ -64,7 +52,7 @@ internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
 
         lock (_pendingLock)
         {
-            var key = (upstream, e.SessionId!);
+            var key = new SessionKey(upstream, e.SessionId!);
             if (_pending.TryGetValue(key, out var pending))
             {
                 if (pending.TryAppend(e))
@@ -106,9 +94,9 @@ internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
         lock (_pendingLock)
         {
             _timerArmed = false;
-            foreach (var ((upstream, _), pending) in _pending)
+            foreach (var (key, pending) in _pending)
             {
-                DispatchNow(upstream, pending.ToEvent());
+                DispatchNow(key.Upstream, pending.ToEvent());
             }
 
             _pending.Clear();
@@ -117,62 +105,43 @@ internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
 
     private void DispatchNow(string upstream, UpstreamEvent e)
     {
-        var (evt, group) = registry.Use(upstream, e.SessionId!, session =>
+        var emitted = new List<SessionEvent>(2);
+        registry.Use(new SessionKey(upstream, e.SessionId!), session =>
         {
-            var applied = session.Apply(e);
-            // Filter before any fan-out work: nobody on this node watches the session.
-            return (applied, session.Watchers > 0 ? session.GroupName : null);
-        });
+            session.Apply(e, emitted);
+            if (emitted.Count > 0)
+            {
+                history.Append(session, emitted);
+            }
 
-        if (evt is not null && group is not null)
-        {
-            // The outbox lifetime manager only enqueues: this never waits on a client.
-            broadcaster.SendEvent(group, evt);
-            subscriptions.Publish(group, evt);
-            metrics.EventSent();
-        }
+            return emitted.Count;
+        });
     }
 
-    /// <summary>The stream came back after a gap: watched sessions get a new epoch and a fresh snapshot.</summary>
+    /// <summary>
+    /// A new connection of the upstream's stream: events in between are gone. Every live session of the upstream
+    /// starts a new epoch that keeps its streamed text and marks where it may be missing (see <see cref="LiveSession"/>).
+    /// </summary>
     public void OnStreamConnected(string upstream)
     {
         // Held deltas belong to the epoch that is ending.
         FlushPending();
-        var watched = registry.ResetUpstream(upstream);
-        if (watched.Count == 0)
+        var count = 0;
+        foreach (var session in registry.SessionsOf(upstream).ToList())
         {
-            return;
-        }
-
-        FanoutLog.Resynchronising(logger, upstream, watched.Count);
-        var client = upstreams.Get(upstream);
-        foreach (var session in watched)
-        {
-            _ = PushSnapshotAsync(client, session.SessionId, session.GroupName);
-        }
-    }
-
-    private async Task PushSnapshotAsync(OpencodeClient client, string sessionId, string group)
-    {
-        try
-        {
-            SessionMetadata? metadata = null;
-            try
+            var emitted = new List<SessionEvent>(1);
+            registry.Use(session.Key, live =>
             {
-                metadata = (await store.GetAsync(sessionId, CancellationToken.None))?.ToContract();
-            }
-            catch (System.Data.Common.DbException e)
-            {
-                FanoutLog.ResyncFailed(logger, sessionId, "session store: " + e.Message);
-            }
-
-            var snapshot = await snapshots.BuildAsync(client, sessionId, metadata, CancellationToken.None);
-            broadcaster.SendSnapshot(group, snapshot);
-            subscriptions.Publish(group, snapshot);
+                live.BeginEpoch(registry.NextEpoch(), emitted);
+                history.Append(live, emitted);
+                return 0;
+            });
+            count++;
         }
-        catch (GatewayException e)
+
+        if (count > 0)
         {
-            FanoutLog.ResyncFailed(logger, sessionId, e.Message);
+            FanoutLog.Resynchronising(logger, upstream, count);
         }
     }
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Fanout;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Upstreams;
@@ -17,7 +18,7 @@ namespace OpencodeGateway.Hubs;
 /// receives events only of sessions it was allowed to join.
 /// </summary>
 [Authorize]
-internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog) : Hub<ISessionClient>
+internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds) : Hub<ISessionClient>
 {
     private const string JoinedKey = "joined";
 
@@ -26,18 +27,19 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     {
         ArgumentRequired(request);
         var (client, record) = await catalog.AuthorizeAsync(Caller, request.SessionId, request.Upstream, Context.ConnectionAborted);
-        var key = (client.UpstreamId, request.SessionId);
-        var added = Joined.Add(key);
+        var key = new SessionKey(client.UpstreamId, request.SessionId);
+        var added = !Joined.ContainsKey(key);
         if (added)
         {
-            sessions.AddWatcher(client.UpstreamId, request.SessionId);
+            Joined[key] = await feeds.AcquireAsync(key, Context.ConnectionAborted);
         }
 
         try
         {
-            // Be in the group before reading state: every later event reaches us; earlier ones are in the result.
-            await Groups.AddToGroupAsync(Context.ConnectionId, LiveSession.GroupNameOf(client.UpstreamId, request.SessionId));
-            return await sessions.JoinAsync(client, request.SessionId, request.Since, record?.ToContract(), Context.ConnectionAborted);
+            // Receive the session's events before reading its state: every later event reaches us, earlier ones are
+            // in the result.
+            await Groups.AddToGroupAsync(Context.ConnectionId, key.GroupName);
+            return await sessions.JoinAsync(key, request.Since, record?.ToContract(), Context.ConnectionAborted);
         }
         catch when (added)
         {
@@ -50,7 +52,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     public async Task Leave(string sessionId)
     {
         SessionService.ValidateSessionId(sessionId);
-        foreach (var key in Joined.Where(k => k.SessionId == sessionId).ToList())
+        foreach (var key in Joined.Keys.Where(k => k.SessionId == sessionId).ToList())
         {
             await LeaveCoreAsync(key);
         }
@@ -102,7 +104,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
 
     public override async Task OnDisconnectedAsync(Exception? exception)
     {
-        foreach (var key in Joined.ToList())
+        foreach (var key in Joined.Keys.ToList())
         {
             await LeaveCoreAsync(key);
         }
@@ -110,18 +112,19 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         await base.OnDisconnectedAsync(exception);
     }
 
-    private async Task LeaveCoreAsync((string Upstream, string SessionId) key)
+    private async Task LeaveCoreAsync(SessionKey key)
     {
-        if (Joined.Remove(key))
+        if (Joined.Remove(key, out var feed))
         {
-            sessions.RemoveWatcher(key.Upstream, key.SessionId);
-            await Groups.RemoveFromGroupAsync(Context.ConnectionId, LiveSession.GroupNameOf(key.Upstream, key.SessionId));
+            await Groups.RemoveFromGroupAsync(Context.ConnectionId, key.GroupName);
+            await feed.DisposeAsync();
         }
     }
 
     // One invocation at a time per connection (HubOptions.MaximumParallelInvocationsPerClient = 1), so no lock.
-    private HashSet<(string Upstream, string SessionId)> Joined =>
-        (HashSet<(string, string)>)(Context.Items.TryGetValue(JoinedKey, out var set) ? set! : Context.Items[JoinedKey] = new HashSet<(string, string)>());
+    private Dictionary<SessionKey, IAsyncDisposable> Joined =>
+        (Dictionary<SessionKey, IAsyncDisposable>)(Context.Items.TryGetValue(JoinedKey, out var joined) ? joined!
+            : Context.Items[JoinedKey] = new Dictionary<SessionKey, IAsyncDisposable>());
 
     private GatewayUser Caller => GatewayUser.From(Context.User);
 

@@ -1,13 +1,15 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Sessions.Snapshots;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Sessions;
 
 /// <summary>Session operations shared by the hub and the HTTP API: validation, upstream lookup, live state.</summary>
-internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegistry live, SnapshotBuilder snapshots)
+internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegistry live, ISessionHistory history, SnapshotService snapshots)
 {
     public const int MaxPromptLength = 256 * 1024;
 
@@ -43,7 +45,7 @@ internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegi
 
         foreach (var client in upstreams.All)
         {
-            if (live.TryGet(client.UpstreamId, sessionId, out _))
+            if (live.TryGet(new SessionKey(client.UpstreamId, sessionId), out _))
             {
                 return client;
             }
@@ -92,50 +94,27 @@ internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegi
     }
 
     /// <summary>
-    /// Starts watching: the caller must already be in the session's group. Recovers from <paramref name="since"/> when
-    /// the replay log still holds everything after it in the same epoch, else builds a snapshot.
+    /// Starts watching: the caller must already receive the session's events (its feed runs and the connection is in
+    /// its group). Recovers from <paramref name="since"/> when the history still holds everything after it in the
+    /// same epoch, else builds a snapshot.
     /// </summary>
-    public async Task<JoinResult> JoinAsync(OpencodeClient client, string sessionId, StreamPosition? since,
-        SessionMetadata? metadata, CancellationToken ct)
+    public async Task<JoinResult> JoinAsync(SessionKey key, StreamPosition? since, SessionMetadata? metadata, CancellationToken ct)
     {
-        if (since is not null)
+        if (since is not null && await history.ReadAfterAsync(key, since, ct) is { } missed)
         {
-            var recovered = live.Use(client.UpstreamId, sessionId, session =>
+            return new JoinResult
             {
-                if (session.Epoch != since.Epoch || since.Seq < 0 || since.Seq > session.Seq
-                    || !session.Replay.TryGetAfter(since.Seq, session.Seq, out var events))
-                {
-                    return null;
-                }
-
-                return new JoinResult
-                {
-                    Upstream = client.UpstreamId, SessionId = sessionId, Epoch = session.Epoch, Seq = session.Seq,
-                    Recovered = true, Events = events,
-                };
-            });
-            if (recovered is not null)
-            {
-                return recovered;
-            }
+                Upstream = key.Upstream, SessionId = key.SessionId, Epoch = since.Epoch,
+                Seq = missed.Count > 0 ? missed[^1].Seq : since.Seq, Recovered = true, Events = missed,
+            };
         }
 
-        var snapshot = await snapshots.BuildAsync(client, sessionId, metadata, ct);
+        var snapshot = await snapshots.BuildAsync(key, metadata, ct);
         return new JoinResult
         {
-            Upstream = client.UpstreamId, SessionId = sessionId, Epoch = snapshot.Epoch, Seq = snapshot.Seq,
+            Upstream = key.Upstream, SessionId = key.SessionId, Epoch = snapshot.Epoch, Seq = snapshot.Seq,
             Recovered = false, Snapshot = snapshot,
         };
-    }
-
-    public void AddWatcher(string upstream, string sessionId) => live.Use(upstream, sessionId, s => ++s.Watchers);
-
-    public void RemoveWatcher(string upstream, string sessionId)
-    {
-        if (live.TryGet(upstream, sessionId, out _))
-        {
-            live.Use(upstream, sessionId, s => s.Watchers = Math.Max(0, s.Watchers - 1));
-        }
     }
 
     public async Task<PromptResult> PromptAsync(OpencodeClient client, PromptRequest request, CancellationToken ct)
@@ -174,7 +153,8 @@ internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegi
             throw GatewayException.BadRequest("model must be 'provider/model'.");
         }
 
-        var busy = live.TryGet(client.UpstreamId, request.SessionId, out _) && live.Use(client.UpstreamId, request.SessionId, s => s.Busy);
+        var key = new SessionKey(client.UpstreamId, request.SessionId);
+        var busy = live.TryGet(key, out _) && live.Use(key, s => s.Busy);
         await client.PromptAsync(request.SessionId, parts, request.Agent, request.Model, ct);
         return new PromptResult(request.SessionId, Queued: busy);
     }

@@ -36,7 +36,7 @@ public sealed class OutboxHubLifetimeManagerTests : IAsyncLifetime
             await client.InvokeAsync("Join", new { sessionId = id });
         }
 
-        return (LiveSession.GroupNameOf("local", id), [.. clients]);
+        return (SessionKey.GroupNameOf("local", id), [.. clients]);
     }
 
     private static async Task<List<(int Sender, int N)>> ReceiveAsync(HubTestClient client, int count)

@@ -5,9 +5,18 @@ namespace OpencodeGateway.Fanout.Internal;
 /// <summary>Log lines of the fan-out: resynchronisation after continuity was lost.</summary>
 internal static partial class FanoutLog
 {
-    [LoggerMessage(6, LogLevel.Information, "Upstream {Upstream}: stream resumed, resynchronising {Count} watched sessions in a new epoch")]
+    [LoggerMessage(6, LogLevel.Information, "Upstream {Upstream}: event stream (re)connected, {Count} live sessions start a new epoch")]
     public static partial void Resynchronising(ILogger logger, string upstream, int count);
 
-    [LoggerMessage(7, LogLevel.Warning, "Session {SessionId}: could not push a fresh snapshot after reconnect ({Reason}); clients rejoin on the new epoch")]
+    [LoggerMessage(7, LogLevel.Warning, "Session {SessionId}: could not build a snapshot for its watchers ({Reason}); retrying")]
     public static partial void ResyncFailed(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(13, LogLevel.Warning, "Session {SessionId}: could not read missed events from the history ({Reason}); a snapshot replaces them")]
+    public static partial void RepairFailed(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(14, LogLevel.Warning, "Session {SessionId}: no snapshot of the new epoch could be built; its events go out as they are and clients rejoin")]
+    public static partial void ResyncGaveUp(ILogger logger, string sessionId);
+
+    [LoggerMessage(15, LogLevel.Debug, "Evicted {Count} idle sessions")]
+    public static partial void EvictedIdle(ILogger logger, int count);
 }

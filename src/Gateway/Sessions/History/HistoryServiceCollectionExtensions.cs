@@ -1,15 +1,13 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 
 namespace OpencodeGateway.Sessions.History;
 
 public static class HistoryServiceCollectionExtensions
 {
-    /// <summary>Adds <c>Gateway:Replay</c> (validated at start): the bounds of what is kept per session for recovery.</summary>
-    public static IServiceCollection AddSessionHistory(this IServiceCollection services, IConfiguration configuration)
+    /// <summary>Adds the single-node session history (in this process); cluster mode replaces it with Redis.</summary>
+    public static IServiceCollection AddLocalSessionHistory(this IServiceCollection services)
     {
-        services.AddOptions<ReplayOptions>().Bind(configuration.GetSection(ReplayOptions.SectionName)).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ReplayOptions>, ReplayOptionsValidator>());
+        services.TryAddSingleton<ISessionHistory, LocalSessionHistory>();
         return services;
     }
 }

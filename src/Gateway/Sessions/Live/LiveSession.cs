@@ -2,15 +2,22 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Streaming;
 
 namespace OpencodeGateway.Sessions.Live;
 
 /// <summary>
-/// What the gateway knows of one session in the current epoch: sequence, replay log and everything upstream events
-/// changed (messages, parts with their streamed text, status, permissions). Lock <see cref="Gate"/> around every use.
+/// The sequencer of one session and what the gateway knows of it in the current epoch: sequence, replay log, and
+/// everything upstream events changed (messages, parts with their streamed text and its gaps, status, permissions).
+/// Lock <see cref="Gate"/> around every use.
 /// </summary>
+/// <remarks>
+/// The gap rule: a part field's text is continuous from its start only if the gateway saw the part announced (opencode
+/// sends every streamed part with <c>text: ""</c> before its deltas) or carried it over a break. A delta for a field
+/// the gateway never saw start records a gap at 0; a new epoch (the upstream stream broke) keeps every streamed text
+/// and records a gap at its end when the part had not ended. Clients show a mark at each gap, so no fragment is ever
+/// presented as the whole text; a <c>part.updated</c> carrying the text restates it and clears the gaps.
+/// </remarks>
 internal sealed class LiveSession
 {
     private readonly ReplayLog _replay;
@@ -19,161 +26,191 @@ internal sealed class LiveSession
     private readonly Dictionary<string, JsonElement> _pendingPermissions = new(StringComparer.Ordinal);
     private readonly HashSet<string> _repliedPermissions = new(StringComparer.Ordinal);
     private string? _statusType;
+    private JsonElement? _sessionInfo;
+    private JsonElement? _todos;
 
-    public LiveSession(string upstream, string sessionId, long epoch, int maxEvents, long maxBytes, long now)
+    public LiveSession(SessionKey key, long epoch, int maxEvents, long maxBytes, long now)
     {
-        Upstream = upstream;
-        SessionId = sessionId;
-        GroupName = GroupNameOf(upstream, sessionId);
+        Key = key;
+        GroupName = key.GroupName;
         Epoch = epoch;
         _replay = new ReplayLog(maxEvents, maxBytes);
         LastActivity = now;
     }
 
     public object Gate { get; } = new();
-    public string Upstream { get; }
-    public string SessionId { get; }
+    public SessionKey Key { get; }
+    public string Upstream => Key.Upstream;
+    public string SessionId => Key.SessionId;
     public string GroupName { get; }
     public long Epoch { get; private set; }
     public long Seq { get; private set; }
-    /// <summary>Connections that joined this session on this node.</summary>
-    public int Watchers { get; set; }
     public long LastActivity { get; set; }
     /// <summary>Set when the registry dropped this state: callers holding it must look it up again.</summary>
     public bool Evicted { get; set; }
     public JsonElement? Status { get; private set; }
-    public JsonElement? SessionInfo { get; private set; }
-    public JsonElement? Todos { get; private set; }
     public bool Busy => _statusType is "busy" or "retry";
     public ReplayLog Replay => _replay;
 
-    public static string GroupNameOf(string upstream, string sessionId) => $"session:{upstream}:{sessionId}";
-
-    /// <summary>Continuity is lost: start a new epoch with nothing known.</summary>
-    public void Reset(long epoch)
+    /// <summary>
+    /// Continuity is lost (the upstream stream broke): starts <paramref name="epoch"/>. Streamed texts are kept, with
+    /// a gap at the end of every part that had not ended; everything else is forgotten (opencode's REST state is
+    /// fresher). Emits <see cref="SessionEventTypes.EpochStarted"/>.
+    /// </summary>
+    public void BeginEpoch(long epoch, List<SessionEvent> output)
     {
         Epoch = epoch;
         Seq = 0;
         _replay.Clear();
         _messages.Clear();
-        _parts.Clear();
         _pendingPermissions.Clear();
         _repliedPermissions.Clear();
         _statusType = null;
         Status = null;
-        SessionInfo = null;
-        Todos = null;
+        _sessionInfo = null;
+        _todos = null;
+        List<string>? drop = null;
+        foreach (var (partId, part) in _parts)
+        {
+            if (part.Removed || part.Fields is not { Count: > 0 })
+            {
+                (drop ??= []).Add(partId);
+                continue;
+            }
+
+            if (!part.Ended)
+            {
+                foreach (var field in part.Fields)
+                {
+                    field.AddGap(field.Text.Length);
+                }
+            }
+
+            part.JsonStale = true;
+        }
+
+        foreach (var partId in drop ?? [])
+        {
+            _parts.Remove(partId);
+        }
+
+        output.Add(Next(SessionEventTypes.EpochStarted, 0));
     }
 
-    /// <summary>Applies one upstream event; returns what clients get, or null when it changes nothing they see.</summary>
-    public SessionEvent? Apply(UpstreamEvent e)
+    /// <summary>Applies one upstream event; appends what clients get (none, one, or a gap then a delta).</summary>
+    public void Apply(UpstreamEvent e, List<SessionEvent> output)
     {
         switch (e.Kind)
         {
             case UpstreamEventKind.PartDelta:
-                return ApplyDelta(e.MessageId!, e.PartId!, e.Field!, e.Delta!, e.Size);
+                ApplyDelta(e.MessageId!, e.PartId!, e.Field!, e.Delta!, e.Size, output);
+                return;
             case UpstreamEventKind.PartUpdated:
-                return ApplyPartUpdated(e);
+                output.Add(ApplyPartUpdated(e));
+                return;
             case UpstreamEventKind.PartRemoved:
             {
-                if (_parts.TryGetValue(e.PartId!, out var part))
-                {
-                    part.Removed = true;
-                }
-                else
-                {
-                    _parts[e.PartId!] = new LivePart(e.MessageId ?? "") { Removed = true };
-                }
-
-                return Next(SessionEventTypes.PartRemoved, e.Size, messageId: e.MessageId, partId: e.PartId);
+                var part = Part(e.PartId!, e.MessageId ?? "");
+                part.Removed = true;
+                output.Add(Next(SessionEventTypes.PartRemoved, e.Size, messageId: e.MessageId, partId: e.PartId));
+                return;
             }
             case UpstreamEventKind.MessageUpdated:
                 Message(e.MessageId!).Info = e.Payload;
-                return Next(SessionEventTypes.MessageUpdated, e.Size, messageId: e.MessageId, info: e.Payload);
+                output.Add(Next(SessionEventTypes.MessageUpdated, e.Size, messageId: e.MessageId, info: e.Payload));
+                return;
             case UpstreamEventKind.MessageRemoved:
                 Message(e.MessageId!).Removed = true;
-                return Next(SessionEventTypes.MessageRemoved, e.Size, messageId: e.MessageId);
+                output.Add(Next(SessionEventTypes.MessageRemoved, e.Size, messageId: e.MessageId));
+                return;
             case UpstreamEventKind.Status:
             {
                 var type = e.Payload.TryGetProperty("type", out var t) ? t.GetString() : null;
                 // opencode repeats "busy" several times a turn; clients only need changes (a retry always changes).
                 if (type == _statusType && type != "retry")
                 {
-                    return null;
+                    return;
                 }
 
                 _statusType = type;
                 Status = e.Payload;
-                return Next(SessionEventTypes.Status, e.Size, status: e.Payload);
+                output.Add(Next(SessionEventTypes.Status, e.Size, status: e.Payload));
+                return;
             }
             case UpstreamEventKind.Error:
-                return Next(SessionEventTypes.Error, e.Size, error: e.Payload);
+                output.Add(Next(SessionEventTypes.Error, e.Size, error: e.Payload));
+                return;
             case UpstreamEventKind.PermissionAsked:
                 _pendingPermissions[e.RequestId!] = e.Payload;
                 _repliedPermissions.Remove(e.RequestId!);
-                return Next(SessionEventTypes.PermissionAsked, e.Size, permission: e.Payload);
+                output.Add(Next(SessionEventTypes.PermissionAsked, e.Size, permission: e.Payload));
+                return;
             case UpstreamEventKind.PermissionReplied:
                 _pendingPermissions.Remove(e.RequestId!);
                 _repliedPermissions.Add(e.RequestId!);
-                return Next(SessionEventTypes.PermissionReplied, e.Size, requestId: e.RequestId, reply: e.Reply);
+                output.Add(Next(SessionEventTypes.PermissionReplied, e.Size, requestId: e.RequestId, reply: e.Reply));
+                return;
             case UpstreamEventKind.TodoUpdated:
-                Todos = e.Payload;
-                return Next(SessionEventTypes.TodoUpdated, e.Size, todos: e.Payload);
+                _todos = e.Payload;
+                output.Add(Next(SessionEventTypes.TodoUpdated, e.Size, todos: e.Payload));
+                return;
             case UpstreamEventKind.SessionUpdated:
-                SessionInfo = e.Payload;
-                return Next(SessionEventTypes.SessionUpdated, e.Size, info: e.Payload);
+                _sessionInfo = e.Payload;
+                output.Add(Next(SessionEventTypes.SessionUpdated, e.Size, info: e.Payload));
+                return;
             case UpstreamEventKind.SessionDeleted:
-                return Next(SessionEventTypes.SessionDeleted, e.Size);
-            default:
-                return null;
+                output.Add(Next(SessionEventTypes.SessionDeleted, e.Size));
+                return;
         }
     }
 
-    private SessionEvent ApplyDelta(string messageId, string partId, string field, string delta, int size)
+    private void ApplyDelta(string messageId, string partId, string fieldName, string delta, int size, List<SessionEvent> output)
     {
-        if (!_parts.TryGetValue(partId, out var part))
+        var part = Part(partId, messageId);
+        var field = part.Find(fieldName);
+        if (field is null)
         {
-            // A delta may arrive before its part's first update.
-            part = new LivePart(messageId);
-            _parts[partId] = part;
+            // The field was never announced here: the text before this delta is unknown.
+            field = part.Add(fieldName, "");
+            field.AddGap(0);
+            output.Add(Next(SessionEventTypes.PartGap, 0, messageId: messageId, partId: partId, field: fieldName, offset: 0));
         }
 
-        var text = part.Field(field);
-        var offset = text.Length;
-        text.Append(delta);
-        return Next(SessionEventTypes.PartDelta, size, messageId: messageId, partId: partId, field: field, offset: offset, delta: delta);
+        var offset = field.Text.Length;
+        field.Text.Append(delta);
+        output.Add(Next(SessionEventTypes.PartDelta, size, messageId: messageId, partId: partId, field: fieldName, offset: offset, delta: delta));
     }
 
     private SessionEvent ApplyPartUpdated(UpstreamEvent e)
     {
         var partJson = e.Payload;
         var partId = e.PartId!;
-        var isNew = !_parts.TryGetValue(partId, out var part);
-        if (part is null)
-        {
-            part = new LivePart(e.MessageId!);
-            _parts[partId] = part;
-        }
-
+        var isNew = !_parts.ContainsKey(partId);
+        var part = Part(partId, e.MessageId!);
         part.MessageId = e.MessageId!;
         part.Removed = false;
         var hasText = partJson.TryGetProperty("text", out var textElement) && textElement.ValueKind == JsonValueKind.String;
         var withoutText = hasText ? WithoutMember(partJson, "text") : partJson;
-        var metaChanged = isNew || !part.HasJson || !JsonElementsEqual(part.Json, withoutText);
+        var metaChanged = isNew || part.Json is null || part.JsonStale || !JsonElement.DeepEquals(part.Json.Value, withoutText);
         part.Json = withoutText;
-        part.HasJson = true;
-        part.HasTextMember |= hasText;
-
+        part.JsonStale = false;
         if (!hasText)
         {
             return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson);
         }
 
-        var text = part.Field("text");
         var upstreamText = textElement.GetString()!;
+        var field = part.Find("text");
+        if (field is null)
+        {
+            part.Add("text", upstreamText);
+            return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson);
+        }
 
+        var text = field.Text;
         // Older releases: the full part plus the appended text. Send only the delta when it lines up.
-        if (e.Delta is { Length: > 0 } delta && !metaChanged && upstreamText.Length == text.Length + delta.Length
+        if (e.Delta is { Length: > 0 } delta && !metaChanged && field.Gaps is null
+            && upstreamText.Length == text.Length + delta.Length
             && upstreamText.EndsWith(delta, StringComparison.Ordinal) && StartsWith(upstreamText, text))
         {
             var offset = text.Length;
@@ -181,15 +218,22 @@ internal sealed class LiveSession
             return Next(SessionEventTypes.PartDelta, e.Size, messageId: e.MessageId, partId: partId, field: "text", offset: offset, delta: delta);
         }
 
-        var ended = partJson.TryGetProperty("time", out var time) && time.ValueKind == JsonValueKind.Object
-            && time.TryGetProperty("end", out _);
-        if (Equals(text, upstreamText) || (!ended && upstreamText.Length <= text.Length && StartsWith(text.ToString(), upstreamText)))
+        if (part.Ended)
         {
-            // Same text, or a stale copy of text we streamed further already: clients keep theirs.
+            if (field.Gaps is null && Equals(text, upstreamText))
+            {
+                return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: withoutText);
+            }
+        }
+        else if (field.Gaps is not null ? upstreamText.Length == 0 : StartsWith(text, upstreamText))
+        {
+            // An in-flight copy (opencode shows "" until the part ends) or a stale one: clients keep the text they have.
             return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: withoutText);
         }
 
+        // opencode's text: it restates the field, and whatever gaps it had are closed.
         text.Clear().Append(upstreamText);
+        field.Gaps = null;
         return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson);
     }
 
@@ -214,6 +258,27 @@ internal sealed class LiveSession
             ? role.GetString()
             : null;
 
+    /// <summary>An immutable copy of what this epoch knows, consistent with <see cref="Seq"/>, for snapshots.</summary>
+    public LiveSessionImage CreateImage()
+    {
+        var messages = new Dictionary<string, LiveMessageImage>(_messages.Count, StringComparer.Ordinal);
+        foreach (var (id, message) in _messages)
+        {
+            messages[id] = new LiveMessageImage(message.Info, message.Removed);
+        }
+
+        var parts = new Dictionary<string, LivePartImage>(_parts.Count, StringComparer.Ordinal);
+        foreach (var (id, part) in _parts)
+        {
+            parts[id] = new LivePartImage(part.MessageId, part.Json, part.JsonStale, part.Removed,
+                part.Fields?.Select(f => new LiveFieldImage(f.Name, f.Text.ToString(), f.Gaps?.ToArray() ?? [])).ToArray() ?? []);
+        }
+
+        return new LiveSessionImage(Key, Epoch, Seq, _sessionInfo, Status, _todos, messages, parts,
+            new Dictionary<string, JsonElement>(_pendingPermissions, StringComparer.Ordinal),
+            new HashSet<string>(_repliedPermissions, StringComparer.Ordinal));
+    }
+
     private LiveMessage Message(string id)
     {
         if (!_messages.TryGetValue(id, out var message))
@@ -225,97 +290,47 @@ internal sealed class LiveSession
         return message;
     }
 
-    /// <summary>Overlays what this epoch saw on opencode's stored messages (which lack in-flight text).</summary>
-    public List<MessageWithParts> Merge(IReadOnlyList<MessageWithParts> stored)
+    private LivePart Part(string id, string messageId)
     {
-        var messages = new SortedDictionary<string, (JsonElement? Info, SortedDictionary<string, JsonElement> Parts)>(StringComparer.Ordinal);
-        foreach (var message in stored)
+        if (!_parts.TryGetValue(id, out var part))
         {
-            var id = message.Info.GetProperty("id").GetString()!;
-            var parts = new SortedDictionary<string, JsonElement>(StringComparer.Ordinal);
-            foreach (var p in message.Parts)
-            {
-                parts[p.GetProperty("id").GetString()!] = p;
-            }
-
-            messages[id] = (message.Info, parts);
+            part = new LivePart(messageId);
+            _parts[id] = part;
         }
 
-        foreach (var (id, live) in _messages)
-        {
-            if (live.Removed)
-            {
-                messages.Remove(id);
-            }
-            else if (live.Info is { } info)
-            {
-                messages[id] = (info, messages.TryGetValue(id, out var existing) ? existing.Parts : new(StringComparer.Ordinal));
-            }
-        }
-
-        foreach (var (partId, live) in _parts)
-        {
-            if (!messages.TryGetValue(live.MessageId, out var message))
-            {
-                if (live.Removed || _messages.TryGetValue(live.MessageId, out var m) && m.Removed)
-                {
-                    continue;
-                }
-
-                message = (null, new SortedDictionary<string, JsonElement>(StringComparer.Ordinal));
-                messages[live.MessageId] = message;
-            }
-
-            if (live.Removed)
-            {
-                message.Parts.Remove(partId);
-                continue;
-            }
-
-            message.Parts.TryGetValue(partId, out var storedPart);
-            message.Parts[partId] = live.ToJson(partId, SessionId, storedPart);
-        }
-
-        var result = new List<MessageWithParts>(messages.Count);
-        foreach (var (id, (info, parts)) in messages)
-        {
-            result.Add(new MessageWithParts(info ?? StubInfo(id), [.. parts.Values]));
-        }
-
-        return result;
+        return part;
     }
-
-    /// <summary>Pending requests: opencode's list corrected by what this epoch saw asked and replied.</summary>
-    public List<JsonElement> MergePermissions(IEnumerable<JsonElement> stored)
-    {
-        var result = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-        foreach (var request in stored)
-        {
-            if (request.TryGetProperty("id", out var id) && id.GetString() is { } requestId && !_repliedPermissions.Contains(requestId))
-            {
-                result[requestId] = request;
-            }
-        }
-
-        foreach (var (id, request) in _pendingPermissions)
-        {
-            result[id] = request;
-        }
-
-        return [.. result.Values];
-    }
-
-    private JsonElement StubInfo(string messageId) =>
-        JsonSerializer.SerializeToElement(new Dictionary<string, string> { ["id"] = messageId, ["sessionID"] = SessionId });
 
     private static bool Equals(StringBuilder builder, string text) => builder.Length == text.Length && builder.Equals(text.AsSpan());
 
     private static bool StartsWith(string text, StringBuilder prefix) =>
         prefix.Length <= text.Length && prefix.Equals(text.AsSpan(0, prefix.Length));
 
-    private static bool StartsWith(string text, string prefix) => text.StartsWith(prefix, StringComparison.Ordinal);
+    private static bool StartsWith(StringBuilder text, string prefix)
+    {
+        if (prefix.Length > text.Length)
+        {
+            return false;
+        }
 
-    private static bool JsonElementsEqual(JsonElement a, JsonElement b) => JsonElement.DeepEquals(a, b);
+        var offset = 0;
+        foreach (var chunk in text.GetChunks())
+        {
+            var n = Math.Min(chunk.Length, prefix.Length - offset);
+            if (!chunk.Span[..n].SequenceEqual(prefix.AsSpan(offset, n)))
+            {
+                return false;
+            }
+
+            offset += n;
+            if (offset == prefix.Length)
+            {
+                return true;
+            }
+        }
+
+        return offset == prefix.Length;
+    }
 
     internal static JsonElement WithoutMember(JsonElement obj, string member)
     {
@@ -346,70 +361,45 @@ internal sealed class LiveSession
 
     private sealed class LivePart(string messageId)
     {
-        private List<(string Name, StringBuilder Text)>? _fields;
-
         public string MessageId { get; set; } = messageId;
-        /// <summary>The latest part object without its text.</summary>
-        public JsonElement Json { get; set; }
-        public bool HasJson { get; set; }
-        public bool HasTextMember { get; set; }
+        /// <summary>The latest part object without its streamed fields.</summary>
+        public JsonElement? Json { get; set; }
+        /// <summary>The object is from an earlier epoch: opencode's stored part is fresher.</summary>
+        public bool JsonStale { get; set; }
         public bool Removed { get; set; }
+        public List<LiveField>? Fields { get; private set; }
 
-        public StringBuilder Field(string name)
+        /// <summary>
+        /// The part can receive no more deltas: opencode marks a streamed part with <c>time.start</c> and sets
+        /// <c>time.end</c> when it ends; a part without <c>time</c> (a user's text) arrived whole.
+        /// </summary>
+        public bool Ended => Json is { } json && !(json.TryGetProperty("time", out var time) && time.ValueKind == JsonValueKind.Object
+            && time.TryGetProperty("start", out _) && !time.TryGetProperty("end", out _));
+
+        public LiveField? Find(string name) => Fields?.Find(f => f.Name == name);
+
+        public LiveField Add(string name, string text)
         {
-            _fields ??= [];
-            foreach (var (n, text) in _fields)
-            {
-                if (n == name)
-                {
-                    return text;
-                }
-            }
-
-            var created = new StringBuilder();
-            _fields.Add((name, created));
-            return created;
+            var field = new LiveField(name, text);
+            (Fields ??= []).Add(field);
+            return field;
         }
+    }
 
-        /// <summary>The part as a client must see it: the latest object with the streamed fields.</summary>
-        public JsonElement ToJson(string partId, string sessionId, JsonElement stored)
+    private sealed class LiveField(string name, string text)
+    {
+        public string Name { get; } = name;
+        public StringBuilder Text { get; } = new(text);
+        /// <summary>Sorted offsets where the text stops being continuous; null when it is continuous.</summary>
+        public List<int>? Gaps { get; set; }
+
+        public void AddGap(int offset)
         {
-            var buffer = new ArrayBufferWriter<byte>();
-            using (var writer = new Utf8JsonWriter(buffer))
+            Gaps ??= [];
+            if (Gaps.Count == 0 || Gaps[^1] < offset)
             {
-                writer.WriteStartObject();
-                var source = HasJson ? Json : stored;
-                var written = new HashSet<string>(StringComparer.Ordinal);
-                if (source.ValueKind == JsonValueKind.Object)
-                {
-                    foreach (var property in source.EnumerateObject())
-                    {
-                        if (_fields is not null && _fields.Exists(f => property.NameEquals(f.Name)))
-                        {
-                            continue;
-                        }
-
-                        property.WriteTo(writer);
-                        written.Add(property.Name);
-                    }
-                }
-                else
-                {
-                    writer.WriteString("id", partId);
-                    writer.WriteString("messageID", MessageId);
-                    writer.WriteString("sessionID", sessionId);
-                }
-
-                foreach (var (name, text) in _fields ?? [])
-                {
-                    writer.WriteString(name, text.ToString());
-                }
-
-                writer.WriteEndObject();
+                Gaps.Add(offset);
             }
-
-            using var document = JsonDocument.Parse(buffer.WrittenMemory);
-            return document.RootElement.Clone();
         }
     }
 }

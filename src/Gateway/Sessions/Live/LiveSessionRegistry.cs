@@ -1,25 +1,22 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
-using OpencodeGateway.Sessions.History;
 
 namespace OpencodeGateway.Sessions.Live;
 
-/// <summary>The <see cref="LiveSession"/>s of this node, created on first event or join, forgotten when idle.</summary>
+/// <summary>The <see cref="LiveSession"/>s this node sequences, created on first event or join, forgotten when idle.</summary>
 internal sealed class LiveSessionRegistry(IOptions<ReplayOptions> options, EpochSource epochs, TimeProvider time)
 {
-    private readonly ConcurrentDictionary<string, LiveSession> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<SessionKey, LiveSession> _sessions = new();
     private readonly ReplayOptions _replay = options.Value;
 
     public int Count => _sessions.Count;
 
     /// <summary>Runs <paramref name="action"/> on the session's live state under its lock, creating it if needed.</summary>
-    public T Use<T>(string upstream, string sessionId, Func<LiveSession, T> action)
+    public T Use<T>(SessionKey key, Func<LiveSession, T> action)
     {
-        var key = LiveSession.GroupNameOf(upstream, sessionId);
         while (true)
         {
-            var session = _sessions.GetOrAdd(key, static (_, state) => state.Registry.Create(state.Upstream, state.SessionId),
-                (Registry: this, Upstream: upstream, SessionId: sessionId));
+            var session = _sessions.GetOrAdd(key, static (k, registry) => registry.Create(k), this);
             lock (session.Gate)
             {
                 if (session.Evicted)
@@ -33,43 +30,19 @@ internal sealed class LiveSessionRegistry(IOptions<ReplayOptions> options, Epoch
         }
     }
 
-    public bool TryGet(string upstream, string sessionId, out LiveSession session) =>
-        _sessions.TryGetValue(LiveSession.GroupNameOf(upstream, sessionId), out session!);
+    public bool TryGet(SessionKey key, out LiveSession session) => _sessions.TryGetValue(key, out session!);
+
+    /// <summary>The sessions of one upstream (a moment's view: sessions may come and go meanwhile).</summary>
+    public IEnumerable<LiveSession> SessionsOf(string upstream) => _sessions.Values.Where(s => s.Upstream == upstream);
+
+    /// <summary>A fresh epoch, never used before on this node.</summary>
+    public long NextEpoch() => epochs.Next();
 
     /// <summary>
-    /// The upstream's stream broke: events in the gap are gone. Watched sessions start a new epoch (returned, to be
-    /// resynchronised); the others are forgotten.
+    /// Forgets the sessions that saw no activity within the idle TTL and that <paramref name="isWatched"/> says nobody
+    /// on this node watches. Returns how many.
     /// </summary>
-    public List<LiveSession> ResetUpstream(string upstream)
-    {
-        var watched = new List<LiveSession>();
-        foreach (var (key, session) in _sessions)
-        {
-            if (session.Upstream != upstream)
-            {
-                continue;
-            }
-
-            lock (session.Gate)
-            {
-                if (session.Watchers > 0)
-                {
-                    session.Reset(epochs.Next());
-                    watched.Add(session);
-                }
-                else
-                {
-                    session.Evicted = true;
-                    _sessions.TryRemove(key, out _);
-                }
-            }
-        }
-
-        return watched;
-    }
-
-    /// <summary>Forgets sessions nobody watches that saw no activity within the idle TTL. Returns how many.</summary>
-    public int EvictIdle()
+    public int EvictIdle(Func<SessionKey, bool> isWatched)
     {
         var evicted = 0;
         var now = time.GetTimestamp();
@@ -77,7 +50,7 @@ internal sealed class LiveSessionRegistry(IOptions<ReplayOptions> options, Epoch
         {
             lock (session.Gate)
             {
-                if (session.Watchers == 0 && time.GetElapsedTime(session.LastActivity, now) >= _replay.IdleSessionTtl)
+                if (time.GetElapsedTime(session.LastActivity, now) >= _replay.IdleSessionTtl && !isWatched(key))
                 {
                     session.Evicted = true;
                     _sessions.TryRemove(key, out _);
@@ -89,6 +62,6 @@ internal sealed class LiveSessionRegistry(IOptions<ReplayOptions> options, Epoch
         return evicted;
     }
 
-    private LiveSession Create(string upstream, string sessionId) =>
-        new(upstream, sessionId, epochs.Next(), _replay.MaxEvents, _replay.MaxBytes, time.GetTimestamp());
+    private LiveSession Create(SessionKey key) =>
+        new(key, epochs.Next(), _replay.MaxEvents, _replay.MaxBytes, time.GetTimestamp());
 }

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Configuration;
 
-namespace OpencodeGateway.Sessions.History;
+namespace OpencodeGateway.Sessions.Live;
 
 /// <summary><c>Gateway:Replay</c>: what the gateway keeps per session to recover clients.</summary>
 public sealed class ReplayOptions

@@ -1,6 +1,6 @@
 using OpencodeGateway.Contracts;
 
-namespace OpencodeGateway.Sessions.History;
+namespace OpencodeGateway.Sessions.Live;
 
 /// <summary>The last events of one session, bounded by count and by (estimated) bytes. Not thread-safe.</summary>
 internal sealed class ReplayLog(int maxEvents, long maxBytes)

@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OpencodeGateway.Fanout.Internal;
+using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Sessions.Snapshots;
+
+namespace OpencodeGateway.Fanout;
+
+/// <summary>
+/// Every quarter of <see cref="ReplayOptions.IdleSessionTtl"/>, forgets the live state of sessions nobody on this node
+/// watches and that saw no activity for that long, and the REST state cached for their snapshots.
+/// </summary>
+internal sealed class IdleSessionEvictionService(
+    IOptions<ReplayOptions> options,
+    LiveSessionRegistry registry,
+    SessionFeeds feeds,
+    SnapshotBaseCache bases,
+    TimeProvider time,
+    ILogger<IdleSessionEvictionService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var ttl = options.Value.IdleSessionTtl;
+        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerSecond, ttl.Ticks / 4));
+        using var timer = new PeriodicTimer(period, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                var evicted = registry.EvictIdle(feeds.IsWatched);
+                bases.EvictUnused(ttl);
+                if (evicted > 0)
+                {
+                    FanoutLog.EvictedIdle(logger, evicted);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // stopping
+        }
+    }
+}

@@ -240,6 +240,12 @@ public sealed class SessionModel
     /// <summary>How many distinct moments were recorded (for tests that check the recorder saw something).</summary>
     public int ShownCount => _shown.Count;
 
+    /// <summary>Whether some part's text ever carried a gap mark.</summary>
+    public bool ShowedAGap => GapOffsetsShown.Any();
+
+    /// <summary>Every gap offset some part's text ever carried (0: its start was unknown).</summary>
+    public IEnumerable<int> GapOffsetsShown => _gaps.Values.SelectMany(g => g).Concat(_shown.SelectMany(s => s.Gaps));
+
     private static string Cut(string text) => text.Length <= 120 ? text : text[..60] + "…" + text[^60..];
 
     private void RecordShown(string partId)

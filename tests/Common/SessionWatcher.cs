@@ -29,6 +29,8 @@ public sealed class SessionWatcher : IAsyncDisposable
     public int Recoveries { get; private set; }
     public int Duplicates { get; private set; }
     public int PushedSnapshots { get; private set; }
+    /// <summary>Events of an epoch this watcher had no snapshot of yet (the gateway must push the snapshot first).</summary>
+    public int EventsBeforeTheirEpochSnapshot { get; private set; }
     public int EventsApplied { get; private set; }
     public List<string> EventTypes { get; } = [];
     public List<string> Failures { get; } = [];
@@ -148,7 +150,8 @@ public sealed class SessionWatcher : IAsyncDisposable
                 Rejoin(useSince: true);
                 break;
             case SessionModel.Outcome.NewEpoch:
-                // A snapshot of the new epoch is pushed; rejoin in case it is not (or was lost).
+                // A snapshot of the new epoch is pushed first; rejoin in case it was not (or was lost).
+                EventsBeforeTheirEpochSnapshot++;
                 Rejoin(useSince: false);
                 break;
         }

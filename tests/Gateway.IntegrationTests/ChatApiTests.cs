@@ -11,12 +11,20 @@ namespace OpencodeGateway.IntegrationTests;
 [Collection(OpencodeCollection.Name)]
 public sealed class ChatApiTests(OpencodeStack stack)
 {
-    /// <summary>What a client assembles: per part, <c>text = text[..offset] + delta</c>.</summary>
+    /// <summary>
+    /// What a client assembles, across every stream it reads: per part, <c>text = text[..offset] + delta</c>, gap marks
+    /// (<c>gap</c> events; a <c>delta</c> with <c>gaps</c> restates them), and every id it was sent. It records each
+    /// part's text right before every replacement (between replacements text only grows) for the prefix-or-gap check.
+    /// </summary>
     private sealed class Assembled
     {
+        private readonly List<(string PartId, string Text, int[] Gaps)> _shown = [];
+
         public SortedDictionary<string, string> Text { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, List<int>> Gaps { get; } = new(StringComparer.Ordinal);
         public string? SessionId { get; set; }
         public string? LastEventId { get; set; }
+        public List<(long Epoch, long Seq)> Ids { get; } = [];
         public List<string> Types { get; } = [];
         public bool Done => Types.LastOrDefault() == "done";
 
@@ -26,6 +34,8 @@ public sealed class ChatApiTests(OpencodeStack stack)
             if (item.EventId is { Length: > 0 } id)
             {
                 LastEventId = id;
+                var dash = id.IndexOf('-');
+                Ids.Add((long.Parse(id[..dash]), long.Parse(id[(dash + 1)..])));
             }
 
             var data = JsonDocument.Parse(item.Data).RootElement;
@@ -39,9 +49,35 @@ public sealed class ChatApiTests(OpencodeStack stack)
                 var offset = data.GetProperty("offset").GetInt32();
                 var current = Text.GetValueOrDefault(partId, "");
                 Assert.True(offset <= current.Length, $"delta at {offset} beyond {current.Length}");
+                if (offset < current.Length || data.TryGetProperty("gaps", out _))
+                {
+                    _shown.Add((partId, current, [.. GapsOf(partId)]));
+                }
+
                 Text[partId] = current[..offset] + data.GetProperty("delta").GetString();
+                if (data.TryGetProperty("gaps", out var gaps))
+                {
+                    Gaps[partId] = [.. gaps.EnumerateArray().Select(g => g.GetInt32())];
+                }
+            }
+            else if (item.EventType == "gap" && data.GetProperty("type").GetString() == "text")
+            {
+                var partId = data.GetProperty("partId").GetString()!;
+                var gaps = Gaps.TryGetValue(partId, out var g) ? g : Gaps[partId] = [];
+                gaps.Add(data.GetProperty("offset").GetInt32());
+                gaps.Sort();
             }
         }
+
+        public IReadOnlyList<int> GapsOf(string partId) => Gaps.TryGetValue(partId, out var gaps) ? gaps : [];
+
+        public string Rendered => string.Join("\n", Text.Select(p => $"{p.Key}: {p.Value}"));
+
+        /// <summary>Every moment's text of a part that is neither a prefix of its final text nor marked with gaps that explain it.</summary>
+        public List<string> Violations(IReadOnlyDictionary<string, string> final) =>
+            _shown.Concat(Text.Select(p => (PartId: p.Key, Text: p.Value, Gaps: GapsOf(p.Key).ToArray())))
+                .Where(s => final.TryGetValue(s.PartId, out var f) && !TextInvariant.Holds(s.Text, s.Gaps, f))
+                .Select(s => $"{s.PartId}: \"{s.Text}\" gaps [{string.Join(",", s.Gaps)}]").ToList();
     }
 
     private static async Task ReadAsync(HttpResponseMessage response, Assembled into, Func<Assembled, bool> stopWhen)
@@ -58,6 +94,23 @@ public sealed class ChatApiTests(OpencodeStack stack)
                 return;
             }
         }
+    }
+
+    private async Task<Dictionary<string, string>> StoredTextsAsync(string sessionId) =>
+        (await stack.StoredMessagesAsync(sessionId)).EnumerateArray().SelectMany(m => m.GetProperty("parts").EnumerateArray())
+            .Where(p => p.TryGetProperty("text", out _))
+            .ToDictionary(p => p.GetProperty("id").GetString()!, p => p.GetProperty("text").GetString()!);
+
+    private static HttpRequestMessage Resume(string sessionId, string? lastEventId)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, $"api/chat?sessionId={sessionId}");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        if (lastEventId is not null)
+        {
+            request.Headers.Add("Last-Event-ID", lastEventId);
+        }
+
+        return request;
     }
 
     private async Task<string> StoredAnswerAsync(string sessionId)
@@ -119,6 +172,54 @@ public sealed class ChatApiTests(OpencodeStack stack)
         var view = await http.GetFromJsonAsync<JsonElement>($"api/chat?sessionId={assembled.SessionId}");
         Assert.Equal(assembled.SessionId, view.GetProperty("session").GetProperty("id").GetString());
         Assert.Equal(2, view.GetProperty("messages").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Ids_only_grow_and_every_id_sent_resumes_exactly_the_rest_even_right_after_a_resume()
+    {
+        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        using var http = gateway.HttpClient();
+        var assembled = new Assembled();
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "api/chat") { Content = JsonContent.Create(new { message = "hello tokens=600 delay=10" }) })
+        using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        {
+            await ReadAsync(response, assembled, a => a.Types.Count(t => t == "delta") >= 80);
+        } // dropped after 80 deltas
+
+        await Task.Delay(300); // the answer goes on meanwhile
+        // Resume, and drop right after the first event of the resumed stream (it carries no id)…
+        using (var resume = Resume(assembled.SessionId!, assembled.LastEventId))
+        using (var response = await http.SendAsync(resume, HttpCompletionOption.ResponseHeadersRead))
+        {
+            var before = assembled.Types.Count;
+            await ReadAsync(response, assembled, a => a.Types.Count == before + 1);
+        }
+
+        // …resume again, and drop right after the first event that carries an id…
+        using (var resume = Resume(assembled.SessionId!, assembled.LastEventId))
+        using (var response = await http.SendAsync(resume, HttpCompletionOption.ResponseHeadersRead))
+        {
+            var ids = assembled.Ids.Count;
+            await ReadAsync(response, assembled, a => a.Ids.Count == ids + 1);
+        }
+
+        await Task.Delay(300);
+        // …then resume from that id to the end.
+        using (var resume = Resume(assembled.SessionId!, assembled.LastEventId))
+        using (var response = await http.SendAsync(resume, HttpCompletionOption.ResponseHeadersRead))
+        {
+            await ReadAsync(response, assembled, _ => false);
+        }
+
+        Assert.True(assembled.Done);
+        Assert.Contains("t600 ", assembled.Rendered, StringComparison.Ordinal);
+        Assert.Equal(await StoredAnswerAsync(assembled.SessionId!), assembled.Rendered);
+        for (var i = 1; i < assembled.Ids.Count; i++)
+        {
+            Assert.True(assembled.Ids[i].CompareTo(assembled.Ids[i - 1]) > 0, $"id {assembled.Ids[i]} after {assembled.Ids[i - 1]}");
+        }
+
+        Assert.Empty(assembled.Violations(await StoredTextsAsync(assembled.SessionId!)));
     }
 
     [Fact]

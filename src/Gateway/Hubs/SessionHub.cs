@@ -1,9 +1,11 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Logging;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Fanout;
+using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Upstreams;
@@ -18,7 +20,8 @@ namespace OpencodeGateway.Hubs;
 /// receives events only of sessions it was allowed to join.
 /// </summary>
 [Authorize]
-internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds) : Hub<ISessionClient>
+internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds, ILogger<SessionHub> logger)
+    : Hub<ISessionClient>
 {
     private const string JoinedKey = "joined";
 
@@ -104,6 +107,11 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
 
     public override async Task OnDisconnectedAsync(Exception? exception)
     {
+        if (exception is InvalidDataException { Message: var reason } && reason.Contains("maximum message size", StringComparison.Ordinal))
+        {
+            HubsLog.MessageTooLarge(logger, Context.ConnectionId, Context.UserIdentifier, reason);
+        }
+
         foreach (var key in Joined.Keys.ToList())
         {
             await LeaveCoreAsync(key);

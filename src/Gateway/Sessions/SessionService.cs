@@ -145,7 +145,7 @@ internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegi
 
         if (total > MaxPromptLength)
         {
-            throw GatewayException.BadRequest($"The prompt is longer than {MaxPromptLength} characters.");
+            throw new GatewayException(GatewayErrorCodes.PayloadTooLarge, $"The prompt is longer than {MaxPromptLength} characters.");
         }
 
         if (request.Model is not null && (request.Model.IndexOf('/') is <= 0 || request.Model.EndsWith('/')))

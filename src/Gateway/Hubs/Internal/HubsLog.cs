@@ -7,4 +7,7 @@ internal static partial class HubsLog
 {
     [LoggerMessage(10, LogLevel.Error, "Unexpected error in hub method {Method}")]
     public static partial void HubMethodFailed(ILogger logger, string method, Exception exception);
+
+    [LoggerMessage(16, LogLevel.Warning, "Connection {ConnectionId} of user {UserId} closed: it sent a message over Gateway:Hub:MaximumReceiveMessageSize ({Reason})")]
+    public static partial void MessageTooLarge(ILogger logger, string connectionId, string? userId, string reason);
 }

@@ -79,6 +79,7 @@ public sealed class GatewayHost : IAsyncDisposable
             ["Gateway:Auth:ApiKeys:0:KeyHash"] = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(AdminApiKey))),
             ["Gateway:Auth:ApiKeys:0:Admin"] = "true",
             ["Gateway:Auth:ApiKeys:0:Name"] = "tests",
+            ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (key, value) in options.Settings)
         {

@@ -219,10 +219,9 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         var idleTimes = fast.Select(w => w.Read(x => x.IdleAt!.Value)).ToList();
         var spread = idleTimes.Max() - idleTimes.Min();
         output.WriteLine($"answer took {answered}, idle spread across 20 clients {spread.TotalMilliseconds} ms");
-        // Not slowed: every fast client got the whole answer while the stalled one was still stalled, on its first join,
-        // without a gap, a new epoch or a failure (a millisecond bound here would measure the machine, not the gateway).
+        // Not slowed: every fast client got the whole answer on its first join, without a gap, a new epoch or a failure
+        // (a millisecond bound on the spread would measure the machine, not the gateway).
         Assert.All(fast, w => Assert.Equal((1, 0, 0, 0), w.Read(x => (x.Snapshots, x.Recoveries, x.PushedSnapshots, x.Failures.Count))));
-        Assert.True(slow.Connection.PauseReading);
 
         Assert.Equal(1, gateway.Get<GatewayMetrics>().SlowConsumersDropped);
         // It sees the close once it reads again.

@@ -47,6 +47,9 @@ public sealed record GatewayHubClientOptions
     /// <summary>The client's server timeout (official default 30 s): how long it waits for any message before closing.</summary>
     public TimeSpan? ServerTimeout { get; init; }
 
+    /// <summary>How long the client waits for the handshake's answer (official default 15 s).</summary>
+    public TimeSpan? HandshakeTimeout { get; init; }
+
     /// <summary>Anything else of the official client's connection options.</summary>
     public Action<HttpConnectionOptions>? ConfigureConnection { get; init; }
 }
@@ -157,6 +160,11 @@ public sealed class GatewayHubClient : IAsyncDisposable
         if (options.ServerTimeout is { } serverTimeout)
         {
             connection.ServerTimeout = serverTimeout;
+        }
+
+        if (options.HandshakeTimeout is { } handshakeTimeout)
+        {
+            connection.HandshakeTimeout = handshakeTimeout;
         }
 
         client = new GatewayHubClient(connection);

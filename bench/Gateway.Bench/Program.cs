@@ -5,6 +5,7 @@ using OpencodeGateway.Bench;
 //   scenario-a --oc-env=FILE --gateway-dll=DLL [--watchers=1,10,100,500] [--tokens=2000] [--delay=10]
 //   fanout     --gateway-dll=DLL [--configs=1x1000,100x10,1000x1] [--levels=...] [--step-seconds=4]
 //   idle       --gateway-dll=DLL [--connections=1000,5000,10000]
+//   client-cost --gateway-dll=DLL [--connections=1000] [--sessions=10] [--events=200]
 var a = new Args(args);
 ThreadPool.GetMinThreads(out _, out var io);
 ThreadPool.SetMinThreads(Environment.ProcessorCount * 4, io);
@@ -13,7 +14,8 @@ object result = a.Command switch
     "scenario-a" => await ScenarioA.RunAsync(a),
     "fanout" => await ScenarioB.RunFanoutAsync(a),
     "idle" => await ScenarioB.RunIdleAsync(a),
-    _ => throw new ArgumentException("command: scenario-a | fanout | idle"),
+    "client-cost" => await ClientCost.RunAsync(a),
+    _ => throw new ArgumentException("command: scenario-a | fanout | idle | client-cost"),
 };
 var doc = new Dictionary<string, object?>
 {

@@ -4,7 +4,8 @@ using System.Net.Http.Json;
 using System.Net.ServerSentEvents;
 using System.Text;
 using System.Text.Json;
-using OpencodeGateway.TestClient;
+using Microsoft.AspNetCore.SignalR.Client;
+using OpencodeGateway.Contracts;
 
 namespace OpencodeGateway.Bench;
 
@@ -159,16 +160,14 @@ internal static class ScenarioA
                     var conns = await ScenarioB.ConnectAsync(gw!.HubUrl, w, _ => sid, (conn, i) =>
                     {
                         var watcher = watchers[i];
-                        conn.On("SessionEvent", args =>
+                        conn.Connection.On<BenchEvent>(nameof(ISessionClient.SessionEvent), evt =>
                         {
-                            var evt = args[0];
-                            var type = evt.GetProperty("type");
-                            if (type.ValueEquals("part.delta"))
+                            if (evt.Type == SessionEventTypes.PartDelta)
                             {
-                                if (evt.TryGetProperty("field", out var f) && f.ValueEquals("text"))
-                                    watcher.OnDelta(evt.GetProperty("delta").GetString());
+                                if (evt.Field == "text")
+                                    watcher.OnDelta(evt.Delta);
                             }
-                            else if (type.ValueEquals("status") && evt.GetProperty("status").GetProperty("type").ValueEquals("idle"))
+                            else if (evt.Type == SessionEventTypes.Status && evt.Status?.Type == "idle")
                             {
                                 watcher.OnIdle();
                             }

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
-using OpencodeGateway.TestClient;
+using Microsoft.AspNetCore.SignalR.Client;
+using OpencodeGateway.Contracts;
+using OpencodeGateway.Testing;
 
 namespace OpencodeGateway.Bench;
 
@@ -34,10 +35,9 @@ internal static class ScenarioB
             long delivered = 0;
             var conns = await ConnectAsync(gw.HubUrl, S * W, i => sessions[i % S], (conn, _) =>
             {
-                conn.On("SessionEvent", args =>
+                conn.Connection.On<BenchEvent>(nameof(ISessionClient.SessionEvent), evt =>
                 {
-                    var evt = args[0];
-                    if (evt.TryGetProperty("delta", out var d) && long.TryParse(d.GetString().AsSpan().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var sentUs))
+                    if (evt.Delta is { } d && long.TryParse(d.AsSpan().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var sentUs))
                     {
                         hist.Add(FakeUpstream.NowMicros - sentUs);
                         Interlocked.Increment(ref delivered);
@@ -143,13 +143,13 @@ internal static class ScenarioB
         await Task.Delay(500);
         var rss0 = gw.Rss;
         Console.Error.WriteLine($"[idle] baseline rss={rss0 / 1048576.0:F1} MB heap={heap0 / 1048576.0:F1} MB");
-        var all = new List<HubConnection>();
+        var all = new List<GatewayHubClient>();
         var points = new List<object>();
         foreach (var n in counts)
         {
             var self0 = Proc.SelfCpuSeconds();
             var sw = Stopwatch.StartNew();
-            all.AddRange(await ConnectAsync(gw.HubUrl, n - all.Count, i => sessions[(all.Count + i) % sessionCount], null, receiveBuffer: 1024));
+            all.AddRange(await ConnectAsync(gw.HubUrl, n - all.Count, i => sessions[(all.Count + i) % sessionCount], null));
             var connectSeconds = sw.Elapsed.TotalSeconds;
             await Task.Delay(2000);
             var heap = HeapProbe.ManagedHeapAfterFullGc(gw.Pid);
@@ -185,26 +185,27 @@ internal static class ScenarioB
         };
     }
 
-    /// <summary>Opens <paramref name="n"/> connections (50 at a time), each joining the session <paramref name="sessionOf"/> gives.</summary>
-    public static async Task<List<HubConnection>> ConnectAsync(Uri hub, int n, Func<int, string> sessionOf,
-        Action<HubConnection, int>? setup, int receiveBuffer = 4096)
+    /// <summary>
+    /// Opens <paramref name="n"/> connections of the official client (50 at a time), each joining the session
+    /// <paramref name="sessionOf"/> gives. Their WebSockets count the bytes they receive.
+    /// </summary>
+    public static async Task<List<GatewayHubClient>> ConnectAsync(Uri hub, int n, Func<int, string> sessionOf,
+        Action<GatewayHubClient, int>? setup)
     {
-        var result = new HubConnection[n];
+        var result = new GatewayHubClient[n];
         var next = -1;
-        var options = new HubConnectionOptions
+        var options = new GatewayHubClientOptions
         {
-            CloneHandlerArguments = false, ReceiveBufferSize = receiveBuffer, KeepAliveInterval = TimeSpan.FromSeconds(15),
-            HandshakeTimeout = TimeSpan.FromSeconds(60),
-            ConfigureWebSocket = o => o.SetRequestHeader("X-Api-Key", GatewayProcess.ApiKey),
+            ApiKey = GatewayProcess.ApiKey, RecordEvents = false, ObserveWebSocket = true, HandshakeTimeout = TimeSpan.FromSeconds(60),
         };
         async Task Worker()
         {
             int i;
             while ((i = Interlocked.Increment(ref next)) < n)
             {
-                var conn = await HubConnection.ConnectAsync(hub, options);
+                var conn = await GatewayHubClient.ConnectAsync(hub, options);
                 setup?.Invoke(conn, i);
-                await conn.InvokeAsync("Join", [new { sessionId = sessionOf(i) }]);
+                await conn.JoinAsync(new JoinRequest(sessionOf(i)));
                 result[i] = conn;
             }
         }
@@ -213,7 +214,7 @@ internal static class ScenarioB
         return [.. result];
     }
 
-    public static async Task DisposeAllAsync(IEnumerable<HubConnection> conns)
+    public static async Task DisposeAllAsync(IEnumerable<GatewayHubClient> conns)
     {
         var list = conns.ToList();
         for (var i = 0; i < list.Count; i += 200)
@@ -222,3 +223,8 @@ internal static class ScenarioB
         }
     }
 }
+
+/// <summary>What the load generator reads of a <c>SessionEvent</c>; the JSON protocol skips the other members.</summary>
+internal sealed record BenchEvent(string Type, string? Field, string? Delta, BenchStatus? Status);
+
+internal sealed record BenchStatus(string Type);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -8,107 +9,287 @@ using Microsoft.AspNetCore.Http;
 namespace OpencodeGateway.Testing;
 
 /// <summary>
-/// A stand-in for <c>opencode serve</c> on a loopback port: REST for sessions and messages from in-memory state, and a
-/// <c>/global/event</c> stream the test writes raw lines to, can cut, or can leave silent (a stall).
+/// A stand-in for <c>opencode serve</c> on a loopback port. REST from in-memory state: sessions (create, get, list,
+/// rename, delete), their stored messages, todo, status, permissions, <c>prompt_async</c>, abort, permission replies,
+/// each recorded. The <c>/global/event</c> stream takes what the test writes (events, raw lines, garbage), can be cut
+/// (<see cref="CutStreams"/>) or left silent (<see cref="Heartbeats"/> off: a stall).
 /// </summary>
 public sealed class FakeOpencode : IAsyncDisposable
 {
+    private const string ConnectedEvent = """{"payload":{"id":"evt_0","type":"server.connected","properties":{}}}""";
+    private const string HeartbeatEvent = """{"payload":{"type":"server.heartbeat","properties":{}}}""";
+
+    private readonly ConcurrentDictionary<string, FakeSession> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<int, Subscriber> _subscribers = new();
     private WebApplication _app = null!;
-    private readonly ConcurrentDictionary<string, List<JsonElement>> _messages = new();
-    private Channel<string> _stream = Channel.CreateUnbounded<string>();
-    private CancellationTokenSource _cut = new();
-    private int _connections;
+    private int _nextId;
+    private int _nextSubscriber;
+    private int _streamConnections;
+    private int _disposed;
+
+    private sealed record FakeSession(JsonObject Info, List<JsonElement> Messages);
+
+    private sealed record Subscriber(Channel<string> Lines, CancellationTokenSource Cut);
 
     private FakeOpencode()
     {
     }
 
     public Uri BaseUrl { get; private set; } = null!;
-    public int StreamConnections => Volatile.Read(ref _connections);
-    public bool SendConnectedEvent { get; set; } = true;
+
+    /// <summary><c>/global/event</c> connections ever opened.</summary>
+    public int StreamConnections => Volatile.Read(ref _streamConnections);
+
+    /// <summary><c>/global/event</c> connections open now.</summary>
+    public int Subscribers => _subscribers.Count;
+
+    /// <summary>Send <c>server.heartbeat</c> every <see cref="HeartbeatInterval"/> (opencode: 10 s). Off = a silent stream.</summary>
+    public bool Heartbeats { get; set; } = true;
+
+    public static TimeSpan HeartbeatInterval => TimeSpan.FromSeconds(5);
+
+    /// <summary>When true, <c>POST /session</c> answers 500.</summary>
+    public bool FailCreate { get; set; }
+
+    /// <summary>Every request, as "<c>METHOD /path</c>", in arrival order.</summary>
+    public ConcurrentQueue<string> Requests { get; } = new();
+
+    public ConcurrentQueue<string> Prompts { get; } = new();
+    public ConcurrentQueue<string> Aborts { get; } = new();
+    public ConcurrentQueue<string> Deleted { get; } = new();
+    public ConcurrentQueue<string> PermissionReplies { get; } = new();
+
+    /// <summary>Pending permission requests (<c>{id, sessionID, …}</c>) answered by <c>GET /permission</c>.</summary>
+    public ConcurrentBag<JsonObject> Permissions { get; } = [];
 
     public static async Task<FakeOpencode> StartAsync()
     {
         var fake = new FakeOpencode();
         (fake._app, var address) = await LoopbackApp.StartAsync(fake.Map);
-        fake.BaseUrl = new Uri(address);
+        fake.BaseUrl = new Uri(address.EndsWith('/') ? address : address + "/");
         return fake;
     }
 
-    /// <summary>Registers a session with stored messages (opencode's <c>{info, parts}</c> shape).</summary>
-    public void AddSession(string sessionId, params JsonElement[] messages) => _messages[sessionId] = [.. messages];
+    public bool HasSession(string id) => _sessions.ContainsKey(id);
 
-    /// <summary>Writes one raw SSE data payload (a JSON text, or garbage) to the current stream.</summary>
-    public void Emit(string data) => _stream.Writer.TryWrite($"data: {data}\n\n");
+    /// <summary>
+    /// Registers (or replaces) session <paramref name="sessionId"/> with exactly these stored messages, opencode's
+    /// <c>{info, parts}</c> shape: what <c>GET /session/{id}/message</c> answers from then on.
+    /// </summary>
+    public void AddSession(string sessionId, params JsonElement[] messages) =>
+        _sessions[sessionId] = new FakeSession(Info(sessionId, "fake"), [.. messages]);
 
-    public void EmitRaw(string text) => _stream.Writer.TryWrite(text);
-
-    public void EmitEvent(string type, object properties) =>
-        Emit(JsonSerializer.Serialize(new { directory = "/p", project = "p", payload = new { id = "evt_1", type, properties } }));
-
-    /// <summary>Ends the current stream abruptly (as a killed server does); the next connection gets a fresh one.</summary>
-    public void CutStream()
+    /// <summary>A session made directly on opencode (the gateway has no record of it), holding one exchange.</summary>
+    public string CreateSessionDirectly(string title = "direct")
     {
-        _stream.Writer.TryComplete();
-        _cut.Cancel();
+        var id = NewId();
+        _sessions[id] = new FakeSession(Info(id, title), OneExchange(id));
+        return id;
     }
+
+    /// <summary>Sends one event (<c>{directory, payload:{type, properties}}</c>) on every open stream.</summary>
+    public void Emit(string type, object properties) =>
+        Emit(JsonSerializer.Serialize(new { directory = "/work", project = "p", payload = new { id = "evt_x", type, properties } }));
+
+    /// <summary>Sends one SSE <c>data:</c> line with this payload (a JSON text, or garbage) on every open stream.</summary>
+    public void Emit(string data) => EmitRaw($"data: {data}\n\n");
+
+    /// <summary>Writes raw text (any SSE, or not) on every open stream.</summary>
+    public void EmitRaw(string text)
+    {
+        foreach (var subscriber in _subscribers.Values)
+        {
+            subscriber.Lines.Writer.TryWrite(text);
+        }
+    }
+
+    /// <summary>A <c>message.updated</c> event with a new message id: always forwarded to watchers.</summary>
+    public string EmitMessage(string sessionId)
+    {
+        var messageId = "msg_" + Interlocked.Increment(ref _nextId).ToString("D6");
+        Emit("message.updated", new
+        {
+            sessionID = sessionId,
+            info = new { id = messageId, sessionID = sessionId, role = "assistant", time = new { created = 1 } },
+        });
+        return messageId;
+    }
+
+    /// <summary>Ends every open stream abruptly, as a killed server does. New connections get a fresh stream.</summary>
+    public void CutStreams()
+    {
+        foreach (var subscriber in _subscribers.Values)
+        {
+            subscriber.Cut.Cancel();
+        }
+    }
+
+    private string NewId() => "ses_fake" + Interlocked.Increment(ref _nextId).ToString("D6");
+
+    private static JsonObject Info(string id, string? title) => new()
+    {
+        ["id"] = id,
+        ["title"] = title ?? "New session",
+        ["directory"] = "/work",
+        ["time"] = new JsonObject { ["created"] = 1, ["updated"] = 1 },
+    };
+
+    /// <summary>A user message and the assistant's answer (cost 0.25), without parts.</summary>
+    private static List<JsonElement> OneExchange(string id) =>
+    [
+        JsonSerializer.SerializeToElement(new { info = new { id = "msg_user1", sessionID = id, role = "user" }, parts = Array.Empty<object>() }),
+        JsonSerializer.SerializeToElement(new
+        {
+            info = new { id = "msg_asst1", sessionID = id, role = "assistant", cost = 0.25, tokens = new { input = 10, output = 20 } },
+            parts = Array.Empty<object>(),
+        }),
+    ];
+
+    private static IResult Json(JsonNode node) => Results.Content(node.ToJsonString(), "application/json");
+
+    private static IResult NotFound(string id) =>
+        Results.Json(new { name = "NotFoundError", data = new { message = $"Session not found: {id}" } }, statusCode: 404);
 
     private void Map(WebApplication app)
     {
-        app.MapGet("/global/event", async (HttpContext context) =>
+        app.Use((context, next) =>
         {
-            Interlocked.Increment(ref _connections);
-            var stream = _stream;
-            var cut = _cut;
-            context.Response.ContentType = "text/event-stream";
-            if (SendConnectedEvent)
-            {
-                await context.Response.WriteAsync("data: {\"payload\":{\"id\":\"evt_0\",\"type\":\"server.connected\",\"properties\":{}}}\n\n");
-            }
-
-            await context.Response.Body.FlushAsync();
-            try
-            {
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, cut.Token);
-                await foreach (var line in stream.Reader.ReadAllAsync(linked.Token))
-                {
-                    await context.Response.WriteAsync(line, linked.Token);
-                    await context.Response.Body.FlushAsync(linked.Token);
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
-            if (cut.IsCancellationRequested)
-            {
-                lock (this)
-                {
-                    if (ReferenceEquals(_stream, stream))
-                    {
-                        _stream = Channel.CreateUnbounded<string>();
-                        _cut = new CancellationTokenSource();
-                    }
-                }
-
-                context.Abort();
-            }
+            Requests.Enqueue($"{context.Request.Method} {context.Request.Path}");
+            return next(context);
         });
-        app.MapGet("/session/{id}", (string id) => _messages.ContainsKey(id)
-            ? Results.Json(new { id, title = "fake", directory = "/p", time = new { created = 1, updated = 1 } })
-            : Results.Json(new { name = "NotFoundError", data = new { message = $"Session not found: {id}" } }, statusCode: 404));
-        app.MapGet("/session/{id}/message", (string id) => _messages.TryGetValue(id, out var messages)
-            ? Results.Json(messages)
-            : Results.Json(new { name = "NotFoundError", data = new { message = $"Session not found: {id}" } }, statusCode: 404));
-        app.MapGet("/session/{id}/todo", () => Results.Json(Array.Empty<object>()));
+        app.MapPost("/session", async (HttpContext context) =>
+        {
+            if (FailCreate)
+            {
+                return Results.Json(new { name = "UnknownError", data = new { message = "create failed" } }, statusCode: 500);
+            }
+
+            var body = await JsonNode.ParseAsync(context.Request.Body);
+            var id = NewId();
+            var session = new FakeSession(Info(id, body?["title"]?.GetValue<string>()), OneExchange(id));
+            _sessions[id] = session;
+            return Json(session.Info);
+        });
+        app.MapGet("/session", () => Json(new JsonArray([.. _sessions.Values.Select(s => s.Info.DeepClone())])));
         app.MapGet("/session/status", () => Results.Json(new { }));
-        app.MapGet("/permission", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/session/{id}", (string id) => _sessions.TryGetValue(id, out var session) ? Json(session.Info) : NotFound(id));
+        app.MapPatch("/session/{id}", async (string id, HttpContext context) =>
+        {
+            if (!_sessions.TryGetValue(id, out var session))
+            {
+                return NotFound(id);
+            }
+
+            var body = await JsonNode.ParseAsync(context.Request.Body);
+            if (body?["title"] is { } title)
+            {
+                session.Info["title"] = title.GetValue<string>();
+            }
+
+            return Json(session.Info);
+        });
+        app.MapDelete("/session/{id}", (string id) =>
+        {
+            if (!_sessions.TryRemove(id, out _))
+            {
+                return NotFound(id);
+            }
+
+            Deleted.Enqueue(id);
+            return Results.Json(true);
+        });
+        app.MapGet("/session/{id}/message", (string id) =>
+            _sessions.TryGetValue(id, out var session) ? Results.Json(session.Messages) : NotFound(id));
+        app.MapGet("/session/{id}/todo", (string id) => _sessions.ContainsKey(id) ? Results.Json(Array.Empty<object>()) : NotFound(id));
+        app.MapPost("/session/{id}/prompt_async", (string id) =>
+        {
+            if (!_sessions.ContainsKey(id))
+            {
+                return NotFound(id);
+            }
+
+            Prompts.Enqueue(id);
+            return Results.NoContent();
+        });
+        app.MapPost("/session/{id}/abort", (string id) =>
+        {
+            Aborts.Enqueue(id);
+            return Results.Json(true);
+        });
+        app.MapGet("/permission", () => Json(new JsonArray([.. Permissions.Select(p => p.DeepClone())])));
+        app.MapPost("/permission/{id}/reply", (string id) =>
+        {
+            PermissionReplies.Enqueue(id);
+            return Results.Json(true);
+        });
+        app.MapGet("/global/event", StreamAsync);
+    }
+
+    private async Task StreamAsync(HttpContext context)
+    {
+        Interlocked.Increment(ref _streamConnections);
+        var id = Interlocked.Increment(ref _nextSubscriber);
+        var subscriber = new Subscriber(Channel.CreateUnbounded<string>(), new CancellationTokenSource());
+        _subscribers[id] = subscriber;
+        try
+        {
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync($"data: {ConnectedEvent}\n\n", Encoding.UTF8, context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+            using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, subscriber.Cut.Token);
+            _ = HeartbeatAsync(subscriber.Lines.Writer, stream.Token);
+            await foreach (var text in subscriber.Lines.Reader.ReadAllAsync(stream.Token))
+            {
+                await context.Response.WriteAsync(text, Encoding.UTF8, stream.Token);
+                await context.Response.Body.FlushAsync(stream.Token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the gateway disconnected, or the test cut the stream
+        }
+        finally
+        {
+            _subscribers.TryRemove(id, out _);
+        }
+
+        if (subscriber.Cut.IsCancellationRequested)
+        {
+            context.Abort(); // no clean end of the chunked body: the connection just dies
+        }
+    }
+
+    private async Task HeartbeatAsync(ChannelWriter<string> lines, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(HeartbeatInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                if (Heartbeats)
+                {
+                    lines.TryWrite($"data: {HeartbeatEvent}\n\n");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stream ended
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
-        _stream.Writer.TryComplete();
-        _cut.Cancel();
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        foreach (var subscriber in _subscribers.Values)
+        {
+            subscriber.Lines.Writer.TryComplete();
+        }
+
         await _app.StopAsync();
         await _app.DisposeAsync();
     }

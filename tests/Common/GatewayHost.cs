@@ -1,78 +1,182 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace OpencodeGateway.Testing;
 
+/// <summary>What a <see cref="GatewayHost"/> runs: upstream, settings, environment, clock.</summary>
+public sealed class GatewayHostOptions
+{
+    /// <summary>The opencode server (the real one, or a port where nothing answers). Null: the host starts its own <see cref="FakeOpencode"/>.</summary>
+    public Uri? Upstream { get; init; }
+
+    /// <summary>Configuration on top of the host's defaults (key → value; a null value removes the key).</summary>
+    public Dictionary<string, string?> Settings { get; init; } = [];
+
+    public string Environment { get; init; } = "Testing";
+
+    /// <summary>The gateway's clock, e.g. a <c>FakeTimeProvider</c> the test advances.</summary>
+    public TimeProvider? Time { get; init; }
+
+    /// <summary>Wait at start until <c>/readyz</c> says every upstream's event stream is connected.</summary>
+    public bool WaitUntilReady { get; init; } = true;
+
+    /// <summary>Last changes to the builder (services, Kestrel, logging).</summary>
+    public Action<WebApplicationBuilder>? Configure { get; init; }
+}
+
 /// <summary>
-/// The real gateway on a loopback port, in this process, with configuration given as key/value pairs: its own SQLite
-/// store in a temporary folder, tokens signed with <see cref="TestTokens.DevSigningKey"/>, and one admin API key.
+/// The real gateway (<see cref="GatewayApplication.Build"/>) in this process, on Kestrel on a free loopback port, so
+/// every client talks to it as in production: HTTP, SignalR negotiate and WebSockets over TCP (backpressure, close,
+/// shutdown included). Its own SQLite store in a temporary folder, tokens signed with
+/// <see cref="TestTokens.DevSigningKey"/>, and one admin API key (<see cref="AdminApiKey"/>).
 /// </summary>
 public sealed class GatewayHost : IAsyncDisposable
 {
     public const string AdminApiKey = "test-admin-api-key";
     private readonly string _dataDirectory;
+    private readonly FakeOpencode? _ownUpstream;
+    private bool _started;
+    private int _disposed;
 
-    private GatewayHost(WebApplication app, Uri baseUrl, string dataDirectory)
+    private GatewayHost(WebApplication app, string dataDirectory, FakeOpencode? ownUpstream)
     {
         App = app;
-        BaseUrl = baseUrl;
         _dataDirectory = dataDirectory;
+        _ownUpstream = ownUpstream;
     }
 
     public WebApplication App { get; }
-    public Uri BaseUrl { get; }
+    public Uri BaseUrl { get; private set; } = null!;
     public Uri HubUrl => new(BaseUrl, "hubs/session");
     public IServiceProvider Services => App.Services;
 
-    public static Task<GatewayHost> StartAsync(Uri upstream, params (string Key, string Value)[] settings) =>
-        StartAsync(upstream, configure: null, settings);
+    /// <summary>The fake opencode the host started (when <see cref="GatewayHostOptions.Upstream"/> was null).</summary>
+    public FakeOpencode Upstream => _ownUpstream ?? throw new InvalidOperationException("This gateway runs in front of an upstream the test gave it.");
 
-    public static async Task<GatewayHost> StartAsync(Uri upstream, Action<WebApplicationBuilder>? configure,
-        params (string Key, string Value)[] settings)
+    /// <summary>The gateway in front of <paramref name="upstream"/>, with these settings.</summary>
+    public static Task<GatewayHost> StartAsync(Uri upstream, params (string Key, string Value)[] settings) =>
+        StartAsync(new GatewayHostOptions { Upstream = upstream, Settings = settings.ToDictionary(s => s.Key, s => (string?)s.Value) });
+
+    public static async Task<GatewayHost> StartAsync(GatewayHostOptions? options = null)
     {
+        options ??= new GatewayHostOptions();
+        var ownUpstream = options.Upstream is null ? await FakeOpencode.StartAsync() : null;
         var data = Directory.CreateTempSubdirectory("gateway-test-").FullName;
-        var adminKeyHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(AdminApiKey)));
-        var args = new List<string>
+        var config = new Dictionary<string, string?>
         {
-            "--urls", "http://127.0.0.1:0", "--Gateway:Upstreams:0:Id=local", $"--Gateway:Upstreams:0:BaseUrl={upstream}",
-            $"--Gateway:Store:DataDirectory={data}", $"--Gateway:Auth:Jwt:SigningKey={TestTokens.DevSigningKey}",
-            $"--Gateway:Auth:ApiKeys:0:KeyHash={adminKeyHash}", "--Gateway:Auth:ApiKeys:0:Admin=true", "--Gateway:Auth:ApiKeys:0:Name=tests",
+            ["Gateway:Upstreams:0:Id"] = "local",
+            ["Gateway:Upstreams:0:BaseUrl"] = (options.Upstream ?? ownUpstream!.BaseUrl).ToString(),
+            ["Gateway:Store:DataDirectory"] = data,
+            ["Gateway:Auth:Jwt:SigningKey"] = TestTokens.DevSigningKey,
+            ["Gateway:Auth:ApiKeys:0:KeyHash"] = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(AdminApiKey))),
+            ["Gateway:Auth:ApiKeys:0:Admin"] = "true",
+            ["Gateway:Auth:ApiKeys:0:Name"] = "tests",
+            ["Logging:LogLevel:Default"] = "Warning",
         };
-        args.AddRange(settings.Select(s => $"--{s.Key}={s.Value}"));
-        var app = GatewayApplication.Build([.. args], builder =>
+        foreach (var (key, value) in options.Settings)
         {
-            builder.Logging.ClearProviders();
-            builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            configure?.Invoke(builder);
-        });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new GatewayHost(app, new Uri(address.EndsWith('/') ? address : address + "/"), data);
+            config[key] = value;
+        }
+
+        GatewayHost? host = null;
+        try
+        {
+            var app = GatewayApplication.Build([$"--environment={options.Environment}", "--urls=http://127.0.0.1:0"], builder =>
+            {
+                builder.Configuration.AddInMemoryCollection(config);
+                builder.Logging.ClearProviders();
+                builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+                builder.Logging.SetMinimumLevel(LogLevel.Warning);
+                if (options.Time is { } time)
+                {
+                    builder.Services.AddSingleton(time);
+                }
+
+                options.Configure?.Invoke(builder);
+            });
+            host = new GatewayHost(app, data, ownUpstream);
+            await app.StartAsync();
+            host._started = true;
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            host.BaseUrl = new Uri(address.EndsWith('/') ? address : address + "/");
+            if (options.WaitUntilReady)
+            {
+                await host.WaitUntilReadyAsync();
+            }
+
+            return host;
+        }
+        catch
+        {
+            if (host is not null)
+            {
+                await host.DisposeAsync();
+            }
+            else
+            {
+                await DeleteAsync(data, ownUpstream);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Waits until <c>/readyz</c> answers 200: the gateway holds every upstream's event stream.</summary>
+    public async Task WaitUntilReadyAsync()
+    {
+        using var http = HttpClient(userId: null);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await http.GetAsync("readyz")).StatusCode != HttpStatusCode.OK)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The gateway did not connect to its upstream's event stream: {await http.GetStringAsync("readyz")}");
+            }
+
+            await Task.Delay(20);
+        }
     }
 
     /// <summary>A token for <paramref name="userId"/> (member of <paramref name="workspaces"/>).</summary>
     public static string Token(string userId = "alice", params string[] workspaces) => TestTokens.Mint(userId, workspaces);
 
-    /// <summary>Hub connection options of a user (token in the query string, as browsers do).</summary>
-    public static TestClient.HubConnectionOptions As(string userId = "alice") => new() { AccessToken = Token(userId) };
+    /// <summary>Hub client options of a user (a bearer token, as the .NET client sends it).</summary>
+    public static GatewayHubClientOptions As(string userId = "alice", params string[] workspaces) => new() { AccessToken = Token(userId, workspaces) };
 
-    /// <summary>Hub connection options of the admin API key (header), who sees sessions created directly on opencode.</summary>
-    public static TestClient.HubConnectionOptions AsAdmin() =>
-        new() { ConfigureWebSocket = o => o.SetRequestHeader("X-Api-Key", AdminApiKey) };
+    /// <summary>Hub client options of the admin API key, who sees sessions created directly on opencode.</summary>
+    public static GatewayHubClientOptions AsAdmin() => new() { ApiKey = AdminApiKey };
 
-    /// <summary>An HTTP client of the gateway acting as <paramref name="userId"/>.</summary>
-    public HttpClient HttpClient(string? userId = "alice")
+    /// <summary>A hub client of <paramref name="userId"/>, connected.</summary>
+    public Task<GatewayHubClient> ConnectHubAsync(string userId, params string[] workspaces) =>
+        GatewayHubClient.ConnectAsync(HubUrl, As(userId, workspaces));
+
+    public Task<GatewayHubClient> ConnectHubAsync(GatewayHubClientOptions options) => GatewayHubClient.ConnectAsync(HubUrl, options);
+
+    /// <summary>An HTTP client of the gateway acting as <paramref name="userId"/> (Bearer token), or anonymous when null.</summary>
+    public HttpClient HttpClient(string? userId = "alice", params string[] workspaces)
     {
         var http = new HttpClient { BaseAddress = BaseUrl, Timeout = TimeSpan.FromMinutes(2) };
         if (userId is not null)
         {
-            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Token(userId));
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token(userId, workspaces));
         }
 
+        return http;
+    }
+
+    /// <summary>An HTTP client sending <paramref name="key"/> as <c>X-Api-Key</c>.</summary>
+    public HttpClient ApiKeyClient(string key)
+    {
+        var http = HttpClient(userId: null);
+        http.DefaultRequestHeaders.Add("X-Api-Key", key);
         return http;
     }
 
@@ -80,9 +184,33 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await App.StopAsync();
-        await App.DisposeAsync();
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            if (_started)
+            {
+                await App.StopAsync();
+            }
+        }
+        finally
+        {
+            await App.DisposeAsync();
+            await DeleteAsync(_dataDirectory, _ownUpstream);
+        }
+    }
+
+    private static async Task DeleteAsync(string dataDirectory, FakeOpencode? ownUpstream)
+    {
+        if (ownUpstream is not null)
+        {
+            await ownUpstream.DisposeAsync();
+        }
+
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_dataDirectory, recursive: true);
+        Directory.Delete(dataDirectory, recursive: true);
     }
 }

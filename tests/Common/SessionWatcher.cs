@@ -1,5 +1,5 @@
 using System.Text.Json;
-using OpencodeGateway.TestClient;
+using OpencodeGateway.Contracts;
 
 namespace OpencodeGateway.Testing;
 
@@ -15,14 +15,14 @@ public sealed class SessionWatcher : IAsyncDisposable
     private bool _joining;
     private int _rejoinPending;
 
-    private SessionWatcher(HubConnection connection, string sessionId, SessionModel model)
+    private SessionWatcher(GatewayHubClient connection, string sessionId, SessionModel model)
     {
         Connection = connection;
         SessionId = sessionId;
         Model = model;
     }
 
-    public HubConnection Connection { get; }
+    public GatewayHubClient Connection { get; }
     public string SessionId { get; }
     public SessionModel Model { get; }
     public int Snapshots { get; private set; }
@@ -41,12 +41,13 @@ public sealed class SessionWatcher : IAsyncDisposable
     /// from an earlier connection it rejoins with <c>since</c>.
     /// </summary>
     public static async Task<SessionWatcher> StartAsync(Uri hubUrl, string sessionId, SessionModel? model = null,
-        HubConnectionOptions? options = null, CancellationToken ct = default)
+        GatewayHubClientOptions? options = null, CancellationToken ct = default)
     {
-        var connection = await HubConnection.ConnectAsync(hubUrl, options ?? GatewayHost.As(), ct);
+        // The watcher applies events as they come; nothing is kept for NextAsync.
+        var connection = await GatewayHubClient.ConnectAsync(hubUrl, (options ?? GatewayHost.As()) with { RecordEvents = false }, ct);
         var watcher = new SessionWatcher(connection, sessionId, model ?? new SessionModel());
-        connection.On("SessionEvent", args => watcher.OnEvent(args[0]));
-        connection.On("SessionSnapshot", args => watcher.OnSnapshot(args[0]));
+        connection.OnSessionEvent(watcher.OnEvent);
+        connection.OnSessionSnapshot(watcher.OnSnapshot);
         await watcher.JoinAsync(useSince: model is { HasSnapshot: true }, ct);
         return watcher;
     }
@@ -58,13 +59,11 @@ public sealed class SessionWatcher : IAsyncDisposable
             _joining = true;
         }
 
-        object request = useSince
-            ? new { sessionId = SessionId, since = new { epoch = Model.Epoch, seq = Model.Seq } }
-            : new { sessionId = SessionId };
+        var request = new JoinRequest(SessionId, Since: useSince ? new StreamPosition(Model.Epoch, Model.Seq) : null);
         JsonElement result;
         try
         {
-            result = await Connection.InvokeAsync("Join", [request], ct);
+            result = await Connection.JoinAsync(request).WaitAsync(ct);
         }
         catch
         {
@@ -206,7 +205,7 @@ public sealed class SessionWatcher : IAsyncDisposable
 
             if (Connection.IsClosed)
             {
-                throw new InvalidOperationException($"{what}: connection closed ({await Connection.Closed})");
+                throw new InvalidOperationException($"{what}: connection closed ({(await Connection.Closed)?.Message ?? "cleanly"})");
             }
 
             await Task.Delay(20);

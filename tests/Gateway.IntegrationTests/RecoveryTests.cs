@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
-using OpencodeGateway.Diagnostics;
-using OpencodeGateway.TestClient;
-using OpencodeGateway.Testing;
-using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Logging;
+using OpencodeGateway.Contracts;
+using OpencodeGateway.Testing;
 using Xunit.Abstractions;
 
 namespace OpencodeGateway.IntegrationTests;
@@ -21,24 +21,18 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
     private static bool Finished(SessionWatcher w, string lastToken) =>
         w.Model.StatusType == "idle" && w.Model.AllText().Contains(lastToken, StringComparison.Ordinal);
 
-    private static async Task<GatewayHost> StartGatewayAsync(Uri upstream, Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder>? configure = null,
-        params (string, string)[] settings)
-    {
-        var gateway = await GatewayHost.StartAsync(upstream, configure, settings);
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (gateway.Get<GatewayMetrics>().StreamConnects == 0)
+    /// <summary>The gateway in front of <paramref name="upstream"/>, once it holds the upstream's event stream.</summary>
+    private static Task<GatewayHost> StartGatewayAsync(Uri upstream, Action<WebApplicationBuilder>? configure = null,
+        params (string Key, string Value)[] settings) =>
+        GatewayHost.StartAsync(new GatewayHostOptions
         {
-            Assert.True(DateTime.UtcNow < deadline, "the gateway never connected to opencode's event stream");
-            await Task.Delay(50);
-        }
-
-        return gateway;
-    }
+            Upstream = upstream, Configure = configure, Settings = settings.ToDictionary(s => s.Key, s => (string?)s.Value),
+        });
 
     private static async Task<string> CreateSessionAsync(GatewayHost gateway, string title)
     {
-        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, GatewayHost.Token());
-        return (await connection.InvokeAsync("CreateSession", [new { title }])).GetProperty("id").GetString()!;
+        await using var connection = await gateway.ConnectHubAsync("alice");
+        return (await connection.CreateSessionAsync(new CreateSessionRequest(title))).GetProperty("id").GetString()!;
     }
 
     private async Task<Dictionary<string, string>> StoredTextsAsync(string sessionId) =>
@@ -60,7 +54,7 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
             watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, sessionId));
         }
 
-        await watchers[0].Connection.InvokeAsync("Prompt", [new { sessionId, text = "answer tokens=1000 delay=10" }]);
+        await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "answer tokens=1000 delay=10"));
         foreach (var token in new[] { "t300 ", "t650 " })
         {
             await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains(token, StringComparison.Ordinal), AnswerTimeout, token);
@@ -104,7 +98,7 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
         await using var gateway = await StartGatewayAsync(proxy.BaseUrl);
         var sessionId = await CreateSessionAsync(gateway, "mass join");
         await using var first = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
-        await first.Connection.InvokeAsync("Prompt", [new { sessionId, text = "answer tokens=600 delay=10" }]);
+        await first.Connection.PromptAsync(new PromptRequest(sessionId, "answer tokens=600 delay=10"));
         await first.WaitUntilAsync(w => w.Model.AllText().Contains("t100 ", StringComparison.Ordinal), AnswerTimeout, "100 tokens");
 
         proxy.ResetCounts();
@@ -138,21 +132,19 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
         await using var bystander = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
 
         // Over the prompt limit but within the message limit: a coded error, and the connection stays.
-        await using var connection = await HubConnection.ConnectAsync(gateway.HubUrl, GatewayHost.Token());
-        var tooLong = await Assert.ThrowsAsync<HubInvocationException>(() =>
-            connection.InvokeAsync("Prompt", [new { sessionId, text = new string('x', 300_000) }]));
-        Assert.Contains("payload_too_large:", tooLong.Message, StringComparison.Ordinal);
-        await connection.InvokeAsync("Join", [new { sessionId }]);
+        await using var connection = await gateway.ConnectHubAsync("alice");
+        var tooLong = await Assert.ThrowsAsync<HubException>(() => connection.PromptAsync(new PromptRequest(sessionId, new string('x', 300_000))));
+        Assert.Equal("payload_too_large", tooLong.GatewayCode());
+        await connection.JoinAsync(new JoinRequest(sessionId));
 
         // Over the message limit (10 MB): SignalR cannot read it, so it closes this connection and says why.
-        var closed = await Assert.ThrowsAnyAsync<Exception>(() =>
-            connection.InvokeAsync("Prompt", [new { sessionId, text = new string('x', 10_000_000) }]));
-        var reason = await connection.Closed;
-        output.WriteLine($"{closed.GetType().Name}: {closed.Message}; close: {reason}");
-        Assert.Contains("maximum message size of 1048576B was exceeded", reason ?? closed.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAnyAsync<Exception>(() => connection.PromptAsync(new PromptRequest(sessionId, new string('x', 10_000_000))));
+        var reason = await connection.Closed.WaitAsync(TimeSpan.FromSeconds(30));
+        output.WriteLine($"close: {reason?.Message}");
+        Assert.Contains("maximum message size of 1048576B was exceeded", reason?.Message, StringComparison.Ordinal);
 
         // Nobody else noticed.
-        await bystander.Connection.InvokeAsync("Join", [new { sessionId }]);
+        await bystander.Connection.JoinAsync(new JoinRequest(sessionId));
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (logs.Count("sent a message over Gateway:Hub:MaximumReceiveMessageSize") == 0 && DateTime.UtcNow < deadline)
         {

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Testing;
 
 namespace OpencodeGateway.Tests;
@@ -37,15 +38,14 @@ public class CoalescingTests
     /// <summary>Runs the same upstream stream through a gateway with the given window; returns each watcher's text and delta count.</summary>
     private static async Task<List<(string Text, int Deltas, int Failures)>> RunAsync(string window)
     {
+        // Windows close when the test moves the gateway's clock, not when a busy machine gets round to it.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var fake = await FakeOpencode.StartAsync();
         fake.AddSession(Session);
-        await using var gateway = await GatewayHost.StartAsync(fake.BaseUrl, ("Gateway:Streaming:CoalesceWindow", window));
-        var deadline = DateTime.UtcNow + Timeout;
-        while (fake.StreamConnections < 1)
+        await using var gateway = await GatewayHost.StartAsync(new GatewayHostOptions
         {
-            Assert.True(DateTime.UtcNow < deadline, "stream connected");
-            await Task.Delay(20);
-        }
+            Upstream = fake.BaseUrl, Time = clock, Settings = { ["Gateway:Streaming:CoalesceWindow"] = window },
+        });
 
         var early = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
         fake.Emit(PartUpdated("prt_a"));
@@ -54,7 +54,15 @@ public class CoalescingTests
             fake.Emit(Delta("prt_a", $"a{i} "));
             if (i % 50 == 0)
             {
-                await Task.Delay(30); // let some windows close mid-part
+                // Close the window mid-part: the text held so far reaches the watcher before the part goes on.
+                var token = $"a{i} ";
+                var deadline = DateTime.UtcNow + Timeout;
+                while (!early.Read(w => w.Model.AllText().Contains(token, StringComparison.Ordinal)))
+                {
+                    Assert.True(DateTime.UtcNow < deadline, $"'{token}' never reached the watcher");
+                    clock.Advance(TimeSpan.FromMilliseconds(40));
+                    await Task.Delay(20);
+                }
             }
         }
 

@@ -1,5 +1,9 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
+using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Testing;
 
@@ -27,12 +31,16 @@ public class EventPumpTests
         },
     });
 
-    private static async Task<(FakeOpencode Fake, GatewayHost Gateway)> StartAsync(params (string, string)[] settings)
+    private static async Task<(FakeOpencode Fake, GatewayHost Gateway)> StartAsync(TimeProvider? time = null,
+        params (string Key, string Value)[] settings)
     {
         var fake = await FakeOpencode.StartAsync();
         fake.AddSession(Session);
-        var gateway = await GatewayHost.StartAsync(fake.BaseUrl, settings);
-        await WaitAsync(() => fake.StreamConnections >= 1, "stream connected");
+        var gateway = await GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Upstream = fake.BaseUrl, Time = time, Settings = settings.ToDictionary(s => s.Key, s => (string?)s.Value),
+        });
+        Assert.Equal(1, fake.StreamConnections);
         return (fake, gateway);
     }
 
@@ -43,6 +51,27 @@ public class EventPumpTests
         {
             Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for: {what}");
             await Task.Delay(20);
+        }
+    }
+
+    private static async Task<HttpStatusCode> ReadinessAsync(GatewayHost gateway)
+    {
+        using var http = gateway.HttpClient(userId: null);
+        return (await http.GetAsync("readyz")).StatusCode;
+    }
+
+    /// <summary>
+    /// Advances the gateway's clock by <paramref name="step"/> until <paramref name="condition"/> holds: the pump may
+    /// not have armed its backoff timer yet when the test first advances, so one step may not be enough.
+    /// </summary>
+    private static async Task AdvanceUntilAsync(FakeTimeProvider clock, TimeSpan step, Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out advancing the clock for: {what}");
+            clock.Advance(step);
+            await Task.Delay(50);
         }
     }
 
@@ -95,19 +124,38 @@ public class EventPumpTests
     [Fact]
     public async Task A_silent_stream_is_treated_as_stalled_and_reconnected()
     {
-        var (fake, gateway) = await StartAsync(("Gateway:Streaming:StallTimeout", "00:00:01"),
-            ("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.050"), ("Gateway:Streaming:ReconnectMaxDelay", "00:00:00.200"));
+        // The gateway's clock is the test's: silence lasts exactly as long as the test says, on any machine.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var (fake, gateway) = await StartAsync(clock, ("Gateway:Streaming:StallTimeout", "00:00:30"),
+            ("Gateway:Streaming:ReconnectInitialDelay", "00:00:02"), ("Gateway:Streaming:ReconnectMaxDelay", "00:00:10"));
         await using var _ = fake;
         await using var __ = gateway;
-        await WaitAsync(() => fake.StreamConnections >= 2, "reconnect after stall");
+        fake.Heartbeats = false;
+        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+
+        // Silent for less than the stall timeout: the same stream still carries events (and the read restarts the wait).
+        clock.Advance(TimeSpan.FromSeconds(29));
+        fake.Emit(Delta("prt_1", "alive "));
+        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("alive", StringComparison.Ordinal), Timeout, "event before the stall timeout");
+        Assert.Equal(HttpStatusCode.OK, await ReadinessAsync(gateway));
+
+        // Silent for the stall timeout: the stream is given up; the reconnect waits for its backoff on the same clock.
+        clock.Advance(TimeSpan.FromSeconds(30));
+        await WaitAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.ServiceUnavailable, "stall detected");
         Assert.True(gateway.Get<GatewayMetrics>().Reconnects >= 1);
+        Assert.Equal(1, fake.StreamConnections);
+
+        await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");
+        await WaitAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.OK, "ready again");
+        Assert.False(watcher.Connection.IsClosed); // the hub's own keep-alive does not run on the gateway's clock
     }
 
     [Fact]
     public async Task After_a_cut_stream_watchers_get_a_new_epoch_and_a_fresh_snapshot()
     {
-        var (fake, gateway) = await StartAsync(("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.050"),
-            ("Gateway:Streaming:ReconnectMaxDelay", "00:00:00.200"));
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var (fake, gateway) = await StartAsync(clock, ("Gateway:Streaming:ReconnectInitialDelay", "00:00:01"),
+            ("Gateway:Streaming:ReconnectMaxDelay", "00:00:05"));
         await using var _ = fake;
         await using var __ = gateway;
         await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
@@ -122,8 +170,10 @@ public class EventPumpTests
             info = new { id = "msg_1", sessionID = Session, role = "assistant" },
             parts = new[] { new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "before and after", time = new { start = 1, end = 2 } } },
         }));
-        fake.CutStream();
-        await WaitAsync(() => fake.StreamConnections >= 2, "reconnect");
+        fake.CutStreams();
+        await WaitAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.ServiceUnavailable, "stream loss noticed");
+        Assert.Equal(1, fake.StreamConnections); // no reconnect before the backoff delay has passed
+        await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(1), () => fake.StreamConnections >= 2, "reconnect");
         await watcher.WaitUntilAsync(w => w.Model.Epoch > firstEpoch, Timeout, "new epoch");
         Assert.Contains("prt_1: before and after", watcher.Read(w => w.Model.AllText()), StringComparison.Ordinal);
 
@@ -141,8 +191,8 @@ public class EventPumpTests
     [Fact]
     public async Task Readiness_follows_the_upstream_stream()
     {
-        var (fake, gateway) = await StartAsync(("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.050"),
-            ("Gateway:Streaming:ReconnectMaxDelay", "00:00:00.100"));
+        var (fake, gateway) = await StartAsync(settings: [("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.050"),
+            ("Gateway:Streaming:ReconnectMaxDelay", "00:00:00.100")]);
         await using var __ = gateway;
         using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
         await WaitAsync(() => http.GetAsync("readyz").Result.StatusCode == HttpStatusCode.OK, "ready");
@@ -163,13 +213,18 @@ public class ShutdownTests
     {
         await using var fake = await FakeOpencode.StartAsync();
         fake.AddSession("ses_fake1");
-        var gateway = await GatewayHost.StartAsync(fake.BaseUrl);
-        var connection = await OpencodeGateway.TestClient.HubConnection.ConnectAsync(gateway.HubUrl, GatewayHost.AsAdmin());
-        await connection.InvokeAsync("Join", [new { sessionId = "ses_fake1" }]);
+        // No shutdown timeout: the stop can only complete if the gateway ends its hub connections itself (Kestrel
+        // would otherwise wait for the client, which never leaves, for ever). "Quickly" = without waiting for clients.
+        var gateway = await GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Upstream = fake.BaseUrl,
+            Configure = b => b.Services.Configure<HostOptions>(o => o.ShutdownTimeout = System.Threading.Timeout.InfiniteTimeSpan),
+        });
+        var connection = await GatewayHubClient.ConnectAsync(gateway.HubUrl, GatewayHost.AsAdmin());
+        await connection.JoinAsync(new JoinRequest("ses_fake1"));
 
-        var watch = System.Diagnostics.Stopwatch.StartNew();
         var stopping = gateway.App.StopAsync();
-        Assert.True(await Task.WhenAny(connection.Closed, Task.Delay(5000)) == connection.Closed, "the hub connection was not closed");
+        Assert.True(await Task.WhenAny(connection.Closed, Task.Delay(Guard)) == connection.Closed, "the hub connection was not closed");
         if (!stopping.IsCompleted)
         {
             using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
@@ -184,8 +239,12 @@ public class ShutdownTests
             }
         }
 
+        Assert.True(await Task.WhenAny(stopping, Task.Delay(Guard)) == stopping, "stopping waited for the client");
         await stopping;
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"stopping took {watch.Elapsed}");
+        await connection.DisposeAsync();
         await gateway.DisposeAsync();
     }
+
+    /// <summary>Only against hanging: no outcome of this test depends on how fast the machine is.</summary>
+    private static readonly TimeSpan Guard = TimeSpan.FromMinutes(2);
 }

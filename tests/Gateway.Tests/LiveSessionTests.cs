@@ -50,8 +50,12 @@ public class LiveSessionTests
         return infos.Select(i => new MessageWithParts(i.Value, parts.Values.Where(p => p.MessageId == i.Key).Select(p => p.Part).ToList())).ToList();
     }
 
-    private static SessionSnapshot Snapshot(LiveSession live, IReadOnlyList<MessageWithParts> stored) =>
-        live.CreateImage().ToSnapshot(new SessionRestState(ToJson(new { id = Session }), stored, null, Idle, [], 0), metadata: null);
+    private static SessionSnapshot Snapshot(LiveSession live, IReadOnlyList<MessageWithParts> stored, JsonElement? status = null) =>
+        live.CreateImage().ToSnapshot(new SessionRestState(ToJson(new { id = Session }), stored, null, status ?? Idle, [], 0), metadata: null);
+
+    /// <summary>What opencode's <c>GET /session/status</c> says after the first <paramref name="count"/> events.</summary>
+    private static JsonElement StoredStatus(List<UpstreamEvent> events, int count) =>
+        events.Take(count).LastOrDefault(e => e.Kind == UpstreamEventKind.Status)?.Payload ?? Idle;
 
     private static string ExpectedFinalText(List<UpstreamEvent> events)
     {
@@ -265,7 +269,7 @@ public class LiveSessionTests
         Assert.Null(live.Status);
 
         // opencode's REST shows the in-flight part as "": the snapshot of the new epoch keeps the text and marks its end.
-        var after = Snapshot(live, Stored(events, cut));
+        var after = Snapshot(live, Stored(events, cut), StoredStatus(events, cut));
         var parts = after.Messages.SelectMany(m => m.Parts).ToDictionary(p => p.GetProperty("id").GetString()!);
         Assert.Equal(streamed, parts[longPart!].GetProperty("text").GetString());
         Assert.Equal([streamed.Length], after.Gaps![longPart!]["text"]);
@@ -318,7 +322,7 @@ public class LiveSessionTests
         }
 
         live.BeginEpoch(2, []);
-        model.ApplySnapshot(ToJson(Snapshot(live, Stored(events, resume))));
+        model.ApplySnapshot(ToJson(Snapshot(live, Stored(events, resume), StoredStatus(events, resume))));
         foreach (var evt in events.Skip(resume).SelectMany(e => Apply(live, e)))
         {
             Assert.Equal(SessionModel.Outcome.Applied, model.Apply(ToJson(evt)));
@@ -327,6 +331,28 @@ public class LiveSessionTests
         Assert.Equal(ExpectedFinalText(events), model.AllText());
         Assert.True(model.ShownCount > 0);
         Assert.Empty(model.ShownTextViolations(FinalTexts(events)));
+    }
+
+    [Fact]
+    public void When_opencode_lost_the_rest_of_a_part_and_the_session_is_idle_its_stored_text_wins()
+    {
+        // opencode restarted mid-answer: the session is idle and its stored part stays "" for good.
+        var events = SessionEvents();
+        var longPart = events.Last(e => e.Kind == UpstreamEventKind.PartDelta).PartId;
+        var cut = events.FindIndex(e => e.PartId == longPart && e.Kind == UpstreamEventKind.PartDelta) + 100;
+        var live = NewSession(epoch: 1);
+        foreach (var e in events.Take(cut))
+        {
+            Apply(live, e);
+        }
+
+        live.BeginEpoch(2, []);
+        var stored = Stored(events, cut);
+        var snapshot = Snapshot(live, stored, Idle);
+        Assert.Equal("", snapshot.Messages.SelectMany(m => m.Parts).Single(p => p.GetProperty("id").GetString() == longPart).GetProperty("text").GetString());
+        Assert.Null(snapshot.Gaps);
+        // While opencode still streams it (busy), the gateway's text and its gap are what clients get.
+        Assert.NotNull(Snapshot(live, stored, StoredStatus(events, cut)).Gaps);
     }
 
     [Fact]

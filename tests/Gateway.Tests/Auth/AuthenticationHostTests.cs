@@ -1,9 +1,6 @@
 using OpencodeGateway.Testing;
-using GatewayHost = Gateway.Tests.Support.GatewayHost;
-using FakeOpencode = Gateway.Tests.Support.FakeOpencode;
 using System.Net;
 using System.Net.Http.Headers;
-using Gateway.Tests.Support;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Tests.Auth;
@@ -16,7 +13,7 @@ public sealed class AuthenticationHostTests
     {
         await using var host = await GatewayHost.StartAsync();
         var token = TestTokens.Mint("alice");
-        using var client = host.Server.CreateClient();
+        using var client = host.HttpClient(userId: null);
 
         var query = await client.GetAsync($"/api/sessions?access_token={token}");
         Assert.Equal(HttpStatusCode.Unauthorized, query.StatusCode);
@@ -27,7 +24,7 @@ public sealed class AuthenticationHostTests
         Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(request)).StatusCode);
 
         // the same token in the query of the hub path is accepted (WebSocket clients cannot set headers)
-        await using var hub = await HubTestClient.ConnectAsync(host.Server, token);
+        await using var hub = await host.ConnectHubAsync(new GatewayHubClientOptions { AccessToken = token, TokenInQuery = true });
         Assert.Equal(0, (await hub.InvokeAsync("ListSessions", new { })).GetProperty("items").GetArrayLength());
     }
 
@@ -35,7 +32,7 @@ public sealed class AuthenticationHostTests
     public async Task Bad_credentials_are_refused_with_a_problem_naming_the_reason()
     {
         await using var host = await GatewayHost.StartAsync();
-        using var client = host.Server.CreateClient();
+        using var client = host.HttpClient(userId: null);
 
         async Task<string> Refused(string header, string value)
         {
@@ -57,9 +54,11 @@ public sealed class AuthenticationHostTests
     [Fact]
     public async Task Dev_mode_trusts_the_debug_header_only_when_switched_on()
     {
-        await using var host = await GatewayHost.StartAsync(settings: new Dictionary<string, string?> { ["Gateway:Auth:DevMode"] = "true" },
-            environment: "Development");
-        using var client = host.Server.CreateClient();
+        await using var host = await GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Settings = { ["Gateway:Auth:DevMode"] = "true" }, Environment = "Development",
+        });
+        using var client = host.HttpClient(userId: null);
         client.DefaultRequestHeaders.Add("X-Debug-User", "dev-alice");
         client.DefaultRequestHeaders.Add("X-Debug-Workspaces", "w1");
 
@@ -72,8 +71,10 @@ public sealed class AuthenticationHostTests
     [Fact]
     public async Task Dev_mode_is_refused_in_production_with_the_key_named()
     {
-        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => GatewayHost.StartAsync(
-            settings: new Dictionary<string, string?> { ["Gateway:Auth:DevMode"] = "true" }, environment: "Production"));
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Settings = { ["Gateway:Auth:DevMode"] = "true" }, Environment = "Production",
+        }));
 
         Assert.Contains(e.Failures, f => f.StartsWith("Gateway:Auth:DevMode:", StringComparison.Ordinal));
     }
@@ -86,8 +87,10 @@ public sealed class AuthenticationHostTests
     [InlineData("Gateway:Store:Provider", "postgres", "ConnectionStrings:Gateway:")]
     public async Task Invalid_settings_stop_the_start_with_one_line_naming_the_key(string key, string value, string expected)
     {
-        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => GatewayHost.StartAsync(
-            settings: new Dictionary<string, string?> { [key] = value }));
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Settings = { [key] = value },
+        }));
 
         Assert.Contains(e.Failures, f => f.StartsWith(expected, StringComparison.Ordinal));
     }
@@ -100,7 +103,9 @@ public sealed class AuthenticationHostTests
         Assert.Equal("sqlite", new OpencodeGateway.Sessions.Store.StoreOptions().ResolvedProvider);
 
         // started for real: it tries PostgreSQL (and fails to connect), it does not fall back to SQLite
-        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => GatewayHost.StartAsync(
-            settings: new Dictionary<string, string?> { ["ConnectionStrings:Gateway"] = "Host=127.0.0.1;Port=1;Database=x;Timeout=2" }));
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Settings = { ["ConnectionStrings:Gateway"] = "Host=127.0.0.1;Port=1;Database=x;Timeout=2" },
+        }));
     }
 }

@@ -1,7 +1,4 @@
 using OpencodeGateway.Testing;
-using GatewayHost = Gateway.Tests.Support.GatewayHost;
-using FakeOpencode = Gateway.Tests.Support.FakeOpencode;
-using Gateway.Tests.Support;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Auth;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Net;
-using GatewayHost = Gateway.Tests.Support.GatewayHost;
+using OpencodeGateway.Testing;
 
 namespace Gateway.Tests.Diagnostics;
 
@@ -16,7 +16,7 @@ public sealed class MetricsEndpointTests
     public async Task Metrics_are_anonymous_prometheus_text_and_time_every_dispatched_upstream_event()
     {
         await using var host = await GatewayHost.StartAsync();
-        using var anonymous = host.Client(null);
+        using var anonymous = host.HttpClient(userId: null);
         await using var hub = await host.ConnectHubAsync("alice");
         var id = (await hub.InvokeAsync("CreateSession", new { title = "metered" })).GetProperty("id").GetString()!;
         await hub.InvokeAsync("Join", new { sessionId = id });

@@ -1,11 +1,9 @@
-using OpencodeGateway.Testing;
-using GatewayHost = Gateway.Tests.Support.GatewayHost;
-using FakeOpencode = Gateway.Tests.Support.FakeOpencode;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Gateway.Tests.Support;
+using Microsoft.AspNetCore.SignalR;
+using OpencodeGateway.Testing;
 
 namespace Gateway.Tests.Sessions;
 
@@ -49,9 +47,9 @@ public sealed class AccessMatrixTests : IAsyncLifetime
     [Fact]
     public async Task Http_endpoints_hide_a_session_from_other_users_and_show_it_to_its_workspace()
     {
-        using var a = _host.Client("alice", "team-a");
-        using var b = _host.Client("bob", "team-b");
-        using var c = _host.Client("carol", "team-a");
+        using var a = _host.HttpClient("alice", "team-a");
+        using var b = _host.HttpClient("bob", "team-b");
+        using var c = _host.HttpClient("carol", "team-a");
         var id = await CreateOverHttpAsync(a, new { title = "A's work", workspace = "team-a", tags = new[] { "x" }, metadata = new { ticket = "GW-1" } });
         var bobs = await CreateOverHttpAsync(b, new { title = "B's work" });
 
@@ -94,8 +92,8 @@ public sealed class AccessMatrixTests : IAsyncLifetime
     [Fact]
     public async Task Http_requires_authentication_and_workspace_membership_to_create_in_a_workspace()
     {
-        using var anonymous = _host.Client(null);
-        using var b = _host.Client("bob", "team-b");
+        using var anonymous = _host.HttpClient(null);
+        using var b = _host.HttpClient("bob", "team-b");
 
         await AssertProblemAsync(await anonymous.GetAsync("/api/sessions"), HttpStatusCode.Unauthorized, "unauthorized");
         await AssertProblemAsync(await anonymous.PostAsJsonAsync("/api/sessions", new { }), HttpStatusCode.Unauthorized, "unauthorized");
@@ -115,7 +113,7 @@ public sealed class AccessMatrixTests : IAsyncLifetime
         var bobs = (await b.InvokeAsync("CreateSession", new { title = "B's" })).GetProperty("id").GetString()!;
         _host.Upstream.Permissions.Add(new System.Text.Json.Nodes.JsonObject { ["id"] = "per_1", ["sessionID"] = id });
 
-        async Task AssertNotFound(Task call) => Assert.Equal("session_not_found", (await Assert.ThrowsAsync<HubError>(() => call)).Code);
+        async Task AssertNotFound(Task call) => Assert.Equal("session_not_found", (await Assert.ThrowsAsync<HubException>(() => call)).GatewayCode());
         await AssertNotFound(b.InvokeAsync("Join", new { sessionId = id }));
         await AssertNotFound(b.InvokeAsync("Join", new { sessionId = id, upstream = "local" }));
         await AssertNotFound(b.InvokeAsync("Prompt", new { sessionId = id, text = "hi" }));
@@ -162,25 +160,28 @@ public sealed class AccessMatrixTests : IAsyncLifetime
     [Fact]
     public async Task The_hub_refuses_connections_without_a_valid_token()
     {
-        await Assert.ThrowsAnyAsync<Exception>(() => HubTestClient.ConnectAsync(_host.Server, token: null));
-        await Assert.ThrowsAnyAsync<Exception>(() => HubTestClient.ConnectAsync(_host.Server, TestTokens.Mint("alice", signingKey: new string('k', 40))));
+        await Assert.ThrowsAnyAsync<Exception>(() => _host.ConnectHubAsync(new GatewayHubClientOptions()));
+        await Assert.ThrowsAnyAsync<Exception>(() => _host.ConnectHubAsync(new GatewayHubClientOptions { AccessToken = TestTokens.Mint("alice", signingKey: new string('k', 40)) }));
     }
 
     [Fact]
     public async Task Sessions_made_directly_on_opencode_are_invisible_until_an_admin_adopts_them()
     {
-        await using var host = await GatewayHost.StartAsync(settings: new Dictionary<string, string?>
+        await using var host = await GatewayHost.StartAsync(new GatewayHostOptions
         {
-            ["Gateway:Auth:ApiKeys:0:Name"] = "ops",
-            ["Gateway:Auth:ApiKeys:0:Admin"] = "true",
-            ["Gateway:Auth:ApiKeys:0:KeyHash"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes("admin-key-123"))),
+            Settings =
+            {
+                ["Gateway:Auth:ApiKeys:0:Name"] = "ops",
+                ["Gateway:Auth:ApiKeys:0:Admin"] = "true",
+                ["Gateway:Auth:ApiKeys:0:KeyHash"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes("admin-key-123"))),
+            },
         });
-        var direct = host.Upstream.AddSession("made on opencode");
-        using var alice = host.Client("alice");
+        var direct = host.Upstream.CreateSessionDirectly("made on opencode");
+        using var alice = host.HttpClient("alice");
         using var admin = host.ApiKeyClient("admin-key-123");
         await using var aliceHub = await host.ConnectHubAsync("alice");
 
-        Assert.Equal("session_not_found", (await Assert.ThrowsAsync<HubError>(() => aliceHub.InvokeAsync("Join", new { sessionId = direct }))).Code);
+        Assert.Equal("session_not_found", (await Assert.ThrowsAsync<HubException>(() => aliceHub.InvokeAsync("Join", new { sessionId = direct }))).GatewayCode());
         await AssertProblemAsync(await alice.GetAsync($"/api/sessions/{direct}"), HttpStatusCode.NotFound, "session_not_found");
         await AssertProblemAsync(await alice.PostAsJsonAsync($"/api/sessions/{direct}/adopt", new { ownerId = "alice" }), HttpStatusCode.Forbidden, "forbidden");
         await AssertProblemAsync(await host.ApiKeyClient("wrong-key").GetAsync("/api/sessions"), HttpStatusCode.Unauthorized, "unauthorized");

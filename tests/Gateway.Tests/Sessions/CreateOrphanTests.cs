@@ -1,8 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Gateway.Tests.Support;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
+using OpencodeGateway.Testing;
 using OpencodeGateway.Sessions.Store;
 
 namespace Gateway.Tests.Sessions;
@@ -15,7 +16,7 @@ public sealed class CreateOrphanTests
     {
         await using var host = await GatewayHost.StartAsync();
         host.Upstream.FailCreate = true;
-        using var alice = host.Client("alice");
+        using var alice = host.HttpClient("alice");
 
         var response = await alice.PostAsJsonAsync("/api/sessions", new { title = "x" });
 
@@ -29,17 +30,20 @@ public sealed class CreateOrphanTests
     public async Task When_the_record_cannot_be_written_the_upstream_session_is_deleted_again()
     {
         FailingInsertStore? failing = null;
-        await using var host = await GatewayHost.StartAsync(builder => builder.Services.AddSingleton<ISessionStore>(sp =>
-            failing = new FailingInsertStore(StoreServiceCollectionExtensions.CreateStore(
-                sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<StoreOptions>>().Value))));
-        using var alice = host.Client("alice");
+        await using var host = await GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Configure = builder => builder.Services.AddSingleton<ISessionStore>(sp =>
+                failing = new FailingInsertStore(StoreServiceCollectionExtensions.CreateStore(
+                    sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<StoreOptions>>().Value))),
+        });
+        using var alice = host.HttpClient("alice");
         await using var hub = await host.ConnectHubAsync("alice");
 
         var response = await alice.PostAsJsonAsync("/api/sessions", new { title = "x" });
-        var hubError = await Assert.ThrowsAsync<HubError>(() => hub.InvokeAsync("CreateSession", new { title = "y" }));
+        var hubError = await Assert.ThrowsAsync<HubException>(() => hub.InvokeAsync("CreateSession", new { title = "y" }));
 
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
-        Assert.Equal("internal_error", hubError.Code);
+        Assert.Equal("internal_error", hubError.GatewayCode());
         Assert.Equal(2, failing!.Attempts);
         Assert.Equal(2, host.Upstream.Deleted.Count);
         Assert.DoesNotContain(host.Upstream.Deleted, host.Upstream.HasSession);

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Gateway.Tests.Support;
+using OpencodeGateway.Testing;
 
 namespace Gateway.Tests.Sessions;
 
@@ -15,7 +15,7 @@ public sealed class SessionsApiValidationTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _host = await GatewayHost.StartAsync();
-        _alice = _host.Client("alice");
+        _alice = _host.HttpClient("alice");
         var created = await _alice.PostAsJsonAsync("/api/sessions", new { title = "t", metadata = new { a = new { b = 1, c = 2 }, d = 3 } });
         _id = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("session").GetProperty("sessionId").GetString()!;
     }

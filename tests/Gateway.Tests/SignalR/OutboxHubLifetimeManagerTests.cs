@@ -1,10 +1,9 @@
-using System.Text.Json;
-using Gateway.Tests.Support;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Sessions.Live;
-using GatewayHost = Gateway.Tests.Support.GatewayHost;
+using OpencodeGateway.SignalR;
+using OpencodeGateway.Testing;
 
 namespace Gateway.Tests.SignalR;
 
@@ -21,11 +20,11 @@ public sealed class OutboxHubLifetimeManagerTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
-    private async Task<(string Group, HubTestClient[] Members)> JoinAsync(int members)
+    private async Task<(string Group, GatewayHubClient[] Members)> JoinAsync(int members)
     {
         var owner = await _host.ConnectHubAsync("alice");
         var id = (await owner.InvokeAsync("CreateSession", new { title = "fan-out" })).GetProperty("id").GetString()!;
-        var clients = new List<HubTestClient> { owner };
+        var clients = new List<GatewayHubClient> { owner };
         for (var i = 1; i < members; i++)
         {
             clients.Add(await _host.ConnectHubAsync("alice"));
@@ -33,13 +32,14 @@ public sealed class OutboxHubLifetimeManagerTests : IAsyncLifetime
 
         foreach (var client in clients)
         {
+            client.Record("Probe");
             await client.InvokeAsync("Join", new { sessionId = id });
         }
 
         return (SessionKey.GroupNameOf("local", id), [.. clients]);
     }
 
-    private static async Task<List<(int Sender, int N)>> ReceiveAsync(HubTestClient client, int count)
+    private static async Task<List<(int Sender, int N)>> ReceiveAsync(GatewayHubClient client, int count)
     {
         var received = new List<(int, int)>();
         while (received.Count < count)
@@ -93,7 +93,13 @@ public sealed class OutboxHubLifetimeManagerTests : IAsyncLifetime
 
         await members[1].InvokeAsync("Leave", sessionId);
         await members[2].DisposeAsync();
-        await Task.Delay(200); // the server notices the closed socket
+        var lifetime = (OutboxHubLifetimeManager<SessionHub>)_host.Services.GetRequiredService<HubLifetimeManager<SessionHub>>();
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (lifetime.ConnectionCount != 3) // the server noticed the closed connection
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{lifetime.ConnectionCount} connections, not 3");
+            await Task.Delay(20);
+        }
         await hub.Clients.Group(group).SendAsync("Probe", new { sender = 0, n = 1 });
 
         Assert.Equal(new[] { (0, 1) }, await ReceiveAsync(members[0], 1));

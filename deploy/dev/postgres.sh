@@ -3,7 +3,8 @@
 #
 #   deploy/dev/postgres.sh start   # installs the server if missing, initdb on first use, starts it (idempotent);
 #                                  # prints the connection string (Host=…) on stdout as its last line
-#   deploy/dev/postgres.sh stop    # stops the server started here, by the pid in its postmaster.pid
+#   deploy/dev/postgres.sh stop    # stops the server started here, by the pid in its postmaster.pid;
+#                                  # stop --clean also deletes its folder (data, log, socket)
 #   deploy/dev/postgres.sh status  # prints running/stopped
 #   deploy/dev/postgres.sh url     # prints the connection string
 #   deploy/dev/postgres.sh dir     # prints the folder holding the data, the log and the socket
@@ -132,15 +133,22 @@ stop() {
   pid="$(running_pid)"
   if [[ -z "$pid" ]]; then
     echo "stopped" >&2
-    return 0
+  else
+    kill -INT "$pid"   # fast shutdown of this postmaster only
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "error: postgres (pid $pid) did not stop within 10 s" >&2
+      exit 1
+    fi
+    echo "stopped (pid $pid)" >&2
   fi
-  kill -INT "$pid"   # fast shutdown of this postmaster only
-  for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || { echo "stopped (pid $pid)" >&2; return 0; }
-    sleep 0.1
-  done
-  echo "error: postgres (pid $pid) did not stop within 10 s" >&2
-  exit 1
+  if [[ "${1:-}" == "--clean" && -d "$DIR" && ! -L "$DIR" ]]; then
+    rm -rf -- "$DIR"
+    echo "removed $DIR" >&2
+  fi
 }
 
 mkdir -p "$ROOT/.dev"
@@ -149,9 +157,10 @@ flock -w 120 9
 
 case "${1:-}" in
   start) start ;;
-  stop) stop ;;
+  stop)
+    case "${2:-}" in "" | --clean) stop "${2:-}" ;; *) echo "usage: $0 stop [--clean]" >&2; exit 2 ;; esac ;;
   status) if [[ -n "$(running_pid)" ]]; then echo running; else echo stopped; fi ;;
   url) echo "$CONN" ;;
   dir) echo "$DIR" ;;
-  *) echo "usage: $0 start|stop|status|url|dir" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop [--clean]|status|url|dir" >&2; exit 2 ;;
 esac

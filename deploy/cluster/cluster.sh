@@ -124,13 +124,6 @@ nginx_bin() {
   command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true
 }
 
-apt_install() {
-  [[ "$(id -u)" == "0" ]] || die "missing: $*; install it (apt-get install $*) or run scripts/install-prerequisites.sh as root"
-  log "installing $* (apt)"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-}
-
 ensure_prerequisites() {
   command -v python3 >/dev/null || die "python3 is required"
   command -v curl >/dev/null || die "curl is required"
@@ -138,7 +131,10 @@ ensure_prerequisites() {
   local missing=()
   [[ -n "$(nginx_bin)" ]] || missing+=(nginx)
   command -v redis-server >/dev/null || missing+=(redis-server)
-  if [[ ${#missing[@]} -gt 0 ]]; then apt_install "${missing[@]}"; fi
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    log "installing ${missing[*]}"
+    "$ROOT/scripts/install-prerequisites.sh" "${missing[@]}" >&2 || die "installing ${missing[*]} failed"
+  fi
 }
 
 # ---------------------------------------------------------------- configuration

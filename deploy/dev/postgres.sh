@@ -52,12 +52,7 @@ as_owner() {
 
 install_server() {
   echo "PostgreSQL server binaries not found; installing the 'postgresql' package" >&2
-  if [[ "$(id -u)" != "0" ]]; then
-    echo "error: run as root (or install the 'postgresql' package) first" >&2
-    exit 1
-  fi
-  apt-get update >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2
+  "$ROOT/scripts/install-prerequisites.sh" postgresql >&2
 }
 
 # Creates $DIR owned by $OWNER (mode 700), or checks that the existing one is a real directory of $OWNER: the parent

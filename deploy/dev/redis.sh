@@ -28,12 +28,8 @@ ADDRESS="127.0.0.1:$PORT"
 
 install_server() {
   echo "redis-server not found; installing the 'redis-server' package" >&2
-  if [[ "$(id -u)" != "0" ]]; then
-    echo "error: run as root (or install the 'redis-server' package) first" >&2
-    exit 1
-  fi
-  apt-get update >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >&2
+  "$ROOT/scripts/install-prerequisites.sh" redis-server >&2
+  command -v redis-server >/dev/null || { echo "error: no redis-server after installing it" >&2; exit 1; }
 }
 
 # The recorded pid, when that process is alive and is a redis-server (a recycled pid is never signalled).

@@ -387,7 +387,8 @@ http {
   fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
   uwsgi_temp_path $NGINX_DIR/tmp/uwsgi;
   scgi_temp_path $NGINX_DIR/tmp/scgi;
-  log_format cluster '\$time_iso8601 \$remote_addr "\$request" \$status \$body_bytes_sent '
+  # \$uri, not \$request: browsers' WebSocket and SSE clients put their token in the query (access_token=…).
+  log_format cluster '\$time_iso8601 \$remote_addr "\$request_method \$uri \$server_protocol" \$status \$body_bytes_sent '
                      'upstream=\$upstream_addr upstream_status=\$upstream_status rt=\$request_time';
   access_log $NGINX_DIR/access.log cluster;
   map \$http_upgrade \$connection_upgrade { default upgrade; '' ''; }

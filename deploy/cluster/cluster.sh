@@ -46,6 +46,8 @@ case "$STATE_DIR" in /*) ;; *) STATE_DIR="$PWD/$STATE_DIR" ;; esac
 CONF="$STATE_DIR/cluster.conf"
 MARKER="$STATE_DIR/.opencode-gateway-cluster-state"
 NGINX_DIR="$STATE_DIR/nginx"
+# This cluster's own PostgreSQL server (a deploy/dev/postgres.sh instance), named after the state dir.
+PG_INSTANCE="cluster-$(printf %s "$STATE_DIR" | sha256sum | cut -c1-10)"
 TERM_TIMEOUT="${CLUSTER_TERM_TIMEOUT:-45}"
 START_TIMEOUT="${CLUSTER_START_TIMEOUT:-90}"
 
@@ -198,14 +200,11 @@ new_conf() {
     target=("${extra[@]}")
     unset -n target
   done
-  # A PostgreSQL server of its own (postgres.sh instance), named after the state dir.
-  PG_INSTANCE="cluster-$(printf %s "$STATE_DIR" | sha256sum | cut -c1-10)"
-
   {
     echo "# written by deploy/cluster/cluster.sh start; removed by stop"
     local v
     for v in NODE_COUNT FRONT_PORT REDIS_PORT PG_PORT OC_PORT MOCK_PORT REDIS_AOF SIGNING_KEY ADMIN_API_KEY \
-      GATEWAY_DLL PG_INSTANCE; do
+      GATEWAY_DLL; do
       printf '%s=%q\n' "$v" "${!v}"
     done
     declare -p NODE_PORTS NODE_ARGS | sed 's/^declare -a /declare -g -a /'
@@ -456,6 +455,23 @@ stop_nginx() {
   rm -f "$NGINX_DIR/master.pid"
 }
 
+# Before starting anything: the port of each process that is not running yet must be free.
+check_ports_free() {
+  local busy=() n
+  redis_cmd status >/dev/null 2>&1 || port_free "$REDIS_PORT" || busy+=("$REDIS_PORT (Redis)")
+  [[ "$(pg_cmd status 2>/dev/null)" == running ]] || port_free "$PG_PORT" || busy+=("$PG_PORT (PostgreSQL)")
+  if ! oc_cmd status >/dev/null 2>&1; then
+    port_free "$OC_PORT" || busy+=("$OC_PORT (opencode)")
+    # A mock LLM already answering there is reused by opencode.sh.
+    port_free "$MOCK_PORT" || [[ "$(http_code "$MOCK_URL/health")" == 200 ]] || busy+=("$MOCK_PORT (mock LLM)")
+  fi
+  for ((n = 1; n <= NODE_COUNT; n++)); do
+    [[ -n "$(node_pid "$n")" ]] || port_free "$(node_port "$n")" || busy+=("$(node_port "$n") (node $n)")
+  done
+  [[ -n "$(nginx_pid)" ]] || port_free "$FRONT_PORT" || busy+=("$FRONT_PORT (nginx)")
+  [[ ${#busy[@]} -eq 0 ]] || die "ports in use by other processes: ${busy[*]}; choose others (CLUSTER_PORT_BASE, CLUSTER_*_PORT) or stop them"
+}
+
 # ---------------------------------------------------------------- commands
 cmd_start() {
   ensure_prerequisites
@@ -469,6 +485,7 @@ cmd_start() {
     load_conf
   fi
   derive
+  check_ports_free
   redis_cmd start >/dev/null
   start_postgres
   oc_cmd start >/dev/null
@@ -530,6 +547,8 @@ cmd_stop() {
   else
     stop_nginx
     log "no $CONF: nothing else recorded to stop"
+    # Its PostgreSQL data lives outside the state dir; the port does not matter to stop.
+    if [[ "$clean" == 1 ]]; then PG_PORT=0 pg_cmd stop --clean || true; fi
   fi
   if [[ "$clean" == 1 ]]; then
     [[ -f "$MARKER" ]] || die "$STATE_DIR has no $(basename "$MARKER"); not deleting it"

@@ -98,8 +98,8 @@ start() {
 
   prepare_dir
   if [[ ! -f "$DATA/PG_VERSION" ]]; then
-    as_owner "$bin/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --no-locale >"$ROOT/.dev/postgres-$INSTANCE.initdb.log" 2>&1 \
-      || { cat "$ROOT/.dev/postgres-$INSTANCE.initdb.log" >&2; exit 1; }
+    as_owner "$bin/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --no-locale >"$DIR/initdb.log" 2>&1 \
+      || { cat "$DIR/initdb.log" >&2; exit 1; }
     {
       echo "listen_addresses = '$HOST'"
       echo "unix_socket_directories = '$DIR'"

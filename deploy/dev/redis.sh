@@ -134,13 +134,16 @@ for arg in "$@"; do
   esac
 done
 
-mkdir -p "$ROOT/.dev"
-exec 9>"$ROOT/.dev/redis-$PORT.lock"
-flock -w 60 9
+# start and stop serialise on a lock in the data dir.
+lock() {
+  mkdir -p "$DIR"
+  exec 9>"$DIR/.lock"
+  flock -w 60 9
+}
 
 case "$command" in
-  start) start ;;
-  stop) stop ;;
+  start) lock; start ;;
+  stop) lock; stop ;;
   status) status ;;
   url) echo "$ADDRESS" ;;
   *) echo "usage: $0 start [--aof|--no-aof] | stop [--clean] | status | url" >&2; exit 2 ;;

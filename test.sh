@@ -55,6 +55,11 @@ step "browser end-to-end (headless Chromium, tests/browser)"
 # The gateway was just built above. Results: artifacts/test-results/browser.steps.json, artifacts/screenshots/.
 E2E_SKIP_DOTNET_BUILD=1 tests/browser/run.sh || status=1
 
+step "deploy: the one-machine cluster (tests/deploy)"
+# deploy/cluster/cluster.sh with Redis, PostgreSQL, opencode + mock, three gateway nodes and nginx, on free ports;
+# stopped by pid when done. Results: artifacts/test-results/deploy.steps.json.
+tests/deploy/run.sh || status=1
+
 step "TypeScript client (vitest)"
 # npm install, not npm ci: it installs the locked versions, but this registry lacks some platform-only optional
 # packages (rollup's), which npm then leaves out of the lock, and npm ci refuses such a lock.

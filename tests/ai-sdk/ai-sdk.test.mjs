@@ -21,7 +21,7 @@ describe('AI SDK UI message stream (/api/ai-sdk/chat)', { concurrency: false }, 
 
   before(async () => {
     opencode = startOpencode();
-    gateway = await startGateway(opencode, process.env.AISDK_GATEWAY_PORT ? Number(process.env.AISDK_GATEWAY_PORT) : undefined, {
+    gateway = await startGateway(opencode, undefined, {
       log: 'gateway-ai-sdk.log',
     });
     api = `${gateway.url}/api/ai-sdk/chat`;

@@ -26,6 +26,7 @@ fi
 # The stack helpers of the browser suite (tests/browser/lib), on this suite's own ports and state dir.
 export E2E_OC_PORT="${AISDK_OC_PORT:-4696}" E2E_MOCK_PORT="${AISDK_MOCK_PORT:-4697}"
 export E2E_OC_STATE_DIR="$ROOT/.dev/ai-sdk-opencode"
+if [ -n "${AISDK_GATEWAY_PORT:-}" ]; then export E2E_GATEWAY_PORT="$AISDK_GATEWAY_PORT"; else unset E2E_GATEWAY_PORT; fi
 node \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=../browser/lib/steps-reporter.mjs --test-reporter-destination="$STEPS" \

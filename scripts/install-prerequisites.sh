@@ -13,6 +13,7 @@ else
   command -v python3 >/dev/null || missing+=(python3)
   command -v curl >/dev/null || missing+=(curl)
   command -v git >/dev/null || missing+=(git)
+  command -v jq >/dev/null || missing+=(jq)   # the docs' snippets read JSON with it
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
   # The one-machine cluster (deploy/cluster/cluster.sh) and its tests: Redis and nginx, run as child processes.

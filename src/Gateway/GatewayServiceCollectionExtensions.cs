@@ -1,6 +1,8 @@
+using OpencodeGateway.AiSdk;
 using OpencodeGateway.Api;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Chat;
+using OpencodeGateway.Cors;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Fanout;
 using OpencodeGateway.Health;
@@ -37,6 +39,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddGatewayAuth(configuration);
         services.AddSessions();
         services.AddChatApi();
+        services.AddGatewayCors(configuration);
+        services.AddGatewayAiSdk();
         services.AddHealthChecks().AddCheck<UpstreamStreamHealthCheck>("upstreams", tags: [HealthEndpoints.ReadyTag]);
         return services;
     }
@@ -51,7 +55,8 @@ public static class GatewayServiceCollectionExtensions
         return app.Use(async (context, next) =>
         {
             if (stopping.IsCancellationRequested
-                && (context.Request.Path.StartsWithSegments("/hubs") || context.Request.Path.StartsWithSegments("/api/chat")))
+                && (context.Request.Path.StartsWithSegments("/hubs") || context.Request.Path.StartsWithSegments("/api/chat")
+                    || context.Request.Path.StartsWithSegments("/api/ai-sdk")))
             {
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "1";
@@ -74,6 +79,7 @@ public static class GatewayServiceCollectionExtensions
         endpoints.MapGatewayHealth();
         endpoints.MapGatewayMetrics();
         endpoints.MapChatApi();
+        endpoints.MapGatewayAiSdk();
         return endpoints;
     }
 }

@@ -4,6 +4,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using Gateway.Tests.Support;
 using OpencodeGateway.Auth;
+using OpencodeGateway.Cors;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Snapshots;
@@ -35,6 +36,7 @@ public sealed partial class DeploySettingsTests
         (SnapshotOptions.SectionName, typeof(SnapshotOptions)),
         (OutboxOptions.SectionName, typeof(OutboxOptions)),
         (SessionHubOptions.SectionName, typeof(SessionHubOptions)),
+        (GatewayCorsOptions.SectionName, typeof(GatewayCorsOptions)),
         (GatewayAuthOptions.SectionName, typeof(GatewayAuthOptions)),
         (StoreOptions.SectionName, typeof(StoreOptions)),
     ];

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Cors;
 
 namespace OpencodeGateway;
 
@@ -14,6 +15,7 @@ public static class GatewayApplication
         builder.Services.AddOpencodeGateway(builder.Configuration);
         configure?.Invoke(builder);
         var app = builder.Build();
+        app.UseGatewayCors(); // first: preflights answered, and refusals (503, 401) readable by other origins
         app.UseShutdownGate();
         if (app.Environment.WebRootPath is { } webRoot && Directory.Exists(webRoot))
         {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using OpencodeGateway.Api;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Chat;
+using OpencodeGateway.Cors;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
@@ -40,6 +41,7 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton<SessionService>();
         services.AddGatewayStore(configuration);
         services.AddGatewayAuth(configuration);
+        services.AddGatewayCors(configuration);
         services.TryAddSingleton<SessionCatalog>();
         services.TryAddSingleton<SessionEventDispatcher>();
         services.TryAddSingleton<SessionSubscriptions>();

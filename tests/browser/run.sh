@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # The browser end-to-end suite: installs its npm deps (the pinned playwright-core; the browser is Debian's
-# /usr/bin/chromium, never downloaded), then runs e2e.test.mjs with node:test. The suite builds the demo page and the
-# gateway, starts opencode + mock LLM (ports 4596/4597) and the gateway itself, and stops them by pid when done.
-# Results: artifacts/test-results/browser.steps.json; screenshots: artifacts/screenshots/; logs: artifacts/browser/.
-# Env: E2E_SKIP_DOTNET_BUILD=1 (the gateway is already built), E2E_OC_PORT, E2E_MOCK_PORT, CHROMIUM.
+# /usr/bin/chromium, never downloaded), then runs e2e.test.mjs and cors.test.mjs with node:test. Each builds the demo
+# page and the gateway, starts opencode + mock LLM (ports 4596/4597) and the gateway itself, and stops them by pid when
+# done. Results: artifacts/test-results/browser*.steps.json; screenshots: artifacts/screenshots/; logs:
+# artifacts/browser/. Env: E2E_SKIP_DOTNET_BUILD=1 (the gateway is already built), E2E_OC_PORT, E2E_MOCK_PORT,
+# E2E_GATEWAY_PORT (default: a free port), E2E_APP_PORT (the CORS test's second origin; default: a free port), CHROMIUM.
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT="$(cd ../.. && pwd)"
 RESULTS="${E2E_RESULTS:-$ROOT/artifacts/test-results}"
 STEPS="$RESULTS/browser.steps.json"
 mkdir -p "$RESULTS"
-rm -f "$STEPS"
+rm -f "$RESULTS"/browser*.steps.json
 rm -rf "$ROOT/artifacts/screenshots" "$ROOT/artifacts/browser"   # no stale screenshots from an earlier run
 
-fail() { # the suite could not run: count it as one failure
+fail() { # MESSAGE [STEPS]: the suite could not run: count it as one failure
   echo "browser suite: $1" >&2
-  printf '{"passed":0,"failed":1,"failures":["browser suite: %s"]}\n' "$1" > "$STEPS"
+  printf '{"passed":0,"failed":1,"failures":["browser suite: %s"]}\n' "$1" > "${2:-$STEPS}"
   exit 1
 }
 
@@ -23,12 +24,21 @@ fail() { # the suite could not run: count it as one failure
 # This lock has no platform-only optional packages, so npm ci accepts it.
 npm ci --no-audit --no-fund --loglevel=error || fail "npm ci in tests/browser failed"
 
-# The test file runs in this node process (not a --test child), so a SIGTERM/SIGINT sent to it reaches the suite's
-# handlers, which stop what it started.
-node \
-  --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=./lib/steps-reporter.mjs --test-reporter-destination="$STEPS" \
-  e2e.test.mjs
-status=$?
-[ -s "$STEPS" ] || fail "node exited $status without a result"
+# Each test file runs in this node process (not a --test child), so a SIGTERM/SIGINT sent to it reaches the suite's
+# handlers, which stop what it started. One steps file per test file (browser.steps.json for e2e.test.mjs).
+status=0
+run_file() { # FILE STEPS
+  node \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=./lib/steps-reporter.mjs --test-reporter-destination="$2" \
+    "$1"
+  local code=$?
+  if [ ! -s "$2" ]; then
+    echo "browser suite: node exited $code without a result for $1" >&2
+    printf '{"passed":0,"failed":1,"failures":["browser suite: %s exited %s without a result"]}\n' "$1" "$code" > "$2"
+  fi
+  [ "$code" = 0 ] || status=1
+}
+run_file e2e.test.mjs "$STEPS"
+E2E_SKIP_DOTNET_BUILD=1 run_file cors.test.mjs "$RESULTS/browser-cors.steps.json"   # built by the run above
 exit $status

@@ -65,5 +65,9 @@ public sealed class CreateOrphanTests
 
         public Task<SessionRecord?> UpdateAsync(string sessionId, Func<SessionRecord, SessionRecord> change, CancellationToken ct) =>
             inner.UpdateAsync(sessionId, change, ct);
+
+        public Task<bool> TryInsertChatAsync(ChatRecord chat, CancellationToken ct) => inner.TryInsertChatAsync(chat, ct);
+
+        public Task<ChatRecord?> GetChatAsync(string ownerId, string chatId, CancellationToken ct) => inner.GetChatAsync(ownerId, chatId, ct);
     }
 }

@@ -139,6 +139,32 @@ public abstract class SessionStoreSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Chat_ids_map_to_sessions_per_owner_and_the_first_mapping_wins()
+    {
+        var first = await InsertAsync(Record("alice"));
+        var second = await InsertAsync(Record("alice"));
+        var bobs = await InsertAsync(Record("bob"));
+        var chat = new ChatRecord("alice", "chat-1", first.SessionId, T0.AddTicks(1_230));
+
+        Assert.True(await Store.TryInsertChatAsync(chat, CancellationToken.None));
+        Assert.False(await Store.TryInsertChatAsync(chat with { SessionId = second.SessionId }, CancellationToken.None));
+        Assert.True(await Store.TryInsertChatAsync(new ChatRecord("bob", "chat-1", bobs.SessionId, T0), CancellationToken.None));
+
+        Assert.Equal(chat, await Store.GetChatAsync("alice", "chat-1", CancellationToken.None));
+        Assert.Equal(bobs.SessionId, (await Store.GetChatAsync("bob", "chat-1", CancellationToken.None))!.SessionId);
+        Assert.Null(await Store.GetChatAsync("alice", "chat-2", CancellationToken.None));
+        Assert.Null(await Store.GetChatAsync("carol", "chat-1", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_chat_cannot_point_at_a_session_without_a_record()
+    {
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() =>
+            Store.TryInsertChatAsync(new ChatRecord("alice", "chat-1", "ses_norecord", T0), CancellationToken.None));
+        Assert.Null(await Store.GetChatAsync("alice", "chat-1", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Get_of_an_unknown_id_is_null_and_a_duplicate_insert_is_refused()
     {
         var record = await InsertAsync(Record("alice"));

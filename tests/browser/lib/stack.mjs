@@ -83,11 +83,16 @@ export function freePort() {
   });
 }
 
-/** The gateway as a child process; `kill()` and `start()` again keep the same port (a restart). */
+/**
+ * The gateway as a child process; `kill()` and `start()` again keep the same port (a restart). `args`: extra
+ * command-line settings (e.g. `--Gateway:Cors:AllowedOrigins:0=…`); `log`: its log file's name in artifacts/browser.
+ */
 export class Gateway {
-  constructor(port, upstreamUrl) {
+  constructor(port, upstreamUrl, { args = [], log = 'gateway.log' } = {}) {
     this.port = port;
     this.upstreamUrl = upstreamUrl;
+    this.args = args;
+    this.logName = log;
     this.url = `http://127.0.0.1:${port}`;
     this.child = null;
     this.starts = 0;
@@ -96,7 +101,7 @@ export class Gateway {
   async start() {
     if (this.child) throw new Error('gateway already running');
     mkdirSync(logDir, { recursive: true });
-    const out = openSync(join(logDir, 'gateway.log'), this.starts === 0 ? 'w' : 'a');
+    const out = openSync(join(logDir, this.logName), this.starts === 0 ? 'w' : 'a');
     this.starts++;
     const args = [
       gatewayDll,
@@ -106,6 +111,7 @@ export class Gateway {
       // The suite's own session store (SQLite), kept across the restart test like a real deployment's.
       `--Gateway:Store:DataDirectory=${join(repoRoot, '.dev', 'browser-gateway-data')}`,
       ...auth.gatewayArgs,
+      ...this.args,
     ];
     // cwd = the project folder: the content root, whose wwwroot holds the built demo page.
     const child = spawn('dotnet', args, {
@@ -127,7 +133,7 @@ export class Gateway {
     while (Date.now() < deadline) {
       if (!this.child) {
         const { code, signal } = await exited;
-        throw new Error(`gateway exited during start (code ${code}, signal ${signal}); see ${join(logDir, 'gateway.log')}`);
+        throw new Error(`gateway exited during start (code ${code}, signal ${signal}); see ${join(logDir, this.logName)}`);
       }
 
       try {
@@ -177,8 +183,8 @@ export class Gateway {
 
 const gateways = new Set();
 
-export async function startGateway(upstreamUrl, port) {
-  const gateway = new Gateway(port ?? (await freePort()), upstreamUrl);
+export async function startGateway(upstreamUrl, port, options = {}) {
+  const gateway = new Gateway(port ?? (await freePort()), upstreamUrl, options);
   gateways.add(gateway);
   await gateway.start();
   return gateway;

@@ -132,6 +132,15 @@ internal interface ISessionStore
     /// new one; when another writer got there first it runs again on the fresh row. Null when there is no row.
     /// </summary>
     Task<SessionRecord?> UpdateAsync(string sessionId, Func<SessionRecord, SessionRecord> change, CancellationToken ct);
+
+    /// <summary>
+    /// Maps a user's chat id to a session (which must have a record). False, with nothing written, when that user
+    /// already has a chat with this id.
+    /// </summary>
+    Task<bool> TryInsertChatAsync(ChatRecord chat, CancellationToken ct);
+
+    /// <summary>The user's chat with this id, or null.</summary>
+    Task<ChatRecord?> GetChatAsync(string ownerId, string chatId, CancellationToken ct);
 }
 
 internal sealed class SessionExistsException(string sessionId, Exception inner)

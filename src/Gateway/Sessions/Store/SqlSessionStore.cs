@@ -216,6 +216,34 @@ internal abstract class SqlSessionStore : ISessionStore
             $"Session '{sessionId}' is being changed by others; try again.");
     }
 
+    public async Task<bool> TryInsertChatAsync(ChatRecord chat, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        try
+        {
+            await connection.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO ai_sdk_chats (owner_id, chat_id, session_id, created_at)
+                VALUES (@OwnerId, @ChatId, @SessionId, @CreatedAt)
+                """, new { chat.OwnerId, chat.ChatId, chat.SessionId, CreatedAt = TimestampToParameter(chat.CreatedAt) },
+                cancellationToken: ct));
+            return true;
+        }
+        catch (DbException e) when (IsUniqueViolation(e))
+        {
+            return false;
+        }
+    }
+
+    public async Task<ChatRecord?> GetChatAsync(string ownerId, string chatId, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        var row = await connection.QuerySingleOrDefaultAsync<ChatRow>(new CommandDefinition("""
+            SELECT owner_id AS OwnerId, chat_id AS ChatId, session_id AS SessionId, created_at AS CreatedAt
+            FROM ai_sdk_chats WHERE owner_id = @ownerId AND chat_id = @chatId
+            """, new { ownerId, chatId }, cancellationToken: ct));
+        return row is null ? null : new ChatRecord(row.OwnerId, row.ChatId, row.SessionId, TimestampFromColumn(row.CreatedAt));
+    }
+
     private DynamicParameters Parameters(SessionRecord r)
     {
         var p = new DynamicParameters();
@@ -251,6 +279,14 @@ internal abstract class SqlSessionStore : ISessionStore
     private static string EscapeLike(string value) =>
         value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal)
             .Replace("_", "\\_", StringComparison.Ordinal);
+
+    private sealed class ChatRow
+    {
+        public string OwnerId { get; set; } = "";
+        public string ChatId { get; set; } = "";
+        public string SessionId { get; set; } = "";
+        public object CreatedAt { get; set; } = 0L;
+    }
 
     /// <summary>A row as the database returns it: the provider-typed columns are converted by the subclass.</summary>
     private sealed class Row

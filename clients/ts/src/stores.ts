@@ -106,6 +106,11 @@ export class SessionChatStore {
   private readonly client: GatewayClient;
   private readonly listeners = new Set<Listener>();
   private pending: PendingPrompt[] = [];
+  /**
+   * The echo of the last prompt, until its answer is seen: opencode shows the user message before the session turns
+   * busy, so without this the status would read `ready` in between.
+   */
+  private awaiting: { readonly echoId: string; sawBusy: boolean } | null = null;
   private promptError: ChatError | null = null;
   private handle: WatchHandle | null = null;
   private stopStateListener: (() => void) | null = null;
@@ -186,7 +191,11 @@ export class SessionChatStore {
     }
   };
 
-  readonly abort = (): Promise<void> => this.client.abort(this.sessionId);
+  readonly abort = async (): Promise<void> => {
+    await this.client.abort(this.sessionId);
+    this.awaiting = null;
+    this.update();
+  };
 
   readonly replyPermission = (requestId: string, reply: PermissionReply, message?: string): Promise<void> =>
     this.client.replyPermission(this.sessionId, requestId, reply, message);
@@ -245,6 +254,7 @@ export class SessionChatStore {
     if (view !== this.lastView) {
       this.lastView = view;
       this.claimEchoes(view);
+      this.trackAnswer(view);
     }
 
     const waiting = this.pending.length > 0;
@@ -276,11 +286,28 @@ export class SessionChatStore {
       const echo = fresh.find((m) => userText(m.parts) === p.text) ?? (p.accepted ? fresh[0] : undefined);
       if (echo) {
         claimed.add(echo.info.id);
+        this.awaiting = { echoId: echo.info.id, sawBusy: false };
         return false;
       }
 
       return true;
     });
+  }
+
+  /** The answer to the last echo was seen once the session was busy and then idle again, or its message exists. */
+  private trackAnswer(view: SessionView): void {
+    const awaiting = this.awaiting;
+    if (!awaiting) {
+      return;
+    }
+
+    const busy = view.status.type !== 'idle';
+    const answered = view.messages.some((m) => m.info.role === 'assistant' && m.info.id > awaiting.echoId);
+    if ((awaiting.sawBusy && !busy) || (answered && !busy) || view.error) {
+      this.awaiting = null;
+    } else if (busy) {
+      awaiting.sawBusy = true;
+    }
   }
 
   private error(view: SessionView | null): ChatError | null {
@@ -316,6 +343,10 @@ export class SessionChatStore {
     if (view.status.type !== 'idle') {
       const last = view.messages[view.messages.length - 1];
       return last?.info.role === 'assistant' && last.parts.length > 0 ? 'streaming' : 'submitted';
+    }
+
+    if (this.awaiting) {
+      return 'submitted';
     }
 
     return error ? 'error' : 'ready';

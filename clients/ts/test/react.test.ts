@@ -123,6 +123,45 @@ describe('React bindings', () => {
     expect(result.current.error).toBeNull();
   });
 
+  it('stays submitted while opencode shows the prompt before it turns busy, and after an abort is ready', async () => {
+    const { result } = renderHook(() => useSession(SID), { wrapper });
+    await answerJoin();
+    await waitFor(() => expect(result.current.status).toBe('ready'));
+    act(() => void result.current.prompt('first'));
+    const call = await takeCall('Prompt');
+    await act(async () => {
+      call.resolve({ sessionId: SID, queued: false });
+      await settle();
+    });
+    await push(userMessage('msg_0001'), partUpdated(E, 0, textPart('prt_0001', 'first', 'msg_0001')));
+    expect(result.current.messages.map((m) => m.optimistic)).toEqual([false]);
+    expect(result.current.status).toBe('submitted'); // echoed, still idle: the answer has not started
+    await push(ev(E, 0, 'status', { status: { type: 'busy' } }));
+    expect(result.current.status).toBe('submitted');
+    await push(assistantMessage('msg_0002'), partUpdated(E, 0, textPart('prt_0002', 'ok', 'msg_0002')));
+    expect(result.current.status).toBe('streaming');
+    await push(ev(E, 0, 'status', { status: { type: 'idle' } }));
+    expect(result.current.status).toBe('ready');
+
+    // A second prompt, aborted before opencode started answering it.
+    act(() => void result.current.prompt('second'));
+    await act(async () => {
+      (await takeCall('Prompt')).resolve({ sessionId: SID, queued: false });
+      await settle();
+    });
+    await push(userMessage('msg_0003'), partUpdated(E, 0, textPart('prt_0003', 'second', 'msg_0003')));
+    expect(result.current.status).toBe('submitted');
+    let aborted: Promise<void> | undefined;
+    act(() => {
+      aborted = result.current.abort();
+    });
+    await act(async () => {
+      (await takeCall('Abort')).resolve(undefined);
+      await aborted;
+    });
+    expect(result.current.status).toBe('ready');
+  });
+
   it('removes the optimistic message and reports the error when the prompt fails', async () => {
     const { result } = renderHook(() => useSession(SID), { wrapper });
     await answerJoin();

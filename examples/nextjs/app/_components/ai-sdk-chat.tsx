@@ -1,0 +1,119 @@
+'use client';
+// A chat with the AI SDK's own useChat against the gateway's /api/ai-sdk/chat (the AI SDK's UI message stream), on
+// the gateway's origin: the chat's history is one GET, then `resume: true` makes useChat ask the gateway for an answer
+// in progress (GET {api}/{id}/stream) and continue it — so a reload mid-answer picks the answer up where it is.
+import { useChat } from '@ai-sdk/react';
+import { DefaultChatTransport, isToolUIPart, type UIMessage } from 'ai';
+import Link from 'next/link';
+import { useEffect, useMemo, useState, type FormEvent } from 'react';
+import { gatewayToken } from '@/lib/client-token';
+import { useGatewayUrl } from './gateway-url';
+
+async function authorization(): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${await gatewayToken()}` };
+}
+
+/** The chat's messages as UIMessage[]; a chat id the gateway does not know yet has none. */
+async function loadHistory(gatewayUrl: string, chatId: string): Promise<UIMessage[]> {
+  const response = await fetch(`${gatewayUrl}/api/ai-sdk/chat/${encodeURIComponent(chatId)}/messages`, { headers: await authorization() });
+  if (response.status === 404) {
+    return [];
+  }
+
+  if (!response.ok) {
+    throw new Error(`loading the chat failed: HTTP ${response.status} ${await response.text()}`);
+  }
+
+  return (await response.json()) as UIMessage[];
+}
+
+export function AiSdkChat({ chatId }: { chatId: string }) {
+  const gatewayUrl = useGatewayUrl();
+  const [history, setHistory] = useState<UIMessage[] | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  useEffect(() => {
+    let current = true;
+    loadHistory(gatewayUrl, chatId).then(
+      (messages) => current && setHistory(messages),
+      (e: unknown) => current && setLoadError(e instanceof Error ? e.message : String(e)),
+    );
+    return () => {
+      current = false;
+    };
+  }, [gatewayUrl, chatId]);
+
+  if (loadError) {
+    return <p className="error" role="alert" data-testid="chat-error">{loadError}</p>;
+  }
+
+  return history ? <Conversation chatId={chatId} initialMessages={history} /> : <p className="hint">Loading…</p>;
+}
+
+function Conversation({ chatId, initialMessages }: { chatId: string; initialMessages: UIMessage[] }) {
+  const gatewayUrl = useGatewayUrl();
+  const transport = useMemo(
+    () => new DefaultChatTransport({ api: `${gatewayUrl}/api/ai-sdk/chat`, headers: authorization }),
+    [gatewayUrl],
+  );
+  const { messages, sendMessage, status, stop, error } = useChat({ id: chatId, messages: initialMessages, transport, resume: true });
+  const [input, setInput] = useState('');
+
+  function send(event: FormEvent) {
+    event.preventDefault();
+    const text = input.trim();
+    if (!text) return;
+    setInput('');
+    void sendMessage({ text });
+  }
+
+  return (
+    <section className="chat">
+      <div className="toolbar">
+        <Link href="/">← Sessions</Link>
+        <h1>useChat · {chatId}</h1>
+        <span className="status" data-testid="chat-status" data-status={status}>{status}</span>
+        {chatId.startsWith('ses_') && <Link href={`/chat/${chatId}`} className="switch">open over SignalR</Link>}
+      </div>
+      {error && <p className="error" role="alert" data-testid="chat-error">{error.message}</p>}
+      <div className="messages" data-testid="messages">
+        {messages.map((m) => (
+          <article key={m.id} className={`message ${m.role}`} data-testid="message" data-role={m.role}>
+            {m.parts.map((part, i) => {
+              switch (part.type) {
+                case 'text':
+                  return <div key={i} className="text" data-testid="text-part">{part.text}</div>;
+                case 'reasoning':
+                  return (
+                    <details key={i} className="reasoning" data-testid="reasoning-part">
+                      <summary>{part.state === 'streaming' ? 'Thinking…' : 'Thought'}</summary>
+                      <div className="text">{part.text}</div>
+                    </details>
+                  );
+                case 'dynamic-tool':
+                  return (
+                    <div key={i} className="tool" data-testid="tool-part" data-status={part.state}>
+                      <span className="tool-name">{part.toolName}</span> <span className="tool-status">{part.state}</span>
+                    </div>
+                  );
+                default:
+                  // Tools declared by name are `tool-{name}` parts; step-start, sources, files and data parts are not shown.
+                  return isToolUIPart(part) ? (
+                    <div key={i} className="tool" data-testid="tool-part" data-status={part.state}>
+                      <span className="tool-name">{part.type.slice('tool-'.length)}</span> <span className="tool-status">{part.state}</span>
+                    </div>
+                  ) : null;
+              }
+            })}
+          </article>
+        ))}
+      </div>
+      <form className="composer" onSubmit={send}>
+        <textarea value={input} onChange={(e) => setInput(e.target.value)} placeholder="Ask something" data-testid="prompt-input" rows={2} />
+        <button type="submit" disabled={status !== 'ready' && status !== 'error'} data-testid="send-button">Send</button>
+        {(status === 'submitted' || status === 'streaming') && (
+          <button type="button" onClick={() => void stop()} data-testid="stop-button">Stop</button>
+        )}
+      </form>
+    </section>
+  );
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: .NET unit tests, the integration suite on the real opencode (started by
 # deploy/dev/opencode.sh, offline, on a mock LLM), the browser end-to-end suite (the demo page in headless Chromium),
-# and the TypeScript client's tests. Installs what they need.
+# the AI SDK suite (tests/ai-sdk), the docs' snippets (tests/snippets) and the TypeScript client's tests. Installs what they need.
 # Prints one closing line "N passed, M failed, K skipped" and exits non-zero when anything failed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -54,6 +54,16 @@ step "browser end-to-end (headless Chromium, tests/browser)"
 # Builds the demo page, starts its own opencode + mock (ports 4596/4597) and gateway, stops them by pid when done.
 # The gateway was just built above. Results: artifacts/test-results/browser.steps.json, artifacts/screenshots/.
 E2E_SKIP_DOTNET_BUILD=1 tests/browser/run.sh || status=1
+
+step "AI SDK client against /api/ai-sdk/chat (tests/ai-sdk)"
+# The real `ai` package's DefaultChatTransport and readUIMessageStream against the gateway process and a real opencode
+# (ports 4696/4697); results: artifacts/test-results/ai-sdk.steps.json.
+AISDK_SKIP_DOTNET_BUILD=1 tests/ai-sdk/run.sh || status=1
+
+step "docs snippets against ./run.sh (tests/snippets)"
+# Every bash block of README.md and docs/ (except those marked no-run) run as written against ./run.sh's gateway;
+# results: artifacts/test-results/snippets.steps.json, outputs in artifacts/snippets/.
+python3 tests/snippets/run_snippets.py "$RESULTS" || status=1
 
 step "TypeScript client (vitest)"
 # npm install, not npm ci: it installs the locked versions, but this registry lacks some platform-only optional

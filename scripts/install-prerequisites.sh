@@ -6,6 +6,7 @@ missing=()
 command -v python3 >/dev/null || missing+=(python3)
 command -v curl >/dev/null || missing+=(curl)
 command -v git >/dev/null || missing+=(git)
+command -v jq >/dev/null || missing+=(jq)   # the docs' snippets read JSON with it
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then

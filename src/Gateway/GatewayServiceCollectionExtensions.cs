@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.AiSdk;
 using OpencodeGateway.Api;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Chat;
@@ -42,6 +43,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddGatewayStore(configuration);
         services.AddGatewayAuth(configuration);
         services.AddGatewayCors(configuration);
+        services.AddGatewayAiSdk();
         services.TryAddSingleton<SessionCatalog>();
         services.TryAddSingleton<SessionEventDispatcher>();
         services.TryAddSingleton<SessionSubscriptions>();
@@ -78,7 +80,8 @@ public static class GatewayServiceCollectionExtensions
         return app.Use(async (context, next) =>
         {
             if (stopping.IsCancellationRequested
-                && (context.Request.Path.StartsWithSegments("/hubs") || context.Request.Path.StartsWithSegments("/api/chat")))
+                && (context.Request.Path.StartsWithSegments("/hubs") || context.Request.Path.StartsWithSegments("/api/chat")
+                    || context.Request.Path.StartsWithSegments("/api/ai-sdk")))
             {
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "1";
@@ -101,6 +104,7 @@ public static class GatewayServiceCollectionExtensions
         endpoints.MapGatewayHealth();
         endpoints.MapGatewayMetrics();
         endpoints.MapChatApi();
+        endpoints.MapGatewayAiSdk();
         return endpoints;
     }
 }

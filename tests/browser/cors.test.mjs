@@ -72,8 +72,6 @@ async function streamFromPage({ gatewayUrl, token, prompt }) {
   return result;
 }
 
-const gatewayPort = process.env.E2E_GATEWAY_PORT ? Number(process.env.E2E_GATEWAY_PORT) : undefined;
-
 describe('CORS: a page on another origin', { concurrency: false }, () => {
   let opencode;
   let browser;
@@ -102,7 +100,7 @@ describe('CORS: a page on another origin', { concurrency: false }, () => {
   }
 
   it('streams an answer through the hub when its origin is allowed', { timeout: 90_000 }, async () => {
-    const gateway = await startGateway(opencode, gatewayPort, {
+    const gateway = await startGateway(opencode, undefined, {
       args: [`--Gateway:Cors:AllowedOrigins:0=${app.origin}`],
       log: 'gateway-cors-allowed.log',
     });
@@ -131,7 +129,7 @@ describe('CORS: a page on another origin', { concurrency: false }, () => {
   });
 
   it('is refused by the browser when its origin is not in the list', { timeout: 90_000 }, async () => {
-    const gateway = await startGateway(opencode, gatewayPort, {
+    const gateway = await startGateway(opencode, undefined, {
       args: ['--Gateway:Cors:AllowedOrigins:0=http://localhost:1'],
       log: 'gateway-cors-refused.log',
     });

@@ -183,8 +183,10 @@ export class Gateway {
 
 const gateways = new Set();
 
+/** Starts a gateway on `port`, else E2E_GATEWAY_PORT, else a free port. */
 export async function startGateway(upstreamUrl, port, options = {}) {
-  const gateway = new Gateway(port ?? (await freePort()), upstreamUrl, options);
+  const envPort = process.env.E2E_GATEWAY_PORT ? Number(process.env.E2E_GATEWAY_PORT) : undefined;
+  const gateway = new Gateway(port ?? envPort ?? (await freePort()), upstreamUrl, options);
   gateways.add(gateway);
   await gateway.start();
   return gateway;

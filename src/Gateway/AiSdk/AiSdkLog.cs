@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace OpencodeGateway.AiSdk;
+
+/// <summary>Log lines of <c>/api/ai-sdk/chat</c>.</summary>
+internal static partial class AiSdkLog
+{
+    [LoggerMessage(1101, LogLevel.Information, "AI SDK chat {ChatId}: created by a concurrent request; session {SessionId} created for it is archived")]
+    public static partial void ChatRaceLost(ILogger logger, string chatId, string sessionId);
+
+    [LoggerMessage(1102, LogLevel.Warning, "AI SDK chat: could not archive the surplus session {SessionId}")]
+    public static partial void ChatRaceCleanupFailed(ILogger logger, string sessionId, Exception exception);
+
+    [LoggerMessage(1103, LogLevel.Information, "AI SDK stream of session {SessionId} ended with {Code}: {Message}")]
+    public static partial void StreamFailed(ILogger logger, string sessionId, string code, string message);
+}

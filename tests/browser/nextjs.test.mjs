@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { auth, mintToken } from './lib/auth.mjs';
 import { launchBrowser, mockAnswer, screenshotDir } from './lib/browser.mjs';
 import { buildNextApp, startNextApp, stopNextApps } from './lib/nextjs-app.mjs';
@@ -56,6 +56,12 @@ async function sampleUntil(page, final, marker, timeout = 30_000) {
   }
 }
 
+/** Asserts the page kept streaming after a reload: several distinct partial texts longer than before it. */
+function assertStreamedAfterReload(samples, atReload, final) {
+  const partial = new Set(samples.map((text) => text.length).filter((n) => n > atReload.length && n < final.length));
+  assert.ok(partial.size >= 3, `the answer should go on streaming into the reloaded page; partial lengths seen: ${[...partial]}`);
+}
+
 /** Records, from now on, every chat status the page shows and every user message's data-optimistic. */
 async function recordChat(page) {
   await page.evaluate(({ status, message }) => {
@@ -80,6 +86,21 @@ describe('Next.js example (examples/nextjs) in headless Chromium', { concurrency
   let app;
   let browser;
   const contexts = [];
+  /** [user, page] of the running test, screenshotted into artifacts/screenshots/failures/ when it fails. */
+  let pages = [];
+
+  beforeEach(() => {
+    pages = [];
+  });
+
+  afterEach(async (t) => {
+    if (!t.passed) {
+      const dir = join(screenshotDir, 'failures');
+      mkdirSync(dir, { recursive: true });
+      const slug = t.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
+      await Promise.all(pages.map(([user, page]) => page.screenshot({ path: join(dir, `nextjs-${slug}-${user}.png`) }).catch(() => undefined)));
+    }
+  });
 
   before(async () => {
     buildAll();
@@ -106,6 +127,7 @@ describe('Next.js example (examples/nextjs) in headless Chromium', { concurrency
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     contexts.push(context);
     const page = await context.newPage();
+    pages.push([user, page]);
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e.stack ?? e)));
     await page.goto(`${app.url}/`);
@@ -178,6 +200,7 @@ describe('Next.js example (examples/nextjs) in headless Chromium', { concurrency
     await page.waitForSelector(`${sel.connection}[data-state="connected"]`, { timeout: 20_000 });
     const afterReload = await sampleUntil(page, final, 't150 ');
     assert.ok(!atReload.endsWith(`t${tokens} `), 'the reload happens while the answer still streams');
+    assertStreamedAfterReload(afterReload, atReload, final);
     await waitAnswerDone(page, `t${tokens} `);
 
     const end = await assistantText(page);
@@ -215,6 +238,7 @@ describe('Next.js example (examples/nextjs) in headless Chromium', { concurrency
     await page.reload();
     const afterReload = await sampleUntil(page, final, 't150 ');
     assert.ok(!atReload.endsWith(`t${tokens} `), 'the reload happens while the answer still streams');
+    assertStreamedAfterReload(afterReload, atReload, final);
     await waitAnswerDone(page, `t${tokens} `);
 
     const end = await assistantText(page);

@@ -44,6 +44,7 @@ export function SessionsList() {
           <li key={s.sessionId} data-testid="session-item" data-session-id={s.sessionId}>
             <Link href={`/chat/${s.sessionId}`} className="title">{s.title || s.sessionId}</Link>
             <span className="meta">
+              <Link href={`/ai/${s.sessionId}`} title="open this session with useChat">useChat</Link>
               {s.tags.map((t) => <span key={t} className="tag">{t}</span>)}
               <time dateTime={s.updatedAt}>{new Date(s.updatedAt).toLocaleString()}</time>
             </span>

@@ -79,6 +79,9 @@ async function recordChat(page) {
 }
 
 const gatewayPort = process.env.E2E_GATEWAY_PORT ? Number(process.env.E2E_GATEWAY_PORT) : undefined;
+/** User names of this run: the suite's gateway store outlives a run (its opencode does not). */
+const run = Date.now().toString(36);
+const userName = (name) => `next-${name}-${run}`;
 
 describe('Next.js example (examples/nextjs) in headless Chromium', { concurrency: false }, () => {
   let opencode;
@@ -140,7 +143,7 @@ describe('Next.js example (examples/nextjs) in headless Chromium', { concurrency
   }
 
   it('the sessions list shows a new session to its owner only; no signing key in the browser', { timeout: 90_000 }, async () => {
-    const alice = await loggedIn('next-alice');
+    const alice = await loggedIn(userName('alice'));
     const scripts = new Map();
     alice.page.on('response', async (response) => {
       if (/\.(js|css)(\?|$)/.test(response.url())) scripts.set(response.url(), await response.text().catch(() => ''));
@@ -153,14 +156,14 @@ describe('Next.js example (examples/nextjs) in headless Chromium', { concurrency
     await alice.page.goto(`${app.url}/`);
     await alice.page.waitForSelector(`${sel.sessionItem}[data-session-id="${sessionId}"]`, { timeout: 20_000 });
 
-    const bob = await loggedIn('next-bob');
+    const bob = await loggedIn(userName('bob'));
     const bobsSessions = await bob.page.$$eval(sel.sessionItem, (nodes) => nodes.map((n) => n.dataset.sessionId));
     assert.ok(!bobsSessions.includes(sessionId), "another user's list does not show the session");
 
     // The browser holds short-lived tokens for its own user, never the key that signs them.
     const { token, expiresAt } = await alice.page.evaluate(() => fetch('/api/gateway-token').then((r) => r.json()));
     const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
-    assert.equal(claims.sub, 'next-alice');
+    assert.equal(claims.sub, userName('alice'));
     assert.ok(claims.exp * 1000 === expiresAt && claims.exp - claims.iat <= 600, `short-lived: ${JSON.stringify(claims)}`);
     const html = await alice.page.content();
     assert.ok(scripts.size > 0, 'the page loaded its scripts');
@@ -176,7 +179,7 @@ describe('Next.js example (examples/nextjs) in headless Chromium', { concurrency
   });
 
   it('the SignalR chat page shows the prompt at once, streams the answer, and survives a reload mid-answer', { timeout: 120_000 }, async (t) => {
-    const { page, errors } = await loggedIn('next-carol');
+    const { page, errors } = await loggedIn(userName('carol'));
     await page.click(sel.newSession);
     await page.waitForURL(/\/chat\/ses_/, { timeout: 20_000 });
     const sessionId = page.url().split('/chat/')[1];
@@ -223,7 +226,7 @@ describe('Next.js example (examples/nextjs) in headless Chromium', { concurrency
       return;
     }
 
-    const user = 'next-dave';
+    const user = userName('dave');
     const { page, errors } = await loggedIn(user);
     await page.click(sel.newAiChat);
     await page.waitForURL(/\/ai\/chat-/, { timeout: 20_000 });

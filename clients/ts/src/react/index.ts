@@ -51,7 +51,9 @@ export function GatewayProvider({ client, options, children }: GatewayProviderPr
   }
 
   const optionsRef = useRef(options);
-  optionsRef.current = options;
+  useEffect(() => {
+    optionsRef.current = options; // the latest accessTokenFactory, read at each (re)connect
+  });
   const [owned, setOwned] = useState<GatewayClient | null>(null);
   const url = options?.url;
   const skipNegotiation = options?.skipNegotiation ?? false;

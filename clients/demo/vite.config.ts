@@ -6,8 +6,8 @@ const gateway = process.env.GATEWAY_URL ?? 'http://127.0.0.1:5280';
 export default defineConfig({
   base: '/',
   resolve: {
-    // The client package from this repository, compiled from source with the demo (no prior build needed).
-    alias: { '@opencode-gateway/client': fileURLToPath(new URL('../ts/src/index.ts', import.meta.url)) },
+    // @opencode-gateway/client is ../ts linked into node_modules: its built dist/ through its exports map (the
+    // prebuild script builds it). Its @microsoft/signalr is this app's, not the copy in ../ts/node_modules.
     dedupe: ['@microsoft/signalr'],
   },
   build: {

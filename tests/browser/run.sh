@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The browser end-to-end suite: installs its npm deps (the pinned playwright-core; the browser is Debian's
-# /usr/bin/chromium, never downloaded), then runs e2e.test.mjs and cors.test.mjs with node:test. Each builds the demo
+# /usr/bin/chromium, never downloaded), then runs e2e.test.mjs, cors.test.mjs and nextjs.test.mjs with node:test. Each builds the demo
 # page and the gateway, starts opencode + mock LLM (ports 4596/4597) and the gateway itself, and stops them by pid when
 # done. Results: artifacts/test-results/browser*.steps.json; screenshots: artifacts/screenshots/; logs:
 # artifacts/browser/. Env: E2E_SKIP_DOTNET_BUILD=1 (the gateway is already built), E2E_OC_PORT, E2E_MOCK_PORT,
-# E2E_GATEWAY_PORT (every gateway of the suite, one at a time; default: a free port), E2E_APP_PORT (the CORS test's second origin; default: a free port), CHROMIUM.
+# E2E_GATEWAY_PORT (every gateway of the suite, one at a time; default: a free port), E2E_APP_PORT (the CORS test's second
+# origin; default: a free port), E2E_NEXT_PORT (the Next.js example's `next start`; default: a free port), CHROMIUM.
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT="$(cd ../.. && pwd)"
@@ -41,4 +42,5 @@ run_file() { # FILE STEPS
 }
 run_file e2e.test.mjs "$STEPS"
 E2E_SKIP_DOTNET_BUILD=1 run_file cors.test.mjs "$RESULTS/browser-cors.steps.json"   # built by the run above
+E2E_SKIP_DOTNET_BUILD=1 run_file nextjs.test.mjs "$RESULTS/browser-nextjs.steps.json"   # examples/nextjs
 exit $status

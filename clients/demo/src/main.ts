@@ -204,7 +204,7 @@ function render(view: SessionView): void {
 
   const status = view.status?.type ?? 'idle';
   statusEl.dataset.status = status;
-  statusEl.textContent = status === 'busy' ? 'working…' : status === 'retry' ? `retrying (${view.status.message ?? ''})` : '';
+  statusEl.textContent = view.status.type === 'busy' ? 'working…' : view.status.type === 'retry' ? `retrying (${view.status.message ?? ''})` : '';
   abortButton.hidden = status === 'idle';
 
   const problems: string[] = [];
@@ -287,7 +287,7 @@ function updateMessage(entry: { node: HTMLElement; parts: Map<string, { node: HT
     }
   }
 
-  const error = message.info.error;
+  const error = message.info.role === 'assistant' ? message.info.error : undefined;
   let errorNode = entry.node.querySelector<HTMLElement>(':scope > .message-error');
   if (error && error.name !== 'MessageAbortedError') {
     errorNode ??= entry.node.appendChild(el('div', { class: 'message-error' }));
@@ -325,13 +325,14 @@ function renderPart(part: Part, existing: HTMLElement | undefined): HTMLElement 
     }
     case 'tool': {
       const node = existing?.classList.contains('tool') ? existing : el('div', { class: 'part tool', 'data-testid': 'tool-part' });
-      const state = part.state ?? {};
-      const status = String(state.status ?? 'pending');
+      const state = part.state;
+      const status = state?.status ?? 'pending';
       node.dataset.partId = part.id;
       node.dataset.status = status;
-      const input = state.input && typeof state.input === 'object' ? (state.input as Record<string, unknown>) : {};
-      const summary = state.title ?? (typeof input.command === 'string' ? input.command : typeof input.filePath === 'string' ? input.filePath : '');
-      const output = typeof state.output === 'string' ? state.output : typeof state.error === 'string' ? state.error : '';
+      const input: Record<string, unknown> = state?.input ?? {};
+      const title = state?.status === 'running' || state?.status === 'completed' ? state.title : undefined;
+      const summary = title ?? (typeof input.command === 'string' ? input.command : typeof input.filePath === 'string' ? input.filePath : '');
+      const output = state?.status === 'completed' ? state.output : state?.status === 'error' ? state.error : '';
       node.innerHTML = `
         <div class="tool-head">
           <span class="tool-name">${escapeHtml(part.tool ?? 'tool')}</span>

@@ -21,6 +21,7 @@ import type {
 } from './contracts.js';
 import { ClientErrorCodes } from './contracts.js';
 import { GatewayError, isTransientError, toGatewayError } from './errors.js';
+import { toJoinResult, toSessionEvent, toSessionSnapshot } from './normalize.js';
 import { SessionState, type RejoinAction, type SessionView } from './session-state.js';
 import { createSignalRTransport, defaultReconnectDelaysMs, reconnectDelay, type HubTransport } from './transport.js';
 
@@ -31,6 +32,11 @@ export interface GatewayClientOptions {
   url: string;
   /** Called for every (re)connect; its token goes in the `Authorization` header (WebSockets: `access_token` query). */
   accessTokenFactory?: () => string | Promise<string>;
+  /**
+   * Connect straight over WebSockets, without SignalR's negotiate request. Needed behind a load balancer without
+   * sticky sessions (a negotiate answered by one node and a socket opened on another fail), and saves a round trip.
+   */
+  skipNegotiation?: boolean;
   /** Delays between reconnect attempts; the last one repeats forever. Default 0, 1 s, 2 s, 5 s, 10 s, 20 s, 30 s. */
   reconnectDelaysMs?: readonly number[];
   /** Failed reconnect attempts after which the state is `offline` rather than `reconnecting`. Default 3. */
@@ -141,6 +147,7 @@ class GatewayClientImpl implements GatewayClient {
       createSignalRTransport({
         url: options.url,
         ...(options.accessTokenFactory ? { accessTokenFactory: options.accessTokenFactory } : {}),
+        ...(options.skipNegotiation ? { skipNegotiation: true } : {}),
         reconnectDelaysMs: this.delays,
       });
 
@@ -412,7 +419,7 @@ class GatewayClientImpl implements GatewayClient {
 
         w.failures = 0;
         w.upstream ??= result.upstream;
-        this.handleAction(w, w.state.completeJoin(result));
+        this.handleAction(w, w.state.completeJoin(toJoinResult(result)));
         this.markChanged();
       },
       (error: unknown) => {
@@ -486,7 +493,7 @@ class GatewayClientImpl implements GatewayClient {
       return;
     }
 
-    this.handleAction(w, w.state.receiveEvent(event));
+    this.handleAction(w, w.state.receiveEvent(toSessionEvent(event)));
     this.markChanged();
   }
 
@@ -496,7 +503,7 @@ class GatewayClientImpl implements GatewayClient {
       return;
     }
 
-    this.handleAction(w, w.state.receiveSnapshot(snapshot));
+    this.handleAction(w, w.state.receiveSnapshot(toSessionSnapshot(snapshot)));
     this.markChanged();
   }
 

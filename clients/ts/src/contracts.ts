@@ -10,7 +10,9 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 export type JsonObject = { [key: string]: Json };
 
 // ---------------------------------------------------------------------------------------------------------------
-// opencode shapes the gateway passes through (loose: only what clients commonly read is named).
+// opencode shapes the gateway passes through. Unions are discriminated (`type`, `role`, `status`); members clients
+// rarely read are left out. `normalize.ts` turns what arrives into these types: a part of a type this client does not
+// know (from a newer opencode) becomes an `UnknownPart` that keeps its members and its original `type` as `wireType`.
 
 /** opencode's session info (`ses_…`). */
 export interface SessionInfo {
@@ -22,49 +24,209 @@ export interface SessionInfo {
   [key: string]: unknown;
 }
 
-/** opencode's message info (user or assistant message). */
-export interface MessageInfo {
+/** opencode's error object (`{name, data:{message,…}}`): `MessageAbortedError`, `APIError`, `ProviderAuthError`, … */
+export interface OpencodeError {
+  name?: string;
+  data?: { message?: string; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+interface MessageInfoBase {
   id: string;
   sessionID?: string;
-  role?: 'user' | 'assistant' | string;
   time?: { created?: number; completed?: number; [key: string]: unknown };
-  error?: { name?: string; data?: { message?: string; [key: string]: unknown } } & JsonObject;
   [key: string]: unknown;
+}
+
+export interface UserMessageInfo extends MessageInfoBase {
+  role: 'user';
+  agent?: string;
+  model?: { providerID?: string; modelID?: string };
+}
+
+export interface AssistantMessageInfo extends MessageInfoBase {
+  role: 'assistant';
+  parentID?: string;
+  modelID?: string;
+  providerID?: string;
+  agent?: string;
+  cost?: number;
+  tokens?: { input?: number; output?: number; reasoning?: number; cache?: { read?: number; write?: number } };
+  finish?: string;
+  error?: OpencodeError;
+}
+
+/** The info of a message whose parts arrived before the message itself (replaced by its `message.updated`). */
+export interface PlaceholderMessageInfo extends MessageInfoBase {
+  role?: undefined;
+}
+
+/** opencode's message info. */
+export type MessageInfo = UserMessageInfo | AssistantMessageInfo | PlaceholderMessageInfo;
+
+interface PartBase {
+  id: string;
+  messageID: string;
+  sessionID?: string;
+}
+
+export interface TextPart extends PartBase {
+  type: 'text';
+  /** Absent when a `part.updated` without text created the part (its text then arrives as deltas). */
+  text?: string;
+  /** Added by opencode, not typed by anyone (e.g. a file's content read for the model). */
+  synthetic?: boolean;
+  ignored?: boolean;
+  time?: { start?: number; end?: number };
+  metadata?: JsonObject;
+}
+
+export interface ReasoningPart extends PartBase {
+  type: 'reasoning';
+  text?: string;
+  time?: { start?: number; end?: number };
+  metadata?: JsonObject;
 }
 
 export type ToolStatus = 'pending' | 'running' | 'completed' | 'error';
 
-/** opencode's message part. `type` is text | reasoning | tool | step-start | step-finish | file | …; undefined for a
- * placeholder created by a delta that arrived before its part. */
-export interface Part {
-  id: string;
-  messageID: string;
-  sessionID?: string;
-  type: string | undefined;
-  text?: string;
-  tool?: string;
-  callID?: string;
-  state?: {
-    status?: ToolStatus | string;
-    input?: Json;
-    output?: string;
-    title?: string;
-    error?: string;
-    metadata?: Json;
-    [key: string]: unknown;
-  };
-  time?: { start?: number; end?: number; [key: string]: unknown };
-  [key: string]: unknown;
+export interface ToolStatePending {
+  status: 'pending';
+  input?: JsonObject;
+  raw?: string;
 }
 
-/** `{"type":"idle"|"busy"|"retry",…}` (retry also has attempt, message, next). */
-export interface SessionStatus {
-  type: 'idle' | 'busy' | 'retry' | string;
-  attempt?: number;
-  message?: string;
-  next?: number;
-  [key: string]: unknown;
+export interface ToolStateRunning {
+  status: 'running';
+  input?: JsonObject;
+  title?: string;
+  metadata?: JsonObject;
+  time?: { start?: number };
 }
+
+export interface ToolStateCompleted {
+  status: 'completed';
+  input?: JsonObject;
+  output: string;
+  title?: string;
+  metadata?: JsonObject;
+  time?: { start?: number; end?: number; compacted?: number };
+}
+
+export interface ToolStateError {
+  status: 'error';
+  input?: JsonObject;
+  error: string;
+  metadata?: JsonObject;
+  time?: { start?: number; end?: number };
+}
+
+export type ToolState = ToolStatePending | ToolStateRunning | ToolStateCompleted | ToolStateError;
+
+export interface ToolPart extends PartBase {
+  type: 'tool';
+  tool: string;
+  callID: string;
+  state: ToolState;
+  metadata?: JsonObject;
+}
+
+export interface FilePart extends PartBase {
+  type: 'file';
+  mime: string;
+  url: string;
+  filename?: string;
+  source?: JsonObject;
+}
+
+export interface StepStartPart extends PartBase {
+  type: 'step-start';
+  snapshot?: string;
+}
+
+export interface StepFinishPart extends PartBase {
+  type: 'step-finish';
+  reason?: string;
+  snapshot?: string;
+  cost?: number;
+  tokens?: { input?: number; output?: number; reasoning?: number; cache?: { read?: number; write?: number } };
+}
+
+export interface SubtaskPart extends PartBase {
+  type: 'subtask';
+  prompt: string;
+  description: string;
+  agent: string;
+}
+
+export interface SnapshotPart extends PartBase {
+  type: 'snapshot';
+  snapshot: string;
+}
+
+export interface PatchPart extends PartBase {
+  type: 'patch';
+  hash: string;
+  files: string[];
+}
+
+export interface AgentPart extends PartBase {
+  type: 'agent';
+  name: string;
+}
+
+export interface RetryPart extends PartBase {
+  type: 'retry';
+  attempt: number;
+  error?: OpencodeError;
+}
+
+export interface CompactionPart extends PartBase {
+  type: 'compaction';
+  auto: boolean;
+}
+
+/** A part whose deltas arrived before the part itself: only the streamed field is known so far. */
+export interface PlaceholderPart extends PartBase {
+  type: undefined;
+  text?: string;
+}
+
+/** A part of a type this client does not know (a newer opencode): its members as sent, its type in `wireType`. */
+export interface UnknownPart extends PartBase {
+  type: 'unknown';
+  wireType: string;
+  [member: string]: unknown;
+}
+
+/** The part types opencode defines (and this client types). */
+export const partTypes = [
+  'text', 'reasoning', 'tool', 'file', 'step-start', 'step-finish', 'subtask', 'snapshot', 'patch', 'agent', 'retry',
+  'compaction',
+] as const;
+
+/** opencode's message part, discriminated by `type`. */
+export type Part =
+  | TextPart
+  | ReasoningPart
+  | ToolPart
+  | FilePart
+  | StepStartPart
+  | StepFinishPart
+  | SubtaskPart
+  | SnapshotPart
+  | PatchPart
+  | AgentPart
+  | RetryPart
+  | CompactionPart
+  | PlaceholderPart
+  | UnknownPart;
+
+/** `{"type":"idle"|"busy"|"retry",…}`. */
+export type SessionStatus =
+  | { type: 'idle' }
+  | { type: 'busy' }
+  | { type: 'retry'; attempt?: number; message?: string; next?: number };
 
 /** A pending permission request (`permission.asked`). */
 export interface PermissionRequest {
@@ -83,13 +245,6 @@ export interface Todo {
   content?: string;
   status?: string;
   priority?: string;
-  [key: string]: unknown;
-}
-
-/** opencode's error object (`{name, data:{message,…}}`). */
-export interface OpencodeError {
-  name?: string;
-  data?: { message?: string; [key: string]: unknown };
   [key: string]: unknown;
 }
 
@@ -241,33 +396,118 @@ export const SessionEventTypes = {
 
 export type SessionEventType = (typeof SessionEventTypes)[keyof typeof SessionEventTypes];
 
-/** One event of one session. The envelope is flat: `type` says which optional members are set. */
-export interface SessionEvent {
+/** The envelope every event has. */
+export interface SessionEventBase {
   upstream: string;
   sessionId: string;
   /** Changes whenever the gateway lost continuity for this session. */
   epoch: number;
   /** 1, 2, 3… within an epoch, without gaps. */
   seq: number;
-  type: SessionEventType | string;
-  messageId?: string | null;
-  partId?: string | null;
-  /** part.delta: the part field the text is appended to (`text`). */
-  field?: string | null;
-  /** part.delta: the field's length in UTF-16 code units before this delta. */
-  offset?: number | null;
-  delta?: string | null;
-  /** part.updated: the part; when it has no `text` member the text is unchanged. */
-  part?: Part | null;
-  /** message.updated: message info; session.updated: session info. */
-  info?: (MessageInfo | SessionInfo) | null;
-  status?: SessionStatus | null;
-  error?: OpencodeError | null;
-  permission?: PermissionRequest | null;
-  requestId?: string | null;
-  reply?: PermissionReply | string | null;
-  todos?: Todo[] | null;
 }
+
+/** A part was created or changed: replace it; when `part` has no `text` member the text is unchanged. */
+export interface PartUpdatedEvent extends SessionEventBase {
+  type: 'part.updated';
+  messageId: string;
+  partId: string;
+  part: Part;
+}
+
+/** Put `delta` into the part's `field` (opencode streams `text`) at `offset`, its length in UTF-16 code units before. */
+export interface PartDeltaEvent extends SessionEventBase {
+  type: 'part.delta';
+  messageId: string;
+  partId: string;
+  field: string;
+  offset: number;
+  delta: string;
+}
+
+export interface PartRemovedEvent extends SessionEventBase {
+  type: 'part.removed';
+  messageId?: string;
+  partId: string;
+}
+
+export interface MessageUpdatedEvent extends SessionEventBase {
+  type: 'message.updated';
+  messageId: string;
+  info: MessageInfo;
+}
+
+export interface MessageRemovedEvent extends SessionEventBase {
+  type: 'message.removed';
+  messageId: string;
+}
+
+/** Busy / idle / retry; sent only when it changes. */
+export interface StatusEvent extends SessionEventBase {
+  type: 'status';
+  status: SessionStatus;
+}
+
+/** opencode's `session.error`. */
+export interface ErrorEvent extends SessionEventBase {
+  type: 'error';
+  error: OpencodeError;
+}
+
+export interface PermissionAskedEvent extends SessionEventBase {
+  type: 'permission.asked';
+  permission: PermissionRequest;
+}
+
+export interface PermissionRepliedEvent extends SessionEventBase {
+  type: 'permission.replied';
+  requestId: string;
+  reply: PermissionReply;
+}
+
+export interface TodoUpdatedEvent extends SessionEventBase {
+  type: 'todo.updated';
+  todos: Todo[];
+}
+
+export interface SessionUpdatedEvent extends SessionEventBase {
+  type: 'session.updated';
+  info: SessionInfo;
+}
+
+export interface SessionDeletedEvent extends SessionEventBase {
+  type: 'session.deleted';
+}
+
+/**
+ * An event of a type this client does not know (a newer gateway): it still takes its place in the sequence (its
+ * `seq` is applied), and its members are kept as sent, with the original type in `wireType`.
+ */
+export interface UnknownSessionEvent extends SessionEventBase {
+  type: 'unknown';
+  wireType: string;
+  [member: string]: unknown;
+}
+
+/** The events the gateway defines. */
+export type KnownSessionEvent =
+  | PartUpdatedEvent
+  | PartDeltaEvent
+  | PartRemovedEvent
+  | MessageUpdatedEvent
+  | MessageRemovedEvent
+  | StatusEvent
+  | ErrorEvent
+  | PermissionAskedEvent
+  | PermissionRepliedEvent
+  | TodoUpdatedEvent
+  | SessionUpdatedEvent
+  | SessionDeletedEvent;
+
+/** One event of one session, discriminated by `type` (`toSessionEvent` makes one from what the hub sends). */
+export type SessionEvent = KnownSessionEvent | UnknownSessionEvent;
+
+/** Every member any event may have (the flat C# record `SessionEvent`). */
+type AllKeys<T> = T extends unknown ? keyof T : never;
 
 // ---------------------------------------------------------------------------------------------------------------
 // SessionSnapshot.cs
@@ -368,7 +608,7 @@ interface ContractTypes {
   PromptResult: PromptResult;
   PermissionReplyRequest: PermissionReplyRequest;
   SessionMetadata: SessionMetadata;
-  SessionEvent: SessionEvent;
+  SessionEvent: { [K in AllKeys<KnownSessionEvent>]: unknown };
   SessionSnapshot: SessionSnapshot;
   MessageWithParts: MessageWithParts;
   ListSessionsRequest: ListSessionsRequest;

@@ -1,5 +1,6 @@
 export * from './contracts.js';
 export { GatewayError, toGatewayError, isTransientError } from './errors.js';
+export { toJoinResult, toPart, toSessionEvent, toSessionSnapshot } from './normalize.js';
 export {
   SessionState,
   type SessionView,
@@ -24,3 +25,17 @@ export {
   type WatchHandle,
   type WatchOptions,
 } from './client.js';
+export {
+  GatewayStores,
+  SessionChatStore,
+  SessionListStore,
+  partText,
+  userText,
+  type ChatError,
+  type ChatMessage,
+  type ChatStatus,
+  type ListStatus,
+  type SessionChatState,
+  type SessionListOptions,
+  type SessionListState,
+} from './stores.js';

@@ -10,6 +10,7 @@ import {
   type MessageInfo,
   type OpencodeError,
   type Part,
+  type PartDeltaEvent,
   type PermissionRequest,
   type SessionEvent,
   type SessionInfo,
@@ -376,14 +377,14 @@ export class SessionState {
   }
 
   /** Applies a `part.delta`; false when its offset is past the text we have (a gap). */
-  private applyDelta(event: SessionEvent): boolean {
+  private applyDelta(event: PartDeltaEvent): boolean {
     const messageId = event.messageId ?? '';
     const partId = event.partId ?? '';
     const field = event.field ?? 'text';
     const delta = event.delta ?? '';
     const entry = this.ensureMessage(messageId);
     const part = entry.parts.get(partId);
-    const value = part?.[field];
+    const value = (part as Record<string, unknown> | undefined)?.[field];
     const current = typeof value === 'string' ? value : '';
     const offset = event.offset ?? current.length;
 
@@ -398,7 +399,7 @@ export class SessionState {
       return false;
     }
 
-    const next: Part = part ? { ...part, [field]: text } : { id: partId, messageID: messageId, type: undefined, [field]: text };
+    const next = (part ? { ...part, [field]: text } : { id: partId, messageID: messageId, type: undefined, [field]: text }) as Part;
     entry.setPart(next);
     return true;
   }
@@ -415,9 +416,9 @@ export class SessionState {
         const messageId = event.messageId ?? part.messageID;
         const entry = this.ensureMessage(messageId);
         const existing = entry.parts.get(partId);
-        const next: Part = { ...part, id: partId, messageID: messageId };
-        if (!('text' in part) && existing && typeof existing.text === 'string') {
-          next.text = existing.text;
+        const next = { ...part, id: partId, messageID: messageId } as Part;
+        if (!('text' in part) && existing && 'text' in existing && typeof existing.text === 'string') {
+          (next as { text?: string }).text = existing.text;
         }
 
         entry.setPart(next);

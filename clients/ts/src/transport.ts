@@ -5,7 +5,9 @@
 import {
   HubConnectionBuilder,
   HubConnectionState,
+  HttpTransportType,
   LogLevel,
+  type IHttpConnectionOptions,
   type HubConnection,
   type IRetryPolicy,
   type RetryContext,
@@ -43,6 +45,8 @@ export interface SignalRTransportOptions {
   /** The hub's URL, e.g. `https://gateway.example/hubs/session` or `/hubs/session`. */
   url: string;
   accessTokenFactory?: () => string | Promise<string>;
+  /** WebSockets only, without the negotiate request (see `GatewayClientOptions.skipNegotiation`). */
+  skipNegotiation?: boolean;
   reconnectDelaysMs?: readonly number[];
   logLevel?: LogLevel;
 }
@@ -61,8 +65,12 @@ export function createSignalRTransport(options: SignalRTransportOptions): HubTra
     },
   };
 
+  const connectionOptions: IHttpConnectionOptions = {
+    ...(options.accessTokenFactory ? { accessTokenFactory: options.accessTokenFactory } : {}),
+    ...(options.skipNegotiation ? { skipNegotiation: true, transport: HttpTransportType.WebSockets } : {}),
+  };
   const builder = new HubConnectionBuilder()
-    .withUrl(options.url, options.accessTokenFactory ? { accessTokenFactory: options.accessTokenFactory } : {})
+    .withUrl(options.url, connectionOptions)
     .withAutomaticReconnect(retryPolicy)
     .configureLogging(options.logLevel ?? LogLevel.Warning);
   const connection: HubConnection = builder.build();

@@ -8,6 +8,7 @@ import {
   delta,
   ev,
   FakeTransport,
+  partText,
   recoveredResult,
   settle,
   snapshot,
@@ -19,7 +20,7 @@ const E = 1_700_000_000_000_001;
 const SESSIONS = ['ses_aaa', 'ses_bbb', 'ses_ccc'];
 
 function textOf(view: SessionView | undefined): string {
-  return view?.messages.flatMap((m) => m.parts.map((p) => p.text ?? '')).join('') ?? '';
+  return view?.messages.flatMap((m) => m.parts.map((p) => partText(p) ?? '')).join('') ?? '';
 }
 
 describe('GatewayClient with a fake transport', () => {

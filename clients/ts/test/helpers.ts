@@ -4,6 +4,7 @@ import type {
   Part,
   SessionEvent,
   SessionSnapshot,
+  TextPart,
 } from '../src/contracts.js';
 import type { HubTransport } from '../src/transport.js';
 
@@ -11,17 +12,22 @@ export const SID = 'ses_test1';
 export const MSG = 'msg_0002';
 export const PRT = 'prt_0003';
 
-/** An event of SID; `fields` are the type-specific members. */
-export function ev(epoch: number, seq: number, type: string, fields: Partial<SessionEvent> = {}, sessionId = SID): SessionEvent {
-  return { upstream: 'default', sessionId, epoch, seq, type, ...fields };
+/** An event of SID as the hub sends it; `fields` are the type-specific members (any type, known or not). */
+export function ev(epoch: number, seq: number, type: string, fields: Record<string, unknown> = {}, sessionId = SID): SessionEvent {
+  return { upstream: 'default', sessionId, epoch, seq, type, ...fields } as SessionEvent;
+}
+
+/** The text of a part (text and reasoning parts have one). */
+export function partText(part: Part | undefined): string | undefined {
+  return part?.type === 'text' || part?.type === 'reasoning' || part?.type === undefined ? part?.text : undefined;
 }
 
 export function delta(epoch: number, seq: number, offset: number, text: string, partId = PRT, messageId = MSG): SessionEvent {
   return ev(epoch, seq, 'part.delta', { messageId, partId, field: 'text', offset, delta: text });
 }
 
-export function textPart(id: string, text: string | undefined, messageId = MSG, extra: Partial<Part> = {}): Part {
-  const part: Part = { id, messageID: messageId, sessionID: SID, type: 'text', ...extra };
+export function textPart(id: string, text: string | undefined, messageId = MSG, extra: Partial<TextPart> = {}): TextPart {
+  const part: TextPart = { id, messageID: messageId, sessionID: SID, type: 'text', ...extra };
   if (text !== undefined) part.text = text;
   return part;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { ToolPart } from '../src/contracts.js';
 import { SessionState } from '../src/session-state.js';
 import {
   assistant,
@@ -6,6 +7,7 @@ import {
   ev,
   MSG,
   PRT,
+  partText,
   partUpdated,
   recoveredResult,
   SID,
@@ -27,7 +29,7 @@ function joined(seq = 0, text = '', epoch = E): SessionState {
 
 function text(state: SessionState, partId = PRT, messageId = MSG): string | undefined {
   const message = state.view().messages.find((m) => m.info.id === messageId);
-  return message?.parts.find((p) => p.id === partId)?.text;
+  return partText(message?.parts.find((p) => p.id === partId));
 }
 
 describe('SessionState', () => {
@@ -245,11 +247,11 @@ describe('SessionState', () => {
 
   it('keeps the text when a tool/part update carries none, and replaces tool parts whole', () => {
     const state = joined(0);
-    const tool = { id: 'prt_0010', messageID: MSG, sessionID: SID, type: 'tool', tool: 'bash', callID: 'c1', state: { status: 'pending', input: {} } };
+    const tool: ToolPart = { id: 'prt_0010', messageID: MSG, sessionID: SID, type: 'tool', tool: 'bash', callID: 'c1', state: { status: 'pending', input: {} } };
     state.receiveEvent(partUpdated(E, 1, tool));
     state.receiveEvent(partUpdated(E, 2, { ...tool, state: { status: 'completed', input: { command: 'ls' }, output: 'x\n' } }));
     const part = state.view().messages[0]!.parts.find((p) => p.id === 'prt_0010')!;
-    expect(part.state).toEqual({ status: 'completed', input: { command: 'ls' }, output: 'x\n' });
+    expect(part.type === 'tool' && part.state).toEqual({ status: 'completed', input: { command: 'ls' }, output: 'x\n' });
     expect('text' in part).toBe(false);
   });
 

@@ -18,6 +18,8 @@ export const auth = {
   token: process.env.E2E_GATEWAY_TOKEN || mintToken('e2e-user'),
   /** Extra command-line arguments for the gateway process. */
   gatewayArgs: [`--Gateway:Auth:Jwt:SigningKey=${signingKey}`],
+  /** The gateway's signing key, for an app that mints its own tokens (the Next.js example's server). */
+  signingKey,
 };
 
 /** The demo chat page's URL, with the access token. */

@@ -1,0 +1,176 @@
+'use client';
+/**
+ * React bindings (`@opencode-gateway/client/react`): a provider holding one `GatewayClient`, and hooks on
+ * `useSyncExternalStore` over the framework-free stores of `stores.ts`. React 19.
+ *
+ *   <GatewayProvider options={{ url, accessTokenFactory, skipNegotiation: true }}>…</GatewayProvider>
+ *   const { status, messages, prompt } = useSession(sessionId);
+ *   const { sessions, createSession } = useSessions({ tag: 'demo' });
+ */
+import { createContext, createElement, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
+import { createGatewayClient, type GatewayClient, type GatewayClientOptions, type PromptOptions } from '../client.js';
+import type { CreateSessionRequest, ListSessionsRequest, PermissionReply, PromptResult, SessionInfo } from '../contracts.js';
+import { GatewayError } from '../errors.js';
+import {
+  GatewayStores,
+  type SessionChatState,
+  type SessionListOptions,
+  type SessionListState,
+} from '../stores.js';
+
+export type {
+  ChatError,
+  ChatMessage,
+  ChatStatus,
+  ListStatus,
+  SessionChatState,
+  SessionListOptions,
+  SessionListState,
+} from '../stores.js';
+export { partText, userText } from '../stores.js';
+
+/** null: a provider whose client is not created yet (server rendering, or before the first effect ran). */
+const GatewayContext = createContext<GatewayStores | null | undefined>(undefined);
+
+export interface GatewayProviderProps {
+  /** A client you created (and stop yourself). */
+  client?: GatewayClient;
+  /**
+   * Or the options of a client the provider creates in the browser when it mounts and stops when it unmounts. It is
+   * created again when `url` or `skipNegotiation` change; `accessTokenFactory` is read at each (re)connect, so a new
+   * function does not reconnect.
+   */
+  options?: GatewayClientOptions;
+  children?: ReactNode;
+}
+
+/** Makes a gateway client available to the hooks below it. */
+export function GatewayProvider({ client, options, children }: GatewayProviderProps): ReactNode {
+  if (!client && !options) {
+    throw new Error('GatewayProvider needs a `client` or `options`.');
+  }
+
+  const optionsRef = useRef(options);
+  useEffect(() => {
+    optionsRef.current = options; // the latest accessTokenFactory, read at each (re)connect
+  });
+  const [owned, setOwned] = useState<GatewayClient | null>(null);
+  const url = options?.url;
+  const skipNegotiation = options?.skipNegotiation ?? false;
+  useEffect(() => {
+    if (client || url === undefined) {
+      return;
+    }
+
+    const { accessTokenFactory, ...rest } = optionsRef.current ?? { url };
+    const created = createGatewayClient({
+      ...rest,
+      url,
+      skipNegotiation,
+      ...(accessTokenFactory ? { accessTokenFactory: () => optionsRef.current!.accessTokenFactory!() } : {}),
+    });
+    setOwned(created);
+    return () => {
+      setOwned((current) => (current === created ? null : current));
+      void created.stop();
+    };
+  }, [client, url, skipNegotiation]);
+
+  const active = client ?? owned;
+  const stores = useMemo(() => (active ? new GatewayStores(active) : null), [active]);
+  return createElement(GatewayContext.Provider, { value: stores }, children);
+}
+
+function useStores(hook: string): GatewayStores | null {
+  const stores = useContext(GatewayContext);
+  if (stores === undefined) {
+    throw new Error(`${hook} must be used inside a <GatewayProvider>.`);
+  }
+
+  return stores;
+}
+
+/** The provider's client; null while it is being created (first render, server rendering). */
+export function useGatewayClient(): GatewayClient | null {
+  return useStores('useGatewayClient')?.client ?? null;
+}
+
+export interface UseSessionResult extends SessionChatState {
+  /**
+   * Sends a prompt: its user message shows at once (`optimistic: true`) until opencode's own replaces it. Never
+   * rejects: on failure the optimistic message is removed, `error` says why and the promise resolves to undefined.
+   */
+  prompt(text: string, options?: PromptOptions): Promise<PromptResult | undefined>;
+  /** Stops the answer in progress. */
+  abort(): Promise<void>;
+  /** Answers a permission request of the session (`once`, `always`, `reject`). */
+  replyPermission(requestId: string, reply: PermissionReply, message?: string): Promise<void>;
+}
+
+const noSubscription = () => () => undefined;
+const notConnected = (): Promise<never> => Promise.reject(new GatewayError('disconnected', 'Not connected to the gateway yet.'));
+
+function connectingSession(sessionId: string): SessionChatState {
+  return { sessionId, status: 'connecting', connection: 'connecting', view: null, messages: [], permissions: [], error: null };
+}
+
+/**
+ * A live session: joins it on mount (shared by every component watching it), leaves it on unmount. Rejoins by
+ * itself after reconnects and reloads; `status` goes `connecting` → `ready`, and `submitted` → `streaming` → `ready`
+ * for each answer.
+ */
+export function useSession(sessionId: string): UseSessionResult {
+  const stores = useStores('useSession');
+  const store = useMemo(() => stores?.session(sessionId) ?? null, [stores, sessionId]);
+  const placeholder = useMemo(() => connectingSession(sessionId), [sessionId]);
+  const state = useSyncExternalStore(
+    store?.subscribe ?? noSubscription,
+    store?.getSnapshot ?? (() => placeholder),
+    () => placeholder,
+  );
+  return useMemo(
+    () => ({
+      ...state,
+      prompt: store?.prompt ?? (() => Promise.resolve(undefined)),
+      abort: store?.abort ?? notConnected,
+      replyPermission: store?.replyPermission ?? notConnected,
+    }),
+    [state, store],
+  );
+}
+
+export interface UseSessionsResult extends SessionListState {
+  /** Reloads the first page. */
+  refresh(): Promise<void>;
+  /** Appends the next page (when `hasMore`). */
+  loadMore(): Promise<void>;
+  /** Creates a session owned by the caller, then reloads every session list in use. */
+  createSession(request?: CreateSessionRequest): Promise<SessionInfo>;
+}
+
+const connectingList: SessionListState = { status: 'connecting', sessions: [], hasMore: false, loading: false, error: null };
+
+/**
+ * The caller's sessions matching `filter` (workspace, tag, archived, q, limit), most recently updated first.
+ * Loaded on mount and after every reconnect; `options.refreshIntervalMs` also reloads it periodically.
+ */
+export function useSessions(filter: ListSessionsRequest = {}, options: SessionListOptions = {}): UseSessionsResult {
+  const stores = useStores('useSessions');
+  const key = JSON.stringify([filter, options]);
+  // The filter is compared by value: a literal object per render is fine.
+  const store = useMemo(() => stores?.sessionList(filter, options) ?? null, [stores, key]);
+  const state = useSyncExternalStore(
+    store?.subscribe ?? noSubscription,
+    store?.getSnapshot ?? (() => connectingList),
+    () => connectingList,
+  );
+  return useMemo(
+    () => ({
+      ...state,
+      refresh: store?.refresh ?? (() => Promise.resolve()),
+      loadMore: store?.loadMore ?? (() => Promise.resolve()),
+      createSession: (request?: CreateSessionRequest) => (stores ? stores.createSession(request) : notConnected()),
+    }),
+    [state, store, stores],
+  );
+}

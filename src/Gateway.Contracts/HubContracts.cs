@@ -13,6 +13,40 @@ public interface ISessionClient
     /// epoch; replace the session's state with it.
     /// </summary>
     Task SessionSnapshot(SessionSnapshot snapshot);
+
+    /// <summary>
+    /// A <c>part.delta</c> in compact form, sent instead of its <see cref="SessionEvent"/> to connections that did not ask
+    /// for the full form (<c>?events=full</c> on the hub URL). Apply it as that event: the same seq rules, the same
+    /// offset rules.
+    /// </summary>
+    /// <param name="s">
+    /// The session and epoch it belongs to: the <c>sessionHandle</c> of the connection's latest join result or pushed
+    /// snapshot of the session. A <paramref name="s"/> the client holds for no session is of an epoch it has left behind
+    /// (or not reached yet, which an event of the new epoch announces): ignore it.
+    /// </param>
+    /// <param name="seq">The event's seq in that session's epoch.</param>
+    /// <param name="h">
+    /// The part field (<see cref="SessionEvent.Handle"/>): introduced by an earlier event of the epoch or by the snapshot's
+    /// <c>handles</c>. An unknown handle means the client's state is not the gateway's: rejoin without <c>since</c>.
+    /// </param>
+    /// <param name="offset">The field's length in UTF-16 code units before the delta.</param>
+    /// <param name="delta">The text appended.</param>
+    Task D(int s, long seq, int h, int offset, string delta);
+}
+
+/// <summary>
+/// How a hub connection receives its sessions' events, chosen when it connects with <c>?events=</c> on the hub URL.
+/// </summary>
+public static class EventForms
+{
+    /// <summary>The default: text deltas as <see cref="ISessionClient.D"/>, everything else as <see cref="SessionEvent"/>.</summary>
+    public const string Compact = "compact";
+
+    /// <summary>Every event as a <see cref="SessionEvent"/>.</summary>
+    public const string Full = "full";
+
+    /// <summary>The hub URL's query parameter that picks the form.</summary>
+    public const string QueryParameter = "events";
 }
 
 /// <summary>A position in a session's stream: the last event a client applied.</summary>
@@ -36,6 +70,13 @@ public sealed record JoinResult
     public required bool Recovered { get; init; }
     public IReadOnlyList<SessionEvent>? Events { get; init; }
     public SessionSnapshot? Snapshot { get; init; }
+
+    /// <summary>
+    /// Compact connections only: the session's handle in the result's epoch on this connection, the first argument of
+    /// every <see cref="ISessionClient.D"/> of it. It changes with the epoch (a pushed snapshot brings the new one) and
+    /// may change when the client rejoins.
+    /// </summary>
+    public int? SessionHandle { get; init; }
 }
 
 /// <summary>Argument of <c>CreateSession</c>.</summary>

@@ -25,6 +25,12 @@ public sealed record SessionEvent
     /// <summary><c>part.delta</c>: the field's length in UTF-16 code units before this delta; <c>part.gap</c>: where the gap is.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Offset { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Delta { get; init; }
+    /// <summary>
+    /// <c>part.delta</c>, <c>part.gap</c>, and <c>part.updated</c> whose <c>part</c> has <c>text</c>: the part field's
+    /// handle, a small number the session gives the field when it first sees it (the same on every node). Compact
+    /// connections receive that field's deltas as <see cref="ISessionClient.D"/> naming only the handle.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Handle { get; init; }
     /// <summary><c>part.updated</c>: opencode's part object. When it has no <c>text</c> member the text is unchanged.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonElement? Part { get; init; }
     /// <summary><c>message.updated</c>: opencode's message info; <c>session.updated</c>: opencode's session info.</summary>

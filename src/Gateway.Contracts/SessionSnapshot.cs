@@ -32,6 +32,19 @@ public sealed record SessionSnapshot
     /// every text is continuous.
     /// </summary>
     public IReadOnlyDictionary<string, IReadOnlyDictionary<string, IReadOnlyList<int>>>? Gaps { get; init; }
+
+    /// <summary>
+    /// The handles of the part fields the gateway streams: part id → field → handle (see <see cref="SessionEvent.Handle"/>).
+    /// A compact delta (<see cref="ISessionClient.D"/>) names one of these, or one an event after the snapshot introduced.
+    /// Absent when no part field has one.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>>? Handles { get; init; }
+
+    /// <summary>
+    /// Compact connections only: this connection's handle of the session in the snapshot's epoch, the first argument of
+    /// <see cref="ISessionClient.D"/> (see <see cref="JoinResult.SessionHandle"/>).
+    /// </summary>
+    public int? SessionHandle { get; init; }
 }
 
 /// <summary>One message: opencode's message info and its parts.</summary>

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Contracts.Serialization;
 
 namespace OpencodeGateway.Testing;
 
@@ -52,12 +53,22 @@ public sealed record GatewayHubClientOptions
 
     /// <summary>Anything else of the official client's connection options.</summary>
     public Action<HttpConnectionOptions>? ConfigureConnection { get; init; }
+
+    /// <summary>
+    /// The event form asked for with <c>?events=</c> (<see cref="EventForms.Compact"/> or <see cref="EventForms.Full"/>);
+    /// null asks for nothing (the gateway's default: compact).
+    /// </summary>
+    public string? Events { get; init; }
+
+    /// <summary>The MessagePack hub protocol (with the contract's formatters) instead of JSON.</summary>
+    public bool MessagePack { get; init; }
 }
 
 /// <summary>
 /// A thin layer over the official SignalR client (<see cref="HubConnection"/>, JSON protocol with the gateway's payload
-/// options: camelCase, absent members for nulls) for the gateway's hub: its methods with the contract's request types,
-/// results and events as the JSON a client receives, and what tests need to watch a connection (recorded events,
+/// options: camelCase, absent members for nulls; or MessagePack with the contract's formatters) for the gateway's hub:
+/// its methods with the contract's request types, results and events as the JSON a client receives (a MessagePack
+/// client's maps read as the same JSON), and what tests need to watch a connection (recorded events,
 /// <see cref="Closed"/>, bytes received, a reader that stops).
 /// </summary>
 public sealed class GatewayHubClient : IAsyncDisposable
@@ -119,9 +130,12 @@ public sealed class GatewayHubClient : IAsyncDisposable
         var url = hubUrl;
         if (options is { TokenInQuery: true, AccessToken: { } queryToken })
         {
-            var builder = new UriBuilder(hubUrl);
-            builder.Query = (builder.Query.Length > 1 ? builder.Query[1..] + "&" : "") + "access_token=" + Uri.EscapeDataString(queryToken);
-            url = builder.Uri;
+            url = WithQuery(url, "access_token", queryToken);
+        }
+
+        if (options.Events is { } events)
+        {
+            url = WithQuery(url, EventForms.QueryParameter, events);
         }
 
         var connectionBuilder = new HubConnectionBuilder()
@@ -154,8 +168,16 @@ public sealed class GatewayHubClient : IAsyncDisposable
                 }
 
                 options.ConfigureConnection?.Invoke(o);
-            })
-            .AddJsonProtocol(o => o.PayloadSerializerOptions = PayloadOptions);
+            });
+        if (options.MessagePack)
+        {
+            connectionBuilder.AddMessagePackProtocol(o => o.SerializerOptions = GatewayMessagePack.SerializerOptions);
+        }
+        else
+        {
+            connectionBuilder.AddJsonProtocol(o => o.PayloadSerializerOptions = PayloadOptions);
+        }
+
         var connection = connectionBuilder.Build();
         if (options.ServerTimeout is { } serverTimeout)
         {
@@ -216,6 +238,10 @@ public sealed class GatewayHubClient : IAsyncDisposable
     /// <summary>Handles every <c>SessionEvent</c> (in the order the gateway sent them, one at a time).</summary>
     public IDisposable OnSessionEvent(Action<JsonElement> handler) => Connection.On(nameof(ISessionClient.SessionEvent), handler);
 
+    /// <summary>Handles every compact delta (<see cref="ISessionClient.D"/>), in order with the events.</summary>
+    public IDisposable OnCompactDelta(Action<CompactDelta> handler) =>
+        Connection.On<int, long, int, int, string>(nameof(ISessionClient.D), (s, seq, h, offset, delta) => handler(new CompactDelta(s, seq, h, offset, delta)));
+
     /// <summary>Handles every pushed <c>SessionSnapshot</c>.</summary>
     public IDisposable OnSessionSnapshot(Action<JsonElement> handler) => Connection.On(nameof(ISessionClient.SessionSnapshot), handler);
 
@@ -242,7 +268,17 @@ public sealed class GatewayHubClient : IAsyncDisposable
     public Task ReplyPermissionAsync(PermissionReplyRequest request) => Connection.InvokeAsync("ReplyPermission", request);
 
     public async ValueTask DisposeAsync() => await Connection.DisposeAsync();
+
+    private static Uri WithQuery(Uri url, string name, string value)
+    {
+        var builder = new UriBuilder(url);
+        builder.Query = (builder.Query.Length > 1 ? builder.Query[1..] + "&" : "") + name + "=" + Uri.EscapeDataString(value);
+        return builder.Uri;
+    }
 }
+
+/// <summary>The arguments of one compact delta (<see cref="ISessionClient.D"/>).</summary>
+public sealed record CompactDelta(int S, long Seq, int H, int Offset, string Delta);
 
 /// <summary>The gateway's error of a failed hub call.</summary>
 public static class HubExceptionExtensions

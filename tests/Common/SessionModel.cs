@@ -7,7 +7,8 @@ namespace OpencodeGateway.Testing;
 /// <summary>
 /// A client's view of one session, built by the rules a gateway client follows (README, "Client rules"):
 /// take a snapshot, then apply events in seq order; ignore duplicates; report gaps and new epochs; keep each part's
-/// gap marks. It also records what it showed: between two replacements of a part's text the text only grows by
+/// gap marks; apply compact deltas (<see cref="ApplyCompact"/>) through the session and part field handles the snapshot
+/// and the events gave, and check that no handle ever names two part fields. It also records what it showed: between two replacements of a part's text the text only grows by
 /// appends, so the state right before each replacement (and the final one) stands for every moment in between;
 /// <see cref="ShownTextViolations"/> checks them all against opencode's final text.
 /// </summary>
@@ -18,6 +19,9 @@ public sealed class SessionModel
     // part id → gap offsets of its text
     private readonly Dictionary<string, List<int>> _gaps = new(StringComparer.Ordinal);
     private readonly List<ShownText> _shown = [];
+    // part field handle → the part field (SessionEvent.handle, SessionSnapshot.handles), for compact deltas
+    private readonly Dictionary<int, PartField> _handles = [];
+    private readonly record struct PartField(string MessageId, string PartId, string Field);
 
     /// <summary>The text of a part as the client showed it at one moment, with its gap marks.</summary>
     public sealed record ShownText(string PartId, string Text, IReadOnlyList<int> Gaps);
@@ -29,7 +33,20 @@ public sealed class SessionModel
     public Dictionary<string, JsonObject> Permissions { get; } = new(StringComparer.Ordinal);
     public List<string> Errors { get; } = [];
 
-    public enum Outcome { Applied, Duplicate, Gap, NewEpoch }
+    /// <summary>
+    /// The session handle compact deltas of this session's epoch carry (<c>sessionHandle</c> of the latest join result or
+    /// snapshot); null on a full-form connection.
+    /// </summary>
+    public int? SessionHandle { get; set; }
+
+    /// <summary>Compact deltas applied.</summary>
+    public int CompactApplied { get; private set; }
+
+    /// <summary>Contract violations seen: a handle naming two part fields, a compact delta with a handle never introduced.</summary>
+    public List<string> HandleViolations { get; } = [];
+
+    /// <summary><see cref="OtherSession"/>: a compact delta of a session handle this model does not hold (ignored).</summary>
+    public enum Outcome { Applied, Duplicate, Gap, NewEpoch, OtherSession }
 
     public void ApplySnapshot(JsonElement snapshot)
     {
@@ -37,7 +54,11 @@ public sealed class SessionModel
         _messages.Clear();
         _parts.Clear();
         _gaps.Clear();
+        _handles.Clear();
         Permissions.Clear();
+        SessionHandle = snapshot.TryGetProperty("sessionHandle", out var sessionHandle) && sessionHandle.ValueKind == JsonValueKind.Number
+            ? sessionHandle.GetInt32()
+            : null;
         Epoch = snapshot.GetProperty("epoch").GetInt64();
         Seq = snapshot.GetProperty("seq").GetInt64();
         StatusType = snapshot.GetProperty("status").GetProperty("type").GetString();
@@ -65,6 +86,24 @@ public sealed class SessionModel
             }
         }
 
+        if (snapshot.TryGetProperty("handles", out var handles) && handles.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var part in handles.EnumerateObject())
+            {
+                var messageId = _parts.FirstOrDefault(m => m.Value.ContainsKey(part.Name)).Key;
+                if (messageId is null)
+                {
+                    HandleViolations.Add($"snapshot handles name part {part.Name}, which the snapshot does not have");
+                    continue;
+                }
+
+                foreach (var field in part.Value.EnumerateObject())
+                {
+                    NoteHandle(field.Value.GetInt32(), new PartField(messageId, part.Name, field.Name));
+                }
+            }
+        }
+
         foreach (var permission in snapshot.GetProperty("permissions").EnumerateArray())
         {
             var obj = (JsonObject)JsonNode.Parse(permission.GetRawText())!;
@@ -77,6 +116,11 @@ public sealed class SessionModel
     /// <summary>Applies recovered events of a join result (the position they start from must be ours).</summary>
     public void ApplyRecovered(JsonElement joinResult)
     {
+        if (joinResult.TryGetProperty("sessionHandle", out var sessionHandle) && sessionHandle.ValueKind == JsonValueKind.Number)
+        {
+            SessionHandle = sessionHandle.GetInt32();
+        }
+
         foreach (var evt in joinResult.GetProperty("events").EnumerateArray())
         {
             var outcome = Apply(evt);
@@ -107,6 +151,12 @@ public sealed class SessionModel
         }
 
         var type = evt.GetProperty("type").GetString();
+        if (evt.TryGetProperty("handle", out var handle) && handle.ValueKind == JsonValueKind.Number)
+        {
+            var field = type == "part.updated" ? "text" : evt.GetProperty("field").GetString()!;
+            NoteHandle(handle.GetInt32(), new PartField(evt.GetProperty("messageId").GetString()!, evt.GetProperty("partId").GetString()!, field));
+        }
+
         switch (type)
         {
             case "part.updated":
@@ -147,28 +197,11 @@ public sealed class SessionModel
             }
             case "part.delta":
             {
-                var messageId = evt.GetProperty("messageId").GetString()!;
-                var partId = evt.GetProperty("partId").GetString()!;
-                var field = evt.GetProperty("field").GetString()!;
-                var offset = evt.GetProperty("offset").GetInt32();
-                var delta = evt.GetProperty("delta").GetString()!;
-                var parts = PartsOf(messageId);
-                if (!parts.TryGetValue(partId, out var part))
+                var target = new PartField(evt.GetProperty("messageId").GetString()!, evt.GetProperty("partId").GetString()!,
+                    evt.GetProperty("field").GetString()!);
+                if (!ApplyDelta(target, evt.GetProperty("offset").GetInt32(), evt.GetProperty("delta").GetString()!))
                 {
-                    part = new JsonObject { ["id"] = partId, ["messageID"] = messageId };
-                    parts[partId] = part;
-                }
-
-                var current = part[field]?.GetValue<string>() ?? "";
-                if (offset > current.Length)
-                {
-                    // Text is missing that no replay can bring back: only a snapshot can.
                     return Outcome.NewEpoch;
-                }
-
-                if (offset + delta.Length > current.Length)
-                {
-                    part[field] = current + delta[(current.Length - offset)..];
                 }
 
                 break;
@@ -212,6 +245,78 @@ public sealed class SessionModel
 
         Seq = seq;
         return Outcome.Applied;
+    }
+
+    /// <summary>
+    /// Applies a compact delta (README, client rules): of this session's epoch only when its session handle is ours;
+    /// then the seq rules of any event, and the offset rules on the part field its handle names.
+    /// </summary>
+    public Outcome ApplyCompact(CompactDelta delta)
+    {
+        if (SessionHandle != delta.S)
+        {
+            return Outcome.OtherSession;
+        }
+
+        if (delta.Seq <= Seq)
+        {
+            return Outcome.Duplicate;
+        }
+
+        if (delta.Seq > Seq + 1)
+        {
+            return Outcome.Gap;
+        }
+
+        if (!_handles.TryGetValue(delta.H, out var target))
+        {
+            // The gateway introduces every handle before its first compact delta: our state is not the gateway's.
+            HandleViolations.Add($"compact delta seq {delta.Seq}: handle {delta.H} was never introduced");
+            return Outcome.NewEpoch;
+        }
+
+        if (!ApplyDelta(target, delta.Offset, delta.Delta))
+        {
+            return Outcome.NewEpoch;
+        }
+
+        CompactApplied++;
+        Seq = delta.Seq;
+        return Outcome.Applied;
+    }
+
+    private bool ApplyDelta(PartField target, int offset, string delta)
+    {
+        var parts = PartsOf(target.MessageId);
+        if (!parts.TryGetValue(target.PartId, out var part))
+        {
+            part = new JsonObject { ["id"] = target.PartId, ["messageID"] = target.MessageId };
+            parts[target.PartId] = part;
+        }
+
+        var current = part[target.Field]?.GetValue<string>() ?? "";
+        if (offset > current.Length)
+        {
+            // Text is missing that no replay can bring back: only a snapshot can.
+            return false;
+        }
+
+        if (offset + delta.Length > current.Length)
+        {
+            part[target.Field] = current + delta[(current.Length - offset)..];
+        }
+
+        return true;
+    }
+
+    private void NoteHandle(int handle, PartField field)
+    {
+        if (_handles.TryGetValue(handle, out var known) && known != field)
+        {
+            HandleViolations.Add($"handle {handle} named {known} and then {field}");
+        }
+
+        _handles[handle] = field;
     }
 
     /// <summary>The gap marks of a part's text (empty when it is continuous).</summary>

@@ -5,13 +5,15 @@ namespace OpencodeGateway.Testing;
 
 /// <summary>
 /// A gateway client that watches one session the way a real client must: join (with <c>since</c> when it has a
-/// position), buffer events that arrive before the join's result, apply snapshot/recovered events then the buffer,
-/// rejoin on a gap (with since) or a new epoch (without), and take pushed snapshots of a newer epoch.
+/// position), buffer events and compact deltas that arrive before the join's result, apply snapshot/recovered events
+/// then the buffer, rejoin on a gap (with since) or a new epoch (without), and take pushed snapshots of a newer epoch.
+/// Any event form and protocol (<see cref="GatewayHubClientOptions.Events"/>, <see cref="GatewayHubClientOptions.MessagePack"/>).
 /// </summary>
 public sealed class SessionWatcher : IAsyncDisposable
 {
     private readonly Lock _gate = new();
-    private readonly List<JsonElement> _buffer = [];
+    // Events (JsonElement) and compact deltas (CompactDelta), in arrival order.
+    private readonly List<object> _buffer = [];
     private bool _joining;
     private int _rejoinPending;
 
@@ -32,9 +34,17 @@ public sealed class SessionWatcher : IAsyncDisposable
     /// <summary>Events of an epoch this watcher had no snapshot of yet (the gateway must push the snapshot first).</summary>
     public int EventsBeforeTheirEpochSnapshot { get; private set; }
     public int EventsApplied { get; private set; }
+    /// <summary>Compact deltas of a session handle the watcher did not hold (an epoch it had left or not reached).</summary>
+    public int CompactIgnored { get; private set; }
     public List<string> EventTypes { get; } = [];
     public List<string> Failures { get; } = [];
     public DateTimeOffset? IdleAt { get; private set; }
+
+    /// <summary>
+    /// Events (JSON) and compact deltas for which this returns true are dropped on arrival, as if lost on the way: what
+    /// follows them must show the hole.
+    /// </summary>
+    public Func<object, bool>? LoseOnTheWay { get; set; }
 
     /// <summary>
     /// Connects (as "alice" unless <paramref name="options"/> say otherwise) and joins; with <paramref name="model"/>
@@ -46,7 +56,8 @@ public sealed class SessionWatcher : IAsyncDisposable
         // The watcher applies events as they come; nothing is kept for NextAsync.
         var connection = await GatewayHubClient.ConnectAsync(hubUrl, (options ?? GatewayHost.As()) with { RecordEvents = false }, ct);
         var watcher = new SessionWatcher(connection, sessionId, model ?? new SessionModel());
-        connection.OnSessionEvent(watcher.OnEvent);
+        connection.OnSessionEvent(evt => watcher.OnEvent(evt));
+        connection.OnCompactDelta(delta => watcher.OnEvent(delta));
         connection.OnSessionSnapshot(watcher.OnSnapshot);
         await watcher.JoinAsync(useSince: model is { HasSnapshot: true }, ct);
         return watcher;
@@ -99,10 +110,16 @@ public sealed class SessionWatcher : IAsyncDisposable
         }
     }
 
-    private void OnEvent(JsonElement evt)
+    /// <summary>A <c>SessionEvent</c> (JSON) or a <see cref="CompactDelta"/>.</summary>
+    private void OnEvent(object evt)
     {
         lock (_gate)
         {
+            if (LoseOnTheWay?.Invoke(evt) == true)
+            {
+                return;
+            }
+
             if (_joining || !Model.HasSnapshot)
             {
                 _buffer.Add(evt);
@@ -127,14 +144,14 @@ public sealed class SessionWatcher : IAsyncDisposable
         }
     }
 
-    private void ApplyLocked(JsonElement evt)
+    private void ApplyLocked(object item)
     {
-        var outcome = Model.Apply(evt);
+        var outcome = item is CompactDelta compact ? Model.ApplyCompact(compact) : Model.Apply((JsonElement)item);
         switch (outcome)
         {
             case SessionModel.Outcome.Applied:
                 EventsApplied++;
-                var type = evt.GetProperty("type").GetString()!;
+                var type = item is JsonElement evt ? evt.GetProperty("type").GetString()! : "part.delta";
                 EventTypes.Add(type);
                 if (type == "status" && Model.StatusType == "idle")
                 {
@@ -144,6 +161,9 @@ public sealed class SessionWatcher : IAsyncDisposable
                 break;
             case SessionModel.Outcome.Duplicate:
                 Duplicates++;
+                break;
+            case SessionModel.Outcome.OtherSession:
+                CompactIgnored++;
                 break;
             case SessionModel.Outcome.Gap:
                 Rejoin(useSince: true);

@@ -1,14 +1,19 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Contracts.Serialization;
 using OpencodeGateway.Fanout;
+using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.SignalR;
 
 namespace OpencodeGateway.Hubs;
 
 public static class HubsServiceCollectionExtensions
 {
-    /// <summary>Adds SignalR with the session hub's error filter, JSON protocol and the outbox lifetime manager.</summary>
+    /// <summary>
+    /// Adds SignalR with the session hub's error filter, the JSON and MessagePack protocols and the outbox lifetime
+    /// manager, and the broadcaster that sends each session's events in full and compact form.
+    /// </summary>
     public static IServiceCollection AddSessionHub(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<SessionHubOptions>().Bind(configuration.GetSection(SessionHubOptions.SectionName)).ValidateOnStart();
@@ -25,7 +30,10 @@ public static class HubsServiceCollectionExtensions
             // Absent rather than null: fewer bytes per event, and one shape for optional members.
             .AddJsonProtocol(o => o.PayloadSerializerOptions.DefaultIgnoreCondition =
                 System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)
+            // The same contract as maps (names and absent members as in JSON), opencode's objects as MessagePack values.
+            .AddMessagePackProtocol(o => o.SerializerOptions = GatewayMessagePack.SerializerOptions)
             .AddOutboxLifetimeManager(configuration);
+        services.TryAddSingleton<CompactSessions>();
         services.TryAddSingleton<ISessionBroadcaster, SessionHubBroadcaster>();
         return services;
     }

@@ -20,10 +20,18 @@ namespace OpencodeGateway.Hubs;
 /// receives events only of sessions it was allowed to join.
 /// </summary>
 [Authorize]
-internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds, ILogger<SessionHub> logger)
+internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds, CompactSessions compactSessions,
+    ILogger<SessionHub> logger)
     : Hub<ISessionClient>
 {
     private const string JoinedKey = "joined";
+
+    /// <summary>Refuses a connection whose <c>?events=</c> names no form, before it joins anything.</summary>
+    public override Task OnConnectedAsync()
+    {
+        _ = EventForm;
+        return base.OnConnectedAsync();
+    }
 
     /// <summary>Starts receiving a session's events; returns either what was missed since <c>since</c> or a snapshot.</summary>
     public async Task<JoinResult> Join(JoinRequest request)
@@ -32,17 +40,30 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         var (client, record) = await catalog.AuthorizeAsync(Caller, request.SessionId, request.Upstream, Context.ConnectionAborted);
         var key = new SessionKey(client.UpstreamId, request.SessionId);
         var added = !Joined.ContainsKey(key);
+        var compact = EventForm == EventForms.Compact;
         if (added)
         {
             Joined[key] = await feeds.AcquireAsync(key, Context.ConnectionAborted);
+            if (compact)
+            {
+                compactSessions.Add(key.GroupName);
+            }
         }
 
         try
         {
             // Receive the session's events before reading its state: every later event reaches us, earlier ones are
             // in the result.
-            await Groups.AddToGroupAsync(Context.ConnectionId, key.GroupName);
-            return await sessions.JoinAsync(key, request.Since, record?.ToContract(), Context.ConnectionAborted);
+            var compactSession = compact ? compactSessions.Find(key.GroupName)! : null;
+            await Groups.AddToGroupAsync(Context.ConnectionId, compactSession?.Group ?? key.GroupName);
+            var result = await sessions.JoinAsync(key, request.Since, record?.ToContract(), Context.ConnectionAborted);
+            if (compactSession is null)
+            {
+                return result;
+            }
+
+            var handle = compactSession.HandleOf(result.Epoch);
+            return result with { SessionHandle = handle, Snapshot = result.Snapshot is { } snapshot ? snapshot with { SessionHandle = handle } : null };
         }
         catch when (added)
         {
@@ -124,7 +145,16 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     {
         if (Joined.Remove(key, out var feed))
         {
-            await Groups.RemoveFromGroupAsync(Context.ConnectionId, key.GroupName);
+            if (EventForm == EventForms.Compact)
+            {
+                await Groups.RemoveFromGroupAsync(Context.ConnectionId, CompactSessions.GroupOf(key.GroupName));
+                compactSessions.Remove(key.GroupName);
+            }
+            else
+            {
+                await Groups.RemoveFromGroupAsync(Context.ConnectionId, key.GroupName);
+            }
+
             await feed.DisposeAsync();
         }
     }
@@ -135,6 +165,19 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
             : Context.Items[JoinedKey] = new Dictionary<SessionKey, IAsyncDisposable>());
 
     private GatewayUser Caller => GatewayUser.From(Context.User);
+
+    /// <summary>
+    /// How this connection receives events (<see cref="EventForms"/>): <c>?events=</c> on the hub URL, compact when
+    /// absent. Read from the connection's request each time rather than kept per connection.
+    /// </summary>
+    private string EventForm => Context.GetHttpContext()?.Request.Query[EventForms.QueryParameter] switch
+    {
+        { Count: 0 } or null => EventForms.Compact,
+        [EventForms.Compact] => EventForms.Compact,
+        [EventForms.Full] => EventForms.Full,
+        _ => throw new HubException($"{GatewayErrorCodes.BadRequest}: '{EventForms.QueryParameter}' on the hub URL must be "
+            + $"'{EventForms.Compact}' (the default) or '{EventForms.Full}'."),
+    };
 
     private static void ArgumentRequired(object? argument)
     {

@@ -28,6 +28,8 @@ internal sealed class LiveSession
     private string? _statusType;
     private JsonElement? _sessionInfo;
     private JsonElement? _todos;
+    // The last part field handle given out (SessionEvent.Handle): never reused while this state lives.
+    private int _lastHandle;
 
     public LiveSession(SessionKey key, long epoch, int maxEvents, long maxBytes, long now)
     {
@@ -171,14 +173,14 @@ internal sealed class LiveSession
         if (field is null)
         {
             // The field was never announced here: the text before this delta is unknown.
-            field = part.Add(fieldName, "");
+            field = part.Add(fieldName, "", ++_lastHandle);
             field.AddGap(0);
-            output.Add(Next(SessionEventTypes.PartGap, 0, messageId: messageId, partId: partId, field: fieldName, offset: 0));
+            output.Add(Next(SessionEventTypes.PartGap, 0, messageId: messageId, partId: partId, field: fieldName, offset: 0, handle: field.Handle));
         }
 
         var offset = field.Text.Length;
         field.Text.Append(delta);
-        output.Add(Next(SessionEventTypes.PartDelta, size, messageId: messageId, partId: partId, field: fieldName, offset: offset, delta: delta));
+        output.Add(Next(SessionEventTypes.PartDelta, size, messageId: messageId, partId: partId, field: fieldName, offset: offset, delta: delta, handle: field.Handle));
     }
 
     private SessionEvent ApplyPartUpdated(UpstreamEvent e)
@@ -203,8 +205,8 @@ internal sealed class LiveSession
         var field = part.Find("text");
         if (field is null)
         {
-            part.Add("text", upstreamText);
-            return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson);
+            var added = part.Add("text", upstreamText, ++_lastHandle);
+            return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson, handle: added.Handle);
         }
 
         var text = field.Text;
@@ -215,7 +217,7 @@ internal sealed class LiveSession
         {
             var offset = text.Length;
             text.Append(delta);
-            return Next(SessionEventTypes.PartDelta, e.Size, messageId: e.MessageId, partId: partId, field: "text", offset: offset, delta: delta);
+            return Next(SessionEventTypes.PartDelta, e.Size, messageId: e.MessageId, partId: partId, field: "text", offset: offset, delta: delta, handle: field.Handle);
         }
 
         if (part.Ended)
@@ -234,19 +236,20 @@ internal sealed class LiveSession
         // opencode's text: it restates the field, and whatever gaps it had are closed.
         text.Clear().Append(upstreamText);
         field.Gaps = null;
-        return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson);
+        return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson, handle: field.Handle);
     }
 
     private SessionEvent Next(string type, int size, string? messageId = null, string? partId = null, string? field = null,
         int? offset = null, string? delta = null, JsonElement? part = null, JsonElement? info = null, JsonElement? status = null,
         JsonElement? error = null, JsonElement? permission = null, string? requestId = null, string? reply = null,
-        JsonElement? todos = null)
+        JsonElement? todos = null, int? handle = null)
     {
         var evt = new SessionEvent
         {
             Upstream = Upstream, SessionId = SessionId, Epoch = Epoch, Seq = ++Seq, Type = type,
             MessageId = messageId, PartId = partId, Field = field, Offset = offset, Delta = delta, Part = part, Info = info,
             Status = status, Error = error, Permission = permission, RequestId = requestId, Reply = reply, Todos = todos,
+            Handle = handle,
         };
         _replay.Append(evt, size + 64);
         return evt;
@@ -271,7 +274,7 @@ internal sealed class LiveSession
         foreach (var (id, part) in _parts)
         {
             parts[id] = new LivePartImage(part.MessageId, part.Json, part.JsonStale, part.Removed,
-                part.Fields?.Select(f => new LiveFieldImage(f.Name, f.Text.ToString(), f.Gaps?.ToArray() ?? [])).ToArray() ?? []);
+                part.Fields?.Select(f => new LiveFieldImage(f.Name, f.Text.ToString(), f.Gaps?.ToArray() ?? []) { Handle = f.Handle }).ToArray() ?? []);
         }
 
         return new LiveSessionImage(Key, Epoch, Seq, _sessionInfo, Status, _todos, messages, parts,
@@ -378,17 +381,18 @@ internal sealed class LiveSession
 
         public LiveField? Find(string name) => Fields?.Find(f => f.Name == name);
 
-        public LiveField Add(string name, string text)
+        public LiveField Add(string name, string text, int handle)
         {
-            var field = new LiveField(name, text);
+            var field = new LiveField(name, text, handle);
             (Fields ??= []).Add(field);
             return field;
         }
     }
 
-    private sealed class LiveField(string name, string text)
+    private sealed class LiveField(string name, string text, int handle)
     {
         public string Name { get; } = name;
+        public int Handle { get; } = handle;
         public StringBuilder Text { get; } = new(text);
         /// <summary>Sorted offsets where the text stops being continuous; null when it is continuous.</summary>
         public List<int>? Gaps { get; set; }

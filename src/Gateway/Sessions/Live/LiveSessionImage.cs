@@ -13,7 +13,11 @@ public sealed record SessionRestState(JsonElement Info, IReadOnlyList<MessageWit
 
 internal sealed record LiveMessageImage(JsonElement? Info, bool Removed);
 
-internal sealed record LiveFieldImage(string Name, string Text, IReadOnlyList<int> Gaps);
+internal sealed record LiveFieldImage(string Name, string Text, IReadOnlyList<int> Gaps)
+{
+    /// <summary>The field's handle (<see cref="SessionEvent.Handle"/>).</summary>
+    public int Handle { get; init; }
+}
 
 /// <param name="Json">The latest part object without its streamed fields, when known.</param>
 /// <param name="JsonStale">The object is from an earlier epoch: opencode's stored part is fresher.</param>
@@ -41,7 +45,7 @@ internal sealed record LiveSessionImage(
     {
         var status = Status ?? stored.Status;
         var idle = status.TryGetProperty("type", out var type) && type.ValueEquals("idle");
-        var messages = MergeMessages(stored.Messages, idle, out var gaps);
+        var messages = MergeMessages(stored.Messages, idle, out var gaps, out var handles);
         return new SessionSnapshot
         {
             Upstream = Key.Upstream,
@@ -55,13 +59,16 @@ internal sealed record LiveSessionImage(
             Todos = Todos ?? (stored.Todos is { ValueKind: JsonValueKind.Array } ? stored.Todos : null),
             Metadata = metadata,
             Gaps = gaps,
+            Handles = handles,
         };
     }
 
     private List<MessageWithParts> MergeMessages(IReadOnlyList<MessageWithParts> stored, bool idle,
-        out Dictionary<string, IReadOnlyDictionary<string, IReadOnlyList<int>>>? gaps)
+        out Dictionary<string, IReadOnlyDictionary<string, IReadOnlyList<int>>>? gaps,
+        out Dictionary<string, IReadOnlyDictionary<string, int>>? handles)
     {
         gaps = null;
+        handles = null;
         var messages = new SortedDictionary<string, (JsonElement? Info, SortedDictionary<string, JsonElement> Parts)>(StringComparer.Ordinal);
         foreach (var message in stored)
         {
@@ -110,6 +117,11 @@ internal sealed record LiveSessionImage(
             if (partGaps is not null)
             {
                 (gaps ??= new(StringComparer.Ordinal))[partId] = partGaps;
+            }
+
+            if (live.Fields.Count > 0)
+            {
+                (handles ??= new(StringComparer.Ordinal))[partId] = live.Fields.ToDictionary(f => f.Name, f => f.Handle, StringComparer.Ordinal);
             }
         }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Gateway benchmarks. One command:
-#   bench/run.sh            full run (roughly half an hour here): scenario A (real opencode), B (fan-out), idle memory, micro-benchmark
+#   bench/run.sh            full run (roughly an hour here): scenario A (real opencode; direct, gateway JSON and MessagePack
+#                           compact, JSON full), B (fan-out, both protocols, gateway and bare broadcaster), idle memory,
+#                           micro-benchmark
 #   bench/run.sh --quick    shorter answers and steps
 #   bench/run.sh --smoke    a tiny version of each scenario (< 1 min; for CI; never fails the build on numbers)
 # Results: bench/results/<timestamp>/ (results.json, report.md, *.png, logs) and a copy in bench/results/latest/.
@@ -35,7 +37,9 @@ py=python3; /usr/bin/python3 -c "import matplotlib" 2>/dev/null && py=/usr/bin/p
 log "building (Release)"
 dotnet build -c Release "$root/src/Gateway" -nologo -v q >/dev/null
 dotnet build -c Release "$root/bench/Gateway.Bench" -nologo -v q >/dev/null
+dotnet build -c Release "$root/bench/Gateway.BareBroadcaster" -nologo -v q >/dev/null
 gw_dll="$root/src/Gateway/bin/Release/net10.0/Gateway.dll"
+bare_dll="$root/bench/Gateway.BareBroadcaster/bin/Release/net10.0/Gateway.BareBroadcaster.dll"
 bench=(dotnet "$root/bench/Gateway.Bench/bin/Release/net10.0/Gateway.Bench.dll")
 
 case $mode in
@@ -46,7 +50,7 @@ case $mode in
          b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=2 --warm-seconds=1 --levels=10000,25000,50000,75000,100000,150000)
          i_args=(--connections=1000,5000) ;;
   smoke) a_args=(--watchers=1,5 --tokens=30 --delay=10 --idle-seconds=0.5 --warmup-tokens=5)
-         b_args=(--configs=1x20,5x4 --step-seconds=1 --warm-seconds=0.5 --levels=500,1000 --low-rate=20)
+         b_args=(--configs=1x20,5x4 --step-seconds=1 --warm-seconds=0.5 --levels=500,1000 --low-rate=20 --max-level=1000)
          i_args=(--connections=50,100 --sessions=5) ;;
 esac
 
@@ -85,8 +89,9 @@ cp "$OC_STATE_DIR"/{opencode.log,mock.log} "$out/" 2>/dev/null || true
 
 # --- scenario B: fan-out on one node, fake upstream -------------------------------------------------------------
 log "scenario B: fan-out"
-"${bench[@]}" fanout --gateway-dll="$gw_dll" --gateway-port="$gw_port" --fake-port=$((fake_port + 1)) --log-dir="$out" \
-  --out="$out/scenario-b.json" "${b_args[@]}" || { log "scenario B failed"; status=1; }
+# each configuration in both protocols, on the gateway and on the bare broadcaster (the machine's limit) alike
+"${bench[@]}" fanout --gateway-dll="$gw_dll" --bare-dll="$bare_dll" --protocols=json,msgpack --gateway-port="$gw_port" \
+  --fake-port=$((fake_port + 1)) --log-dir="$out" --out="$out/scenario-b.json" "${b_args[@]}" || { log "scenario B failed"; status=1; }
 log "scenario B: idle connections"
 "${bench[@]}" idle --gateway-dll="$gw_dll" --gateway-port=$((gw_port + 1)) --fake-port="$fake_port" --log-dir="$out" \
   --out="$out/idle.json" "${i_args[@]}" || { log "idle memory failed"; status=1; }

@@ -23,14 +23,15 @@ internal static class ClientCost
         await using var gw = await GatewayProcess.StartAsync(dll, gwPort, fake.BaseUrl, Path.Combine(logDir, "gateway-client-cost.log"), []);
         var sessions = Enumerable.Range(0, sessionCount).Select(i => $"ses_clients{i:D5}").ToArray();
         long received = 0;
+        var form = WireForm.OfProtocol(a.Get("protocol", "json"));
         void Setup(Testing.GatewayHubClient client, int _) =>
-            client.Connection.On<BenchEvent>(nameof(ISessionClient.SessionEvent), _ => Interlocked.Increment(ref received));
+            ScenarioB.OnTextDeltas(client, form, _ => Interlocked.Increment(ref received), null);
 
         // Warm the client code (JIT, pools) so that the baseline holds what every connection shares.
-        await ScenarioB.DisposeAllAsync(await ScenarioB.ConnectAsync(gw.HubUrl, 20, i => sessions[i % sessionCount], Setup));
+        await ScenarioB.DisposeAllAsync(await ScenarioB.ConnectAsync(gw.HubUrl, 20, i => sessions[i % sessionCount], Setup, form));
         var heap0 = GC.GetTotalMemory(forceFullCollection: true);
         var rss0 = Proc.RssBytes(Environment.ProcessId);
-        var clients = await ScenarioB.ConnectAsync(gw.HubUrl, n, i => sessions[i % sessionCount], Setup);
+        var clients = await ScenarioB.ConnectAsync(gw.HubUrl, n, i => sessions[i % sessionCount], Setup, form);
         var heap1 = GC.GetTotalMemory(forceFullCollection: true);
         var rss1 = Proc.RssBytes(Environment.ProcessId);
 
@@ -56,7 +57,7 @@ internal static class ClientCost
         var bytes1 = clients.Sum(c => c.BytesReceived);
         var result = new Dictionary<string, object>
         {
-            ["client"] = "official", ["connections"] = n, ["open"] = clients.Count(c => !c.IsClosed),
+            ["client"] = "official", ["protocol"] = form.Name, ["connections"] = n, ["open"] = clients.Count(c => !c.IsClosed),
             ["loadGenHeapPerConnectionKB"] = Math.Round((heap1 - heap0) / 1024.0 / n, 2),
             ["loadGenRssPerConnectionKB"] = Math.Round((rss1 - rss0) / 1024.0 / n, 2),
             ["bytesPerConnectionToJoin"] = Math.Round((double)bytes0 / n, 1),

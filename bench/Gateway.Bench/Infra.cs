@@ -107,21 +107,26 @@ internal sealed class Histogram
     }
 }
 
-/// <summary>The gateway as a separate process (<c>dotnet Gateway.dll</c>), so its CPU and memory are its own.</summary>
+/// <summary>
+/// The gateway as a separate process (<c>dotnet Gateway.dll</c>), so its CPU and memory are its own; or, for scenario
+/// B's baseline, the bare broadcaster (<c>dotnet Gateway.BareBroadcaster.dll</c>) started and read the same way.
+/// </summary>
 internal sealed class GatewayProcess : IAsyncDisposable
 {
     private readonly Process _process;
 
-    private GatewayProcess(Process process, Uri baseUrl, string log)
+    private GatewayProcess(Process process, Uri baseUrl, string log, string hubPath)
     {
         _process = process;
         BaseUrl = baseUrl;
         Log = log;
+        HubUrl = new Uri(baseUrl, hubPath);
     }
 
     public int Pid => _process.Id;
     public Uri BaseUrl { get; }
-    public Uri HubUrl => new(BaseUrl, "hubs/session");
+    /// <summary>Where clients connect: the session hub, or the bare broadcaster's WebSocket endpoint.</summary>
+    public Uri HubUrl { get; }
     public string Log { get; }
 
     /// <summary>The load generator's credential: an admin API key, so it may watch sessions that have no record.</summary>
@@ -136,6 +141,15 @@ internal sealed class GatewayProcess : IAsyncDisposable
                    $"--Gateway:Auth:ApiKeys:0:KeyHash={keyHash} --Gateway:Auth:ApiKeys:0:Admin=true --Gateway:Auth:ApiKeys:0:Name=bench " +
                    $"--Gateway:Store:DataDirectory={data} " +
                    string.Join(' ', extraArgs.Select(a => $"'{a}'")) + $" >>'{log}' 2>&1";
+        return await StartProcessAsync(args, port, log, "hubs/session");
+    }
+
+    /// <summary>The bare broadcaster in front of the same upstream, with the same runtime settings as the gateway.</summary>
+    public static Task<GatewayProcess> StartBareAsync(string dll, int port, Uri upstream, string log) =>
+        StartProcessAsync($"exec dotnet '{dll}' --urls http://127.0.0.1:{port} --upstream={upstream} >>'{log}' 2>&1", port, log, "ws");
+
+    private static async Task<GatewayProcess> StartProcessAsync(string args, int port, string log, string hubPath)
+    {
         var psi = new ProcessStartInfo("/bin/sh", ["-c", args]) { UseShellExecute = false };
         psi.Environment["DOTNET_gcServer"] = Environment.GetEnvironmentVariable("BENCH_GATEWAY_GCSERVER") ?? "1";
         // Runtime knobs for the gateway alone (the load generator keeps its own), e.g. "DOTNET_TieredPGO=0 X=1".
@@ -147,7 +161,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
         }
 
         var process = Process.Start(psi)!;
-        var gw = new GatewayProcess(process, new Uri($"http://127.0.0.1:{port}/"), log);
+        var gw = new GatewayProcess(process, new Uri($"http://127.0.0.1:{port}/"), log, hubPath);
         try
         {
             await gw.WaitReadyAsync();

@@ -80,7 +80,9 @@ internal static class ScenarioA
         // would bill one run's subscribers to the next; so every recorded run starts on a fresh opencode.
         var restart = a.Get("oc-restart", "");
         var delay = a.Int("delay", 10);
-        var modes = a.Get("modes", "direct,gateway,gateway-coalesced").Split(',');
+        // gateway: the default form (compact deltas, JSON); -msgpack: MessagePack; -full: ?events=full (every event whole);
+        // -coalesced: the default form with Gateway:Streaming:CoalesceWindow = --coalesce-window.
+        var modes = a.Get("modes", "direct,gateway,gateway-msgpack,gateway-full").Split(',');
         var idleSeconds = a.Double("idle-seconds", 2);
         var extra = a.Get("gateway-args", "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
@@ -157,22 +159,9 @@ internal static class ScenarioA
                 }
                 else
                 {
-                    var conns = await ScenarioB.ConnectAsync(gw!.HubUrl, w, _ => sid, (conn, i) =>
-                    {
-                        var watcher = watchers[i];
-                        conn.Connection.On<BenchEvent>(nameof(ISessionClient.SessionEvent), evt =>
-                        {
-                            if (evt.Type == SessionEventTypes.PartDelta)
-                            {
-                                if (evt.Field == "text")
-                                    watcher.OnDelta(evt.Delta);
-                            }
-                            else if (evt.Type == SessionEventTypes.Status && evt.Status?.Type == "idle")
-                            {
-                                watcher.OnIdle();
-                            }
-                        });
-                    });
+                    var form = FormOf(mode);
+                    var conns = await ScenarioB.ConnectAsync(gw!.HubUrl, w, _ => sid,
+                        (conn, i) => ScenarioB.OnTextDeltas(conn, form, delta => watchers[i].OnDelta(delta), watchers[i].OnIdle), form);
                     cleanup.Add(() => ScenarioB.DisposeAllAsync(conns));
                     foreach (var (conn, watcher) in conns.Zip(watchers)) watcher.Bytes = -conn.BytesReceived;
                     cleanup.Insert(0, () =>
@@ -223,7 +212,8 @@ internal static class ScenarioA
                 var bytes = watchers.Select(x => (double)Interlocked.Read(ref x.Bytes)).ToArray();
                 var result = new Dictionary<string, object?>
                 {
-                    ["mode"] = mode, ["watchers"] = w, ["tokens"] = tokens, ["delayMs"] = delay, ["sessionId"] = sid,
+                    ["mode"] = mode, ["protocol"] = mode == "direct" ? "sse" : FormOf(mode).MessagePack ? "msgpack" : "json",
+                    ["events"] = mode == "direct" ? null : FormOf(mode).Events ?? EventForms.Compact, ["watchers"] = w, ["tokens"] = tokens, ["delayMs"] = delay, ["sessionId"] = sid,
                     ["answerSeconds"] = Math.Round(elapsed, 2), ["watchersComplete"] = complete,
                     ["opencodeCpuSeconds"] = Math.Round(oc1 - oc0, 2),
                     // minus what opencode burns when idle over the same time: the answer's own cost
@@ -254,6 +244,15 @@ internal static class ScenarioA
             ["opencodeVersion"] = env.GetValueOrDefault("OC_VERSION"), ["runs"] = runs,
         };
     }
+
+    private static WireForm FormOf(string mode) => mode switch
+    {
+        "gateway" or "gateway-coalesced" => new WireForm("json", null, false),
+        "gateway-msgpack" => new WireForm("msgpack", null, true),
+        "gateway-full" => new WireForm("json-full", EventForms.Full, false),
+        "gateway-msgpack-full" => new WireForm("msgpack-full", EventForms.Full, true),
+        _ => throw new ArgumentException($"--modes: unknown mode '{mode}'"),
+    };
 
     private static int CountConnected(string log) =>
         File.Exists(log) ? File.ReadLines(log).Count(l => l.Contains("message=\"global event connected\"", StringComparison.Ordinal)) : 0;

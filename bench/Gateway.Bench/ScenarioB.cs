@@ -12,6 +12,7 @@ internal static class ScenarioB
     public static async Task<object> RunFanoutAsync(Args a)
     {
         var dll = a.Get("gateway-dll");
+        var bareDll = a.Get("bare-dll", "");
         var gwPort = a.Int("gateway-port", 5496);
         var upPort = a.Int("fake-port", 5499);
         var logDir = a.Get("log-dir", ".");
@@ -21,29 +22,59 @@ internal static class ScenarioB
             .Select(c => c.Split('x')).Select(p => (S: int.Parse(p[0], CultureInfo.InvariantCulture), W: int.Parse(p[1], CultureInfo.InvariantCulture))).ToArray();
         var levels = a.Get("levels", "5000,10000,20000,40000,60000,80000,100000,120000,150000,200000")
             .Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        // Past the last level, rates keep growing by a quarter while the server keeps up, up to this.
+        var maxLevel = a.Double("max-level", 1_000_000);
         var extra = a.Get("gateway-args", "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var lowRate = a.Double("low-rate", 50);
+        var protocols = a.Get("protocols", "json,msgpack").Split(',').Select(WireForm.OfProtocol).ToArray();
+        // The bare broadcaster runs each configuration too, with the same connections, rates and load generator.
+        var servers = bareDll.Length > 0 ? new[] { "gateway", "bare" } : ["gateway"];
 
         await using var fake = await FakeUpstream.StartAsync(upPort);
-        var results = new List<object>();
+        var results = new List<Dictionary<string, object?>>();
+        var ratios = new List<object>();
         foreach (var (S, W) in configs)
         {
-            Console.Error.WriteLine($"[B] {S} sessions x {W} watchers");
-            await using var gw = await GatewayProcess.StartAsync(dll, gwPort, fake.BaseUrl, Path.Combine(logDir, $"gateway-B-{S}x{W}.log"), extra);
+            foreach (var form in protocols)
+            {
+                var byServer = new Dictionary<string, Dictionary<string, object?>>();
+                foreach (var server in servers)
+                {
+                    Console.Error.WriteLine($"[B] {S} sessions x {W} watchers, {server}, {form.Name}");
+                    var log = Path.Combine(logDir, $"{server}-B-{S}x{W}-{form.Name}.log");
+                    await using var gw = server == "bare"
+                        ? await GatewayProcess.StartBareAsync(bareDll, gwPort, fake.BaseUrl, log)
+                        : await GatewayProcess.StartAsync(dll, gwPort, fake.BaseUrl, log, extra);
+                    var run = await RunLadderAsync(gw, server == "bare", form, S, W);
+                    byServer[server] = run;
+                    results.Add(run);
+                }
+
+                if (byServer.TryGetValue("bare", out var bare))
+                {
+                    ratios.Add(Ratios(byServer["gateway"], bare, S, W, form));
+                }
+            }
+        }
+
+        return new Dictionary<string, object> { ["configs"] = results, ["ratiosToBare"] = ratios };
+
+        async Task<Dictionary<string, object?>> RunLadderAsync(GatewayProcess gw, bool bare, WireForm form, int S, int W)
+        {
             var sessions = Enumerable.Range(0, S).Select(i => $"ses_bench{S}x{W}n{i:D5}").ToArray();
             var hist = new Histogram();
             long delivered = 0;
-            var conns = await ConnectAsync(gw.HubUrl, S * W, i => sessions[i % S], (conn, _) =>
+            void OnDelta(string delta)
             {
-                conn.Connection.On<BenchEvent>(nameof(ISessionClient.SessionEvent), evt =>
+                if (long.TryParse(delta.AsSpan().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var sentUs))
                 {
-                    if (evt.Delta is { } d && long.TryParse(d.AsSpan().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var sentUs))
-                    {
-                        hist.Add(FakeUpstream.NowMicros - sentUs);
-                        Interlocked.Increment(ref delivered);
-                    }
-                });
-            });
+                    hist.Add(FakeUpstream.NowMicros - sentUs);
+                    Interlocked.Increment(ref delivered);
+                }
+            }
+
+            var conns = await ConnectAsync(gw.HubUrl, S * W, i => sessions[i % S], (conn, _) => OnTextDeltas(conn, form, OnDelta, null),
+                form, bare);
             var rssIdle = gw.Rss;
 
             var steps = new List<object>();
@@ -55,6 +86,7 @@ internal static class ScenarioB
                 hist.Reset();
                 var d0 = Interlocked.Read(ref delivered);
                 var m0 = await gw.MetricsAsync();
+                var bytes0 = conns.Sum(c => c.BytesReceived);
                 var cpu0 = gw.CpuSeconds; var self0 = Proc.SelfCpuSeconds(); var e0 = fake.Emitted;
                 var sw = Stopwatch.StartNew();
                 long rssMax = 0;
@@ -66,6 +98,7 @@ internal static class ScenarioB
 
                 var el = sw.Elapsed.TotalSeconds;
                 var d1 = Interlocked.Read(ref delivered);
+                var bytes1 = conns.Sum(c => c.BytesReceived);
                 var cpu1 = gw.CpuSeconds; var self1 = Proc.SelfCpuSeconds(); var e1 = fake.Emitted;
                 var m1 = await gw.MetricsAsync();
                 double PerDelivered(string metric) => d1 == d0 ? double.NaN : (m1[metric] - m0[metric]) / (d1 - d0);
@@ -76,13 +109,15 @@ internal static class ScenarioB
                     ["upstreamEventsPerSec"] = Math.Round((e1 - e0) / el, 1),
                     ["deliveredPerSec"] = Math.Round((d1 - d0) / el, 1),
                     ["p50Ms"] = hist.PercentileMs(50), ["p99Ms"] = hist.PercentileMs(99), ["maxMs"] = hist.MaxMs,
-                    ["gatewayCpuPercent"] = Math.Round((cpu1 - cpu0) / el * 100, 1),
+                    ["serverCpuPercent"] = Math.Round((cpu1 - cpu0) / el * 100, 1),
                     ["loadGenCpuPercent"] = Math.Round((self1 - self0) / el * 100, 1),
-                    ["gatewayRssMB"] = Math.Round(rssMax / 1048576.0, 1),
-                    // from the gateway's /metrics: what one delivered event costs it
-                    ["gatewayCpuMicrosPerDelivered"] = Math.Round(PerDelivered("process_cpu_seconds_total") * 1e6, 2),
-                    ["gatewayAllocBytesPerDelivered"] = Math.Round(PerDelivered("dotnet_gc_allocated_bytes_total"), 1),
-                    ["gatewayWorkItemsPerDelivered"] = Math.Round(PerDelivered("dotnet_thread_pool_completed_work_items_total"), 2),
+                    ["serverRssMB"] = Math.Round(rssMax / 1048576.0, 1),
+                    // WebSocket payload bytes received per delivered event (the same for the gateway and the bare broadcaster)
+                    ["bytesPerDelivered"] = d1 == d0 ? double.NaN : Math.Round((double)(bytes1 - bytes0) / (d1 - d0), 1),
+                    // from the server's /metrics: what one delivered event costs it
+                    ["serverCpuMicrosPerDelivered"] = Math.Round(PerDelivered("process_cpu_seconds_total") * 1e6, 2),
+                    ["serverAllocBytesPerDelivered"] = Math.Round(PerDelivered("dotnet_gc_allocated_bytes_total"), 1),
+                    ["serverWorkItemsPerDelivered"] = Math.Round(PerDelivered("dotnet_thread_pool_completed_work_items_total"), 2),
                     ["closedConnections"] = closed,
                 };
                 step["ok"] = (double)step["p99Ms"] <= 50 && (double)step["deliveredPerSec"] >= 0.95 * deliveredTarget && closed == 0;
@@ -102,26 +137,60 @@ internal static class ScenarioB
             }
 
             double best = 0;
-            foreach (var level in levels)
+            var ladder = new List<double>(levels);
+            for (var i = 0; i < ladder.Count; i++)
             {
-                var step = await MeasureAsync(level, measureSeconds);
+                var step = await MeasureAsync(ladder[i], measureSeconds);
                 steps.Add(step);
                 if (!(bool)step["ok"]) break;
                 best = Math.Max(best, (double)step["deliveredPerSec"]);
+                if (i == ladder.Count - 1 && ladder[i] * 1.25 <= maxLevel)
+                {
+                    ladder.Add(Math.Round(ladder[i] * 1.25, -3));
+                }
             }
 
             fake.SetRate([], 0);
-            results.Add(new Dictionary<string, object?>
+            await DisposeAllAsync(conns);
+            return new Dictionary<string, object?>
             {
+                ["server"] = bare ? "bare" : "gateway", ["protocol"] = form.Name,
                 ["sessions"] = S, ["watchersPerSession"] = W, ["connections"] = S * W,
-                ["gatewayRssIdleMB"] = Math.Round(rssIdle / 1048576.0, 1),
+                ["serverRssIdleMB"] = Math.Round(rssIdle / 1048576.0, 1),
                 ["bestDeliveredPerSecWithP99Under50ms"] = best,
                 ["lowRate"] = lowRateStep, ["steps"] = steps,
-            });
-            await DisposeAllAsync(conns);
+            };
         }
+    }
 
-        return new Dictionary<string, object> { ["configs"] = results };
+    /// <summary>
+    /// The gateway against the bare broadcaster for one configuration: capacity (best delivered/s at p99 ≤ 50 ms) and
+    /// CPU per delivered event, at the highest offered rate both kept up with (and at the low rate, for 1 session).
+    /// </summary>
+    private static Dictionary<string, object?> Ratios(Dictionary<string, object?> gateway, Dictionary<string, object?> bare, int s, int w, WireForm form)
+    {
+        static List<Dictionary<string, object>> Ok(Dictionary<string, object?> run) =>
+            [.. ((List<object>)run["steps"]!).Cast<Dictionary<string, object>>().Where(step => (bool)step["ok"])];
+        var gatewayOk = Ok(gateway);
+        var bareOk = Ok(bare);
+        var common = gatewayOk.Select(g => (Gateway: g, Bare: bareOk.FirstOrDefault(b => (double)b["offeredDeliveredPerSec"] == (double)g["offeredDeliveredPerSec"])))
+            .Where(p => p.Bare is not null).LastOrDefault();
+        double? CpuRatio(Dictionary<string, object>? g, Dictionary<string, object>? b) =>
+            g is null || b is null ? null : Math.Round((double)g["serverCpuMicrosPerDelivered"] / (double)b["serverCpuMicrosPerDelivered"], 2);
+        var bareBest = (double)bare["bestDeliveredPerSecWithP99Under50ms"]!;
+        var result = new Dictionary<string, object?>
+        {
+            ["sessions"] = s, ["watchersPerSession"] = w, ["protocol"] = form.Name,
+            ["gatewayBest"] = gateway["bestDeliveredPerSecWithP99Under50ms"], ["bareBest"] = bareBest,
+            ["capacityRatio"] = bareBest > 0 ? Math.Round((double)gateway["bestDeliveredPerSecWithP99Under50ms"]! / bareBest, 2) : null,
+            // the bare broadcaster still kept up at the last rate tried: the ratio is an upper bound
+            ["bareLimitReached"] = ((List<object>)bare["steps"]!).Cast<Dictionary<string, object>>().Any(step => !(bool)step["ok"]),
+            ["cpuRatioAtOfferedPerSec"] = common.Gateway?["offeredDeliveredPerSec"],
+            ["cpuPerDeliveredRatio"] = CpuRatio(common.Gateway, common.Bare),
+            ["cpuPerDeliveredRatioAtLowRate"] = CpuRatio((Dictionary<string, object>?)gateway["lowRate"], (Dictionary<string, object>?)bare["lowRate"]),
+        };
+        Console.Error.WriteLine("[B] ratios: " + string.Join(' ', result.Select(kv => $"{kv.Key}={kv.Value}")));
+        return result;
     }
 
     public static async Task<object> RunIdleAsync(Args a)
@@ -186,26 +255,33 @@ internal static class ScenarioB
     }
 
     /// <summary>
-    /// Opens <paramref name="n"/> connections of the official client (50 at a time), each joining the session
-    /// <paramref name="sessionOf"/> gives. Their WebSockets count the bytes they receive.
+    /// Opens <paramref name="n"/> connections of the official client (50 at a time) in <paramref name="form"/> (default:
+    /// the gateway's default, compact JSON), each joining the session <paramref name="sessionOf"/> gives; to the bare
+    /// broadcaster (<paramref name="bare"/>) each names its session in the URL instead (WebSockets, no negotiate). Their
+    /// WebSockets count the bytes they receive.
     /// </summary>
     public static async Task<List<GatewayHubClient>> ConnectAsync(Uri hub, int n, Func<int, string> sessionOf,
-        Action<GatewayHubClient, int>? setup)
+        Action<GatewayHubClient, int>? setup, WireForm? form = null, bool bare = false)
     {
         var result = new GatewayHubClient[n];
         var next = -1;
         var options = new GatewayHubClientOptions
         {
             ApiKey = GatewayProcess.ApiKey, RecordEvents = false, ObserveWebSocket = true, HandshakeTimeout = TimeSpan.FromSeconds(60),
+            Events = form?.Events, MessagePack = form?.MessagePack ?? false, SkipNegotiation = bare,
         };
         async Task Worker()
         {
             int i;
             while ((i = Interlocked.Increment(ref next)) < n)
             {
-                var conn = await GatewayHubClient.ConnectAsync(hub, options);
+                var conn = await GatewayHubClient.ConnectAsync(bare ? new Uri(hub + "?session=" + sessionOf(i)) : hub, options);
                 setup?.Invoke(conn, i);
-                await conn.JoinAsync(new JoinRequest(sessionOf(i)));
+                if (!bare)
+                {
+                    await conn.JoinAsync(new JoinRequest(sessionOf(i)));
+                }
+
                 result[i] = conn;
             }
         }
@@ -222,9 +298,53 @@ internal static class ScenarioB
             await Task.WhenAll(list.Skip(i).Take(200).Select(c => c.DisposeAsync().AsTask()));
         }
     }
+
+    /// <summary>
+    /// Calls <paramref name="onTextDelta"/> with the text of every text delta a connection receives, in either form
+    /// (a compact delta, or a full <c>part.delta</c> of field <c>text</c>), and <paramref name="onIdle"/> when the
+    /// session turns idle. The bench's answers stream text only, so every compact delta is text.
+    /// </summary>
+    public static void OnTextDeltas(GatewayHubClient conn, WireForm form, Action<string> onTextDelta, Action? onIdle)
+    {
+        conn.Connection.On<int, long, int, int, string>(nameof(ISessionClient.D), (_, _, _, _, delta) => onTextDelta(delta));
+        void OnEvent(string type, string? field, string? delta, string? status)
+        {
+            if (type == SessionEventTypes.PartDelta && field == "text" && delta is not null)
+            {
+                onTextDelta(delta);
+            }
+            else if (type == SessionEventTypes.Status && status == "idle")
+            {
+                onIdle?.Invoke();
+            }
+        }
+
+        if (form.MessagePack)
+        {
+            // (the contract's own type: MessagePack maps are read by name through the contract's formatter)
+            conn.Connection.On<SessionEvent>(nameof(ISessionClient.SessionEvent), e =>
+                OnEvent(e.Type, e.Field, e.Delta, e.Status is { } s && s.TryGetProperty("type", out var t) ? t.GetString() : null));
+        }
+        else
+        {
+            conn.Connection.On<BenchEvent>(nameof(ISessionClient.SessionEvent), e => OnEvent(e.Type, e.Field, e.Delta, e.Status?.Type));
+        }
+    }
 }
 
-/// <summary>What the load generator reads of a <c>SessionEvent</c>; the JSON protocol skips the other members.</summary>
+/// <summary>How the load generator's connections receive events: the gateway's event form and its hub protocol.</summary>
+internal sealed record WireForm(string Name, string? Events, bool MessagePack)
+{
+    /// <summary>The gateway's default form (compact) in <c>json</c> or <c>msgpack</c>.</summary>
+    public static WireForm OfProtocol(string protocol) => protocol switch
+    {
+        "json" => new WireForm("json", null, false),
+        "msgpack" => new WireForm("msgpack", null, true),
+        _ => throw new ArgumentException($"--protocols: '{protocol}' is not json or msgpack"),
+    };
+}
+
+/// <summary>What the load generator reads of a JSON <c>SessionEvent</c>; the JSON protocol skips the other members.</summary>
 internal sealed record BenchEvent(string Type, string? Field, string? Delta, BenchStatus? Status);
 
 internal sealed record BenchStatus(string Type);

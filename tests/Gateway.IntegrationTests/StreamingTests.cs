@@ -191,7 +191,8 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
                 socket.SendBufferSize = 32 * 1024;
                 return socket;
             }),
-            ("Gateway:Outbox:MaxQueuedBytes", "1048576"));
+            // Compact deltas (the default) are ~50 bytes: the whole answer is ~0.5 MB, so the bound must be below that.
+            ("Gateway:Outbox:MaxQueuedBytes", "131072"));
         var sessionId = await CreateSessionAsync(gateway, "slow consumer");
         var fast = new List<SessionWatcher>();
         for (var i = 0; i < 20; i++)

@@ -45,7 +45,8 @@ if a:
     t = runs[0]
     w(f"\n## Scenario A: direct vs gateway on the real opencode\n\nOne answer of {t['tokens']} tokens, one every {t['delayMs']} ms "
       f"({fmt(t['answerTextBytes'])} bytes of text), W watchers. *direct*: each watcher has its own `GET /global/event` and filters "
-      "client-side; *gateway*: each joins the session through one gateway process. opencode CPU = utime+stime of its pid over the answer "
+      "client-side; *gateway*: each joins the session through one gateway process, in the default form (compact deltas, JSON hub "
+      "protocol); *gateway-msgpack*: the same in MessagePack; *gateway-full*: `?events=full` (every event a whole `SessionEvent`, JSON). opencode CPU = utime+stime of its pid over the answer "
       "(its idle background rate is shown, and the CPU minus that rate over the answer). Every run starts on a freshly restarted opencode and a short warm-up answer that is not recorded. Streams = `global event connected` lines in opencode's log: opened during the run / all this opencode process served (each run gets a freshly restarted opencode, so for *direct* the total includes the warm-up answer's watcher). "
       "Latency = watcher receive time − mock LLM flush time of that token. *in gateway* = the gateway's own "
       "`gateway_pump_dispatch_duration_seconds` over the answer (upstream bytes read → written or queued for every watcher), "
@@ -58,6 +59,7 @@ if a:
           f"{fmt(r['bytesPerWatcherMean'])} | {fmt(r['latencyP50Ms'])} | {fmt(r['latencyP99Ms'])} | "
           f"{fmt(r.get('gatewayDispatchP50MsAtMost'),2)} / {fmt(r.get('gatewayDispatchP99MsAtMost'),2)} | {r['watchersComplete']}/{r['watchers']} |")
     g = [r for r in runs if r["mode"] == "gateway"]
+    gm = [r for r in runs if r["mode"] == "gateway-msgpack"]
     gc = [r for r in runs if r["mode"] == "gateway-coalesced"]
     dr = [r for r in runs if r["mode"] == "direct"]
     if g:
@@ -81,11 +83,18 @@ if a:
                 targets.append(("bytes per watcher ≤ ¼ of direct, with CoalesceWindow (50 ms)", max(cr) <= .25,
                                 f"gateway-coalesced/direct = {min(cr):.2f}–{max(cr):.2f} ({fmt(c1['bytesPerWatcherMean'])} B per watcher)"))
             if ratios:
-                targets.append(("bytes per watcher ≤ ¼ of a direct subscriber (default config)", max(ratios) <= .25,
-                                f"gateway/direct = {min(ratios):.2f}–{max(ratios):.2f} (gateway {fmt(g1['bytesPerWatcherMean'])} B for {fmt(g1['answerTextBytes'])} B of text; "
+                targets.append(("bytes per watcher ≤ ¼ of a direct subscriber (default: compact, JSON)", max(ratios) <= .25,
+                                f"gateway/direct = {min(ratios):.3f}–{max(ratios):.3f} (gateway {fmt(g1['bytesPerWatcherMean'])} B for {fmt(g1['answerTextBytes'])} B of text; "
                                 f"{g1['bytesPerWatcherMean']/g1['tokens']:.0f} B per token)"))
+            mr = [by[("gateway-msgpack", x)]["bytesPerWatcherMean"] / by[("direct", x)]["bytesPerWatcherMean"] for x in ws
+                  if ("gateway-msgpack", x) in by and ("direct", x) in by and by[("direct", x)]["bytesPerWatcherMean"]]
+            if mr:
+                m1 = min(gm, key=lambda r: r["watchers"])
+                targets.append(("bytes per watcher ≤ ⅛ of a direct subscriber (MessagePack)", max(mr) <= .125,
+                                f"gateway-msgpack/direct = {min(mr):.3f}–{max(mr):.3f} ({fmt(m1['bytesPerWatcherMean'])} B; "
+                                f"{m1['bytesPerWatcherMean']/m1['tokens']:.0f} B per token)"))
     def series(ax, key, ylabel, logy=False):
-        for m, style in (("direct", "o-"), ("gateway", "s-"), ("gateway-coalesced", "^-")):
+        for m, style in (("direct", "o-"), ("gateway", "s-"), ("gateway-msgpack", "d-"), ("gateway-full", "v-"), ("gateway-coalesced", "^-")):
             xs = [x for x in ws if (m, x) in by]
             if xs: ax.plot(xs, [by[(m, x)][key] for x in xs], style, label=m)
         ax.set_xscale("log"); ax.set_xlabel("watchers W"); ax.set_ylabel(ylabel); ax.legend()
@@ -93,7 +102,7 @@ if a:
     plot("a-opencode-cpu.png", lambda ax: (series(ax, "opencodeCpuSeconds", "opencode CPU seconds per answer"), ax.set_title("opencode CPU per answer")))
     plot("a-bytes.png", lambda ax: (series(ax, "bytesPerWatcherMean", "bytes received per watcher", True), ax.set_title("bytes per watcher for one answer")))
     def lat(ax):
-        for m, c in (("direct", "tab:blue"), ("gateway", "tab:orange"), ("gateway-coalesced", "tab:green")):
+        for m, c in (("direct", "tab:blue"), ("gateway", "tab:orange"), ("gateway-msgpack", "tab:purple"), ("gateway-full", "tab:red"), ("gateway-coalesced", "tab:green")):
             xs = [x for x in ws if (m, x) in by]
             if xs:
                 ax.plot(xs, [by[(m, x)]["latencyP50Ms"] for x in xs], "o--", color=c, label=f"{m} p50")
@@ -102,44 +111,64 @@ if a:
     plot("a-latency.png", lat)
 
 if b:
+    configs = b["result"]["configs"]
     w("\n## Scenario B: fan-out on one node (fake upstream)\n\nThe load generator hosts a fake opencode emitting `message.part.delta` events at a set rate, "
-      "round-robin over S sessions, each delta carrying its emit time; S×W watchers joined through one gateway process (separate process, "
-      "server GC). Rates step up until p99 > 50 ms, delivery falls below 95 % of offered, or a connection is dropped. Gateway and load "
-      "generator share the 2 cores, so the load generator's CPU is shown too. Per delivered event, from the gateway's own `/metrics`: "
-      "CPU µs, bytes allocated and thread-pool work items.\n")
-    w("| S × W | offered delivered/s | upstream ev/s | delivered/s | p50 ms | p99 ms | max ms | gateway CPU % | load gen CPU % | gateway RSS MB | µs / ev | B alloc / ev | work items / ev | ok |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "round-robin over S sessions, each delta carrying its emit time; S×W watchers (the official SignalR client, default compact form) joined "
+      "through one gateway process (separate process, server GC), in each protocol. *bare*: the same connections, rates and load generator "
+      "against `bench/Gateway.BareBroadcaster`, a minimal Kestrel WebSocket endpoint (no SignalR, no gateway logic) sending each delta as the "
+      "same frame bytes: the machine's limit for this fan-out. Rates step up until p99 > 50 ms, delivery falls below 95 % of offered, or a "
+      "connection is dropped. Server and load generator share the 2 cores, so the load generator's CPU is shown too. Per delivered event, "
+      "from the server's own `/metrics`: CPU µs, bytes allocated and thread-pool work items; bytes = WebSocket payload received per event.\n")
+    w("| S × W | server | protocol | offered delivered/s | upstream ev/s | delivered/s | p50 ms | p99 ms | max ms | server CPU % | load gen CPU % | server RSS MB | B / ev | µs / ev | B alloc / ev | work items / ev | ok |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     best_all = 0
     low = None
-    for c in b["result"]["configs"]:
+    for c in configs:
         name = f"{c['sessions']}×{c['watchersPerSession']}"
         rows = ([("low", c["lowRate"])] if c.get("lowRate") else []) + [("", s) for s in c["steps"]]
         for tag, s in rows:
-            w(f"| {name}{' (50 tok/s)' if tag else ''} | {fmt(s['offeredDeliveredPerSec'])} | {fmt(s['upstreamEventsPerSec'])} | {fmt(s['deliveredPerSec'])} | "
-              f"{fmt(s['p50Ms'],2)} | {fmt(s['p99Ms'],2)} | {fmt(s['maxMs'],1)} | {fmt(s['gatewayCpuPercent'])} | {fmt(s['loadGenCpuPercent'])} | "
-              f"{fmt(s['gatewayRssMB'])} | {fmt(s.get('gatewayCpuMicrosPerDelivered'))} | {fmt(s.get('gatewayAllocBytesPerDelivered'))} | "
-              f"{fmt(s.get('gatewayWorkItemsPerDelivered'),2)} | {'yes' if s['ok'] else 'no'} |")
-        best_all = max(best_all, c["bestDeliveredPerSecWithP99Under50ms"])
-        if c.get("lowRate") and c["connections"] >= 1000: low = c["lowRate"]
+            w(f"| {name}{' (50 tok/s)' if tag else ''} | {c['server']} | {c['protocol']} | {fmt(s['offeredDeliveredPerSec'])} | {fmt(s['upstreamEventsPerSec'])} | {fmt(s['deliveredPerSec'])} | "
+              f"{fmt(s['p50Ms'],2)} | {fmt(s['p99Ms'],2)} | {fmt(s['maxMs'],1)} | {fmt(s['serverCpuPercent'])} | {fmt(s['loadGenCpuPercent'])} | "
+              f"{fmt(s['serverRssMB'])} | {fmt(s.get('bytesPerDelivered'))} | {fmt(s.get('serverCpuMicrosPerDelivered'))} | {fmt(s.get('serverAllocBytesPerDelivered'))} | "
+              f"{fmt(s.get('serverWorkItemsPerDelivered'),2)} | {'yes' if s['ok'] else 'no'} |")
+        if c["server"] == "gateway":
+            best_all = max(best_all, c["bestDeliveredPerSecWithP99Under50ms"])
+            if c.get("lowRate") and c["connections"] >= 1000 and c["protocol"] == "json": low = c["lowRate"]
     w("\nHighest delivered events/s with p99 ≤ 50 ms: " + ", ".join(
-        f"{c['sessions']}×{c['watchersPerSession']}: **{fmt(c['bestDeliveredPerSecWithP99Under50ms'])}**" for c in b["result"]["configs"]) + "\n")
+        f"{c['sessions']}×{c['watchersPerSession']} {c['server']} {c['protocol']}: **{fmt(c['bestDeliveredPerSecWithP99Under50ms'])}**" for c in configs) + "\n")
+    ratios = b["result"].get("ratiosToBare") or []
+    if ratios:
+        w("\n### The gateway as a ratio of the bare broadcaster\n\nCapacity = best delivered/s at p99 ≤ 50 ms, gateway ÷ bare (≤ when the bare "
+          "broadcaster never reached its limit). CPU per delivered event, gateway ÷ bare, at the highest offered rate both kept up with, and at "
+          "one session's 50 tokens/s.\n")
+        w("| S × W | protocol | gateway best/s | bare best/s | capacity ratio | CPU / event ratio (at offered/s) | CPU / event ratio at 50 tok/s |")
+        w("|---|---|---|---|---|---|---|")
+        for r in ratios:
+            cap = "–" if r.get("capacityRatio") is None else ("" if r["bareLimitReached"] else "≤ ") + f"{r['capacityRatio']:.2f}"
+            w(f"| {r['sessions']}×{r['watchersPerSession']} | {r['protocol']} | {fmt(r['gatewayBest'])} | {fmt(r['bareBest'])} | {cap} | "
+              f"{fmt(r.get('cpuPerDeliveredRatio'),2)} ({fmt(r.get('cpuRatioAtOfferedPerSec'))}) | {fmt(r.get('cpuPerDeliveredRatioAtLowRate'),2)} |")
+        for r in ratios:
+            if r["watchersPerSession"] * r["sessions"] >= 1000 and r["sessions"] in (1, 100) and r.get("capacityRatio") is not None:
+                targets.append((f"≥ 0.5× the bare broadcaster's capacity, {r['sessions']} × {r['watchersPerSession']} ({r['protocol']})",
+                                r["capacityRatio"] >= .5, f"{r['capacityRatio']:.2f}× ({fmt(r['gatewayBest'])}/s vs {fmt(r['bareBest'])}/s)"))
     targets.append(("one node ≥ 100,000 delivered events/s with p99 ≤ 50 ms", best_all >= 100_000, f"best {fmt(best_all)}/s"))
     if low:
         targets.append(("p99 ≤ 10 ms at 1,000 watchers of one session at 50 tokens/s", low["p99Ms"] <= 10,
                         f"p99 {low['p99Ms']:.2f} ms, p50 {low['p50Ms']:.2f} ms"))
+    def label(c): return f"{c['sessions']}×{c['watchersPerSession']} {c['server']} {c['protocol']}"
     def cap(ax):
-        for c in b["result"]["configs"]:
+        for c in configs:
             st = c["steps"]
-            ax.plot([s["deliveredPerSec"] for s in st], [s["p99Ms"] for s in st], "o-", label=f"{c['sessions']}×{c['watchersPerSession']} p99")
+            ax.plot([s["deliveredPerSec"] for s in st], [s["p99Ms"] for s in st], "o-" if c["server"] == "gateway" else "x:", label=label(c))
         ax.axhline(50, color="red", ls=":", label="50 ms"); ax.set_yscale("log"); ax.set_xlabel("delivered events/s"); ax.set_ylabel("p99 latency ms")
-        ax.legend(); ax.set_title("fan-out: p99 vs delivered rate")
+        ax.legend(fontsize=6); ax.set_title("fan-out: p99 vs delivered rate")
     plot("b-capacity.png", cap)
     def cpu(ax):
-        for c in b["result"]["configs"]:
+        for c in configs:
             st = c["steps"]
-            ax.plot([s["deliveredPerSec"] for s in st], [s["gatewayCpuPercent"] for s in st], "o-", label=f"{c['sessions']}×{c['watchersPerSession']} gateway")
-            ax.plot([s["deliveredPerSec"] for s in st], [s["loadGenCpuPercent"] for s in st], "x:", label=f"{c['sessions']}×{c['watchersPerSession']} load gen")
-        ax.set_xlabel("delivered events/s"); ax.set_ylabel("CPU % (200 = both cores)"); ax.legend(fontsize=7); ax.set_title("CPU vs delivered rate")
+            ax.plot([s["deliveredPerSec"] for s in st], [s["serverCpuMicrosPerDelivered"] for s in st], "o-" if c["server"] == "gateway" else "x:", label=label(c))
+        ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("delivered events/s"); ax.set_ylabel("server CPU µs per delivered event")
+        ax.legend(fontsize=6); ax.set_title("CPU per delivered event: gateway vs bare")
     plot("b-cpu.png", cpu)
 
 if idle:

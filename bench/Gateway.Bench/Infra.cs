@@ -308,6 +308,9 @@ internal static class HeapProbe
             if (induced && result < 0)
             {
                 result = e.TotalHeapSize;
+                Console.Error.WriteLine($"[heap] after an induced full GC: gen0 {e.GenerationSize0 / 1048576.0:F1} MB, gen1 {e.GenerationSize1 / 1048576.0:F1} MB, " +
+                    $"gen2 {e.GenerationSize2 / 1048576.0:F1} MB, LOH {e.GenerationSize3 / 1048576.0:F1} MB, POH {e.GenerationSize4 / 1048576.0:F1} MB, " +
+                    $"total {e.TotalHeapSize / 1048576.0:F1} MB");
                 try { session.Stop(); } catch { }
             }
         };

@@ -201,14 +201,20 @@ internal static class ScenarioB
         var logDir = a.Get("log-dir", ".");
         var counts = a.Ints("connections", "1000,5000,10000");
         var sessionCount = a.Int("sessions", 100);
+        // true (default): one WebSocket per client, no negotiate; false: the official client's default, which also keeps
+        // its negotiate request's HTTP keep-alive connection open (a second Kestrel connection per client).
+        var skipNegotiation = bool.Parse(a.Get("skip-negotiation", "true"));
         await using var fake = await FakeUpstream.StartAsync(upPort);
-        await using var gw = await GatewayProcess.StartAsync(dll, gwPort, fake.BaseUrl, Path.Combine(logDir, "gateway-idle.log"), []);
+        var extra = a.Get("gateway-args", "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        await using var gw = await GatewayProcess.StartAsync(dll, gwPort, fake.BaseUrl, Path.Combine(logDir, "gateway-idle.log"), extra);
         var sessions = Enumerable.Range(0, sessionCount).Select(i => $"ses_idle{i:D5}").ToArray();
         // Warm the gateway's code paths (JIT, pools) with a few joins before the baseline.
-        var warm = await ConnectAsync(gw.HubUrl, 20, i => sessions[i % sessionCount], null);
+        var warm = await ConnectAsync(gw.HubUrl, 20, i => sessions[i % sessionCount], null, skipNegotiation: skipNegotiation);
         await DisposeAllAsync(warm);
         await Task.Delay(1000);
         var heap0 = HeapProbe.ManagedHeapAfterFullGc(gw.Pid);
+        // Live objects only (the heap snapshot's sum): the heap size above also counts free space between them.
+        var live0 = HeapProbe.LiveBytesByType(gw.Pid).Sum(t => t.Bytes);
         await Task.Delay(500);
         var rss0 = gw.Rss;
         Console.Error.WriteLine($"[idle] baseline rss={rss0 / 1048576.0:F1} MB heap={heap0 / 1048576.0:F1} MB");
@@ -218,7 +224,8 @@ internal static class ScenarioB
         {
             var self0 = Proc.SelfCpuSeconds();
             var sw = Stopwatch.StartNew();
-            all.AddRange(await ConnectAsync(gw.HubUrl, n - all.Count, i => sessions[(all.Count + i) % sessionCount], null));
+            all.AddRange(await ConnectAsync(gw.HubUrl, n - all.Count, i => sessions[(all.Count + i) % sessionCount], null,
+                skipNegotiation: skipNegotiation));
             var connectSeconds = sw.Elapsed.TotalSeconds;
             await Task.Delay(2000);
             var heap = HeapProbe.ManagedHeapAfterFullGc(gw.Pid);
@@ -239,7 +246,10 @@ internal static class ScenarioB
         }
 
         // What the heap per connection is made of, at the largest count (where the baseline matters least).
-        var byType = HeapProbe.LiveBytesByType(gw.Pid).Take(25).Select(t => new Dictionary<string, object>
+        var types = HeapProbe.LiveBytesByType(gw.Pid);
+        var liveBytesPerConnection = Math.Round((types.Sum(t => t.Bytes) - live0) / 1024.0 / all.Count, 2);
+        Console.Error.WriteLine($"[idle] live objects: {liveBytesPerConnection} KB per connection at {all.Count}");
+        var byType = types.Take(40).Select(t => new Dictionary<string, object>
         {
             ["type"] = t.Type, ["bytesPerConnection"] = Math.Round((double)t.Bytes / all.Count, 1),
             ["objectsPerConnection"] = Math.Round((double)t.Count / all.Count, 2),
@@ -249,26 +259,29 @@ internal static class ScenarioB
         return new Dictionary<string, object>
         {
             ["baselineRssMB"] = Math.Round(rss0 / 1048576.0, 1), ["baselineHeapMB"] = Math.Round(heap0 / 1048576.0, 1),
-            ["definition"] = $"connected and joined to one of {sessionCount} sessions, no events flowing",
-            ["points"] = points, ["heapByTypeAtLargest"] = byType,
+            ["definition"] = $"connected and joined to one of {sessionCount} sessions, no events flowing"
+                + (skipNegotiation ? " (WebSockets without negotiate: one TCP connection each)" : " (after a negotiate request whose keep-alive connection stays open: two TCP connections each)"),
+            ["points"] = points, ["liveObjectsPerConnectionKBAtLargest"] = liveBytesPerConnection, ["heapByTypeAtLargest"] = byType,
         };
     }
 
     /// <summary>
     /// Opens <paramref name="n"/> connections of the official client (50 at a time) in <paramref name="form"/> (default:
     /// the gateway's default, compact JSON), each joining the session <paramref name="sessionOf"/> gives; to the bare
-    /// broadcaster (<paramref name="bare"/>) each names its session in the URL instead (WebSockets, no negotiate). Their
-    /// WebSockets count the bytes they receive.
+    /// broadcaster (<paramref name="bare"/>) each names its session in the URL instead (WebSockets, no negotiate). With
+    /// <paramref name="skipNegotiation"/> they connect as clients behind a load balancer must (WebSockets, no negotiate
+    /// request, whose keep-alive connection the official client would otherwise hold open too). Their WebSockets count the
+    /// bytes they receive.
     /// </summary>
     public static async Task<List<GatewayHubClient>> ConnectAsync(Uri hub, int n, Func<int, string> sessionOf,
-        Action<GatewayHubClient, int>? setup, WireForm? form = null, bool bare = false)
+        Action<GatewayHubClient, int>? setup, WireForm? form = null, bool bare = false, bool skipNegotiation = false)
     {
         var result = new GatewayHubClient[n];
         var next = -1;
         var options = new GatewayHubClientOptions
         {
             ApiKey = GatewayProcess.ApiKey, RecordEvents = false, ObserveWebSocket = true, HandshakeTimeout = TimeSpan.FromSeconds(60),
-            Events = form?.Events, MessagePack = form?.MessagePack ?? false, SkipNegotiation = bare,
+            Events = form?.Events, MessagePack = form?.MessagePack ?? false, SkipNegotiation = bare || skipNegotiation,
         };
         async Task Worker()
         {

@@ -24,8 +24,6 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     ILogger<SessionHub> logger)
     : Hub<ISessionClient>
 {
-    private const string JoinedKey = "joined";
-
     /// <summary>Refuses a connection whose <c>?events=</c> names no form, before it joins anything.</summary>
     public override Task OnConnectedAsync()
     {
@@ -159,10 +157,19 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         }
     }
 
-    // One invocation at a time per connection (HubOptions.MaximumParallelInvocationsPerClient = 1), so no lock.
-    private Dictionary<SessionKey, IAsyncDisposable> Joined =>
-        (Dictionary<SessionKey, IAsyncDisposable>)(Context.Items.TryGetValue(JoinedKey, out var joined) ? joined!
-            : Context.Items[JoinedKey] = new Dictionary<SessionKey, IAsyncDisposable>());
+    // One invocation at a time per connection (HubOptions.MaximumParallelInvocationsPerClient = 1), so no lock. Kept as
+    // a connection feature: the feature collection exists anyway, Context.Items would add a dictionary per connection.
+    private JoinedSessions Joined => Context.Features.Get<JoinedSessions>() ?? SetJoined();
+
+    private JoinedSessions SetJoined()
+    {
+        var joined = new JoinedSessions();
+        Context.Features.Set(joined);
+        return joined;
+    }
+
+    /// <summary>The sessions a connection joined, with its hold on each session's feed.</summary>
+    private sealed class JoinedSessions : Dictionary<SessionKey, IAsyncDisposable>;
 
     private GatewayUser Caller => GatewayUser.From(Context.User);
 

@@ -23,8 +23,10 @@ internal sealed class UpstreamEventPump(
 {
     private readonly Random _random = new();
 
-    public async Task RunAsync(CancellationToken stoppingToken)
+    /// <summary>Reads the stream (reconnecting after every loss) under <paramref name="lease"/> until <paramref name="stoppingToken"/>.</summary>
+    public async Task RunAsync(string lease, CancellationToken stoppingToken)
     {
+        var connections = 0L;
         using var http = OpencodeClient.CreateHttpClient(upstream, Timeout.InfiniteTimeSpan);
         var url = new Uri(http.BaseAddress!, "global/event");
         var attempt = 0;
@@ -33,7 +35,7 @@ internal sealed class UpstreamEventPump(
             string reason;
             try
             {
-                reason = await ReadStreamAsync(http, url, () => attempt = 0, stoppingToken);
+                reason = await ReadStreamAsync(http, url, () => attempt = 0, new UpstreamStream(upstream.Id, lease, ++connections), stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -50,6 +52,7 @@ internal sealed class UpstreamEventPump(
                 reason = e.GetType().Name;
             }
 
+            await sink.OnStreamClosedAsync(upstream.Id, CancellationToken.None);
             state.Set(upstream.Id, connected: false, time.GetUtcNow(), reason);
             metrics.Reconnect(upstream.Id);
             var delay = ReconnectBackoff.Delay(attempt, options.ReconnectInitialDelay, options.ReconnectMaxDelay, _random);
@@ -64,10 +67,15 @@ internal sealed class UpstreamEventPump(
                 break;
             }
         }
+
+        // Stopping (or the lease was lost): what the last connection produced is stored before the lease goes.
+        await sink.OnStreamClosedAsync(upstream.Id, CancellationToken.None);
+        state.Set(upstream.Id, connected: false, time.GetUtcNow(), "not reading the stream");
     }
 
     /// <summary>Reads one connection of the stream until it ends; returns why it ended.</summary>
-    private async Task<string> ReadStreamAsync(HttpClient http, Uri url, Action onConnected, CancellationToken stoppingToken)
+    private async Task<string> ReadStreamAsync(HttpClient http, Uri url, Action onConnected, UpstreamStream current,
+        CancellationToken stoppingToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         request.Headers.Accept.ParseAdd("text/event-stream");
@@ -116,7 +124,7 @@ internal sealed class UpstreamEventPump(
                             state.Set(upstream.Id, connected: true, time.GetUtcNow());
                             StreamingLog.StreamConnected(logger, upstream.Id, url.ToString());
                             onConnected();
-                            sink.OnStreamConnected(upstream.Id);
+                            await sink.OnStreamConnectedAsync(current, readToken.Token);
                             break;
                         case UpstreamEventKind.Malformed:
                             metrics.MalformedEvent(upstream.Id);
@@ -127,7 +135,7 @@ internal sealed class UpstreamEventPump(
                             break;
                         default:
                             metrics.UpstreamEvent(upstream.Id);
-                            sink.OnEvent(upstream.Id, e);
+                            await sink.OnEventAsync(current, e, readToken.Token);
                             metrics.EventDispatched(time.GetElapsedTime(stream.LastReadTimestamp));
                             break;
                     }

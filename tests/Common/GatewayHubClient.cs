@@ -50,6 +50,12 @@ public sealed record GatewayHubClientOptions
     /// <summary>How long the client waits for the handshake's answer (official default 15 s).</summary>
     public TimeSpan? HandshakeTimeout { get; init; }
 
+    /// <summary>
+    /// Reconnect by itself after the connection drops (the official client's automatic reconnect, retrying every few
+    /// hundred ms, for ever), as an app's client does; behind a load balancer it reaches another node.
+    /// </summary>
+    public bool AutomaticReconnect { get; init; }
+
     /// <summary>Anything else of the official client's connection options.</summary>
     public Action<HttpConnectionOptions>? ConfigureConnection { get; init; }
 }
@@ -156,6 +162,11 @@ public sealed class GatewayHubClient : IAsyncDisposable
                 options.ConfigureConnection?.Invoke(o);
             })
             .AddJsonProtocol(o => o.PayloadSerializerOptions = PayloadOptions);
+        if (options.AutomaticReconnect)
+        {
+            connectionBuilder.WithAutomaticReconnect(new ForeverRetryPolicy());
+        }
+
         var connection = connectionBuilder.Build();
         if (options.ServerTimeout is { } serverTimeout)
         {
@@ -400,4 +411,11 @@ public sealed class ObservedWebSocket : WebSocket
         _inner.Dispose();
         _invoker?.Dispose();
     }
+}
+
+/// <summary>Retries at once, then every 250 ms, for ever.</summary>
+internal sealed class ForeverRetryPolicy : IRetryPolicy
+{
+    public TimeSpan? NextRetryDelay(RetryContext retryContext) =>
+        retryContext.PreviousRetryCount == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(250);
 }

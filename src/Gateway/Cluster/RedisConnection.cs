@@ -39,6 +39,9 @@ public sealed class RedisConnection : IHostedLifecycleService, IAsyncDisposable
     /// <summary>Raised (on a Redis thread) when the connection to Redis is back after a loss.</summary>
     public event Action? Restored;
 
+    /// <summary>Raised (on a Redis thread) when the connection to Redis is lost.</summary>
+    public event Action? Lost;
+
     /// <summary>The multiplexer once it exists, for components created before the host starts (the backplane).</summary>
     public Task<IConnectionMultiplexer> ConnectedAsync() => _connected.Task;
 
@@ -47,6 +50,9 @@ public sealed class RedisConnection : IHostedLifecycleService, IAsyncDisposable
         var configuration = ConfigurationOptions.Parse(_options.RedisConnectionString!);
         // Start even when Redis is down (it reconnects in the background), and never wait longer than a client would.
         configuration.AbortOnConnectFail = false;
+        // While Redis is unreachable a command fails at once instead of waiting in the client's backlog: a command
+        // sent late, when Redis is back, could act on a world that changed meanwhile (a lease taken from its holder).
+        configuration.BacklogPolicy = BacklogPolicy.FailFast;
         configuration.ClientName ??= $"opencode-gateway:{_options.NodeId}";
         var timeout = (int)_options.OperationTimeout.TotalMilliseconds;
         configuration.ConnectTimeout = Math.Min(configuration.ConnectTimeout, timeout);
@@ -58,6 +64,7 @@ public sealed class RedisConnection : IHostedLifecycleService, IAsyncDisposable
             if (e.ConnectionType == ConnectionType.Interactive)
             {
                 ClusterLog.RedisLost(_logger, e.EndPoint?.ToString() ?? "?", e.FailureType.ToString());
+                Lost?.Invoke();
             }
         };
         multiplexer.ConnectionRestored += (_, e) =>

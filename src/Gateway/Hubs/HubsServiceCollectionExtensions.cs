@@ -26,6 +26,8 @@ public static class HubsServiceCollectionExtensions
             .AddJsonProtocol(o => o.PayloadSerializerOptions.DefaultIgnoreCondition =
                 System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)
             .AddOutboxLifetimeManager(configuration);
+        services.TryAddSingleton<ILocalGroupManager<SessionHub>>(sp =>
+            (ILocalGroupManager<SessionHub>)sp.GetRequiredService<HubLifetimeManager<SessionHub>>());
         services.TryAddSingleton<ISessionBroadcaster, SessionHubBroadcaster>();
         return services;
     }

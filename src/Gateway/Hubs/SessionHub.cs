@@ -8,6 +8,7 @@ using OpencodeGateway.Fanout;
 using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.SignalR;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Hubs;
@@ -20,8 +21,8 @@ namespace OpencodeGateway.Hubs;
 /// receives events only of sessions it was allowed to join.
 /// </summary>
 [Authorize]
-internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds, ILogger<SessionHub> logger)
-    : Hub<ISessionClient>
+internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds,
+    ILocalGroupManager<SessionHub> sessionGroups, ILogger<SessionHub> logger) : Hub<ISessionClient>
 {
     private const string JoinedKey = "joined";
 
@@ -40,8 +41,8 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         try
         {
             // Receive the session's events before reading its state: every later event reaches us, earlier ones are
-            // in the result.
-            await Groups.AddToGroupAsync(Context.ConnectionId, key.GroupName);
+            // in the result. The group is this node's: its feed delivers the session's events to it.
+            sessionGroups.AddToLocalGroup(Context.ConnectionId, key.GroupName);
             return await sessions.JoinAsync(key, request.Since, record?.ToContract(), Context.ConnectionAborted);
         }
         catch when (added)
@@ -124,7 +125,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     {
         if (Joined.Remove(key, out var feed))
         {
-            await Groups.RemoveFromGroupAsync(Context.ConnectionId, key.GroupName);
+            sessionGroups.RemoveFromLocalGroup(Context.ConnectionId, key.GroupName);
             await feed.DisposeAsync();
         }
     }

@@ -1,14 +1,14 @@
-using Microsoft.AspNetCore.SignalR;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Fanout;
+using OpencodeGateway.SignalR;
 
 namespace OpencodeGateway.Hubs;
 
-/// <summary>The fan-out's delivery through the session hub's groups.</summary>
-internal sealed class SessionHubBroadcaster(IHubContext<SessionHub, ISessionClient> hub) : ISessionBroadcaster
+/// <summary>The fan-out's delivery to this node's members of the session hub's groups (never through a backplane).</summary>
+internal sealed class SessionHubBroadcaster(ILocalGroupManager<SessionHub> groups) : ISessionBroadcaster
 {
-    // The gateway's lifetime managers only enqueue: the returned tasks are complete.
-    public void SendEvent(string group, SessionEvent evt) => _ = hub.Clients.Group(group).SessionEvent(evt);
+    public void SendEvent(string group, SessionEvent evt) => groups.SendLocalGroup(group, nameof(ISessionClient.SessionEvent), [evt]);
 
-    public void SendSnapshot(string group, SessionSnapshot snapshot) => _ = hub.Clients.Group(group).SessionSnapshot(snapshot);
+    public void SendSnapshot(string group, SessionSnapshot snapshot) =>
+        groups.SendLocalGroup(group, nameof(ISessionClient.SessionSnapshot), [snapshot]);
 }

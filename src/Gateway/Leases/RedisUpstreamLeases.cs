@@ -58,6 +58,10 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
     private readonly Lock _waitersLock = new();
     private readonly Dictionary<string, TaskCompletionSource> _released = new(StringComparer.Ordinal);
     private bool _subscribed;
+    // When Redis was last reachable again: the holder renews at once, others wait a lease TTL before trying, so a Redis
+    // that lost its data (or let the lease expire while down) hands it back to its holder instead of to a second node.
+    private long _restoredAt;
+    private volatile bool _outage;
 
     public RedisUpstreamLeases(RedisConnection redis, IOptions<ClusterOptions> options, TimeProvider time, ILogger<RedisUpstreamLeases> logger)
     {
@@ -65,6 +69,12 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
         _options = options.Value;
         _time = time;
         _logger = logger;
+        _redis.Lost += () => _outage = true;
+        _redis.Restored += () =>
+        {
+            Interlocked.Exchange(ref _restoredAt, _time.GetTimestamp());
+            _outage = false;
+        };
     }
 
     public async Task<IUpstreamLease> AcquireAsync(string upstream, CancellationToken ct)
@@ -75,6 +85,19 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
         {
             ct.ThrowIfCancellationRequested();
             var released = ReleasedSignal(upstream);
+            var restoredAt = Interlocked.Read(ref _restoredAt);
+            if (_outage || !_redis.IsConnected)
+            {
+                await Task.Delay(_options.LeaseRetryInterval, _time, ct);
+                continue;
+            }
+
+            if (restoredAt != 0 && _time.GetElapsedTime(restoredAt) < _options.LeaseTtl)
+            {
+                await Task.Delay(_options.LeaseTtl - _time.GetElapsedTime(restoredAt), _time, ct);
+                continue;
+            }
+
             try
             {
                 var token = (long)await _redis.Database.ScriptEvaluateAsync(AcquireScript,
@@ -192,10 +215,31 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
         {
             var redis = _owner._redis;
             using var timer = new PeriodicTimer(_owner._options.LeaseRenewInterval, _owner._time);
+            var restored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            void OnRestored() => Volatile.Read(ref restored).TrySetResult();
+            redis.Restored += OnRestored;
+            Task<bool>? tick = null;
             try
             {
-                while (await timer.WaitForNextTickAsync(_stop.Token))
+                // Every renew interval, and at once when Redis is reachable again.
+                while (true)
                 {
+                    tick ??= timer.WaitForNextTickAsync(_stop.Token).AsTask();
+                    var signal = Volatile.Read(ref restored).Task;
+                    if (await Task.WhenAny(tick, signal) == tick)
+                    {
+                        if (!await tick)
+                        {
+                            return;
+                        }
+
+                        tick = null;
+                    }
+                    else
+                    {
+                        Volatile.Write(ref restored, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                    }
+
                     try
                     {
                         var result = (int)await redis.Database.ScriptEvaluateAsync(RenewScript, [redis.Keys.Lease(Upstream)],
@@ -222,6 +266,10 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {
                 // released
+            }
+            finally
+            {
+                redis.Restored -= OnRestored;
             }
         }
 

@@ -25,11 +25,17 @@ internal interface ISessionHistory
     /// <summary>The upstream's stream is no longer read: returns once what was appended for it is stored (bounded).</summary>
     ValueTask CloseStreamAsync(string upstream, CancellationToken ct);
 
+    /// <summary>The id of the upstream's stream connection being read now (by any node), or null when none is.</summary>
+    ValueTask<string?> ConnectedStreamAsync(string upstream, CancellationToken ct);
+
     /// <summary>The live state the store holds for a session this node does not sequence yet; null when it holds none.</summary>
     ValueTask<LiveSessionImage?> LoadAsync(SessionKey key, CancellationToken ct);
 
     /// <summary>A new epoch for the session, greater than <paramref name="previous"/> (cluster-wide in a cluster).</summary>
     ValueTask<long> NewEpochAsync(SessionKey key, long previous, CancellationToken ct);
+
+    /// <summary>The session's latest position, or null when it has no live state.</summary>
+    ValueTask<StreamPosition?> GetHeadAsync(SessionKey key, CancellationToken ct);
 
     /// <summary>The session's position, starting an epoch for it when it has no live state.</summary>
     ValueTask<StreamPosition> EnsureAsync(SessionKey key, CancellationToken ct);

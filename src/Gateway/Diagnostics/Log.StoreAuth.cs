@@ -14,12 +14,6 @@ internal static partial class Log
     [LoggerMessage(102, LogLevel.Error, "Session {SessionId}: the record could not be written AND the upstream session could not be deleted; it is orphaned on upstream {Upstream}")]
     public static partial void CreateOrphaned(ILogger logger, string sessionId, string upstream, Exception exception);
 
-    [LoggerMessage(103, LogLevel.Warning, "Gateway:Auth:DevMode is ON: any request with an X-Debug-User header is trusted as that user. Never enable this outside development.")]
-    public static partial void DevModeOn(ILogger logger);
-
-    [LoggerMessage(104, LogLevel.Information, "Authentication failed for {Path}: {Reason}")]
-    public static partial void AuthenticationFailed(ILogger logger, string path, string reason);
-
     [LoggerMessage(105, LogLevel.Error, "Unexpected error in {Method} {Path}")]
     public static partial void ApiFailed(ILogger logger, string method, string path, Exception exception);
 

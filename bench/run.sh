@@ -4,7 +4,8 @@
 #   bench/run.sh --quick    shorter answers and steps
 #   bench/run.sh --smoke    a tiny version of each scenario (< 1 min; for CI; never fails the build on numbers)
 # Results: bench/results/<timestamp>/ (results.json, report.md, *.png, logs) and a copy in bench/results/latest/.
-# Ports: opencode 4496, mock LLM 4497, gateways 5496/5497, fake upstreams 5498/5499 (override with BENCH_* below).
+# Ports: opencode 4496, mock LLM 4497, gateways 5496/5497, fake upstreams 5498/5499 (BENCH_OC_PORT, BENCH_MOCK_PORT,
+# BENCH_GATEWAY_PORT and BENCH_FAKE_PORT move them; the second gateway and fake take the next port).
 # The gateway under test: BENCH_GATEWAY_GCSERVER=0 for workstation GC; BENCH_GATEWAY_ENV="NAME=VALUE ..." for other
 # runtime settings (given to the gateway process only, not to the load generator).
 # Not part of the test suite: exit status is non-zero only when a scenario could not run at all.
@@ -19,6 +20,7 @@ mkdir -p "$out"
 export OC_PORT=${BENCH_OC_PORT:-4496} MOCK_PORT=${BENCH_MOCK_PORT:-4497}
 export OC_STATE_DIR="$out/opencode" MOCK_LOG_TOKENS=1
 gw_port=${BENCH_GATEWAY_PORT:-5496}
+fake_port=${BENCH_FAKE_PORT:-5498}
 log() { echo "[bench] $*" >&2; }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -83,10 +85,10 @@ cp "$OC_STATE_DIR"/{opencode.log,mock.log} "$out/" 2>/dev/null || true
 
 # --- scenario B: fan-out on one node, fake upstream -------------------------------------------------------------
 log "scenario B: fan-out"
-"${bench[@]}" fanout --gateway-dll="$gw_dll" --gateway-port="$gw_port" --fake-port=5499 --log-dir="$out" \
+"${bench[@]}" fanout --gateway-dll="$gw_dll" --gateway-port="$gw_port" --fake-port=$((fake_port + 1)) --log-dir="$out" \
   --out="$out/scenario-b.json" "${b_args[@]}" || { log "scenario B failed"; status=1; }
 log "scenario B: idle connections"
-"${bench[@]}" idle --gateway-dll="$gw_dll" --gateway-port=$((gw_port + 1)) --fake-port=5498 --log-dir="$out" \
+"${bench[@]}" idle --gateway-dll="$gw_dll" --gateway-port=$((gw_port + 1)) --fake-port="$fake_port" --log-dir="$out" \
   --out="$out/idle.json" "${i_args[@]}" || { log "idle memory failed"; status=1; }
 
 # --- micro-benchmark (allocations per event on the pump's path) -------------------------------------------------

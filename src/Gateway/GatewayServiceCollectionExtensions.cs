@@ -30,12 +30,16 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>());
 
         services.TryAddSingleton(TimeProvider.System);
-        services.AddMetrics();
-        services.TryAddSingleton<GatewayMetrics>();
+        services.AddGatewayTelemetry(configuration);
         services.TryAddSingleton<UpstreamRegistry>();
         services.TryAddSingleton<UpstreamStreamState>();
         services.TryAddSingleton<EpochSource>();
-        services.TryAddSingleton<LiveSessionRegistry>();
+        services.TryAddSingleton(sp =>
+        {
+            var live = ActivatorUtilities.CreateInstance<LiveSessionRegistry>(sp);
+            sp.GetRequiredService<GatewayMetrics>().ObserveLiveSessions(() => live.Count);
+            return live;
+        });
         services.TryAddSingleton<SnapshotBuilder>();
         services.TryAddSingleton<SessionService>();
         services.AddGatewayStore(configuration);

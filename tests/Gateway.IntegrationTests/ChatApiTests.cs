@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.ServerSentEvents;
 using System.Text.Json;
-using OpencodeGateway.Diagnostics;
+using OpencodeGateway.Streaming;
 using OpencodeGateway.Testing;
 
 namespace OpencodeGateway.IntegrationTests;
@@ -74,7 +74,7 @@ public sealed class ChatApiTests(OpencodeStack stack)
     {
         var gateway = await GatewayHost.StartAsync(upstream);
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (gateway.Get<GatewayMetrics>().StreamConnects == 0)
+        while (!gateway.Get<UpstreamStreamState>().IsConnected("local"))
         {
             Assert.True(DateTime.UtcNow < deadline, "no upstream stream");
             await Task.Delay(50);

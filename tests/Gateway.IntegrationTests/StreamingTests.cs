@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net.Sockets;
 using System.Text.Json;
 using OpencodeGateway.Diagnostics;
@@ -7,6 +8,8 @@ using OpencodeGateway.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using OpencodeGateway.Streaming;
 using Xunit.Abstractions;
 
 namespace OpencodeGateway.IntegrationTests;
@@ -37,6 +40,9 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         }
     }
 
+    private static MetricCollector<long> Collector(GatewayHost gateway, string instrument) =>
+        new(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, instrument);
+
     private static Task<GatewayHost> StartGatewayAsync(Uri upstream, params (string, string)[] settings) =>
         StartGatewayAsync(upstream, configure: null, settings);
 
@@ -45,7 +51,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     {
         var gateway = await GatewayHost.StartAsync(upstream, configure, settings);
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (gateway.Get<GatewayMetrics>().StreamConnects == 0)
+        while (!gateway.Get<UpstreamStreamState>().IsConnected("local"))
         {
             Assert.True(DateTime.UtcNow < deadline, "the gateway never connected to opencode's event stream");
             await Task.Delay(50);
@@ -59,6 +65,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     {
         var connectionsBefore = stack.GlobalEventConnections();
         await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        using var reconnects = Collector(gateway, "gateway.upstream.reconnects");
         var sessionId = await CreateSessionAsync(gateway, "three clients");
         var watchers = new List<SessionWatcher>();
         for (var i = 0; i < 3; i++)
@@ -77,7 +84,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         Assert.All(watchers, w => Assert.True(w.Read(x => x.EventTypes.Count(t => t == "part.delta")) >= 500));
         Assert.All(watchers, w => Assert.Empty(w.Read(x => x.Failures)));
         Assert.Equal(1, stack.GlobalEventConnections() - connectionsBefore);
-        Assert.Equal(1, gateway.Get<GatewayMetrics>().StreamConnects);
+        Assert.Empty(reconnects.GetMeasurementSnapshot());
         foreach (var w in watchers)
         {
             await w.DisposeAsync();
@@ -156,6 +163,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     {
         await using var gateway = await StartGatewayAsync(stack.BaseUrl,
             ("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.100"), ("Gateway:Streaming:ReconnectMaxDelay", "00:00:01"));
+        using var reconnects = Collector(gateway, "gateway.upstream.reconnects");
         var sessionId = await CreateSessionAsync(gateway, "restart");
         await using var a = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
         await using var b = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
@@ -170,7 +178,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
             await w.WaitUntilAsync(x => x.Model.Epoch > epoch && x.Model.StatusType == "idle", AnswerTimeout, "new epoch after restart");
         }
 
-        Assert.True(gateway.Get<GatewayMetrics>().Reconnects >= 1);
+        Assert.NotEmpty(reconnects.GetMeasurementSnapshot());
         await AssertIdenticalToStoredAsync(sessionId, a, b);
         output.WriteLine($"after restart: {a.Read(w => w.PushedSnapshots)} pushed snapshots, {a.Read(w => w.Snapshots)} joins with snapshot");
 
@@ -198,6 +206,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
                 return socket;
             }),
             ("Gateway:Outbox:MaxQueuedBytes", "1048576"));
+        using var slowDropped = Collector(gateway, "gateway.connections.slow_dropped");
         var sessionId = await CreateSessionAsync(gateway, "slow consumer");
         var fast = new List<SessionWatcher>();
         for (var i = 0; i < 20; i++)
@@ -233,7 +242,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         output.WriteLine($"answer took {answered}, idle spread across 20 clients {spread.TotalMilliseconds} ms");
         Assert.True(spread < TimeSpan.FromSeconds(1), $"clients finished {spread} apart");
 
-        Assert.Equal(1, gateway.Get<GatewayMetrics>().SlowConsumersDropped);
+        Assert.Equal(1, slowDropped.GetMeasurementSnapshot().EvaluateAsCounter());
         // It sees the close once it reads again.
         slow.Connection.PauseReading = false;
         Assert.True(await Task.WhenAny(slow.Connection.Closed, Task.Delay(10_000)) == slow.Connection.Closed, "the stalled client was not closed");

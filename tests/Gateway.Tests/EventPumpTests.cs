@@ -1,5 +1,7 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Testing;
 
@@ -43,6 +45,7 @@ public class EventPumpTests
         await using var _ = fake;
         await using var __ = gateway;
         await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        using var malformed = new MetricCollector<long>(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.upstream.events.malformed");
 
         fake.Emit("{this is not json");
         fake.EmitRaw("no-colon-field-line\n\n");
@@ -50,7 +53,7 @@ public class EventPumpTests
         fake.Emit(Delta("prt_1", "world"));
 
         await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("hello world", StringComparison.Ordinal), Timeout, "deltas after garbage");
-        Assert.Equal(1, gateway.Get<GatewayMetrics>().MalformedEvents);
+        Assert.Equal(1, malformed.GetMeasurementSnapshot().EvaluateAsCounter());
         Assert.Equal(1, fake.StreamConnections);
     }
 
@@ -88,8 +91,9 @@ public class EventPumpTests
             ("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.050"), ("Gateway:Streaming:ReconnectMaxDelay", "00:00:00.200"));
         await using var _ = fake;
         await using var __ = gateway;
+        using var reconnects = new MetricCollector<long>(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.upstream.reconnects");
         await WaitAsync(() => fake.StreamConnections >= 2, "reconnect after stall");
-        Assert.True(gateway.Get<GatewayMetrics>().Reconnects >= 1);
+        Assert.Contains(reconnects.GetMeasurementSnapshot(), m => m.Value == 1 && m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local")));
     }
 
     [Fact]

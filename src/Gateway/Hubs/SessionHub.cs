@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Upstreams;
@@ -25,6 +26,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     public async Task<JoinResult> Join(JoinRequest request)
     {
         ArgumentRequired(request);
+        using var activity = GatewayTelemetry.StartActivity("gateway.join", request.Upstream, request.SessionId);
         var (client, record) = await catalog.AuthorizeAsync(Caller, request.SessionId, request.Upstream, Context.ConnectionAborted);
         var key = (client.UpstreamId, request.SessionId);
         var added = Joined.Add(key);
@@ -80,6 +82,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     public async Task<PromptResult> Prompt(PromptRequest request)
     {
         ArgumentRequired(request);
+        using var activity = GatewayTelemetry.StartActivity("gateway.prompt", sessionId: request.SessionId);
         var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
         return await sessions.PromptAsync(client, request, Context.ConnectionAborted);
     }

@@ -55,6 +55,7 @@ internal sealed class UpstreamEventPump(
             var delay = ReconnectBackoff.Delay(attempt, options.ReconnectInitialDelay, options.ReconnectMaxDelay, _random);
             attempt++;
             Log.StreamLost(logger, upstream.Id, reason, attempt, (long)delay.TotalMilliseconds);
+            using var reconnect = GatewayTelemetry.StartActivity("gateway.upstream.reconnect", upstream.Id)?.SetTag("gateway.reconnect.reason", reason).SetTag("gateway.reconnect.attempt", attempt);
             try
             {
                 await Task.Delay(delay, time, stoppingToken);
@@ -112,7 +113,7 @@ internal sealed class UpstreamEventPump(
                         case UpstreamEventKind.Heartbeat:
                             break;
                         case UpstreamEventKind.ServerConnected:
-                            metrics.StreamConnected();
+                            metrics.StreamConnected(upstream.Id);
                             state.Set(upstream.Id, connected: true, time.GetUtcNow());
                             Log.StreamConnected(logger, upstream.Id, url.ToString());
                             onConnected();

@@ -1,9 +1,11 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 
 namespace OpencodeGateway.Upstreams;
 
@@ -111,7 +113,22 @@ public sealed class OpencodeClient
         SendJsonAsync(HttpMethod.Get, "session", body: null, sessionId: null, ct);
 
     private async Task<JsonElement> SendJsonAsync(HttpMethod method, string path, object? body, string? sessionId,
-        CancellationToken ct, bool withDirectory = false)
+        CancellationToken ct, bool withDirectory = false, [CallerMemberName] string operation = "")
+    {
+        using var activity = GatewayTelemetry.StartActivity($"opencode.{operation.Replace("Async", "", StringComparison.Ordinal)}", UpstreamId, sessionId);
+        try
+        {
+            return await SendJsonCoreAsync(method, path, body, sessionId, withDirectory, ct);
+        }
+        catch (GatewayException e)
+        {
+            activity.RecordError(e, e.Code);
+            throw;
+        }
+    }
+
+    private async Task<JsonElement> SendJsonCoreAsync(HttpMethod method, string path, object? body, string? sessionId,
+        bool withDirectory, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path);
         if (body is not null)

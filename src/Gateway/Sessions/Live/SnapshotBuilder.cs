@@ -1,5 +1,6 @@
 using System.Text.Json;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Sessions.Live;
@@ -15,6 +16,7 @@ internal sealed class SnapshotBuilder(LiveSessionRegistry registry)
 
     public async Task<SessionSnapshot> BuildAsync(OpencodeClient client, string sessionId, SessionMetadata? metadata, CancellationToken ct)
     {
+        using var activity = GatewayTelemetry.StartActivity("gateway.snapshot", client.UpstreamId, sessionId);
         var infoTask = client.GetSessionAsync(sessionId, ct);
         var messagesTask = client.GetMessagesAsync(sessionId, ct);
         var todosTask = client.GetTodosAsync(sessionId, ct);

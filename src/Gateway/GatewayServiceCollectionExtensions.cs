@@ -31,7 +31,7 @@ public static class GatewayServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddGatewayTelemetry(configuration);
-        services.TryAddSingleton<UpstreamRegistry>();
+        services.AddUpstreams();
         services.TryAddSingleton<UpstreamStreamState>();
         services.TryAddSingleton<EpochSource>();
         services.TryAddSingleton(sp =>
@@ -44,6 +44,7 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton<SessionService>();
         services.AddGatewayStore(configuration);
         services.AddGatewayAuth(configuration);
+        services.AddGatewayApi();
         services.TryAddSingleton<SessionCatalog>();
         services.TryAddSingleton<SessionEventDispatcher>();
         services.TryAddSingleton<SessionSubscriptions>();
@@ -103,6 +104,7 @@ public static class GatewayServiceCollectionExtensions
         endpoints.MapGatewayHealth();
         endpoints.MapGatewayMetrics();
         endpoints.MapChatApi();
+        endpoints.MapGatewayOpenApi();
         return endpoints;
     }
 }

@@ -13,6 +13,7 @@ internal sealed class EventPumpService(
     SessionEventDispatcher dispatcher,
     LiveSessionRegistry registry,
     UpstreamStreamState state,
+    IHttpClientFactory httpClients,
     GatewayMetrics metrics,
     TimeProvider time,
     ILoggerFactory loggerFactory) : BackgroundService
@@ -21,7 +22,7 @@ internal sealed class EventPumpService(
     {
         var logger = loggerFactory.CreateLogger<UpstreamEventPump>();
         var pumps = options.Value.Upstreams
-            .Select(u => new UpstreamEventPump(u, options.Value.Streaming, dispatcher, state, metrics, time, logger))
+            .Select(u => new UpstreamEventPump(u, options.Value.Streaming, dispatcher, state, httpClients, metrics, time, logger))
             .Select(p => Task.Run(() => p.RunAsync(stoppingToken), stoppingToken))
             .ToList();
         pumps.Add(EvictIdleSessionsAsync(stoppingToken));

@@ -17,6 +17,7 @@ internal sealed class UpstreamEventPump(
     StreamingOptions options,
     SessionEventDispatcher dispatcher,
     UpstreamStreamState state,
+    IHttpClientFactory httpClients,
     GatewayMetrics metrics,
     TimeProvider time,
     ILogger logger)
@@ -25,7 +26,7 @@ internal sealed class UpstreamEventPump(
 
     public async Task RunAsync(CancellationToken stoppingToken)
     {
-        using var http = OpencodeClient.CreateHttpClient(upstream, Timeout.InfiniteTimeSpan);
+        using var http = httpClients.CreateClient(UpstreamHttpClients.EventStream(upstream.Id));
         var url = new Uri(http.BaseAddress!, "global/event");
         var attempt = 0;
         while (!stoppingToken.IsCancellationRequested)

@@ -26,6 +26,8 @@ public static class TelemetryServiceCollectionExtensions
             .ConfigureResource(resource => resource.AddService("opencode-gateway"))
             .WithMetrics(metrics => metrics
                 .AddMeter(GatewayMetrics.MeterName)
+                // Retries and circuit-breaker transitions of the upstreams' REST clients.
+                .AddMeter("Polly")
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()

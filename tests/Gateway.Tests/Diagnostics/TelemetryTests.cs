@@ -79,6 +79,8 @@ public sealed class TelemetryTests
         Assert.Contains("gateway_pump_dispatch_duration_seconds_bucket{otel_scope_name=\"OpencodeGateway\",le=\"5E-05\"}", text);
         Assert.Contains("gateway_pump_dispatch_duration_seconds_count{otel_scope_name=\"OpencodeGateway\"} 1", text);
         Assert.Contains("gateway_upstream_events_total{otel_scope_name=\"OpencodeGateway\",upstream=\"local\"} 1", text);
+        Assert.Contains("gateway_live_sessions{otel_scope_name=\"OpencodeGateway\"} 1", text);
+        Assert.Contains("signalr_server_active_connections{", text);
         // what bench/ reads per delivered event: process CPU, allocated bytes, thread-pool work items
         Assert.Contains("dotnet_process_cpu_time_seconds_total{", text);
         Assert.Contains("dotnet_gc_heap_total_allocated_bytes_total{", text);

@@ -47,6 +47,15 @@ public static class UpstreamHttpClients
     /// <summary>Retries of an idempotent read (GET) after a transient failure; nothing else is ever retried.</summary>
     public const int MaxReadRetries = 2;
 
+    /// <summary>Attempts in 30 s before the circuit breaker judges an upstream (every retry is an attempt).</summary>
+    public const int CircuitMinimumThroughput = 20;
+
+    /// <summary>
+    /// How long an open circuit answers at once. Short: after an opencode restart the event stream is back at once (its
+    /// client has no breaker), and REST calls should follow within a moment.
+    /// </summary>
+    public static readonly TimeSpan CircuitBreakDuration = TimeSpan.FromSeconds(2);
+
     /// <summary>Name of the upstream's REST client.</summary>
     public static string Rest(string upstreamId) => RestPrefix + upstreamId;
 
@@ -56,8 +65,9 @@ public static class UpstreamHttpClients
     /// <summary>
     /// Retries transient failures (connection refused or reset, 408, 429, 5xx) of GETs only, twice, with exponential
     /// backoff and jitter, within the call's <c>RequestTimeout</c>; never a prompt, abort, permission reply, create,
-    /// PATCH or DELETE. Then a circuit breaker: when at least half of at least 10 calls in 30 s failed transiently,
-    /// calls fail at once (<c>upstream_unavailable</c>) for 5 s before one is let through to probe.
+    /// PATCH or DELETE. Then a circuit breaker: when at least half of at least <see cref="CircuitMinimumThroughput"/>
+    /// attempts in 30 s failed transiently, calls fail at once (<c>upstream_unavailable</c>) for
+    /// <see cref="CircuitBreakDuration"/> before one is let through to probe.
     /// </summary>
     internal static void ConfigureRestPipeline(ResiliencePipelineBuilder<HttpResponseMessage> builder, TimeProvider time)
     {
@@ -75,9 +85,9 @@ public static class UpstreamHttpClients
             .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
             {
                 FailureRatio = 0.5,
-                MinimumThroughput = 10,
+                MinimumThroughput = CircuitMinimumThroughput,
                 SamplingDuration = TimeSpan.FromSeconds(30),
-                BreakDuration = TimeSpan.FromSeconds(5),
+                BreakDuration = CircuitBreakDuration,
             });
     }
 

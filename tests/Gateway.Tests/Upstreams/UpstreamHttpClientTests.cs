@@ -121,8 +121,9 @@ public sealed class UpstreamHttpClientTests
         await using var services = Services(time, Upstream("a", failing.BaseUrl), Upstream("b", healthy.BaseUrl));
         var registry = services.GetRequiredService<UpstreamRegistry>();
 
-        failing.FailNext = 10;
-        for (var i = 0; i < 10; i++)
+        var attempts = UpstreamHttpClients.CircuitMinimumThroughput;
+        failing.FailNext = attempts;
+        for (var i = 0; i < attempts; i++)
         {
             var e = await Assert.ThrowsAsync<GatewayException>(() => registry.Get("a").CreateSessionAsync("t", CancellationToken.None));
             Assert.Equal(GatewayErrorCodes.UpstreamError, e.Code);
@@ -132,13 +133,13 @@ public sealed class UpstreamHttpClientTests
         var open = await Assert.ThrowsAsync<GatewayException>(() => registry.Get("a").CreateSessionAsync("t", CancellationToken.None));
         Assert.Equal(GatewayErrorCodes.UpstreamUnavailable, open.Code);
         Assert.Contains("circuit open", open.Message);
-        Assert.Equal(10, failing.Count("POST /session"));
+        Assert.Equal(attempts, failing.Count("POST /session"));
         // the other upstream's circuit is its own
         await registry.Get("b").CreateSessionAsync("t", CancellationToken.None);
 
-        time.Advance(TimeSpan.FromSeconds(5));
+        time.Advance(UpstreamHttpClients.CircuitBreakDuration);
         await registry.Get("a").CreateSessionAsync("t", CancellationToken.None);
-        Assert.Equal(11, failing.Count("POST /session"));
+        Assert.Equal(attempts + 1, failing.Count("POST /session"));
     }
 
     [Fact]

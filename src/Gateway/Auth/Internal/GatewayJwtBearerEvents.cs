@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using System.Text.Json;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -28,7 +29,7 @@ internal sealed class GatewayJwtBearerEvents(IOptions<GatewayAuthOptions> option
         }
         else if (token.Length > max)
         {
-            Fail(context.HttpContext, reason => context.Fail(reason), $"token longer than {max} characters");
+            Refuse(context, $"token longer than {max} characters");
         }
         else
         {
@@ -49,7 +50,7 @@ internal sealed class GatewayJwtBearerEvents(IOptions<GatewayAuthOptions> option
             reason = AlgorithmRule(scheme);
         }
 
-        Fail(context.HttpContext, reason => context.Fail(reason), reason);
+        Refuse(context, reason);
         return Task.CompletedTask;
     }
 
@@ -59,16 +60,15 @@ internal sealed class GatewayJwtBearerEvents(IOptions<GatewayAuthOptions> option
         var token = (JsonWebToken)context.SecurityToken;
         if (token.TryGetHeaderValue<object>("crit", out _))
         {
-            Fail(context.HttpContext, reason => context.Fail(reason), "critical header extensions are not supported");
+            Refuse(context, "critical header extensions are not supported");
         }
         else if (ReadUserId(token, settings.UserIdClaim) is not { } user)
         {
-            Fail(context.HttpContext, reason => context.Fail(reason), $"{settings.UserIdClaim} (the user id) is required and {Identifiers.UserIdRule}");
+            Refuse(context, $"{settings.UserIdClaim} (the user id) is required and {Identifiers.UserIdRule}");
         }
         else if (ReadWorkspaces(token, settings.WorkspacesClaim) is not { } workspaces)
         {
-            Fail(context.HttpContext, reason => context.Fail(reason),
-                $"{settings.WorkspacesClaim} must be an array of at most {JwtOptions.MaxWorkspaces} workspace ids that {Identifiers.WorkspaceRule}");
+            Refuse(context, $"{settings.WorkspacesClaim} must be an array of at most {JwtOptions.MaxWorkspaces} workspace ids that {Identifiers.WorkspaceRule}");
         }
         else
         {
@@ -91,10 +91,10 @@ internal sealed class GatewayJwtBearerEvents(IOptions<GatewayAuthOptions> option
 
     public override Task Forbidden(ForbiddenContext context) => AuthProblems.WriteForbiddenAsync(context.HttpContext);
 
-    private void Fail(HttpContext context, Action<string> fail, string reason)
+    private void Refuse(ResultContext<JwtBearerOptions> context, string reason)
     {
         AuthenticationLog.AuthenticationFailed(logger, context.Request.Path, reason);
-        fail(reason);
+        context.Fail(reason);
     }
 
     /// <summary>The user id: one string claim (a number or an array is refused) that <see cref="Identifiers.IsValidUserId"/>.</summary>

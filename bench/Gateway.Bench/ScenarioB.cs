@@ -80,9 +80,9 @@ internal static class ScenarioB
                     ["loadGenCpuPercent"] = Math.Round((self1 - self0) / el * 100, 1),
                     ["gatewayRssMB"] = Math.Round(rssMax / 1048576.0, 1),
                     // from the gateway's /metrics: what one delivered event costs it
-                    ["gatewayCpuMicrosPerDelivered"] = Math.Round(PerDelivered("process_cpu_seconds_total") * 1e6, 2),
-                    ["gatewayAllocBytesPerDelivered"] = Math.Round(PerDelivered("dotnet_gc_allocated_bytes_total"), 1),
-                    ["gatewayWorkItemsPerDelivered"] = Math.Round(PerDelivered("dotnet_thread_pool_completed_work_items_total"), 2),
+                    ["gatewayCpuMicrosPerDelivered"] = Math.Round(PerDelivered("dotnet_process_cpu_time_seconds_total") * 1e6, 2),
+                    ["gatewayAllocBytesPerDelivered"] = Math.Round(PerDelivered("dotnet_gc_heap_total_allocated_bytes_total"), 1),
+                    ["gatewayWorkItemsPerDelivered"] = Math.Round(PerDelivered("dotnet_thread_pool_work_item_count_total"), 2),
                     ["closedConnections"] = closed,
                 };
                 step["ok"] = (double)step["p99Ms"] <= 50 && (double)step["deliveredPerSec"] >= 0.95 * deliveredTarget && closed == 0;

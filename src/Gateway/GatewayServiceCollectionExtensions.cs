@@ -29,8 +29,7 @@ public static class GatewayServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddOpencodeGateway(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddMetrics();
-        services.AddSingleton<GatewayMetrics>();
+        services.AddGatewayTelemetry(configuration);
         services.AddUpstreams(configuration);
         // Cluster mode (ConnectionStrings:Redis) puts leases, history and the backplane in Redis; the single-node
         // defaults below are only added where cluster mode added nothing.
@@ -56,6 +55,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddGatewayStore(configuration);
         services.AddGatewayAuth(configuration);
         services.AddSessions();
+        services.AddGatewayApi();
         services.AddChatApi();
         services.AddGatewayCors(configuration);
         services.AddGatewayAiSdk();
@@ -98,6 +98,7 @@ public static class GatewayServiceCollectionExtensions
         endpoints.MapGatewayMetrics();
         endpoints.MapChatApi();
         endpoints.MapGatewayAiSdk();
+        endpoints.MapGatewayOpenApi();
         return endpoints;
     }
 }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Logging;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Fanout;
 using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.Sessions;
@@ -30,6 +31,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     public async Task<JoinResult> Join(JoinRequest request)
     {
         ArgumentRequired(request);
+        using var activity = GatewayTelemetry.StartActivity("gateway.join", request.Upstream, request.SessionId);
         var (client, record) = await catalog.AuthorizeAsync(Caller, request.SessionId, request.Upstream, Context.ConnectionAborted);
         var key = new SessionKey(client.UpstreamId, request.SessionId);
         var added = !Joined.ContainsKey(key);
@@ -86,6 +88,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     public async Task<PromptResult> Prompt(PromptRequest request)
     {
         ArgumentRequired(request);
+        using var activity = GatewayTelemetry.StartActivity("gateway.prompt", sessionId: request.SessionId);
         var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
         return await sessions.PromptAsync(client, request, Context.ConnectionAborted);
     }

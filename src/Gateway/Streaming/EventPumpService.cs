@@ -19,6 +19,7 @@ internal sealed class EventPumpService(
     IUpstreamLeases leases,
     IUpstreamEventSink sink,
     UpstreamStreamState state,
+    IHttpClientFactory httpClients,
     GatewayMetrics metrics,
     TimeProvider time,
     ILogger<UpstreamEventPump> logger) : BackgroundService
@@ -28,7 +29,7 @@ internal sealed class EventPumpService(
 
     private async Task HoldAndPumpAsync(UpstreamOptions upstream, CancellationToken stoppingToken)
     {
-        var pump = new UpstreamEventPump(upstream, options.Value, sink, state, metrics, time, logger);
+        var pump = new UpstreamEventPump(upstream, options.Value, sink, state, httpClients, metrics, time, logger);
         while (!stoppingToken.IsCancellationRequested)
         {
             IUpstreamLease lease;

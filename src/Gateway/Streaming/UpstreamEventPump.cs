@@ -17,6 +17,7 @@ internal sealed class UpstreamEventPump(
     StreamingOptions options,
     IUpstreamEventSink sink,
     UpstreamStreamState state,
+    IHttpClientFactory httpClients,
     GatewayMetrics metrics,
     TimeProvider time,
     ILogger logger)
@@ -27,7 +28,7 @@ internal sealed class UpstreamEventPump(
     public async Task RunAsync(string lease, CancellationToken stoppingToken)
     {
         var connections = 0L;
-        using var http = OpencodeClient.CreateHttpClient(upstream, Timeout.InfiniteTimeSpan);
+        using var http = httpClients.CreateClient(UpstreamHttpClients.EventStream(upstream.Id));
         var url = new Uri(http.BaseAddress!, "global/event");
         var attempt = 0;
         while (!stoppingToken.IsCancellationRequested)
@@ -58,6 +59,7 @@ internal sealed class UpstreamEventPump(
             var delay = ReconnectBackoff.Delay(attempt, options.ReconnectInitialDelay, options.ReconnectMaxDelay, _random);
             attempt++;
             StreamingLog.StreamLost(logger, upstream.Id, reason, attempt, (long)delay.TotalMilliseconds);
+            using var reconnect = GatewayTelemetry.StartActivity("gateway.upstream.reconnect", upstream.Id)?.SetTag("gateway.reconnect.reason", reason).SetTag("gateway.reconnect.attempt", attempt);
             try
             {
                 await Task.Delay(delay, time, stoppingToken);
@@ -120,7 +122,7 @@ internal sealed class UpstreamEventPump(
                         case UpstreamEventKind.Heartbeat:
                             break;
                         case UpstreamEventKind.ServerConnected:
-                            metrics.StreamConnected();
+                            metrics.StreamConnected(upstream.Id);
                             state.Set(upstream.Id, connected: true, time.GetUtcNow());
                             StreamingLog.StreamConnected(logger, upstream.Id, url.ToString());
                             onConnected();

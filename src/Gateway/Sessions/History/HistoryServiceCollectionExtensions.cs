@@ -1,5 +1,4 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 using OpencodeGateway.Sessions.Live;
 
 namespace OpencodeGateway.Sessions.History;
@@ -19,11 +18,7 @@ public static class HistoryServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddRedisSessionHistory(this IServiceCollection services)
     {
-        services.TryAddSingleton(sp => new LiveSessionRegistry(
-            sp.GetRequiredService<IOptions<ReplayOptions>>(), sp.GetRequiredService<EpochSource>(), sp.GetRequiredService<TimeProvider>())
-        {
-            Mirror = true,
-        });
+        services.TryAddSingleton(sp => LiveSessionsServiceCollectionExtensions.CreateRegistry(sp, mirror: true));
         services.TryAddSingleton<RedisSessionHistory>();
         services.TryAddSingleton<ISessionHistory>(sp => sp.GetRequiredService<RedisSessionHistory>());
         services.AddHostedService(sp => sp.GetRequiredService<RedisSessionHistory>());

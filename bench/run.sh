@@ -7,7 +7,7 @@
 #   bench/run.sh --smoke    a tiny version of each scenario (< 1 min; for CI; never fails the build on numbers)
 # Results: bench/results/<timestamp>/ (results.json, report.md, *.png, logs) and a copy in bench/results/latest/.
 # Ports: opencode 4496, mock LLM 4497, gateways 5496/5497, fake upstreams 5498/5499 (BENCH_OC_PORT, BENCH_MOCK_PORT,
-# BENCH_GATEWAY_PORT and BENCH_FAKE_PORT set the first of each pair).
+# BENCH_GATEWAY_PORT and BENCH_FAKE_PORT move them; the second gateway and fake take the next port).
 # The gateway under test: BENCH_GATEWAY_GCSERVER=0 for workstation GC; BENCH_GATEWAY_ENV="NAME=VALUE ..." for other
 # runtime settings (given to the gateway process only, not to the load generator).
 # Not part of the test suite: exit status is non-zero only when a scenario could not run at all.

@@ -22,11 +22,11 @@ var broadcaster = new Broadcaster();
 app.UseWebSockets();
 app.Map("/ws", broadcaster.AcceptAsync);
 app.MapGet("/readyz", () => broadcaster.UpstreamConnected ? Results.Ok() : Results.StatusCode(503));
-// The three counters the load generator reads from the gateway's /metrics, with the same names.
+// The three counters the load generator reads from the gateway's /metrics (OpenTelemetry's names), with the same values.
 app.MapGet("/metrics", () => Results.Text(string.Create(CultureInfo.InvariantCulture,
-    $"process_cpu_seconds_total {Environment.CpuUsage.TotalTime.TotalSeconds:R}\n" +
-    $"dotnet_gc_allocated_bytes_total {GC.GetTotalAllocatedBytes()}\n" +
-    $"dotnet_thread_pool_completed_work_items_total {ThreadPool.CompletedWorkItemCount}\n"), "text/plain"));
+    $"dotnet_process_cpu_time_seconds_total {Environment.CpuUsage.TotalTime.TotalSeconds:R}\n" +
+    $"dotnet_gc_heap_total_allocated_bytes_total {GC.GetTotalAllocatedBytes()}\n" +
+    $"dotnet_thread_pool_work_item_count_total {ThreadPool.CompletedWorkItemCount}\n"), "text/plain"));
 using var pings = new Timer(_ => broadcaster.Ping(), null, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
 var pump = Task.Run(() => broadcaster.PumpAsync(upstream, app.Lifetime.ApplicationStopping));
 await app.RunAsync();

@@ -196,24 +196,45 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     public double CpuSeconds => Proc.CpuSeconds(Pid);
 
-    /// <summary>The gateway's <c>/metrics</c>, one entry per sample line (name with labels, value).</summary>
-    public async Task<Dictionary<string, double>> MetricsAsync()
+    /// <summary>
+    /// The gateway's <c>/metrics</c> (OpenTelemetry's Prometheus exporter), summed by metric name over its label sets:
+    /// e.g. <c>dotnet_process_cpu_time_seconds_total</c> is user + system CPU.
+    /// </summary>
+    public async Task<Dictionary<string, double>> MetricsAsync() =>
+        (await SamplesAsync()).GroupBy(s => s.Name).ToDictionary(g => g.Key, g => g.Sum(s => s.Value));
+
+    /// <summary>The gateway's own dispatch-time histogram from <c>/metrics</c>: (upper bound in s, cumulative count).</summary>
+    public async Task<List<(double Le, long Count)>> DispatchHistogramAsync() =>
+        [.. (await SamplesAsync()).Where(s => s.Name == "gateway_pump_dispatch_duration_seconds_bucket")
+            .GroupBy(s => s.Labels["le"])
+            .Select(g => (Le: g.Key == "+Inf" ? double.PositiveInfinity : double.Parse(g.Key, CultureInfo.InvariantCulture), Count: (long)g.Sum(s => s.Value)))
+            .OrderBy(b => b.Le)];
+
+    /// <summary>Every sample line of <c>/metrics</c>: <c>name{label="value",…} value</c>.</summary>
+    private async Task<List<(string Name, Dictionary<string, string> Labels, double Value)>> SamplesAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var text = await http.GetStringAsync(new Uri(BaseUrl, "metrics"));
-        return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#'))
-            .ToDictionary(l => l[..l.LastIndexOf(' ')], l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
-    }
-
-    /// <summary>The gateway's own dispatch-time histogram from <c>/metrics</c>: (upper bound in s, cumulative count).</summary>
-    public async Task<List<(double Le, long Count)>> DispatchHistogramAsync()
-    {
-        const string prefix = "gateway_pump_dispatch_duration_seconds_bucket{le=\"";
-        return [.. (await MetricsAsync()).Where(m => m.Key.StartsWith(prefix, StringComparison.Ordinal)).Select(m =>
+        var samples = new List<(string, Dictionary<string, string>, double)>();
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
-            var le = m.Key[prefix.Length..m.Key.IndexOf('"', prefix.Length)];
-            return (le == "+Inf" ? double.PositiveInfinity : double.Parse(le, CultureInfo.InvariantCulture), (long)m.Value);
-        })];
+            if (line.StartsWith('#')) continue;
+            var space = line.LastIndexOf(' ');
+            var series = line[..space];
+            var brace = series.IndexOf('{');
+            var labels = new Dictionary<string, string>();
+            if (brace >= 0)
+            {
+                foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(series[brace..], "(\\w+)=\"((?:[^\"\\\\]|\\\\.)*)\""))
+                {
+                    labels[m.Groups[1].Value] = m.Groups[2].Value;
+                }
+            }
+
+            samples.Add((brace >= 0 ? series[..brace] : series, labels, double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture)));
+        }
+
+        return samples;
     }
 
     /// <summary>
@@ -222,12 +243,15 @@ internal sealed class GatewayProcess : IAsyncDisposable
     /// </summary>
     public static double? PercentileBoundMs(List<(double Le, long Count)> before, List<(double Le, long Count)> after, double p)
     {
-        var total = after[^1].Count - before[^1].Count;
+        // Before the first recorded event the histogram is not exported at all: count that as zeros.
+        long Before(int i) => before.Count == 0 ? 0 : before[i].Count;
+        if (after.Count == 0) return null;
+        var total = after[^1].Count - Before(after.Count - 1);
         if (total == 0) return null;
         var rank = Math.Ceiling(p / 100 * total);
         for (var i = 0; i < after.Count; i++)
         {
-            if (after[i].Count - before[i].Count >= rank) return after[i].Le * 1000;
+            if (after[i].Count - Before(i) >= rank) return after[i].Le * 1000;
         }
 
         return double.PositiveInfinity;

@@ -115,9 +115,9 @@ internal static class ScenarioB
                     // WebSocket payload bytes received per delivered event (the same for the gateway and the bare broadcaster)
                     ["bytesPerDelivered"] = d1 == d0 ? double.NaN : Math.Round((double)(bytes1 - bytes0) / (d1 - d0), 1),
                     // from the server's /metrics: what one delivered event costs it
-                    ["serverCpuMicrosPerDelivered"] = Math.Round(PerDelivered("process_cpu_seconds_total") * 1e6, 2),
-                    ["serverAllocBytesPerDelivered"] = Math.Round(PerDelivered("dotnet_gc_allocated_bytes_total"), 1),
-                    ["serverWorkItemsPerDelivered"] = Math.Round(PerDelivered("dotnet_thread_pool_completed_work_items_total"), 2),
+                    ["serverCpuMicrosPerDelivered"] = Math.Round(PerDelivered("dotnet_process_cpu_time_seconds_total") * 1e6, 2),
+                    ["serverAllocBytesPerDelivered"] = Math.Round(PerDelivered("dotnet_gc_heap_total_allocated_bytes_total"), 1),
+                    ["serverWorkItemsPerDelivered"] = Math.Round(PerDelivered("dotnet_thread_pool_work_item_count_total"), 2),
                     ["closedConnections"] = closed,
                 };
                 step["ok"] = (double)step["p99Ms"] <= 50 && (double)step["deliveredPerSec"] >= 0.95 * deliveredTarget && closed == 0;

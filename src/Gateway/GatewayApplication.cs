@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Auth;
 using OpencodeGateway.Cors;
+using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway;
 
@@ -15,6 +17,8 @@ public static class GatewayApplication
         builder.Services.AddOpencodeGateway(builder.Configuration);
         configure?.Invoke(builder);
         var app = builder.Build();
+        // Before anything below resolves services that log (mapping the hub does): a bad setting ends here, silently.
+        ValidateConfiguration(app.Services);
         app.UseGatewayCors(); // first: preflights answered, and refusals (503, 401) readable by other origins
         app.UseShutdownGate();
         if (app.Environment.WebRootPath is { } webRoot && Directory.Exists(webRoot))
@@ -30,19 +34,26 @@ public static class GatewayApplication
         return app;
     }
 
-    /// <summary>Runs the gateway; a configuration error ends it with one line naming the key, and exit code 2.</summary>
+    /// <summary>
+    /// Runs the gateway. A configuration error ends it before the host starts, so nothing else is logged whatever the
+    /// log levels: one line naming the key(s) on stderr, and exit code 2.
+    /// </summary>
     public static async Task<int> RunAsync(string[] args)
     {
         WebApplication app;
         try
         {
             app = Build(args);
-            await app.StartAsync();
         }
-        catch (OptionsValidationException e)
+        catch (Exception e) when (ConfigurationErrorOf(e) is { } error)
         {
-            await Console.Error.WriteLineAsync($"Configuration error: {string.Join("; ", e.Failures)}");
+            await Console.Error.WriteLineAsync($"Configuration error: {error}");
             return 2;
+        }
+
+        try
+        {
+            await app.StartAsync();
         }
         catch (System.Data.Common.DbException e)
         {
@@ -54,4 +65,37 @@ public static class GatewayApplication
         await app.DisposeAsync();
         return 0;
     }
+
+    /// <summary>
+    /// Binds and validates every option registered with <c>ValidateOnStart</c>, as the host would at its start (it
+    /// then finds them validated), but before the host logs anything.
+    /// </summary>
+    public static void ValidateConfiguration(IServiceProvider services)
+    {
+        var configuration = services.GetRequiredService<IConfiguration>();
+        // The binder silently drops a list element it cannot convert, which would surface as a misleading "missing"
+        // error: bind each element alone first, so that the binder's own message names the key.
+        BindEachElement<UpstreamOptions>(configuration.GetSection(UpstreamsOptions.SectionName));
+        BindEachElement<ApiKeyOptions>(configuration.GetSection($"{GatewayAuthOptions.SectionName}:ApiKeys"));
+        services.GetService<IStartupValidator>()?.Validate();
+    }
+
+    private static void BindEachElement<T>(IConfigurationSection list)
+    {
+        foreach (var element in list.GetChildren())
+        {
+            element.Get<T>();
+        }
+    }
+
+    /// <summary>The one-line message of a configuration error (validation or binding); null for any other exception.</summary>
+    internal static string? ConfigurationErrorOf(Exception e) => e switch
+    {
+        OptionsValidationException validation => string.Join("; ", validation.Failures),
+        AggregateException aggregate when aggregate.InnerExceptions.All(i => ConfigurationErrorOf(i) is not null) =>
+            string.Join("; ", aggregate.InnerExceptions.Select(i => ConfigurationErrorOf(i))),
+        // ConfigurationBinder: "Failed to convert configuration value 'x' at 'Gateway:…' to type '…'."
+        InvalidOperationException { Source: "Microsoft.Extensions.Configuration.Binder" } binding => binding.Message,
+        _ => null,
+    };
 }

@@ -2,16 +2,19 @@ using OpencodeGateway.AiSdk;
 using OpencodeGateway.Api;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Chat;
+using OpencodeGateway.Cluster;
 using OpencodeGateway.Cors;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Fanout;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
+using OpencodeGateway.Leases;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Snapshots;
 using OpencodeGateway.Sessions.Store;
+using OpencodeGateway.SignalR;
 using OpencodeGateway.Streaming;
 using OpencodeGateway.Upstreams;
 
@@ -26,18 +29,33 @@ public static class GatewayServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddOpencodeGateway(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddMetrics();
-        services.AddSingleton<GatewayMetrics>();
+        services.AddGatewayTelemetry(configuration);
         services.AddUpstreams(configuration);
+        // Cluster mode (ConnectionStrings:Redis) puts leases, history and the backplane in Redis; the single-node
+        // defaults below are only added where cluster mode added nothing.
+        var cluster = services.AddGatewayCluster(configuration);
+        if (cluster)
+        {
+            services.AddRedisUpstreamLeases();
+            services.AddRedisSessionHistory();
+            services.AddFeedHeadChecks();
+        }
+
         services.AddUpstreamStreaming(configuration);
         services.AddLiveSessions(configuration);
         services.AddLocalSessionHistory();
         services.AddSnapshots(configuration);
         services.AddFanout();
         services.AddSessionHub(configuration);
+        if (cluster)
+        {
+            services.AddRedisOutboxBackplane(sp => sp.GetRequiredService<RedisConnection>().Keys.Backplane,
+                sp => sp.GetRequiredService<RedisConnection>().ConnectedAsync());
+        }
         services.AddGatewayStore(configuration);
         services.AddGatewayAuth(configuration);
         services.AddSessions();
+        services.AddGatewayApi();
         services.AddChatApi();
         services.AddGatewayCors(configuration);
         services.AddGatewayAiSdk();
@@ -80,6 +98,7 @@ public static class GatewayServiceCollectionExtensions
         endpoints.MapGatewayMetrics();
         endpoints.MapChatApi();
         endpoints.MapGatewayAiSdk();
+        endpoints.MapGatewayOpenApi();
         return endpoints;
     }
 }

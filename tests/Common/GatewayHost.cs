@@ -89,9 +89,12 @@ public sealed class GatewayHost : IAsyncDisposable
         GatewayHost? host = null;
         try
         {
-            var app = GatewayApplication.Build([$"--environment={options.Environment}", "--urls=http://127.0.0.1:0"], builder =>
+            // Settings as command-line arguments: like production's, they are there when the gateway composes itself
+            // (cluster mode and OTLP export are decided then).
+            string[] args = [$"--environment={options.Environment}", "--urls=http://127.0.0.1:0",
+                .. config.Where(c => c.Value is not null).Select(c => $"--{c.Key}={c.Value}")];
+            var app = GatewayApplication.Build(args, builder =>
             {
-                builder.Configuration.AddInMemoryCollection(config);
                 builder.Logging.ClearProviders();
                 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
                 builder.Logging.SetMinimumLevel(LogLevel.Warning);

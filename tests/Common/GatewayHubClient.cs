@@ -51,6 +51,12 @@ public sealed record GatewayHubClientOptions
     /// <summary>How long the client waits for the handshake's answer (official default 15 s).</summary>
     public TimeSpan? HandshakeTimeout { get; init; }
 
+    /// <summary>
+    /// Reconnect by itself after the connection drops (the official client's automatic reconnect, retrying every few
+    /// hundred ms, for ever), as an app's client does; behind a load balancer it reaches another node.
+    /// </summary>
+    public bool AutomaticReconnect { get; init; }
+
     /// <summary>Anything else of the official client's connection options.</summary>
     public Action<HttpConnectionOptions>? ConfigureConnection { get; init; }
 
@@ -176,6 +182,11 @@ public sealed class GatewayHubClient : IAsyncDisposable
         else
         {
             connectionBuilder.AddJsonProtocol(o => o.PayloadSerializerOptions = PayloadOptions);
+        }
+
+        if (options.AutomaticReconnect)
+        {
+            connectionBuilder.WithAutomaticReconnect(new ForeverRetryPolicy());
         }
 
         var connection = connectionBuilder.Build();
@@ -436,4 +447,11 @@ public sealed class ObservedWebSocket : WebSocket
         _inner.Dispose();
         _invoker?.Dispose();
     }
+}
+
+/// <summary>Retries at once, then every 250 ms, for ever.</summary>
+internal sealed class ForeverRetryPolicy : IRetryPolicy
+{
+    public TimeSpan? NextRetryDelay(RetryContext retryContext) =>
+        retryContext.PreviousRetryCount == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(250);
 }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.SignalR;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
 
@@ -31,12 +32,16 @@ public sealed class SessionWatcher : IAsyncDisposable
     public int Recoveries { get; private set; }
     public int Duplicates { get; private set; }
     public int PushedSnapshots { get; private set; }
+    /// <summary>Times the connection came back by itself (automatic reconnect).</summary>
+    public int Reconnects { get; private set; }
     /// <summary>Events of an epoch this watcher had no snapshot of yet (the gateway must push the snapshot first).</summary>
     public int EventsBeforeTheirEpochSnapshot { get; private set; }
     public int EventsApplied { get; private set; }
     /// <summary>Compact deltas of a session handle the watcher did not hold (an epoch it had left or not reached).</summary>
     public int CompactIgnored { get; private set; }
     public List<string> EventTypes { get; } = [];
+    /// <summary>The (epoch, seq) of every event applied, in order.</summary>
+    public List<(long Epoch, long Seq)> AppliedPositions { get; } = [];
     public List<string> Failures { get; } = [];
     public DateTimeOffset? IdleAt { get; private set; }
 
@@ -59,6 +64,17 @@ public sealed class SessionWatcher : IAsyncDisposable
         connection.OnSessionEvent(evt => watcher.OnEvent(evt));
         connection.OnCompactDelta(delta => watcher.OnEvent(delta));
         connection.OnSessionSnapshot(watcher.OnSnapshot);
+        // Client rule 6: after a reconnect (to whichever node), rejoin with since.
+        connection.Connection.Reconnected += _ =>
+        {
+            lock (watcher._gate)
+            {
+                watcher.Reconnects++;
+            }
+
+            watcher.Rejoin(useSince: true);
+            return Task.CompletedTask;
+        };
         await watcher.JoinAsync(useSince: model is { HasSnapshot: true }, ct);
         return watcher;
     }
@@ -151,6 +167,7 @@ public sealed class SessionWatcher : IAsyncDisposable
         {
             case SessionModel.Outcome.Applied:
                 EventsApplied++;
+                AppliedPositions.Add((Model.Epoch, Model.Seq));
                 var type = item is JsonElement evt ? evt.GetProperty("type").GetString()! : "part.delta";
                 EventTypes.Add(type);
                 if (type == "status" && Model.StatusType == "idle")
@@ -186,15 +203,36 @@ public sealed class SessionWatcher : IAsyncDisposable
         _joining = true;
         _ = Task.Run(async () =>
         {
+            // As an app's client does: a rejoin that fails for a passing reason (a node starting or stopping, Redis
+            // back in a moment) is tried again; only one that keeps failing for 20 s is a failure.
+            var deadline = DateTime.UtcNow.AddSeconds(20);
             try
             {
-                await JoinAsync(useSince);
-            }
-            catch (Exception e)
-            {
-                lock (_gate)
+                while (true)
                 {
-                    Failures.Add($"rejoin failed: {e.Message}");
+                    try
+                    {
+                        await JoinAsync(useSince);
+                        return;
+                    }
+                    catch (Exception e) when (DateTime.UtcNow < deadline && IsPassing(e))
+                    {
+                        lock (_gate)
+                        {
+                            _joining = true;
+                        }
+
+                        await Task.Delay(250);
+                    }
+                    catch (Exception e)
+                    {
+                        lock (_gate)
+                        {
+                            Failures.Add($"rejoin failed: {e.Message}");
+                        }
+
+                        return;
+                    }
                 }
             }
             finally
@@ -203,6 +241,9 @@ public sealed class SessionWatcher : IAsyncDisposable
             }
         });
     }
+
+    private static bool IsPassing(Exception e) =>
+        e is not HubException hub || hub.GatewayCode() is "upstream_unavailable" or "internal_error" or "cancelled";
 
     /// <summary>Waits until <paramref name="condition"/> holds for the model (checked under the watcher's lock).</summary>
     public async Task WaitUntilAsync(Func<SessionWatcher, bool> condition, TimeSpan timeout, string what)

@@ -36,6 +36,11 @@ public sealed class UpstreamProxy : IAsyncDisposable
     /// <summary>Event streams open right now.</summary>
     public int OpenStreams => _streams.Count;
 
+    /// <summary>The most event streams open at once since the last <see cref="ResetCounts"/>.</summary>
+    public int MaxOpenStreams => Volatile.Read(ref _maxOpenStreams);
+
+    private int _maxOpenStreams;
+
     /// <summary>Every request other than the event stream, as "METHOD /path", in arrival order.</summary>
     public IReadOnlyList<string> RestRequests => [.. _requests];
 
@@ -66,8 +71,12 @@ public sealed class UpstreamProxy : IAsyncDisposable
         }
     }
 
-    /// <summary>Forgets the requests counted so far.</summary>
-    public void ResetCounts() => _requests.Clear();
+    /// <summary>Forgets the requests counted so far, and the most streams open at once (it becomes the current count).</summary>
+    public void ResetCounts()
+    {
+        _requests.Clear();
+        Volatile.Write(ref _maxOpenStreams, _streams.Count);
+    }
 
     private async Task ForwardAsync(HttpContext context)
     {
@@ -77,6 +86,12 @@ public sealed class UpstreamProxy : IAsyncDisposable
         {
             Interlocked.Increment(ref _streamConnections);
             _streams[context] = 0;
+            int open, max;
+            do
+            {
+                (open, max) = (_streams.Count, Volatile.Read(ref _maxOpenStreams));
+            }
+            while (open > max && Interlocked.CompareExchange(ref _maxOpenStreams, open, max) != max);
         }
         else
         {

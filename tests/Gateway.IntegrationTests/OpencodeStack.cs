@@ -80,7 +80,7 @@ public sealed class OpencodeStack : IAsyncLifetime
         return await stdout;
     }
 
-    private static string FindRepoRoot()
+    internal static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR;
 using OpencodeGateway.Contracts;
@@ -7,6 +8,8 @@ using OpencodeGateway.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using OpencodeGateway.Streaming;
 using Xunit.Abstractions;
 
 namespace OpencodeGateway.IntegrationTests;
@@ -37,6 +40,9 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         }
     }
 
+    private static MetricCollector<long> Collector(GatewayHost gateway, string instrument) =>
+        new(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, instrument);
+
     private static Task<GatewayHost> StartGatewayAsync(Uri upstream, params (string, string)[] settings) =>
         StartGatewayAsync(upstream, configure: null, settings);
 
@@ -53,6 +59,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     {
         var connectionsBefore = stack.GlobalEventConnections();
         await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        using var reconnects = Collector(gateway, "gateway.upstream.reconnects");
         var sessionId = await CreateSessionAsync(gateway, "three clients");
         var watchers = new List<SessionWatcher>();
         for (var i = 0; i < 3; i++)
@@ -71,7 +78,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         Assert.All(watchers, w => Assert.True(w.Read(x => x.EventTypes.Count(t => t == "part.delta")) >= 500));
         Assert.All(watchers, w => Assert.Empty(w.Read(x => x.Failures)));
         Assert.Equal(1, stack.GlobalEventConnections() - connectionsBefore);
-        Assert.Equal(1, gateway.Get<GatewayMetrics>().StreamConnects);
+        Assert.Empty(reconnects.GetMeasurementSnapshot());
         foreach (var w in watchers)
         {
             await w.DisposeAsync();
@@ -150,6 +157,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     {
         await using var gateway = await StartGatewayAsync(stack.BaseUrl,
             ("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.100"), ("Gateway:Streaming:ReconnectMaxDelay", "00:00:01"));
+        using var reconnects = Collector(gateway, "gateway.upstream.reconnects");
         var sessionId = await CreateSessionAsync(gateway, "restart");
         await using var a = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
         await using var b = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
@@ -164,7 +172,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
             await w.WaitUntilAsync(x => x.Model.Epoch > epoch && x.Model.StatusType == "idle", AnswerTimeout, "new epoch after restart");
         }
 
-        Assert.True(gateway.Get<GatewayMetrics>().Reconnects >= 1);
+        Assert.NotEmpty(reconnects.GetMeasurementSnapshot());
         await AssertIdenticalToStoredAsync(sessionId, a, b);
         output.WriteLine($"after restart: {a.Read(w => w.PushedSnapshots)} pushed snapshots, {a.Read(w => w.Snapshots)} joins with snapshot");
 
@@ -193,6 +201,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
             }),
             // Compact deltas (the default) are ~50 bytes: the whole answer is ~0.5 MB, so the bound must be below that.
             ("Gateway:Outbox:MaxQueuedBytes", "131072"));
+        using var slowDropped = Collector(gateway, "gateway.connections.slow_dropped");
         var sessionId = await CreateSessionAsync(gateway, "slow consumer");
         var fast = new List<SessionWatcher>();
         for (var i = 0; i < 20; i++)
@@ -224,7 +233,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         // (a millisecond bound on the spread would measure the machine, not the gateway).
         Assert.All(fast, w => Assert.Equal((1, 0, 0, 0), w.Read(x => (x.Snapshots, x.Recoveries, x.PushedSnapshots, x.Failures.Count))));
 
-        Assert.Equal(1, gateway.Get<GatewayMetrics>().SlowConsumersDropped);
+        Assert.Equal(1, slowDropped.GetMeasurementSnapshot().EvaluateAsCounter());
         // It sees the close once it reads again.
         slow.Connection.PauseReading = false;
         Assert.True(await Task.WhenAny(slow.Connection.Closed, Task.Delay(TimeSpan.FromMinutes(2))) == slow.Connection.Closed, "the stalled client was not closed");

@@ -1,6 +1,8 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Contracts;
@@ -82,6 +84,7 @@ public class EventPumpTests
         await using var _ = fake;
         await using var __ = gateway;
         await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        using var malformed = new MetricCollector<long>(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.upstream.events.malformed");
 
         fake.Emit("{this is not json");
         fake.EmitRaw("no-colon-field-line\n\n");
@@ -89,7 +92,7 @@ public class EventPumpTests
         fake.Emit(Delta("prt_1", "world"));
 
         await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("hello world", StringComparison.Ordinal), Timeout, "deltas after garbage");
-        Assert.Equal(1, gateway.Get<GatewayMetrics>().MalformedEvents);
+        Assert.Equal(1, malformed.GetMeasurementSnapshot().EvaluateAsCounter());
         Assert.Equal(1, fake.StreamConnections);
     }
 
@@ -130,6 +133,7 @@ public class EventPumpTests
             ("Gateway:Streaming:ReconnectInitialDelay", "00:00:02"), ("Gateway:Streaming:ReconnectMaxDelay", "00:00:10"));
         await using var _ = fake;
         await using var __ = gateway;
+        using var reconnects = new MetricCollector<long>(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.upstream.reconnects");
         fake.Heartbeats = false;
         await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
 
@@ -142,7 +146,7 @@ public class EventPumpTests
         // Silent for the stall timeout: the stream is given up; the reconnect waits for its backoff on the same clock.
         clock.Advance(TimeSpan.FromSeconds(30));
         await WaitAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.ServiceUnavailable, "stall detected");
-        Assert.True(gateway.Get<GatewayMetrics>().Reconnects >= 1);
+        Assert.Contains(reconnects.GetMeasurementSnapshot(), m => m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local")));
         Assert.Equal(1, fake.StreamConnections);
 
         await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");

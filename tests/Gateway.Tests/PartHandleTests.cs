@@ -90,6 +90,50 @@ public class PartHandleTests
     }
 
     [Fact]
+    public void A_node_taking_over_from_the_shared_store_keeps_every_handle_and_goes_on_counting()
+    {
+        var live = new LiveSession(new SessionKey("local", Session), 7, 100_000, long.MaxValue, 0, mirror: true);
+        var entries = new Dictionary<string, string>(StringComparer.Ordinal);
+        var texts = new Dictionary<string, string>(StringComparer.Ordinal);
+        void Store(LiveChanges? changes)
+        {
+            foreach (var (field, value) in changes!.Sets)
+            {
+                entries[field] = value;
+            }
+
+            foreach (var (text, value) in changes.TextSets)
+            {
+                texts[text] = value;
+            }
+
+            foreach (var (text, value) in changes.TextAppends)
+            {
+                texts[text] = texts.GetValueOrDefault(text, "") + value;
+            }
+        }
+
+        Apply(live, Part("prt_a", ""));
+        Store(live.TakeChanges()); // first write: whole
+        Apply(live, Delta("prt_a", "one "));
+        Apply(live, Delta("prt_b", "two")); // a field added after: written as a change
+        Store(live.TakeChanges());
+
+        var image = LiveStateEntries.Decode(live.Key, live.Epoch, live.Seq, entries, texts);
+        var next = LiveSession.FromImage(image, 100_000, long.MaxValue, 0, mirror: true);
+        Assert.Equal(1, Apply(next, Delta("prt_a", "more")).Single().Handle);
+        Assert.Equal(2, Apply(next, Delta("prt_b", "more")).Single().Handle);
+        Assert.Equal(3, Apply(next, Part("prt_c", "")).Single().Handle);
+
+        // Entries written before handles existed (gaps alone): the fields get handles that were never given.
+        entries[LiveStateEntries.TextField("prt_a", "text")] = "[]";
+        var old = LiveSession.FromImage(LiveStateEntries.Decode(live.Key, live.Epoch, live.Seq, entries, texts), 100_000, long.MaxValue, 0, mirror: true);
+        Assert.Equal(3, Apply(old, Delta("prt_a", "x")).Single().Handle);
+        Assert.Equal(2, Apply(old, Delta("prt_b", "x")).Single().Handle);
+        Assert.True(old.TakeChanges()!.Full); // and the store gets them all
+    }
+
+    [Fact]
     public void On_a_captured_opencode_stream_every_delta_names_a_handle_introduced_before_it()
     {
         var live = NewSession();

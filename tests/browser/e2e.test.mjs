@@ -12,21 +12,26 @@ import {
   mockAnswer,
   newSession,
   recordBadgeStates,
+  recordShownText,
   screenshotDir,
   sel,
   sendPrompt,
+  shownTextViolations,
   waitAnswerDone,
   waitConnected,
   withTabs,
 } from './lib/browser.mjs';
+import { startUpstreamProxy } from './lib/upstream-proxy.mjs';
 import {
   buildAll,
   pendingPermissions,
   replyPermission,
+  repoRoot,
   startGateway,
   startOpencode,
   stopAll,
   storedAssistantText,
+  storedPartTexts,
   waitForPermission,
 } from './lib/stack.mjs';
 
@@ -130,6 +135,7 @@ describe('demo chat page in headless Chromium', { concurrency: false }, () => {
         timeout: 20_000,
       });
 
+      await recordShownText(a);
       await gateway.kill('SIGKILL');
       await a.waitForSelector(`${sel.badge}[data-state="reconnecting"]`, { timeout: 15_000 });
       const atKill = await assistantText(a);
@@ -148,7 +154,49 @@ describe('demo chat page in headless Chromium', { concurrency: false }, () => {
       const end = await assistantText(a);
       assert.equal(end, mockAnswer(tokens));
       assert.equal(await storedAssistantText(opencode, sessionId), end, "the page's text equals opencode's stored text");
+      // The new process never saw the part start: what it shows after the restart is marked, never a fragment alone.
+      const texts = await storedPartTexts(opencode, sessionId);
+      const { violations, withGaps, moments } = await shownTextViolations(a, (id) => texts.get(id));
+      t.diagnostic(`${moments} moments recorded, ${withGaps} with a gap mark`);
+      assert.deepEqual(violations, []);
+      assert.ok(withGaps > 0, 'a gap mark should show while the new process streams a part it did not see start');
+      assert.equal(await a.locator(sel.gapMark).count(), 0, 'no gap mark once opencode restated the text');
     });
+  });
+
+  it('a cut upstream stream shows a gap mark, never a fragment as the text', { timeout: 90_000 }, async (t) => {
+    const proxy = await startUpstreamProxy(opencode);
+    const cut = await startGateway(proxy.url, undefined, {
+      log: 'gateway-cut.log',
+      args: [`--Gateway:Store:DataDirectory=${join(repoRoot, '.dev', 'browser-gateway-cut-data')}`,
+        '--Gateway:Streaming:ReconnectInitialDelay=00:00:00.500', '--Gateway:Streaming:ReconnectMaxDelay=00:00:01'],
+    });
+    try {
+      await withTabs(browser, t.name, async (tabs) => {
+        const a = await tabs.open(cut.url);
+        const sessionId = await newSession(a);
+        const tokens = 500;
+        await sendPrompt(a, `cut tokens=${tokens} delay=15`);
+        await a.waitForFunction((s) => [...document.querySelectorAll(s)].some((n) => n.textContent.includes('t100 ')), sel.assistantText, {
+          timeout: 30_000,
+        });
+        await recordShownText(a);
+        proxy.cutStreams();
+        await a.waitForSelector(sel.gapMark, { timeout: 20_000 });
+        await waitAnswerDone(a, `t${tokens} `, 60_000);
+
+        const texts = await storedPartTexts(opencode, sessionId);
+        const { violations, withGaps, moments } = await shownTextViolations(a, (id) => texts.get(id));
+        t.diagnostic(`${moments} moments recorded, ${withGaps} with a gap mark`);
+        assert.deepEqual(violations, []);
+        assert.ok(withGaps > 0);
+        assert.equal(await assistantText(a), await storedAssistantText(opencode, sessionId));
+        assert.equal(await a.locator(sel.gapMark).count(), 0, 'no gap mark once opencode restated the text');
+      });
+    } finally {
+      await cut.kill('SIGTERM');
+      await proxy.close();
+    }
   });
 
   it('a permission request answered "Allow once" in the page reaches opencode', { timeout: 60_000 }, async (t) => {

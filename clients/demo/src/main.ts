@@ -178,7 +178,7 @@ function renderSessionList(): void {
 
 let currentId: string | null = null;
 let current: WatchHandle | null = null;
-const messageNodes = new Map<string, { node: HTMLElement; view: MessageView | null; parts: Map<string, { node: HTMLElement; part: Part }> }>();
+const messageNodes = new Map<string, { node: HTMLElement; view: MessageView | null; gaps: SessionView['gaps'] | null; parts: Map<string, { node: HTMLElement; part: Part; gaps?: readonly number[] }> }>();
 
 function openSession(id: string): void {
   if (id === currentId) return;
@@ -228,12 +228,12 @@ function renderMessages(view: SessionView): void {
     seen.add(message.info.id);
     let entry = messageNodes.get(message.info.id);
     if (!entry) {
-      entry = { node: el('article', { class: 'message', 'data-testid': 'message', 'data-message-id': message.info.id }), view: null, parts: new Map() };
+      entry = { node: el('article', { class: 'message', 'data-testid': 'message', 'data-message-id': message.info.id }), view: null, gaps: null, parts: new Map() };
       messageNodes.set(message.info.id, entry);
     }
 
-    if (entry.view !== message) {
-      updateMessage(entry, message);
+    if (entry.view !== message || entry.gaps !== view.gaps) {
+      updateMessage(entry, message, view.gaps);
       entry.view = message;
     }
 
@@ -255,7 +255,9 @@ function renderMessages(view: SessionView): void {
   if (nearBottom) messagesEl.scrollTop = messagesEl.scrollHeight;
 }
 
-function updateMessage(entry: { node: HTMLElement; parts: Map<string, { node: HTMLElement; part: Part }> }, message: MessageView): void {
+function updateMessage(entry: { node: HTMLElement; gaps: SessionView['gaps'] | null; parts: Map<string, { node: HTMLElement; part: Part; gaps?: readonly number[] }> },
+  message: MessageView, gaps: SessionView['gaps']): void {
+  entry.gaps = gaps;
   const role = message.info.role ?? 'assistant';
   entry.node.dataset.role = role;
   entry.node.className = `message ${role}`;
@@ -263,17 +265,18 @@ function updateMessage(entry: { node: HTMLElement; parts: Map<string, { node: HT
   let previous: Element | null = null;
   for (const part of message.parts) {
     let partEntry = entry.parts.get(part.id);
-    if (partEntry && partEntry.part === part) {
+    const partGaps = gaps[part.id]?.text;
+    if (partEntry && partEntry.part === part && partEntry.gaps === partGaps) {
       seen.add(part.id);
       previous = partEntry.node;
       continue;
     }
 
-    const node = renderPart(part, partEntry?.node);
+    const node = renderPart(part, partEntry?.node, partGaps ?? []);
     if (!node) continue;
     seen.add(part.id);
     if (partEntry && partEntry.node !== node) partEntry.node.replaceWith(node);
-    partEntry = { node, part };
+    partEntry = { node, part, gaps: partGaps };
     entry.parts.set(part.id, partEntry);
     const expectedPosition: Element | null = previous ? previous.nextElementSibling : entry.node.firstElementChild;
     if (expectedPosition !== node) entry.node.insertBefore(node, expectedPosition);
@@ -300,15 +303,34 @@ function updateMessage(entry: { node: HTMLElement; parts: Map<string, { node: HT
   }
 }
 
+/**
+ * A text with gap marks: the pieces between gaps rendered apart, a visible mark where text is missing (the gateway
+ * lost continuity with opencode there; the final text replaces it). Never a silent splice.
+ */
+function renderWithGaps(text: string, gaps: readonly number[]): string {
+  if (gaps.length === 0) return renderMarkdown(text);
+  const mark = '<span class="gap" data-testid="gap-mark" title="Part of this text was not received; it appears when the answer ends.">…</span>';
+  const pieces: string[] = [];
+  let start = 0;
+  for (const gap of gaps) {
+    if (gap > start) pieces.push(renderMarkdown(text.slice(start, gap)));
+    pieces.push(mark);
+    start = gap;
+  }
+
+  pieces.push(renderMarkdown(text.slice(start)));
+  return pieces.join('');
+}
+
 /** Renders (or updates in place) one part; null for parts the demo does not show. */
-function renderPart(part: Part, existing: HTMLElement | undefined): HTMLElement | null {
+function renderPart(part: Part, existing: HTMLElement | undefined, gaps: readonly number[]): HTMLElement | null {
   switch (part.type) {
     case 'text':
     case undefined: {
       if (part.type === 'text' && part.synthetic === true) return null;
       const node = existing?.classList.contains('text') ? existing : el('div', { class: 'part text markdown', 'data-testid': 'text-part' });
       node.dataset.partId = part.id;
-      node.innerHTML = renderMarkdown(part.text ?? '');
+      node.innerHTML = renderWithGaps(part.text ?? '', gaps);
       return node;
     }
     case 'reasoning': {
@@ -320,7 +342,7 @@ function renderPart(part: Part, existing: HTMLElement | undefined): HTMLElement 
 
       node.dataset.partId = part.id;
       node.querySelector('summary')!.textContent = part.time?.end ? 'Thought' : 'Thinking…';
-      node.querySelector('.markdown')!.innerHTML = renderMarkdown(part.text ?? '');
+      node.querySelector('.markdown')!.innerHTML = renderWithGaps(part.text ?? '', gaps);
       return node;
     }
     case 'tool': {

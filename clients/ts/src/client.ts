@@ -37,6 +37,11 @@ export interface GatewayClientOptions {
    * sticky sessions (a negotiate answered by one node and a socket opened on another fail), and saves a round trip.
    */
   skipNegotiation?: boolean;
+  /**
+   * The gateway's `Gateway:Hub:MaximumReceiveMessageSize` (default 1 MiB): a call whose arguments are bigger is
+   * refused here with `payload_too_large` instead of being sent (the hub would close the connection).
+   */
+  maxMessageBytes?: number;
   /** Delays between reconnect attempts; the last one repeats forever. Default 0, 1 s, 2 s, 5 s, 10 s, 20 s, 30 s. */
   reconnectDelaysMs?: readonly number[];
   /** Failed reconnect attempts after which the state is `offline` rather than `reconnecting`. Default 3. */
@@ -123,6 +128,7 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
 class GatewayClientImpl implements GatewayClient {
   private readonly transport: HubTransport;
   private readonly delays: readonly number[];
+  private readonly maxMessageBytes: number;
   private readonly offlineAfter: number;
   private readonly connectTimeoutMs: number;
   private readonly scheduleFlush: (flush: () => void) => void;
@@ -139,6 +145,7 @@ class GatewayClientImpl implements GatewayClient {
 
   constructor(options: GatewayClientOptions) {
     this.delays = options.reconnectDelaysMs ?? defaultReconnectDelaysMs;
+    this.maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
     this.offlineAfter = options.offlineAfterAttempts ?? 3;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 20_000;
     this.scheduleFlush = options.scheduleFlush ?? defaultScheduleFlush;
@@ -389,6 +396,13 @@ class GatewayClientImpl implements GatewayClient {
   }
 
   private async call<T>(method: string, ...args: unknown[]): Promise<T> {
+    // The hub cannot answer a message over its size limit (it closes the connection instead): refuse it here.
+    const size = utf8Length(JSON.stringify(args));
+    if (size > this.maxMessageBytes) {
+      throw new GatewayError('payload_too_large',
+        `The call is ${size} bytes; the gateway accepts at most ${this.maxMessageBytes} (Gateway:Hub:MaximumReceiveMessageSize).`);
+    }
+
     await this.waitConnected();
     try {
       return await this.transport.invoke<T>(method, ...args);
@@ -545,4 +559,24 @@ class GatewayClientImpl implements GatewayClient {
       }
     }
   }
+}
+
+/** Bytes of `text` in UTF-8 (what goes on the wire in the JSON protocol, before framing). */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) {
+      bytes += 1;
+    } else if (c < 0x800) {
+      bytes += 2;
+    } else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4;
+      i++;
+    } else {
+      bytes += 3;
+    }
+  }
+
+  return bytes;
 }

@@ -382,6 +382,7 @@ export interface SessionDetails {
 export const SessionEventTypes = {
   PartUpdated: 'part.updated',
   PartDelta: 'part.delta',
+  PartGap: 'part.gap',
   PartRemoved: 'part.removed',
   MessageUpdated: 'message.updated',
   MessageRemoved: 'message.removed',
@@ -392,6 +393,7 @@ export const SessionEventTypes = {
   TodoUpdated: 'todo.updated',
   SessionUpdated: 'session.updated',
   SessionDeleted: 'session.deleted',
+  EpochStarted: 'epoch.started',
 } as const;
 
 export type SessionEventType = (typeof SessionEventTypes)[keyof typeof SessionEventTypes];
@@ -422,6 +424,18 @@ export interface PartDeltaEvent extends SessionEventBase {
   field: string;
   offset: number;
   delta: string;
+}
+
+/**
+ * The part's `field` stops being continuous at `offset`: the text before it is what opencode streamed, what follows
+ * came after text the gateway never received. Show a mark there until a `part.updated` with the field restates it.
+ */
+export interface PartGapEvent extends SessionEventBase {
+  type: 'part.gap';
+  messageId: string;
+  partId: string;
+  field: string;
+  offset: number;
 }
 
 export interface PartRemovedEvent extends SessionEventBase {
@@ -479,6 +493,14 @@ export interface SessionDeletedEvent extends SessionEventBase {
 }
 
 /**
+ * The first event of an epoch after a loss of continuity. The gateway pushes the epoch's snapshot before it, so a
+ * client normally never applies it; one that sees it has an event of another epoch and rejoins without `since`.
+ */
+export interface EpochStartedEvent extends SessionEventBase {
+  type: 'epoch.started';
+}
+
+/**
  * An event of a type this client does not know (a newer gateway): it still takes its place in the sequence (its
  * `seq` is applied), and its members are kept as sent, with the original type in `wireType`.
  */
@@ -492,6 +514,7 @@ export interface UnknownSessionEvent extends SessionEventBase {
 export type KnownSessionEvent =
   | PartUpdatedEvent
   | PartDeltaEvent
+  | PartGapEvent
   | PartRemovedEvent
   | MessageUpdatedEvent
   | MessageRemovedEvent
@@ -501,7 +524,8 @@ export type KnownSessionEvent =
   | PermissionRepliedEvent
   | TodoUpdatedEvent
   | SessionUpdatedEvent
-  | SessionDeletedEvent;
+  | SessionDeletedEvent
+  | EpochStartedEvent;
 
 /** One event of one session, discriminated by `type` (`toSessionEvent` makes one from what the hub sends). */
 export type SessionEvent = KnownSessionEvent | UnknownSessionEvent;
@@ -529,6 +553,8 @@ export interface SessionSnapshot {
   permissions: PermissionRequest[];
   todos?: Todo[] | null;
   metadata?: SessionMetadata | null;
+  /** Where in-flight texts are not continuous: part id → field → sorted UTF-16 offsets (absent: all continuous). */
+  gaps?: Record<string, Record<string, number[]>> | null;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -585,7 +611,7 @@ export const contractFields = {
   SessionEvent: ['upstream', 'sessionId', 'epoch', 'seq', 'type', 'messageId', 'partId', 'field', 'offset', 'delta', 'part',
     'info', 'status', 'error', 'permission', 'requestId', 'reply', 'todos'],
   SessionSnapshot: ['upstream', 'sessionId', 'epoch', 'seq', 'session', 'messages', 'status', 'permissions', 'todos',
-    'metadata'],
+    'metadata', 'gaps'],
   MessageWithParts: ['info', 'parts'],
   ListSessionsRequest: ['workspace', 'tag', 'archived', 'q', 'cursor', 'limit'],
   SessionList: ['items', 'nextCursor'],

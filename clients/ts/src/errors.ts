@@ -54,6 +54,11 @@ export function toGatewayError(error: unknown): GatewayError {
     return new GatewayError(ClientErrorCodes.MethodNotFound, message, { cause: error });
   }
 
+  // SignalR cannot answer a message over the hub's size limit: it closes the connection and says why.
+  if (/maximum message size of \d+B was exceeded/i.test(message)) {
+    return new GatewayError('payload_too_large', message, { cause: error });
+  }
+
   if (disconnectedPatterns.some((p) => p.test(message))) {
     return new GatewayError(ClientErrorCodes.Disconnected, message, { cause: error });
   }

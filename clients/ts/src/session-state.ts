@@ -51,6 +51,11 @@ export interface SessionView {
   readonly joinError?: { code: string; message: string } | null;
   /** The session was deleted. */
   readonly deleted: boolean;
+  /**
+   * Where a part's text is not continuous: part id → field → sorted offsets. Show a mark (e.g. `…`) at each one: the
+   * text before it is what opencode streamed, what follows came after text the gateway never received.
+   */
+  readonly gaps: Readonly<Record<string, Readonly<Record<string, readonly number[]>>>>;
 }
 
 export type RejoinReason =
@@ -152,6 +157,8 @@ export class SessionState {
   private session: SessionInfo | null = null;
   private status: SessionStatus = idleStatus;
   private readonly permissions = new Map<string, PermissionRequest>();
+  /** part id → field → sorted gap offsets */
+  private gaps: Record<string, Record<string, number[]>> = {};
   private todos: Todo[] | null = null;
   private metadata: SessionMetadata | null = null;
   private error: OpencodeError | null = null;
@@ -316,6 +323,7 @@ export class SessionState {
       error: this.error,
       joinError: this.joinError,
       deleted: this.deleted,
+      gaps: this.gaps,
     };
     this.cachedVersion = this.version;
     return this.cachedView;
@@ -419,13 +427,24 @@ export class SessionState {
         const next = { ...part, id: partId, messageID: messageId } as Part;
         if (!('text' in part) && existing && 'text' in existing && typeof existing.text === 'string') {
           (next as { text?: string }).text = existing.text;
+        } else if ('text' in part) {
+          this.setGaps(partId, 'text', null); // the text is restated whole
         }
 
         entry.setPart(next);
         break;
       }
+      case SessionEventTypes.PartGap: {
+        const current = this.gaps[event.partId]?.[event.field] ?? [];
+        if (!current.includes(event.offset)) {
+          this.setGaps(event.partId, event.field, [...current, event.offset].sort((a, b) => a - b));
+        }
+
+        break;
+      }
       case SessionEventTypes.PartRemoved: {
         const partId = event.partId ?? '';
+        this.setGaps(partId, null, null);
         const entry = event.messageId ? this.messages.get(event.messageId) : undefined;
         if (entry) {
           entry.removePart(partId);
@@ -456,6 +475,10 @@ export class SessionState {
         break;
       }
       case SessionEventTypes.MessageRemoved:
+        for (const partId of this.messages.get(event.messageId)?.partIds ?? []) {
+          this.setGaps(partId, null, null);
+        }
+
         if (event.messageId && this.messages.delete(event.messageId)) {
           removeSorted(this.messageIds, event.messageId);
         }
@@ -543,13 +566,59 @@ export class SessionState {
 
     this.todos = snapshot.todos ?? null;
     this.metadata = snapshot.metadata ?? null;
+    this.gaps = structuredCloneGaps(snapshot.gaps);
     this.error = null;
     this.deleted = false;
     this.lastDeltaGap = null;
     this.touch();
   }
 
+  /** Sets (or with null removes) a field's gaps, or with a null field all of a part's; a new object for the view. */
+  private setGaps(partId: string, field: string | null, offsets: number[] | null): void {
+    const fields = { ...(this.gaps[partId] ?? {}) };
+    if (field === null) {
+      if (!(partId in this.gaps)) {
+        return;
+      }
+
+      const { [partId]: _, ...rest } = this.gaps;
+      this.gaps = rest;
+      return;
+    }
+
+    if (offsets === null) {
+      if (!(field in fields)) {
+        return;
+      }
+
+      delete fields[field];
+    } else {
+      fields[field] = offsets;
+    }
+
+    const next = { ...this.gaps };
+    if (Object.keys(fields).length === 0) {
+      delete next[partId];
+    } else {
+      next[partId] = fields;
+    }
+
+    this.gaps = next;
+  }
+
   private touch(): void {
     this.version++;
   }
+}
+
+function structuredCloneGaps(gaps: SessionSnapshot['gaps']): Record<string, Record<string, number[]>> {
+  const copy: Record<string, Record<string, number[]>> = {};
+  for (const [partId, fields] of Object.entries(gaps ?? {})) {
+    copy[partId] = {};
+    for (const [field, offsets] of Object.entries(fields)) {
+      copy[partId]![field] = [...offsets].sort((a, b) => a - b);
+    }
+  }
+
+  return copy;
 }

@@ -62,6 +62,23 @@ describe('GatewayClient with a fake transport', () => {
     vi.useRealTimers();
   });
 
+  it('refuses a call over the hub\'s size limit without sending it, and maps the hub\'s close to payload_too_large', async () => {
+    create({ maxMessageBytes: 64 * 1024 });
+    await settle();
+    const refused = await client.prompt('ses_aaa', 'x'.repeat(70 * 1024)).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(GatewayError);
+    expect((refused as GatewayError).code).toBe('payload_too_large');
+    expect(transport.take('Prompt')).toHaveLength(0);
+
+    // Within the limit it goes out; multi-byte text counts in UTF-8 bytes.
+    expect(await client.prompt('ses_aaa', 'é'.repeat(40 * 1024)).catch((e: unknown) => (e as GatewayError).code)).toBe('payload_too_large');
+    const sent = client.prompt('ses_aaa', 'hello');
+    await settle();
+    const [call] = transport.take('Prompt');
+    call!.reject(new Error('Server returned an error on close: Connection closed with an error. InvalidDataException: The maximum message size of 1048576B was exceeded. The message size can be configured in AddHubOptions.'));
+    expect(await sent.catch((e: unknown) => (e as GatewayError).code)).toBe('payload_too_large');
+  });
+
   it('connects, joins a watched session and batches notifications per frame', async () => {
     create();
     expect(client.state).toBe('connecting');

@@ -23,6 +23,8 @@ function describeEvent(event: SessionEvent): string {
       return `part ${event.partId} is ${describePart(event.part)}`;
     case 'part.delta':
       return `${event.field}[${event.offset}] += ${event.delta}`;
+    case 'part.gap':
+      return `${event.field} gap at ${event.offset}`;
     case 'part.removed':
       return `removed ${event.partId}`;
     case 'message.updated':
@@ -43,6 +45,8 @@ function describeEvent(event: SessionEvent): string {
       return `title ${event.info.title}`;
     case 'session.deleted':
       return 'deleted';
+    case 'epoch.started':
+      return `epoch ${event.epoch}`;
     case 'unknown':
       return `unknown ${event.wireType}`;
     default: {

@@ -33,6 +33,31 @@ function text(state: SessionState, partId = PRT, messageId = MSG): string | unde
 }
 
 describe('SessionState', () => {
+  it('keeps gap marks from snapshots and part.gap events until a part.updated restates the text', () => {
+    const state = new SessionState(SID);
+    state.beginJoin();
+    state.completeJoin(snapshotResult(snapshot(E, 7, [assistant(MSG, [textPart(PRT, 't1 t2 t9 ')])], SID,
+      { gaps: { [PRT]: { text: [6] } } })));
+    expect(state.view().gaps).toEqual({ [PRT]: { text: [6] } });
+
+    // A delta after the gap appends after it; a part never announced starts with a gap at 0.
+    expect(state.receiveEvent(delta(E, 8, 9, 't10 '))).toBeNull();
+    expect(text(state)).toBe('t1 t2 t9 t10 ');
+    expect(state.receiveEvent(ev(E, 9, 'part.gap', { messageId: MSG, partId: 'prt_2', field: 'text', offset: 0 }))).toBeNull();
+    expect(state.receiveEvent(delta(E, 10, 0, 't635 ', 'prt_2'))).toBeNull();
+    expect(state.view().gaps).toEqual({ [PRT]: { text: [6] }, prt_2: { text: [0] } });
+
+    // The final update restates the whole text: its gaps go.
+    const before = state.view();
+    expect(state.receiveEvent(partUpdated(E, 11, textPart(PRT, 't1 t2 t3 t9 t10 ')))).toBeNull();
+    expect(state.view().gaps).toEqual({ prt_2: { text: [0] } });
+    expect(before.gaps).toEqual({ [PRT]: { text: [6] }, prt_2: { text: [0] } }); // views are not mutated
+    // An update without text (the in-flight copy) keeps both the text and the gaps.
+    expect(state.receiveEvent(partUpdated(E, 12, { ...textPart('prt_2', undefined) }))).toBeNull();
+    expect(state.view().gaps).toEqual({ prt_2: { text: [0] } });
+    expect(text(state, 'prt_2')).toBe('t635 ');
+  });
+
   it('applies a snapshot and then events in order', () => {
     const state = joined(3, 'Hello');
     expect(state.position).toEqual({ epoch: E, seq: 3 });

@@ -1,14 +1,16 @@
-using System.Text.Json;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Api;
 
-/// <summary>Writes RFC 9457 problem details (<c>application/problem+json</c>) with a stable <c>code</c> member.</summary>
+/// <summary>
+/// RFC 9457 problem details (<c>application/problem+json</c>, written by ASP.NET Core's <c>IProblemDetailsService</c>)
+/// with a stable <c>code</c> member and, for invalid input, <c>errors</c> by field.
+/// </summary>
 internal static class ProblemWriter
 {
-    public const string ContentType = "application/problem+json";
-
     public static int StatusOf(string code) => code switch
     {
         GatewayErrorCodes.BadRequest => StatusCodes.Status400BadRequest,
@@ -22,46 +24,32 @@ internal static class ProblemWriter
         _ => StatusCodes.Status500InternalServerError,
     };
 
-    private static string TitleOf(int status) => status switch
-    {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        413 => "Content Too Large",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Internal Server Error",
-    };
-
     public static Task WriteAsync(HttpContext context, GatewayException e) =>
         WriteAsync(context, StatusOf(e.Code), e.Code, e.Message, e.Errors);
 
-    public static async Task WriteAsync(HttpContext context, int status, string code, string detail,
+    public static Task WriteAsync(HttpContext context, int status, string code, string detail,
         IReadOnlyDictionary<string, string[]>? errors = null)
     {
         if (context.Response.HasStarted)
         {
-            return;
+            return Task.CompletedTask;
         }
 
-        var body = new Dictionary<string, object?>
+        var problem = new ProblemDetails
         {
-            ["type"] = "about:blank",
-            ["title"] = TitleOf(status),
-            ["status"] = status,
-            ["detail"] = detail,
-            ["instance"] = context.Request.Path.Value,
-            ["code"] = code,
+            Status = status,
+            Title = ReasonPhrases.GetReasonPhrase(status),
+            Detail = detail,
+            Instance = context.Request.Path.Value,
         };
+        problem.Extensions["code"] = code;
         if (errors is { Count: > 0 })
         {
-            body["errors"] = errors;
+            problem.Extensions["errors"] = errors;
         }
 
-        context.Response.StatusCode = status;
-        context.Response.ContentType = ContentType;
-        await JsonSerializer.SerializeAsync(context.Response.Body, body, JsonSerializerOptions.Web, context.RequestAborted);
+        // Through IProblemDetailsService when the client accepts JSON; as plain problem JSON otherwise (an SSE client's
+        // Accept: text/event-stream still gets the problem, not an empty answer).
+        return TypedResults.Problem(problem).ExecuteAsync(context);
     }
 }

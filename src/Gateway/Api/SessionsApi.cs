@@ -24,14 +24,44 @@ public static class SessionsApi
     {
         var group = endpoints.MapGroup("/api/sessions")
             .RequireAuthorization()
-            .AddEndpointFilter(ProblemFilter);
+            .AddEndpointFilter(ProblemFilter)
+            .WithTags("sessions")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
 
-        group.MapPost("/", CreateAsync);
-        group.MapGet("/", ListAsync);
-        group.MapGet("/{id}", GetAsync);
-        group.MapPatch("/{id}", PatchAsync);
-        group.MapDelete("/{id}", ArchiveAsync);
-        group.MapPost("/{id}/adopt", AdoptAsync);
+        group.MapPost("/", CreateAsync)
+            .WithSummary("Creates a session on an upstream and its record (owner: the caller).")
+            .DocumentsBody<CreateSessionRequest>(required: false, "application/json")
+            .Produces<CreatedSession>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status502BadGateway)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/", ListAsync)
+            .WithSummary("Lists the caller's sessions and their workspaces', newest first.")
+            .WithDescription("Query: workspace, tag, archived (true|false), q (title contains), limit (1-200, default 50), cursor (the previous page's nextCursor).")
+            .Produces<SessionList>();
+        group.MapGet("/{id}", GetAsync)
+            .WithSummary("One session: its record joined with opencode's info, status and last assistant message.")
+            .Produces<SessionDetails>()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPatch("/{id}", PatchAsync)
+            .WithSummary("Changes title, tags (replaced) and metadata (JSON Merge Patch, RFC 7386).")
+            .DocumentsBody<JsonElement>(required: true, "application/merge-patch+json", "application/json")
+            .Produces<SessionMetadata>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        group.MapDelete("/{id}", ArchiveAsync)
+            .WithSummary("Archives a session; ?deleteUpstream=true also deletes it on opencode.")
+            .Produces<SessionMetadata>()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{id}/adopt", AdoptAsync)
+            .WithSummary("Admins: gives a session created directly on opencode a record.")
+            .DocumentsBody<AdoptSessionRequest>(required: true, "application/json")
+            .Produces<SessionMetadata>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return endpoints;
     }
 

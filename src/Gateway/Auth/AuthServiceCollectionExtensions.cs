@@ -1,9 +1,9 @@
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Auth.Internal;
 
 namespace OpencodeGateway.Auth;
@@ -11,8 +11,9 @@ namespace OpencodeGateway.Auth;
 public static class AuthServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <c>Gateway:Auth</c> (validated at start), the gateway's authentication scheme (JWT HS256, API keys, dev
-    /// mode) as the default, and authorization whose default policy requires an authenticated caller.
+    /// Adds <c>Gateway:Auth</c> (validated at start, with <c>Authentication:Schemes:Bearer</c>), the gateway's
+    /// authentication as the default scheme (a policy scheme forwarding to JwtBearer for shared-secret or identity-provider
+    /// tokens, or to the API-key / dev-mode handler), and authorization whose default policy requires an authenticated caller.
     /// </summary>
     public static IServiceCollection AddGatewayAuth(this IServiceCollection services, IConfiguration configuration)
     {
@@ -20,10 +21,17 @@ public static class AuthServiceCollectionExtensions
             .Bind(configuration.GetSection(GatewayAuthOptions.SectionName))
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayAuthOptions>, GatewayAuthOptionsValidator>());
-        services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<Hs256JwtValidator>();
-        services.AddAuthentication(GatewayAuthenticationHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, GatewayAuthenticationHandler>(GatewayAuthenticationHandler.SchemeName, null);
+        services.TryAddSingleton<GatewaySchemeSelector>();
+        services.TryAddSingleton<GatewayJwtBearerEvents>();
+        services.AddAuthentication(GatewayAuthenticationSchemes.Default)
+            .AddPolicyScheme(GatewayAuthenticationSchemes.Default, "Gateway", o => o.ForwardDefaultSelector =
+                context => context.RequestServices.GetRequiredService<GatewaySchemeSelector>().Select(context))
+            .AddJwtBearer(GatewayAuthenticationSchemes.SharedSecret)
+            // Bound by ASP.NET Core from Authentication:Schemes:Bearer (Authority, ValidAudiences, ValidIssuer, …).
+            .AddJwtBearer(GatewayAuthenticationSchemes.IdentityProvider)
+            .AddScheme<AuthenticationSchemeOptions, GatewayCredentialsHandler>(GatewayAuthenticationSchemes.Credentials, null);
+        // After JwtBearer's own post-configuration, which creates the identity provider's configuration manager.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<JwtBearerOptions>, JwtBearerSchemesSetup>());
         services.AddAuthorization();
         services.AddHostedService<DevModeWarning>();
         return services;
@@ -37,7 +45,7 @@ internal sealed class DevModeWarning(IOptions<GatewayAuthOptions> options, ILogg
     {
         if (options.Value.DevMode)
         {
-            AuthLog.DevModeOn(logger);
+            AuthenticationLog.DevModeOn(logger);
         }
 
         return Task.CompletedTask;

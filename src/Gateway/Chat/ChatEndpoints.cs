@@ -36,9 +36,11 @@ internal static class ChatEndpoints
 
     public static IEndpointRouteBuilder MapChatApi(this IEndpointRouteBuilder endpoints)
     {
-        var group = endpoints.MapGroup("/api/chat").RequireAuthorization().AddEndpointFilter(SessionsApi.ProblemFilter);
-        group.MapPost("", PostAsync);
-        group.MapGet("", GetAsync);
+        var group = endpoints.MapGroup("/api/chat").RequireAuthorization().AddEndpointFilter(SessionsApi.ProblemFilter).WithTags("chat");
+        group.MapPost("", PostAsync).WithSummary("Sends a prompt (creating a session when none is given) and streams the answer as SSE until the session is idle.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesProblem(StatusCodes.Status400BadRequest);
+        group.MapGet("", GetAsync).WithSummary("With Accept: text/event-stream, resumes the stream after Last-Event-ID; otherwise the session as JSON.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesProblem(StatusCodes.Status404NotFound);
         return endpoints;
     }
 

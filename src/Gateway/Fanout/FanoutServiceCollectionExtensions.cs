@@ -19,4 +19,11 @@ public static class FanoutServiceCollectionExtensions
         services.AddHostedService<IdleSessionEvictionService>();
         return services;
     }
+
+    /// <summary>Adds the periodic comparison of this node's feeds with the cluster's history (cluster mode).</summary>
+    public static IServiceCollection AddFeedHeadChecks(this IServiceCollection services)
+    {
+        services.AddHostedService<FeedHeadCheckService>();
+        return services;
+    }
 }

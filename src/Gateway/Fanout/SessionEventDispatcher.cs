@@ -42,7 +42,19 @@ internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
         }
     }
 
-    public void OnEvent(string upstream, UpstreamEvent e)
+    public async ValueTask OnEventAsync(UpstreamStream stream, UpstreamEvent e, CancellationToken ct)
+    {
+        var key = new SessionKey(stream.Upstream, e.SessionId!);
+        if (!registry.TryGet(key, out var session) || session.StreamId != stream.Id)
+        {
+            await BringOntoStreamAsync(key, stream, ct);
+        }
+
+        OnEvent(stream.Upstream, e);
+    }
+
+    /// <summary>Applies one event of a session this node sequences on the upstream's current stream.</summary>
+    internal void OnEvent(string upstream, UpstreamEvent e)
     {
         if (_timer is null)
         {
@@ -119,30 +131,77 @@ internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
     }
 
     /// <summary>
-    /// A new connection of the upstream's stream: events in between are gone. Every live session of the upstream
-    /// starts a new epoch that keeps its streamed text and marks where it may be missing (see <see cref="LiveSession"/>).
+    /// A new connection of the upstream's stream: events in between are gone. Every live session of the upstream (this
+    /// node's, and in a cluster every one the store holds) starts a new epoch that keeps its streamed text and marks
+    /// where it may be missing (see <see cref="LiveSession"/>); its first event tells every node's watchers.
     /// </summary>
-    public void OnStreamConnected(string upstream)
+    public async ValueTask OnStreamConnectedAsync(UpstreamStream stream, CancellationToken ct)
     {
         // Held deltas belong to the epoch that is ending.
         FlushPending();
-        var count = 0;
-        foreach (var session in registry.SessionsOf(upstream).ToList())
+        if (registry.StreamOf(stream.Upstream) is { } previous && previous.Lease != stream.Lease)
         {
-            var emitted = new List<SessionEvent>(1);
-            registry.Use(session.Key, live =>
-            {
-                live.BeginEpoch(registry.NextEpoch(), emitted);
-                history.Append(live, emitted);
-                return 0;
-            });
-            count++;
+            // Another node may have sequenced the upstream since this node last held it: the store has the truth.
+            registry.ForgetUpstream(stream.Upstream);
         }
 
-        if (count > 0)
+        registry.SetStream(stream.Upstream, stream);
+        var keys = new HashSet<SessionKey>(registry.SessionsOf(stream.Upstream).Select(s => s.Key));
+        keys.UnionWith(await history.OpenStreamAsync(stream, ct));
+        foreach (var key in keys)
         {
-            FanoutLog.Resynchronising(logger, upstream, count);
+            await BringOntoStreamAsync(key, stream, ct);
         }
+
+        if (keys.Count > 0)
+        {
+            FanoutLog.Resynchronising(logger, stream.Upstream, keys.Count);
+        }
+    }
+
+    public async ValueTask OnStreamClosedAsync(string upstream, CancellationToken ct)
+    {
+        FlushPending();
+        if (registry.StreamOf(upstream) is { } stream)
+        {
+            // Kept as a stream no session is continuous with: sessions joined meanwhile start a new epoch once it is back.
+            registry.SetStream(upstream, stream with { Connection = -1 });
+        }
+
+        await history.CloseStreamAsync(upstream, ct);
+    }
+
+    /// <summary>
+    /// Makes sure this node sequences the session on <paramref name="stream"/>: loads it from the store (or starts it)
+    /// when this node has no state of it, and starts a new epoch when its state is not continuous with the stream.
+    /// </summary>
+    private async ValueTask BringOntoStreamAsync(SessionKey key, UpstreamStream stream, CancellationToken ct)
+    {
+        if (!registry.TryGet(key, out var session))
+        {
+            var image = await history.LoadAsync(key, ct);
+            session = registry.GetOrAdd(image is not null ? registry.FromImage(image)
+                : registry.NewSession(key, await history.NewEpochAsync(key, 0, ct)));
+        }
+
+        if (session.StreamId == stream.Id)
+        {
+            return;
+        }
+
+        var epoch = await history.NewEpochAsync(key, session.Epoch, ct);
+        var emitted = new List<SessionEvent>(1);
+        registry.Use(key, live =>
+        {
+            if (live.StreamId != stream.Id)
+            {
+                live.BeginEpoch(Math.Max(epoch, live.Epoch + 1), emitted);
+                live.StreamId = stream.Id;
+                history.Append(live, emitted);
+            }
+
+            return 0;
+        });
     }
 
     /// <summary>Text deltas of one part held back within the coalescing window.</summary>

@@ -81,6 +81,36 @@ internal sealed class SessionFeed
         }
     }
 
+    /// <summary>
+    /// The session's latest position in the history: when it is past what this feed delivered (a published event was
+    /// lost on the way), the feed repairs from the history; when it is of another epoch, it resynchronises.
+    /// </summary>
+    /// <param name="head">Null: the history holds no state of the session any more (it lost it): resynchronise.</param>
+    public void OnHead(StreamPosition? head)
+    {
+        lock (_gate)
+        {
+            if (_early is not null || _mode != Mode.Live)
+            {
+                return;
+            }
+
+            if (head is null)
+            {
+                StartResync(_epoch);
+            }
+            else if (head.Epoch != _epoch)
+            {
+                StartResync(head.Epoch);
+            }
+            else if (head.Seq > _seq)
+            {
+                _mode = Mode.Repairing;
+                _ = RepairAsync(_epoch, _seq, TimeSpan.Zero);
+            }
+        }
+    }
+
     /// <summary>An event of the session, from any source, in any order, possibly twice.</summary>
     public void Offer(SessionEvent evt)
     {
@@ -281,15 +311,16 @@ internal sealed class SessionFeed
                 var metadata = (await _context.Store.GetAsync(_key.SessionId, CancellationToken.None))?.ToContract();
                 snapshot = await _context.Snapshots.BuildAsync(_key, metadata, CancellationToken.None);
             }
-            catch (Exception e) when (e is GatewayException or System.Data.Common.DbException or OperationCanceledException)
+            catch (Exception e)
             {
+                // Whatever failed (opencode, the store, Redis), the feed must not stay silent: try again.
                 FanoutLog.ResyncFailed(_context.Logger, _key.SessionId, e.Message);
                 continue;
             }
 
             lock (_gate)
             {
-                if (_mode != Mode.Resyncing || _targetEpoch != target || snapshot.Epoch < target)
+                if (_mode != Mode.Resyncing || _targetEpoch != target)
                 {
                     return;
                 }

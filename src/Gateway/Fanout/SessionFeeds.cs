@@ -77,6 +77,26 @@ internal sealed class SessionFeeds
         }
     }
 
+    /// <summary>Compares every feed's position with the history's head (pub/sub may lose messages) and repairs.</summary>
+    public async Task CheckHeadsAsync(CancellationToken ct)
+    {
+        List<Entry> entries;
+        lock (_lock)
+        {
+            entries = [.. _entries.Values];
+        }
+
+        foreach (var entry in entries)
+        {
+            if (!entry.Started.IsCompletedSuccessfully)
+            {
+                continue;
+            }
+
+            entry.Feed.OnHead(await _history.GetHeadAsync(entry.Key, ct));
+        }
+    }
+
     private async Task StartAsync(Entry entry)
     {
         await Task.Yield(); // outside the registry's lock

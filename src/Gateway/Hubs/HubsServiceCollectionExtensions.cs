@@ -44,6 +44,8 @@ public static class HubsServiceCollectionExtensions
         }
 
         services.TryAddSingleton<CompactSessions>();
+        services.TryAddSingleton<ILocalGroupManager<SessionHub>>(sp =>
+            (ILocalGroupManager<SessionHub>)sp.GetRequiredService<HubLifetimeManager<SessionHub>>());
         services.TryAddSingleton<ISessionBroadcaster, SessionHubBroadcaster>();
         return services;
     }

@@ -4,10 +4,12 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Logging;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Fanout;
 using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.SignalR;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Hubs;
@@ -20,9 +22,8 @@ namespace OpencodeGateway.Hubs;
 /// receives events only of sessions it was allowed to join.
 /// </summary>
 [Authorize]
-internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds, CompactSessions compactSessions,
-    ILogger<SessionHub> logger)
-    : Hub<ISessionClient>
+internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds,
+    ILocalGroupManager<SessionHub> sessionGroups, CompactSessions compactSessions, ILogger<SessionHub> logger) : Hub<ISessionClient>
 {
     /// <summary>Refuses a connection whose <c>?events=</c> names no form, before it joins anything.</summary>
     public override Task OnConnectedAsync()
@@ -35,6 +36,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     public async Task<JoinResult> Join(JoinRequest request)
     {
         ArgumentRequired(request);
+        using var activity = GatewayTelemetry.StartActivity("gateway.join", request.Upstream, request.SessionId);
         var (client, record) = await catalog.AuthorizeAsync(Caller, request.SessionId, request.Upstream, Context.ConnectionAborted);
         var key = new SessionKey(client.UpstreamId, request.SessionId);
         var added = !Joined.ContainsKey(key);
@@ -51,9 +53,10 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         try
         {
             // Receive the session's events before reading its state: every later event reaches us, earlier ones are
-            // in the result.
+            // in the result. The group is this node's: its feed delivers the session's events to it (compact and full
+            // connections are in groups of their own, so each form is serialised once per send).
             var compactSession = compact ? compactSessions.Find(key.GroupName)! : null;
-            await Groups.AddToGroupAsync(Context.ConnectionId, compactSession?.Group ?? key.GroupName);
+            sessionGroups.AddToLocalGroup(Context.ConnectionId, compactSession?.Group ?? key.GroupName);
             var result = await sessions.JoinAsync(key, request.Since, record?.ToContract(), Context.ConnectionAborted);
             if (compactSession is null)
             {
@@ -104,6 +107,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     public async Task<PromptResult> Prompt(PromptRequest request)
     {
         ArgumentRequired(request);
+        using var activity = GatewayTelemetry.StartActivity("gateway.prompt", sessionId: request.SessionId);
         var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
         return await sessions.PromptAsync(client, request, Context.ConnectionAborted);
     }
@@ -145,12 +149,12 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         {
             if (EventForm == EventForms.Compact)
             {
-                await Groups.RemoveFromGroupAsync(Context.ConnectionId, CompactSessions.GroupOf(key.GroupName));
+                sessionGroups.RemoveFromLocalGroup(Context.ConnectionId, CompactSessions.GroupOf(key.GroupName));
                 compactSessions.Remove(key.GroupName);
             }
             else
             {
-                await Groups.RemoveFromGroupAsync(Context.ConnectionId, key.GroupName);
+                sessionGroups.RemoveFromLocalGroup(Context.ConnectionId, key.GroupName);
             }
 
             await feed.DisposeAsync();

@@ -13,7 +13,7 @@ namespace OpencodeGateway.SignalR;
 /// serialised once and queued per connection in a bounded <see cref="ConnectionOutbox"/>. The framework's default
 /// manager awaits every connection's flush, so one stalled client would hold up whoever sends (the event pump).
 /// </summary>
-internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> where THub : Hub
+internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub>, ILocalGroupManager<THub> where THub : Hub
 {
     private readonly ConcurrentDictionary<string, ConnectionOutbox> _connections = new(StringComparer.Ordinal);
     // A group's members as an immutable array, replaced on every change: membership changes are rare next to sends,
@@ -33,6 +33,15 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub> 
     }
 
     public int ConnectionCount => _connections.Count;
+
+    /// <summary>The outbox of a connection of this node (the Redis-backed manager writes through it).</summary>
+    internal bool TryGetOutbox(string connectionId, out ConnectionOutbox outbox) => _connections.TryGetValue(connectionId, out outbox!);
+
+    public void AddToLocalGroup(string connectionId, string groupName) => _ = AddToGroupAsync(connectionId, groupName);
+
+    public void RemoveFromLocalGroup(string connectionId, string groupName) => _ = RemoveFromGroupAsync(connectionId, groupName);
+
+    public void SendLocalGroup(string groupName, string methodName, object?[] args) => _ = SendGroupAsync(groupName, methodName, args);
 
     public override Task OnConnectedAsync(HubConnectionContext connection)
     {

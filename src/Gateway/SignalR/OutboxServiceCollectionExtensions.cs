@@ -14,7 +14,24 @@ public static class OutboxServiceCollectionExtensions
     {
         builder.Services.AddOptions<OutboxOptions>().Bind(configuration.GetSection(OutboxOptions.SectionName)).ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OutboxOptions>, OutboxOptionsValidator>());
-        builder.Services.AddSingleton(typeof(HubLifetimeManager<>), typeof(OutboxHubLifetimeManager<>));
+        builder.Services.Replace(ServiceDescriptor.Singleton(typeof(HubLifetimeManager<>), typeof(OutboxHubLifetimeManager<>)));
         return builder;
+    }
+
+    /// <summary>
+    /// Scales the hubs out through SignalR's Redis backplane on the multiplexer <paramref name="connection"/> gives
+    /// (channels under <paramref name="channelPrefix"/>), keeping each connection's outbox under it
+    /// (<see cref="RedisOutboxHubLifetimeManager{THub}"/>).
+    /// </summary>
+    public static IServiceCollection AddRedisOutboxBackplane(this IServiceCollection services,
+        Func<IServiceProvider, string> channelPrefix, Func<IServiceProvider, Task<StackExchange.Redis.IConnectionMultiplexer>> connection)
+    {
+        services.AddOptions<Microsoft.AspNetCore.SignalR.StackExchangeRedis.RedisOptions>().Configure<IServiceProvider>((o, sp) =>
+        {
+            o.Configuration.ChannelPrefix = StackExchange.Redis.RedisChannel.Literal(channelPrefix(sp));
+            o.ConnectionFactory = _ => connection(sp);
+        });
+        services.Replace(ServiceDescriptor.Singleton(typeof(HubLifetimeManager<>), typeof(RedisOutboxHubLifetimeManager<>)));
+        return services;
     }
 }

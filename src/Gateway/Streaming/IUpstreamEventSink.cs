@@ -5,10 +5,13 @@ internal interface IUpstreamEventSink
 {
     /// <summary>
     /// A new connection of the upstream's event stream is up. Whatever the upstream emitted while no connection was
-    /// reading is gone: continuity with earlier events is lost.
+    /// reading is gone: continuity with earlier events is lost. Events of the stream follow only after this completes.
     /// </summary>
-    void OnStreamConnected(string upstream);
+    ValueTask OnStreamConnectedAsync(UpstreamStream stream, CancellationToken ct);
 
     /// <summary>One normalised event of a session (never heartbeats, ignored or malformed lines).</summary>
-    void OnEvent(string upstream, UpstreamEvent e);
+    ValueTask OnEventAsync(UpstreamStream stream, UpstreamEvent e, CancellationToken ct);
+
+    /// <summary>The stream is no longer read (lost, or this node stops or lost its lease): store what it produced.</summary>
+    ValueTask OnStreamClosedAsync(string upstream, CancellationToken ct);
 }

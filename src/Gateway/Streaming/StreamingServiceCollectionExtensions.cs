@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Leases;
 
 namespace OpencodeGateway.Streaming;
 
@@ -14,6 +15,8 @@ public static class StreamingServiceCollectionExtensions
         services.AddOptions<StreamingOptions>().Bind(configuration.GetSection(StreamingOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamingOptions>, StreamingOptionsValidator>());
         services.TryAddSingleton<UpstreamStreamState>();
+        // A single node holds every upstream's stream; cluster mode registers leases in Redis first.
+        services.TryAddSingleton<IUpstreamLeases, LocalUpstreamLeases>();
         services.AddHostedService<EventPumpService>();
         return services;
     }

@@ -17,15 +17,18 @@ internal sealed class UpstreamEventPump(
     StreamingOptions options,
     IUpstreamEventSink sink,
     UpstreamStreamState state,
+    IHttpClientFactory httpClients,
     GatewayMetrics metrics,
     TimeProvider time,
     ILogger logger)
 {
     private readonly Random _random = new();
 
-    public async Task RunAsync(CancellationToken stoppingToken)
+    /// <summary>Reads the stream (reconnecting after every loss) under <paramref name="lease"/> until <paramref name="stoppingToken"/>.</summary>
+    public async Task RunAsync(string lease, CancellationToken stoppingToken)
     {
-        using var http = OpencodeClient.CreateHttpClient(upstream, Timeout.InfiniteTimeSpan);
+        var connections = 0L;
+        using var http = httpClients.CreateClient(UpstreamHttpClients.EventStream(upstream.Id));
         var url = new Uri(http.BaseAddress!, "global/event");
         var attempt = 0;
         while (!stoppingToken.IsCancellationRequested)
@@ -33,7 +36,7 @@ internal sealed class UpstreamEventPump(
             string reason;
             try
             {
-                reason = await ReadStreamAsync(http, url, () => attempt = 0, stoppingToken);
+                reason = await ReadStreamAsync(http, url, () => attempt = 0, new UpstreamStream(upstream.Id, lease, ++connections), stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -50,11 +53,13 @@ internal sealed class UpstreamEventPump(
                 reason = e.GetType().Name;
             }
 
+            await sink.OnStreamClosedAsync(upstream.Id, CancellationToken.None);
             state.Set(upstream.Id, connected: false, time.GetUtcNow(), reason);
             metrics.Reconnect(upstream.Id);
             var delay = ReconnectBackoff.Delay(attempt, options.ReconnectInitialDelay, options.ReconnectMaxDelay, _random);
             attempt++;
             StreamingLog.StreamLost(logger, upstream.Id, reason, attempt, (long)delay.TotalMilliseconds);
+            using var reconnect = GatewayTelemetry.StartActivity("gateway.upstream.reconnect", upstream.Id)?.SetTag("gateway.reconnect.reason", reason).SetTag("gateway.reconnect.attempt", attempt);
             try
             {
                 await Task.Delay(delay, time, stoppingToken);
@@ -64,10 +69,15 @@ internal sealed class UpstreamEventPump(
                 break;
             }
         }
+
+        // Stopping (or the lease was lost): what the last connection produced is stored before the lease goes.
+        await sink.OnStreamClosedAsync(upstream.Id, CancellationToken.None);
+        state.Set(upstream.Id, connected: false, time.GetUtcNow(), "not reading the stream");
     }
 
     /// <summary>Reads one connection of the stream until it ends; returns why it ended.</summary>
-    private async Task<string> ReadStreamAsync(HttpClient http, Uri url, Action onConnected, CancellationToken stoppingToken)
+    private async Task<string> ReadStreamAsync(HttpClient http, Uri url, Action onConnected, UpstreamStream current,
+        CancellationToken stoppingToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         request.Headers.Accept.ParseAdd("text/event-stream");
@@ -112,11 +122,11 @@ internal sealed class UpstreamEventPump(
                         case UpstreamEventKind.Heartbeat:
                             break;
                         case UpstreamEventKind.ServerConnected:
-                            metrics.StreamConnected();
+                            metrics.StreamConnected(upstream.Id);
                             state.Set(upstream.Id, connected: true, time.GetUtcNow());
                             StreamingLog.StreamConnected(logger, upstream.Id, url.ToString());
                             onConnected();
-                            sink.OnStreamConnected(upstream.Id);
+                            await sink.OnStreamConnectedAsync(current, readToken.Token);
                             break;
                         case UpstreamEventKind.Malformed:
                             metrics.MalformedEvent(upstream.Id);
@@ -127,7 +137,7 @@ internal sealed class UpstreamEventPump(
                             break;
                         default:
                             metrics.UpstreamEvent(upstream.Id);
-                            sink.OnEvent(upstream.Id, e);
+                            await sink.OnEventAsync(current, e, readToken.Token);
                             metrics.EventDispatched(time.GetElapsedTime(stream.LastReadTimestamp));
                             break;
                     }

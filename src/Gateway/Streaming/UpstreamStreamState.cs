@@ -2,12 +2,13 @@ using System.Collections.Concurrent;
 
 namespace OpencodeGateway.Streaming;
 
-/// <summary>Whether each upstream's event stream is up, for readiness and diagnostics.</summary>
+/// <summary>Whether this node holds and reads each upstream's event stream, for readiness, metrics and diagnostics.</summary>
 public sealed class UpstreamStreamState
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
-    public sealed record Entry(bool Connected, DateTimeOffset Since, int Reconnects, string? LastError);
+    /// <param name="Lease">The lease this node holds the stream under (<c>{node}|{token}</c>), null when it does not.</param>
+    public sealed record Entry(bool Connected, DateTimeOffset Since, int Reconnects, string? LastError, string? Lease);
 
     public IReadOnlyDictionary<string, Entry> Snapshot() => _entries;
 
@@ -15,7 +16,12 @@ public sealed class UpstreamStreamState
 
     internal void Set(string upstream, bool connected, DateTimeOffset now, string? error = null) =>
         _entries.AddOrUpdate(upstream,
-            _ => new Entry(connected, now, 0, error),
+            _ => new Entry(connected, now, 0, error, null),
             (_, old) => new Entry(connected, old.Connected == connected ? old.Since : now,
-                old.Reconnects + (old.Connected && !connected ? 1 : 0), error ?? (connected ? null : old.LastError)));
+                old.Reconnects + (old.Connected && !connected ? 1 : 0), error ?? (connected ? null : old.LastError), old.Lease));
+
+    internal void SetLease(string upstream, string? lease) =>
+        _entries.AddOrUpdate(upstream,
+            _ => new Entry(false, DateTimeOffset.MinValue, 0, null, lease),
+            (_, old) => old with { Lease = lease });
 }

@@ -1,21 +1,28 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
+using Polly.CircuitBreaker;
 
 namespace OpencodeGateway.Upstreams;
 
-/// <summary>Typed REST client of one opencode server; upstream failures become <see cref="GatewayException"/>s.</summary>
+/// <summary>
+/// Typed REST client of one opencode server, on its named <c>HttpClient</c> (<see cref="UpstreamHttpClients.Rest"/>);
+/// upstream failures become <see cref="GatewayException"/>s.
+/// </summary>
 public sealed class OpencodeClient
 {
-    private readonly HttpClient _http;
+    private readonly IHttpClientFactory _httpClients;
+    private readonly string _clientName;
 
-    internal OpencodeClient(UpstreamOptions options, HttpClient http)
+    internal OpencodeClient(UpstreamOptions options, IHttpClientFactory httpClients)
     {
         Options = options;
-        _http = http;
+        _httpClients = httpClients;
+        _clientName = UpstreamHttpClients.Rest(options.Id);
     }
 
     public UpstreamOptions Options { get; }
@@ -111,7 +118,22 @@ public sealed class OpencodeClient
         SendJsonAsync(HttpMethod.Get, "session", body: null, sessionId: null, ct);
 
     private async Task<JsonElement> SendJsonAsync(HttpMethod method, string path, object? body, string? sessionId,
-        CancellationToken ct, bool withDirectory = false)
+        CancellationToken ct, bool withDirectory = false, [CallerMemberName] string operation = "")
+    {
+        using var activity = GatewayTelemetry.StartActivity($"opencode.{operation.Replace("Async", "", StringComparison.Ordinal)}", UpstreamId, sessionId);
+        try
+        {
+            return await SendJsonCoreAsync(method, path, body, sessionId, withDirectory, ct);
+        }
+        catch (GatewayException e)
+        {
+            activity.RecordError(e, e.Code);
+            throw;
+        }
+    }
+
+    private async Task<JsonElement> SendJsonCoreAsync(HttpMethod method, string path, object? body, string? sessionId,
+        bool withDirectory, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path);
         if (body is not null)
@@ -127,12 +149,17 @@ public sealed class OpencodeClient
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            response = await _httpClients.CreateClient(_clientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         }
         catch (HttpRequestException e)
         {
             throw new GatewayException(GatewayErrorCodes.UpstreamUnavailable,
                 $"Upstream '{UpstreamId}' is unreachable: {e.Message}", e);
+        }
+        catch (BrokenCircuitException e)
+        {
+            throw new GatewayException(GatewayErrorCodes.UpstreamUnavailable,
+                $"Upstream '{UpstreamId}' is failing; calls to it are paused for a few seconds (circuit open).", e);
         }
         catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
         {
@@ -238,24 +265,4 @@ public sealed class OpencodeClient
 
     private static string WithDirectory(string path, string? directory) =>
         string.IsNullOrEmpty(directory) ? path : $"{path}?directory={Uri.EscapeDataString(directory)}";
-
-    internal static HttpClient CreateHttpClient(UpstreamOptions options, TimeSpan timeout)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectTimeout = options.ConnectTimeout,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            AutomaticDecompression = DecompressionMethods.None,
-        };
-        var baseUrl = options.BaseUrl.EndsWith('/') ? options.BaseUrl : options.BaseUrl + "/";
-        var http = new HttpClient(handler) { BaseAddress = new Uri(baseUrl), Timeout = timeout };
-        if (!string.IsNullOrEmpty(options.Password))
-        {
-            var user = string.IsNullOrEmpty(options.Username) ? "opencode" : options.Username;
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
-                Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{options.Password}")));
-        }
-
-        return http;
-    }
 }

@@ -4,18 +4,15 @@ using OpencodeGateway.Contracts;
 namespace OpencodeGateway.Upstreams;
 
 /// <summary>The configured upstreams and their REST clients.</summary>
-public sealed class UpstreamRegistry : IDisposable
+public sealed class UpstreamRegistry
 {
     private readonly Dictionary<string, OpencodeClient> _clients = new(StringComparer.Ordinal);
-    private readonly List<HttpClient> _http = [];
 
-    public UpstreamRegistry(IOptions<UpstreamsOptions> options)
+    public UpstreamRegistry(IOptions<UpstreamsOptions> options, IHttpClientFactory httpClients)
     {
         foreach (var upstream in options.Value.Upstreams)
         {
-            var http = OpencodeClient.CreateHttpClient(upstream, upstream.RequestTimeout);
-            _http.Add(http);
-            _clients[upstream.Id] = new OpencodeClient(upstream, http);
+            _clients[upstream.Id] = new OpencodeClient(upstream, httpClients);
         }
 
         Default = _clients[options.Value.Upstreams[0].Id];
@@ -32,12 +29,4 @@ public sealed class UpstreamRegistry : IDisposable
             : throw new GatewayException(GatewayErrorCodes.BadRequest, $"Unknown upstream '{upstreamId}'.");
 
     public bool TryGet(string upstreamId, out OpencodeClient client) => _clients.TryGetValue(upstreamId, out client!);
-
-    public void Dispose()
-    {
-        foreach (var http in _http)
-        {
-            http.Dispose();
-        }
-    }
 }

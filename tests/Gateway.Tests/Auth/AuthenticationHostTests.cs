@@ -79,10 +79,32 @@ public sealed class AuthenticationHostTests
         Assert.Contains(e.Failures, f => f.StartsWith("Gateway:Auth:DevMode:", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task An_identity_provider_over_plain_http_is_refused_in_production()
+    {
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Environment = "Production",
+            Settings = new Dictionary<string, string?>
+            {
+                ["Authentication:Schemes:Bearer:Authority"] = "http://idp.internal/",
+                ["Authentication:Schemes:Bearer:ValidAudiences:0"] = "gateway",
+                ["Authentication:Schemes:Bearer:RequireHttpsMetadata"] = "false",
+            },
+        }));
+
+        Assert.Contains(e.Failures, f => f.StartsWith("Authentication:Schemes:Bearer:RequireHttpsMetadata: must not be false", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("Gateway:Auth:Jwt:SigningKey", "too-short", "Gateway:Auth:Jwt:SigningKey: must be at least 32 bytes")]
     [InlineData("Gateway:Auth:Jwt:SigningKey", "base64:***", "Gateway:Auth:Jwt:SigningKey: the text after 'base64:'")]
     [InlineData("Gateway:Auth:ApiKeys:0:KeyHash", "abc", "Gateway:Auth:ApiKeys:0:KeyHash:")]
+    [InlineData("Gateway:Auth:UserIdClaim", "user id", "Gateway:Auth:UserIdClaim: must be a claim name")]
+    [InlineData("Authentication:Schemes:Bearer:Authority", "http://idp.example/", "Authentication:Schemes:Bearer:Authority: must be https://")]
+    [InlineData("Authentication:Schemes:Bearer:Authority", "https://idp.example/", "Authentication:Schemes:Bearer:ValidAudiences: at least one audience is required")]
+    [InlineData("Authentication:Schemes:Bearer:ValidAudience", "gateway", "Authentication:Schemes:Bearer:Authority: required")]
+    [InlineData("Authentication:Schemes:Bearer:RefreshInterval", "00:00:00.5", "Authentication:Schemes:Bearer:RefreshInterval: '00:00:00.5' must be")]
     [InlineData("Gateway:Store:Provider", "mysql", "Gateway:Store:Provider: 'mysql'")]
     [InlineData("Gateway:Store:Provider", "postgres", "ConnectionStrings:Gateway:")]
     public async Task Invalid_settings_stop_the_start_with_one_line_naming_the_key(string key, string value, string expected)

@@ -4,6 +4,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using Gateway.Tests.Support;
 using OpencodeGateway.Auth;
+using OpencodeGateway.Cluster;
 using OpencodeGateway.Cors;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Sessions.Live;
@@ -37,6 +38,7 @@ public sealed partial class DeploySettingsTests
         (OutboxOptions.SectionName, typeof(OutboxOptions)),
         (SessionHubOptions.SectionName, typeof(SessionHubOptions)),
         (GatewayCorsOptions.SectionName, typeof(GatewayCorsOptions)),
+        (ClusterOptions.SectionName, typeof(ClusterOptions)),
         (GatewayAuthOptions.SectionName, typeof(GatewayAuthOptions)),
         (StoreOptions.SectionName, typeof(StoreOptions)),
     ];

@@ -34,6 +34,7 @@ export const sel = {
   toolPart: '[data-testid="tool-part"]',
   toolStatus: '[data-testid="tool-status"]',
   assistantText: '[data-testid="message"][data-role="assistant"] [data-testid="text-part"]',
+  gapMark: '[data-testid="gap-mark"]',
 };
 
 /**
@@ -135,6 +136,64 @@ export async function waitAnswerDone(page, last, timeout = 30_000) {
     { s: sel.assistantText, status: sel.status, last },
     { timeout, polling: 100 },
   );
+}
+
+/**
+ * Records, at every change of the page, each assistant text part as the user sees it: its text cut at the gap marks
+ * (`segments`), read with `shownTextViolations(page, finalText)`.
+ */
+export async function recordShownText(page) {
+  await page.evaluate((s) => {
+    window.__shown = [];
+    const last = new Map();
+    const record = () => {
+      for (const node of document.querySelectorAll(s)) {
+        const segments = [''];
+        for (const child of node.childNodes) {
+          if (child.nodeType === 1 && child.classList.contains('gap')) segments.push('');
+          else segments[segments.length - 1] += child.textContent;
+        }
+
+        const key = JSON.stringify(segments);
+        if (last.get(node.dataset.partId) !== key) {
+          last.set(node.dataset.partId, key);
+          window.__shown.push({ partId: node.dataset.partId, segments });
+        }
+      }
+    };
+    record();
+    new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+  }, sel.assistantText);
+}
+
+/**
+ * Every recorded moment whose text is not `finalText` cut short, or, with gap marks, pieces of it in order (the
+ * first one at its start). Also returns how many moments showed a gap mark.
+ */
+export async function shownTextViolations(page, finalText) {
+  const shown = await page.evaluate(() => window.__shown ?? []);
+  const violations = [];
+  let withGaps = 0;
+  for (const { partId, segments } of shown) {
+    const final = finalText(partId);
+    if (final === undefined) continue;
+    if (segments.length > 1) withGaps++;
+    let position = 0;
+    for (let i = 0; i < segments.length; i++) {
+      const piece = segments[i];
+      if (i === 0) {
+        if (!final.startsWith(piece)) violations.push(`${partId}: "${piece.slice(0, 60)}…" is not how it starts`);
+        position = piece.length;
+        continue;
+      }
+
+      const found = final.indexOf(piece, position);
+      if (found < 0) violations.push(`${partId}: piece "${piece.slice(0, 60)}…" after a gap is not in the final text`);
+      else position = found + piece.length;
+    }
+  }
+
+  return { violations, withGaps, moments: shown.length };
 }
 
 /** Records every data-state the connection badge takes, from now on; read with `badgeStates(page)`. */

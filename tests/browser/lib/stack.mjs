@@ -227,6 +227,18 @@ export async function storedAssistantText(opencodeUrl, sessionId) {
     .join('');
 }
 
+/** opencode's final text of every text part of a session, by part id (`GET /session/{id}/message`). */
+export async function storedPartTexts(opencodeUrl, sessionId) {
+  const response = await fetch(`${opencodeUrl}/session/${sessionId}/message`, { signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`GET /session/${sessionId}/message: HTTP ${response.status}`);
+  const texts = new Map();
+  for (const part of (await response.json()).flatMap((m) => m.parts)) {
+    if (typeof part.text === 'string') texts.set(part.id, part.text);
+  }
+
+  return texts;
+}
+
 /** opencode's pending permission requests (`GET /permission`). */
 export async function pendingPermissions(opencodeUrl) {
   const response = await fetch(`${opencodeUrl}/permission`, { signal: AbortSignal.timeout(10_000) });

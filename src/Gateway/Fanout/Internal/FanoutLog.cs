@@ -19,4 +19,7 @@ internal static partial class FanoutLog
 
     [LoggerMessage(15, LogLevel.Debug, "Evicted {Count} idle sessions")]
     public static partial void EvictedIdle(ILogger logger, int count);
+
+    [LoggerMessage(18, LogLevel.Warning, "Could not compare watched sessions with the history ({Reason}); trying again")]
+    public static partial void HeadCheckFailed(ILogger logger, string reason);
 }

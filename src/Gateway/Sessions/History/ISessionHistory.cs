@@ -1,5 +1,6 @@
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Streaming;
 
 namespace OpencodeGateway.Sessions.History;
 
@@ -14,6 +15,27 @@ internal interface ISessionHistory
     /// under the session's lock; never waits.
     /// </summary>
     void Append(LiveSession session, IReadOnlyList<SessionEvent> events);
+
+    /// <summary>
+    /// A new connection of an upstream's stream is read by this node: returns the sessions of the upstream whose live
+    /// state the store holds (each must be brought onto the new stream); on a single node, none beyond this node's own.
+    /// </summary>
+    ValueTask<IReadOnlyList<SessionKey>> OpenStreamAsync(UpstreamStream stream, CancellationToken ct);
+
+    /// <summary>The upstream's stream is no longer read: returns once what was appended for it is stored (bounded).</summary>
+    ValueTask CloseStreamAsync(string upstream, CancellationToken ct);
+
+    /// <summary>The id of the upstream's stream connection being read now (by any node), or null when none is.</summary>
+    ValueTask<string?> ConnectedStreamAsync(string upstream, CancellationToken ct);
+
+    /// <summary>The live state the store holds for a session this node does not sequence yet; null when it holds none.</summary>
+    ValueTask<LiveSessionImage?> LoadAsync(SessionKey key, CancellationToken ct);
+
+    /// <summary>A new epoch for the session, greater than <paramref name="previous"/> (cluster-wide in a cluster).</summary>
+    ValueTask<long> NewEpochAsync(SessionKey key, long previous, CancellationToken ct);
+
+    /// <summary>The session's latest position, or null when it has no live state.</summary>
+    ValueTask<StreamPosition?> GetHeadAsync(SessionKey key, CancellationToken ct);
 
     /// <summary>The session's position, starting an epoch for it when it has no live state.</summary>
     ValueTask<StreamPosition> EnsureAsync(SessionKey key, CancellationToken ct);

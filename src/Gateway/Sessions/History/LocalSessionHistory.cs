@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Streaming;
 
 namespace OpencodeGateway.Sessions.History;
 
@@ -24,6 +25,22 @@ internal sealed class LocalSessionHistory(LiveSessionRegistry registry) : ISessi
             }
         }
     }
+
+    public ValueTask<IReadOnlyList<SessionKey>> OpenStreamAsync(UpstreamStream stream, CancellationToken ct) =>
+        ValueTask.FromResult<IReadOnlyList<SessionKey>>([]);
+
+    public ValueTask CloseStreamAsync(string upstream, CancellationToken ct) => ValueTask.CompletedTask;
+
+    public ValueTask<string?> ConnectedStreamAsync(string upstream, CancellationToken ct) =>
+        ValueTask.FromResult(registry.StreamOf(upstream) is { Connection: > 0 } stream ? stream.Id : null);
+
+    // Nothing outlives this process: a session this node does not know starts afresh.
+    public ValueTask<LiveSessionImage?> LoadAsync(SessionKey key, CancellationToken ct) => ValueTask.FromResult<LiveSessionImage?>(null);
+
+    public ValueTask<long> NewEpochAsync(SessionKey key, long previous, CancellationToken ct) => ValueTask.FromResult(registry.NextEpoch(previous));
+
+    public ValueTask<StreamPosition?> GetHeadAsync(SessionKey key, CancellationToken ct) =>
+        ValueTask.FromResult(registry.TryGet(key, out _) ? registry.Use(key, static s => (StreamPosition?)new StreamPosition(s.Epoch, s.Seq)) : null);
 
     public ValueTask<StreamPosition> EnsureAsync(SessionKey key, CancellationToken ct) =>
         ValueTask.FromResult(registry.Use(key, static s => new StreamPosition(s.Epoch, s.Seq)));

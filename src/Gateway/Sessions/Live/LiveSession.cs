@@ -30,15 +30,78 @@ internal sealed class LiveSession
     private JsonElement? _todos;
     // The last part field handle given out (SessionEvent.Handle): never reused while this state lives.
     private int _lastHandle;
+    // What changed since TakeChanges, when the state is mirrored to a shared store (a cluster's Redis).
+    private readonly bool _mirror;
+    private bool _rewrite;
+    private readonly HashSet<string> _dirtyMessages = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _dirtyParts = new(StringComparer.Ordinal);
+    private readonly HashSet<(string PartId, string Field)> _dirtyFields = [];
+    private readonly HashSet<(string PartId, string Field)> _dirtyGaps = [];
+    private readonly List<(string PartId, string Field, string Text)> _appends = [];
+    private readonly HashSet<string> _dirtyPermissions = new(StringComparer.Ordinal);
+    private bool _dirtyStatus;
+    private bool _dirtyInfo;
+    private bool _dirtyTodos;
 
-    public LiveSession(SessionKey key, long epoch, int maxEvents, long maxBytes, long now)
+    /// <param name="mirror">Track what changes (<see cref="TakeChanges"/>) for a shared store.</param>
+    public LiveSession(SessionKey key, long epoch, int maxEvents, long maxBytes, long now, bool mirror = false)
     {
         Key = key;
         GroupName = key.GroupName;
         Epoch = epoch;
         _replay = new ReplayLog(maxEvents, maxBytes);
         LastActivity = now;
+        _mirror = mirror;
+        // A state new to the shared store is written whole first.
+        _rewrite = mirror;
     }
+
+    /// <summary>The live state an image describes, continuing its epoch at its seq (a node taking over the stream).</summary>
+    public static LiveSession FromImage(LiveSessionImage image, int maxEvents, long maxBytes, long now, bool mirror)
+    {
+        var session = new LiveSession(image.Key, image.Epoch, maxEvents, maxBytes, now, mirror)
+        {
+            Seq = image.Seq, StreamId = image.StreamId, _rewrite = false,
+        };
+        session._sessionInfo = image.SessionInfo;
+        session._todos = image.Todos;
+        session.Status = image.Status;
+        session._statusType = image.Status is { } status && status.TryGetProperty("type", out var type) ? type.GetString() : null;
+        foreach (var (id, message) in image.Messages)
+        {
+            session._messages[id] = new LiveMessage { Info = message.Info, Removed = message.Removed };
+        }
+
+        foreach (var (id, part) in image.Parts)
+        {
+            var live = new LivePart(part.MessageId) { Json = part.Json, JsonStale = part.JsonStale, Removed = part.Removed };
+            foreach (var field in part.Fields)
+            {
+                live.Add(field.Name, field.Text, field.Handle).Gaps = field.Gaps.Count > 0 ? [.. field.Gaps] : null;
+                session._lastHandle = Math.Max(session._lastHandle, field.Handle);
+            }
+
+            session._parts[id] = live;
+        }
+
+        // A field stored without a handle (written before handles existed) gets one now, and the store all of them.
+        foreach (var field in session._parts.Values.SelectMany(p => p.Fields ?? []).Where(f => f.Handle == 0))
+        {
+            field.Handle = ++session._lastHandle;
+            session._rewrite = mirror;
+        }
+
+        foreach (var (id, request) in image.PendingPermissions)
+        {
+            session._pendingPermissions[id] = request;
+        }
+
+        session._repliedPermissions.UnionWith(image.RepliedPermissions);
+        return session;
+    }
+
+    /// <summary>The connection of the upstream's event stream this state is continuous with.</summary>
+    public string? StreamId { get; set; }
 
     public object Gate { get; } = new();
     public SessionKey Key { get; }
@@ -61,6 +124,7 @@ internal sealed class LiveSession
     /// </summary>
     public void BeginEpoch(long epoch, List<SessionEvent> output)
     {
+        _rewrite = true;
         Epoch = epoch;
         Seq = 0;
         _replay.Clear();
@@ -114,6 +178,7 @@ internal sealed class LiveSession
             {
                 var part = Part(e.PartId!, e.MessageId ?? "");
                 part.Removed = true;
+                MarkPart(e.PartId!);
                 output.Add(Next(SessionEventTypes.PartRemoved, e.Size, messageId: e.MessageId, partId: e.PartId));
                 return;
             }
@@ -136,6 +201,7 @@ internal sealed class LiveSession
 
                 _statusType = type;
                 Status = e.Payload;
+                _dirtyStatus = true;
                 output.Add(Next(SessionEventTypes.Status, e.Size, status: e.Payload));
                 return;
             }
@@ -145,19 +211,23 @@ internal sealed class LiveSession
             case UpstreamEventKind.PermissionAsked:
                 _pendingPermissions[e.RequestId!] = e.Payload;
                 _repliedPermissions.Remove(e.RequestId!);
+                MarkPermission(e.RequestId!);
                 output.Add(Next(SessionEventTypes.PermissionAsked, e.Size, permission: e.Payload));
                 return;
             case UpstreamEventKind.PermissionReplied:
                 _pendingPermissions.Remove(e.RequestId!);
                 _repliedPermissions.Add(e.RequestId!);
+                MarkPermission(e.RequestId!);
                 output.Add(Next(SessionEventTypes.PermissionReplied, e.Size, requestId: e.RequestId, reply: e.Reply));
                 return;
             case UpstreamEventKind.TodoUpdated:
                 _todos = e.Payload;
+                _dirtyTodos = true;
                 output.Add(Next(SessionEventTypes.TodoUpdated, e.Size, todos: e.Payload));
                 return;
             case UpstreamEventKind.SessionUpdated:
                 _sessionInfo = e.Payload;
+                _dirtyInfo = true;
                 output.Add(Next(SessionEventTypes.SessionUpdated, e.Size, info: e.Payload));
                 return;
             case UpstreamEventKind.SessionDeleted:
@@ -175,11 +245,14 @@ internal sealed class LiveSession
             // The field was never announced here: the text before this delta is unknown.
             field = part.Add(fieldName, "", ++_lastHandle);
             field.AddGap(0);
+            MarkPart(partId);
+            MarkField(partId, fieldName);
             output.Add(Next(SessionEventTypes.PartGap, 0, messageId: messageId, partId: partId, field: fieldName, offset: 0, handle: field.Handle));
         }
 
         var offset = field.Text.Length;
         field.Text.Append(delta);
+        MarkAppend(partId, fieldName, delta);
         output.Add(Next(SessionEventTypes.PartDelta, size, messageId: messageId, partId: partId, field: fieldName, offset: offset, delta: delta, handle: field.Handle));
     }
 
@@ -196,6 +269,7 @@ internal sealed class LiveSession
         var metaChanged = isNew || part.Json is null || part.JsonStale || !JsonElement.DeepEquals(part.Json.Value, withoutText);
         part.Json = withoutText;
         part.JsonStale = false;
+        MarkPart(partId);
         if (!hasText)
         {
             return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson);
@@ -206,6 +280,7 @@ internal sealed class LiveSession
         if (field is null)
         {
             var added = part.Add("text", upstreamText, ++_lastHandle);
+            MarkField(partId, "text");
             return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson, handle: added.Handle);
         }
 
@@ -217,6 +292,7 @@ internal sealed class LiveSession
         {
             var offset = text.Length;
             text.Append(delta);
+            MarkAppend(partId, "text", delta);
             return Next(SessionEventTypes.PartDelta, e.Size, messageId: e.MessageId, partId: partId, field: "text", offset: offset, delta: delta, handle: field.Handle);
         }
 
@@ -236,6 +312,7 @@ internal sealed class LiveSession
         // opencode's text: it restates the field, and whatever gaps it had are closed.
         text.Clear().Append(upstreamText);
         field.Gaps = null;
+        MarkField(partId, "text");
         return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson, handle: field.Handle);
     }
 
@@ -267,23 +344,158 @@ internal sealed class LiveSession
         var messages = new Dictionary<string, LiveMessageImage>(_messages.Count, StringComparer.Ordinal);
         foreach (var (id, message) in _messages)
         {
-            messages[id] = new LiveMessageImage(message.Info, message.Removed);
+            messages[id] = ImageOf(message);
         }
 
         var parts = new Dictionary<string, LivePartImage>(_parts.Count, StringComparer.Ordinal);
         foreach (var (id, part) in _parts)
         {
-            parts[id] = new LivePartImage(part.MessageId, part.Json, part.JsonStale, part.Removed,
-                part.Fields?.Select(f => new LiveFieldImage(f.Name, f.Text.ToString(), f.Gaps?.ToArray() ?? []) { Handle = f.Handle }).ToArray() ?? []);
+            parts[id] = ImageOf(part);
         }
 
         return new LiveSessionImage(Key, Epoch, Seq, _sessionInfo, Status, _todos, messages, parts,
             new Dictionary<string, JsonElement>(_pendingPermissions, StringComparer.Ordinal),
-            new HashSet<string>(_repliedPermissions, StringComparer.Ordinal));
+            new HashSet<string>(_repliedPermissions, StringComparer.Ordinal)) { StreamId = StreamId };
+    }
+
+    /// <summary>
+    /// What changed since the last call, as entries for a shared store (null when this session is not mirrored or
+    /// nothing changed). A new epoch, or a first call, writes everything.
+    /// </summary>
+    public LiveChanges? TakeChanges()
+    {
+        if (!_mirror)
+        {
+            return null;
+        }
+
+        LiveChanges changes;
+        if (_rewrite)
+        {
+            changes = LiveStateEntries.FullWrite(CreateImage());
+        }
+        else
+        {
+            changes = new LiveChanges();
+            if (_dirtyInfo && _sessionInfo is { } info)
+            {
+                changes.Sets.Add((LiveStateEntries.Info, LiveStateEntries.Encode(info)));
+            }
+
+            if (_dirtyStatus && Status is { } status)
+            {
+                changes.Sets.Add((LiveStateEntries.Status, LiveStateEntries.Encode(status)));
+            }
+
+            if (_dirtyTodos && _todos is { } todos)
+            {
+                changes.Sets.Add((LiveStateEntries.Todos, LiveStateEntries.Encode(todos)));
+            }
+
+            foreach (var id in _dirtyMessages)
+            {
+                changes.Sets.Add((LiveStateEntries.MessageField(id), LiveStateEntries.Encode(ImageOf(_messages[id]))));
+            }
+
+            foreach (var id in _dirtyParts)
+            {
+                changes.Sets.Add((LiveStateEntries.PartField(id), LiveStateEntries.Encode(ImageOf(_parts[id]))));
+            }
+
+            foreach (var (partId, name) in _dirtyFields.Concat(_dirtyGaps).Distinct())
+            {
+                var field = _parts[partId].Find(name)!;
+                changes.Sets.Add((LiveStateEntries.TextField(partId, name), LiveStateEntries.EncodeField(field.Gaps ?? [], field.Handle)));
+            }
+
+            foreach (var (partId, name) in _dirtyFields)
+            {
+                changes.TextSets.Add((LiveStateEntries.TextName(partId, name), _parts[partId].Find(name)!.Text.ToString()));
+            }
+
+            foreach (var (partId, name, text) in _appends)
+            {
+                // A field written whole in this batch already holds what was appended to it.
+                if (!_dirtyFields.Contains((partId, name)))
+                {
+                    changes.TextAppends.Add((LiveStateEntries.TextName(partId, name), text));
+                }
+            }
+
+            foreach (var id in _dirtyPermissions)
+            {
+                if (_pendingPermissions.TryGetValue(id, out var request))
+                {
+                    changes.Sets.Add((LiveStateEntries.PendingField(id), LiveStateEntries.Encode(request)));
+                }
+                else
+                {
+                    changes.Deletes.Add(LiveStateEntries.PendingField(id));
+                }
+
+                if (_repliedPermissions.Contains(id))
+                {
+                    changes.Sets.Add((LiveStateEntries.RepliedField(id), "1"));
+                }
+                else
+                {
+                    changes.Deletes.Add(LiveStateEntries.RepliedField(id));
+                }
+            }
+        }
+
+        _rewrite = _dirtyStatus = _dirtyInfo = _dirtyTodos = false;
+        _dirtyMessages.Clear();
+        _dirtyParts.Clear();
+        _dirtyFields.Clear();
+        _dirtyGaps.Clear();
+        _appends.Clear();
+        _dirtyPermissions.Clear();
+        return changes;
+    }
+
+    /// <summary>Everything is written again at the next <see cref="TakeChanges"/> (the store lost what it had).</summary>
+    public void MarkRewrite() => _rewrite = _mirror;
+
+    private void MarkPart(string id)
+    {
+        if (_mirror && !_rewrite)
+        {
+            _dirtyParts.Add(id);
+        }
+    }
+
+    private void MarkField(string partId, string field)
+    {
+        if (_mirror && !_rewrite)
+        {
+            _dirtyFields.Add((partId, field));
+        }
+    }
+
+    private void MarkAppend(string partId, string field, string text)
+    {
+        if (_mirror && !_rewrite)
+        {
+            _appends.Add((partId, field, text));
+        }
+    }
+
+    private void MarkPermission(string id)
+    {
+        if (_mirror && !_rewrite)
+        {
+            _dirtyPermissions.Add(id);
+        }
     }
 
     private LiveMessage Message(string id)
     {
+        if (_mirror && !_rewrite)
+        {
+            _dirtyMessages.Add(id);
+        }
+
         if (!_messages.TryGetValue(id, out var message))
         {
             message = new LiveMessage();
@@ -303,6 +515,12 @@ internal sealed class LiveSession
 
         return part;
     }
+
+    private static LiveMessageImage ImageOf(LiveMessage message) => new(message.Info, message.Removed);
+
+    private static LivePartImage ImageOf(LivePart part) =>
+        new(part.MessageId, part.Json, part.JsonStale, part.Removed,
+            part.Fields?.Select(f => new LiveFieldImage(f.Name, f.Text.ToString(), f.Gaps?.ToArray() ?? []) { Handle = f.Handle }).ToArray() ?? []);
 
     private static bool Equals(StringBuilder builder, string text) => builder.Length == text.Length && builder.Equals(text.AsSpan());
 
@@ -392,7 +610,7 @@ internal sealed class LiveSession
     private sealed class LiveField(string name, string text, int handle)
     {
         public string Name { get; } = name;
-        public int Handle { get; } = handle;
+        public int Handle { get; set; } = handle;
         public StringBuilder Text { get; } = new(text);
         /// <summary>Sorted offsets where the text stops being continuous; null when it is continuous.</summary>
         public List<int>? Gaps { get; set; }

@@ -41,6 +41,9 @@ internal sealed record LiveSessionImage(
     IReadOnlyDictionary<string, JsonElement> PendingPermissions,
     IReadOnlySet<string> RepliedPermissions)
 {
+    /// <summary>The connection of the upstream's event stream the state is continuous with (null: none).</summary>
+    public string? StreamId { get; init; }
+
     public SessionSnapshot ToSnapshot(SessionRestState stored, SessionMetadata? metadata)
     {
         var status = Status ?? stored.Status;

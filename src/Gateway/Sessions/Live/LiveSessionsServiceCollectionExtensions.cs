@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Diagnostics;
 
 namespace OpencodeGateway.Sessions.Live;
 
@@ -15,7 +16,19 @@ public static class LiveSessionsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ReplayOptions>, ReplayOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<EpochSource>();
-        services.TryAddSingleton<LiveSessionRegistry>();
+        services.TryAddSingleton(sp => CreateRegistry(sp, mirror: false));
         return services;
+    }
+
+    /// <summary>The registry, with <c>gateway.live_sessions</c> observing its count.</summary>
+    internal static LiveSessionRegistry CreateRegistry(IServiceProvider services, bool mirror)
+    {
+        var registry = new LiveSessionRegistry(services.GetRequiredService<IOptions<ReplayOptions>>(),
+            services.GetRequiredService<EpochSource>(), services.GetRequiredService<TimeProvider>())
+        {
+            Mirror = mirror,
+        };
+        services.GetRequiredService<GatewayMetrics>().ObserveLiveSessions(() => registry.Count);
+        return registry;
     }
 }

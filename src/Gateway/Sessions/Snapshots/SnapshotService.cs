@@ -1,4 +1,5 @@
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Upstreams;
@@ -16,6 +17,7 @@ internal sealed class SnapshotService(ISessionHistory history, SnapshotBaseCache
 
     public async Task<SessionSnapshot> BuildAsync(SessionKey key, SessionMetadata? metadata, CancellationToken ct)
     {
+        using var activity = GatewayTelemetry.StartActivity("gateway.snapshot", key.Upstream, key.SessionId);
         for (var attempt = 0; ; attempt++)
         {
             var head = await history.EnsureAsync(key, ct);

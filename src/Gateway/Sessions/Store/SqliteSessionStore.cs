@@ -14,8 +14,6 @@ internal sealed class SqliteSessionStore : SqlSessionStore
 
     private readonly string _connectionString;
 
-    static SqliteSessionStore() => SQLitePCL.Batteries_V2.Init();
-
     public SqliteSessionStore(string connectionString)
     {
         var builder = new SqliteConnectionStringBuilder(connectionString);

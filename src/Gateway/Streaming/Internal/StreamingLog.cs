@@ -22,4 +22,7 @@ internal static partial class StreamingLog
 
     [LoggerMessage(12, LogLevel.Error, "Upstream {Upstream}: event pump failed")]
     public static partial void PumpFailed(ILogger logger, string upstream, Exception exception);
+
+    [LoggerMessage(17, LogLevel.Warning, "Upstream {Upstream}: lease {Lease} lost; this node stopped reading the event stream")]
+    public static partial void LeaseLost(ILogger logger, string upstream, string lease);
 }

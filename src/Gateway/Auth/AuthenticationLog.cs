@@ -1,9 +1,9 @@
 using Microsoft.Extensions.Logging;
 
-namespace OpencodeGateway.Auth.Internal;
+namespace OpencodeGateway.Auth;
 
 /// <summary>Log lines of authentication.</summary>
-internal static partial class AuthLog
+internal static partial class AuthenticationLog
 {
     [LoggerMessage(103, LogLevel.Warning, "Gateway:Auth:DevMode is ON: any request with an X-Debug-User header is trusted as that user. Never enable this outside development.")]
     public static partial void DevModeOn(ILogger logger);

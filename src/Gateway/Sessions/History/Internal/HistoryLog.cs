@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace OpencodeGateway.Sessions.History.Internal;
+
+/// <summary>Log lines of the Redis history.</summary>
+internal static partial class HistoryLog
+{
+    [LoggerMessage(60, LogLevel.Warning, "Redis history ({Subject}): write failed ({Reason}); kept and written again when Redis answers")]
+    public static partial void WriteFailed(ILogger logger, string subject, string reason);
+
+    [LoggerMessage(61, LogLevel.Error, "Redis history (session {SessionId}): a write was rejected ({Reason}); the session is written whole")]
+    public static partial void WriteRejected(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(62, LogLevel.Warning, "Upstream {Upstream}: Redis refused a write under lease {Lease} (another node holds it now)")]
+    public static partial void Fenced(ILogger logger, string upstream, string lease);
+
+    [LoggerMessage(63, LogLevel.Information, "Session {SessionId}: Redis does not hold what follows; written whole at {Epoch}-{Seq}")]
+    public static partial void Rewriting(ILogger logger, string sessionId, long epoch, long seq);
+
+    [LoggerMessage(64, LogLevel.Warning, "Redis history: more than {Max} writes waiting for Redis; the oldest are dropped and their sessions written whole when it answers")]
+    public static partial void Dropping(ILogger logger, int max);
+
+    [LoggerMessage(65, LogLevel.Warning, "Session {SessionId}: skipped a malformed message from Redis ({Problem})")]
+    public static partial void MalformedMessage(ILogger logger, string sessionId, string problem);
+}

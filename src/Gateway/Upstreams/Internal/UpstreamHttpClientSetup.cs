@@ -1,0 +1,49 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Microsoft.Extensions.Http;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Options;
+using Polly.Registry;
+
+namespace OpencodeGateway.Upstreams.Internal;
+
+/// <summary>Configures the named clients of <see cref="UpstreamHttpClients"/> from <c>Gateway:Upstreams</c>.</summary>
+internal sealed class UpstreamHttpClientSetup(IOptions<UpstreamsOptions> options) : IConfigureNamedOptions<HttpClientFactoryOptions>
+{
+    public void Configure(HttpClientFactoryOptions options) => Configure(Options.DefaultName, options);
+
+    public void Configure(string? name, HttpClientFactoryOptions factoryOptions)
+    {
+        if (name is null || !UpstreamHttpClients.TryParse(name, out var upstreamId, out var rest)
+            || options.Value.Upstreams.Find(u => u.Id == upstreamId) is not { } upstream)
+        {
+            return;
+        }
+
+        factoryOptions.HttpClientActions.Add(client =>
+        {
+            client.BaseAddress = new Uri(upstream.BaseUrl.EndsWith('/') ? upstream.BaseUrl : upstream.BaseUrl + "/");
+            client.Timeout = rest ? upstream.RequestTimeout : Timeout.InfiniteTimeSpan;
+            if (!string.IsNullOrEmpty(upstream.Password))
+            {
+                var user = string.IsNullOrEmpty(upstream.Username) ? "opencode" : upstream.Username;
+                client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+                    Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{upstream.Password}")));
+            }
+        });
+        factoryOptions.HttpMessageHandlerBuilderActions.Add(builder =>
+        {
+            builder.PrimaryHandler = new SocketsHttpHandler
+            {
+                ConnectTimeout = upstream.ConnectTimeout,
+                AutomaticDecompression = DecompressionMethods.None,
+            };
+            if (rest)
+            {
+                var pipelines = builder.Services.GetRequiredService<ResiliencePipelineProvider<string>>();
+                builder.AdditionalHandlers.Add(new ResilienceHandler(pipelines.GetPipeline<HttpResponseMessage>(name)));
+            }
+        });
+    }
+}

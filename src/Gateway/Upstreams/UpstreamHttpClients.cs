@@ -1,0 +1,67 @@
+using Microsoft.Extensions.Http.Resilience;
+using Polly;
+
+namespace OpencodeGateway.Upstreams;
+
+/// <summary>The named <c>HttpClient</c>s of the upstreams and the resilience of their REST calls.</summary>
+public static class UpstreamHttpClients
+{
+    private const string RestPrefix = "opencode-rest:";
+    private const string EventStreamPrefix = "opencode-events:";
+
+    /// <summary>Retries of an idempotent read (GET) after a transient failure; nothing else is ever retried.</summary>
+    public const int MaxReadRetries = 2;
+
+    /// <summary>Attempts in 30 s before the circuit breaker judges an upstream (every retry is an attempt).</summary>
+    public const int CircuitMinimumThroughput = 20;
+
+    /// <summary>
+    /// How long an open circuit answers at once. Short: after an opencode restart the event stream is back at once (its
+    /// client has no breaker), and REST calls should follow within a moment.
+    /// </summary>
+    public static readonly TimeSpan CircuitBreakDuration = TimeSpan.FromSeconds(2);
+
+    /// <summary>Name of the upstream's REST client.</summary>
+    public static string Rest(string upstreamId) => RestPrefix + upstreamId;
+
+    /// <summary>Name of the upstream's event-stream client (no timeout, no resilience pipeline).</summary>
+    public static string EventStream(string upstreamId) => EventStreamPrefix + upstreamId;
+
+    /// <summary>
+    /// Retries transient failures (connection refused or reset, 408, 429, 5xx) of GETs only, twice, with exponential
+    /// backoff and jitter, within the call's <c>RequestTimeout</c>; never a prompt, abort, permission reply, create,
+    /// PATCH or DELETE. Then a circuit breaker: when at least half of at least <see cref="CircuitMinimumThroughput"/>
+    /// attempts in 30 s failed transiently, calls fail at once (<c>upstream_unavailable</c>) for
+    /// <see cref="CircuitBreakDuration"/> before one is let through to probe.
+    /// </summary>
+    internal static void ConfigureRestPipeline(ResiliencePipelineBuilder<HttpResponseMessage> builder, TimeProvider time)
+    {
+        builder.TimeProvider = time;
+        var retry = new HttpRetryStrategyOptions
+        {
+            MaxRetryAttempts = MaxReadRetries,
+            Delay = TimeSpan.FromMilliseconds(200),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+        };
+        retry.DisableForUnsafeHttpMethods();
+        builder
+            .AddRetry(retry)
+            .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+            {
+                FailureRatio = 0.5,
+                MinimumThroughput = CircuitMinimumThroughput,
+                SamplingDuration = TimeSpan.FromSeconds(30),
+                BreakDuration = CircuitBreakDuration,
+            });
+    }
+
+    internal static bool TryParse(string name, out string upstreamId, out bool rest)
+    {
+        rest = name.StartsWith(RestPrefix, StringComparison.Ordinal);
+        upstreamId = rest ? name[RestPrefix.Length..]
+            : name.StartsWith(EventStreamPrefix, StringComparison.Ordinal) ? name[EventStreamPrefix.Length..]
+            : "";
+        return upstreamId.Length > 0;
+    }
+}

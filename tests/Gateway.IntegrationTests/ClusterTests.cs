@@ -1,0 +1,267 @@
+using System.Diagnostics;
+using System.Text.Json;
+using OpencodeGateway.Contracts;
+using OpencodeGateway.Testing;
+using Xunit.Abstractions;
+
+namespace OpencodeGateway.IntegrationTests;
+
+/// <summary>
+/// Three gateway processes behind nginx, on a real Redis, PostgreSQL and opencode (deploy/cluster/cluster.sh): one
+/// upstream subscription for the whole cluster, recovery on any node, and failures (a node killed or stopped, Redis
+/// stopped with and without its data) that every client survives with text byte-identical to opencode's, never showing
+/// a fragment as the text.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(120);
+    private readonly List<SessionWatcher> _watchers = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var w in _watchers)
+        {
+            await w.DisposeAsync();
+        }
+
+        // Leave the cluster whole for the next test.
+        for (var node = 1; node <= cluster.NodeCount; node++)
+        {
+            if (string.IsNullOrEmpty(cluster.Env($"NODE_{node}_PID")))
+            {
+                await cluster.StartNodeAsync(node);
+            }
+        }
+    }
+
+    private static bool Finished(SessionWatcher w, string lastToken) =>
+        w.Model.StatusType == "idle" && w.Model.AllText().Contains(lastToken, StringComparison.Ordinal);
+
+    private async Task<string> CreateSessionAsync(int node = 1)
+    {
+        await using var client = await GatewayHubClient.ConnectAsync(cluster.HubUrl(node), cluster.As());
+        return (await client.CreateSessionAsync(new CreateSessionRequest("cluster"))).GetProperty("id").GetString()!;
+    }
+
+    private async Task<SessionWatcher> WatchAsync(Uri hubUrl, string sessionId, SessionModel? model = null)
+    {
+        var watcher = await SessionWatcher.StartAsync(hubUrl, sessionId, model, cluster.As());
+        _watchers.Add(watcher);
+        return watcher;
+    }
+
+    /// <summary>Every watcher ends byte-identical to opencode, never showed a fragment as text, and failed nothing.</summary>
+    private async Task AssertIdenticalToStoredAsync(string sessionId, IEnumerable<SessionWatcher> watchers)
+    {
+        var stored = await cluster.StoredMessagesAsync(sessionId);
+        var text = SessionModel.AllText(stored);
+        var final = stored.EnumerateArray().SelectMany(m => m.GetProperty("parts").EnumerateArray())
+            .Where(p => p.TryGetProperty("text", out _))
+            .ToDictionary(p => p.GetProperty("id").GetString()!, p => p.GetProperty("text").GetString()!);
+        Assert.NotEmpty(text);
+        foreach (var w in watchers)
+        {
+            Assert.Equal(text, w.Read(x => x.Model.AllText()));
+            Assert.Empty(w.Read(x => x.Model.ShownTextViolations(id => final.GetValueOrDefault(id))));
+            Assert.Empty(w.Read(x => x.Failures));
+        }
+    }
+
+    [Fact]
+    public async Task Three_nodes_two_clients_each_share_one_upstream_stream_and_end_byte_identical()
+    {
+        var streamsBefore = cluster.Proxy.StreamConnections;
+        var sessionId = await CreateSessionAsync();
+        var watchers = new List<SessionWatcher>();
+        for (var node = 1; node <= 3; node++)
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                watchers.Add(await WatchAsync(cluster.HubUrl(node), sessionId));
+            }
+        }
+
+        await watchers[^1].Connection.PromptAsync(new PromptRequest(sessionId, "cluster tokens=500 delay=5"));
+        foreach (var w in watchers)
+        {
+            await w.WaitUntilAsync(x => Finished(x, "t500 "), AnswerTimeout, "500-token answer");
+        }
+
+        await AssertIdenticalToStoredAsync(sessionId, watchers);
+        // Each event once and in order: from its join on, every watcher applied seq+1, seq+2, … to the same end (events
+        // after the answer, such as opencode's title update, may still be on their way to some).
+        var end = watchers.Max(w => w.Read(x => x.Model.Seq));
+        foreach (var w in watchers)
+        {
+            await w.WaitUntilAsync(x => x.Model.Seq == end, AnswerTimeout, $"seq {end}");
+        }
+
+        foreach (var w in watchers)
+        {
+            var applied = w.Read(x => x.AppliedPositions.ToList());
+            Assert.True(applied.Count >= 500);
+            Assert.All(applied, p => Assert.Equal(applied[0].Epoch, p.Epoch));
+            Assert.Equal(Enumerable.Range(0, applied.Count).Select(i => applied[0].Seq + i), applied.Select(p => p.Seq));
+            Assert.Equal(end, applied[^1].Seq);
+            Assert.Equal((1, 0, 0), w.Read(x => (x.Snapshots, x.Recoveries, x.EventsBeforeTheirEpochSnapshot)));
+        }
+        // One subscription for the whole cluster, counted by opencode's side of the proxy.
+        Assert.Equal(0, cluster.Proxy.StreamConnections - streamsBefore);
+        Assert.Equal(1, cluster.Proxy.OpenStreams);
+        output.WriteLine($"event streams opened through the proxy so far: {cluster.Proxy.StreamConnections}");
+    }
+
+    [Fact]
+    public async Task A_client_that_drops_on_one_node_recovers_exactly_what_it_missed_on_another()
+    {
+        var sessionId = await CreateSessionAsync();
+        var stayer = await WatchAsync(cluster.HubUrl(3), sessionId);
+        var dropper = await SessionWatcher.StartAsync(cluster.HubUrl(1), sessionId, options: cluster.As() with { AutomaticReconnect = false });
+        await stayer.Connection.PromptAsync(new PromptRequest(sessionId, "drop tokens=400 delay=10"));
+        await dropper.WaitUntilAsync(w => w.Model.AllText().Contains("t50 ", StringComparison.Ordinal), AnswerTimeout, "50 tokens");
+        var model = dropper.Model;
+        var position = dropper.Read(w => (w.Model.Epoch, w.Model.Seq));
+        await dropper.DisposeAsync();
+        await stayer.WaitUntilAsync(w => w.Model.AllText().Contains("t150 ", StringComparison.Ordinal), AnswerTimeout, "150 tokens");
+
+        var back = await WatchAsync(cluster.HubUrl(2), sessionId, model);
+        Assert.Equal((1, 0), back.Read(w => (w.Recoveries, w.Snapshots)));
+        // Exactly the missed events: recovered (not a snapshot), applied without a gap from where it left.
+        Assert.Equal(position.Epoch, back.Read(w => w.Model.Epoch));
+
+        await stayer.WaitUntilAsync(x => Finished(x, "t400 "), AnswerTimeout, "400 tokens");
+        await back.WaitUntilAsync(x => Finished(x, "t400 "), AnswerTimeout, "400 tokens");
+        await AssertIdenticalToStoredAsync(sessionId, [stayer, back]);
+        Assert.Equal(stayer.Read(w => w.Model.Seq), back.Read(w => w.Model.Seq));
+    }
+
+    /// <summary>Watchers behind the load balancer (round robin: spread over the nodes), reconnecting by themselves.</summary>
+    private async Task<List<SessionWatcher>> WatchThroughFrontAsync(string sessionId, int count)
+    {
+        var watchers = new List<SessionWatcher>();
+        for (var i = 0; i < count; i++)
+        {
+            watchers.Add(await WatchAsync(cluster.FrontHubUrl, sessionId));
+        }
+
+        return watchers;
+    }
+
+    private async Task<(int Node, long Token)> WaitForHolderAsync(Func<(int Node, long Token), bool> condition, TimeSpan timeout, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var holder = await cluster.HolderAsync();
+            if (condition(holder))
+            {
+                return holder;
+            }
+
+            Assert.True(clock.Elapsed < timeout, $"{what}: not within {timeout.TotalSeconds} s (holder now: node {holder.Node})");
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task Killing_the_stream_holder_mid_answer_moves_the_stream_within_ten_seconds_and_every_client_ends_byte_identical()
+    {
+        var sessionId = await CreateSessionAsync();
+        var watchers = await WatchThroughFrontAsync(sessionId, 6);
+        var (holder, token) = await cluster.HolderAsync();
+        Assert.NotEqual(0, holder);
+        cluster.Proxy.ResetCounts();
+        await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "kill tokens=800 delay=10"));
+        await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains("t200 ", StringComparison.Ordinal), AnswerTimeout, "200 tokens");
+
+        await cluster.KillNodeAsync(holder);
+        var killedAt = Stopwatch.StartNew();
+        var next = await WaitForHolderAsync(h => h.Node != 0 && h.Node != holder && h.Token > token, TimeSpan.FromSeconds(15), "a new holder");
+        var takeover = killedAt.Elapsed;
+        output.WriteLine($"node-{holder} (token {token}) killed; node-{next.Node} holds the stream (token {next.Token}) after {takeover.TotalSeconds:0.0} s");
+        Assert.True(takeover < TimeSpan.FromSeconds(10), $"takeover took {takeover.TotalSeconds:0.0} s");
+
+        foreach (var w in watchers)
+        {
+            await w.WaitUntilAsync(x => Finished(x, "t800 "), AnswerTimeout, "800-token answer");
+        }
+
+        await AssertIdenticalToStoredAsync(sessionId, watchers);
+        // The killed node's clients came back through the load balancer to another node by themselves.
+        Assert.Contains(watchers, w => w.Read(x => x.Reconnects) > 0);
+        // Never two upstream streams at once, and exactly one after the takeover.
+        Assert.Equal(1, cluster.Proxy.MaxOpenStreams);
+        Assert.Equal(1, cluster.Proxy.OpenStreams);
+    }
+
+    [Fact]
+    public async Task Stopping_the_stream_holder_gracefully_hands_the_stream_over_at_once()
+    {
+        var sessionId = await CreateSessionAsync();
+        var watchers = await WatchThroughFrontAsync(sessionId, 3);
+        var (holder, token) = await cluster.HolderAsync();
+        cluster.Proxy.ResetCounts();
+        await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "term tokens=600 delay=10"));
+        await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains("t150 ", StringComparison.Ordinal), AnswerTimeout, "150 tokens");
+
+        var stopping = Stopwatch.StartNew();
+        await cluster.TermNodeAsync(holder);
+        var stopped = stopping.Elapsed;
+        var next = await WaitForHolderAsync(h => h.Node != 0 && h.Node != holder && h.Token > token, TimeSpan.FromSeconds(15), "a new holder");
+        var handover = stopping.Elapsed;
+        output.WriteLine($"node-{holder} stopped in {stopped.TotalSeconds:0.0} s; node-{next.Node} held the stream {handover.TotalSeconds:0.0} s after SIGTERM");
+        // Released, not expired: well under the lease's TTL (6 s) after the process is gone.
+        Assert.True(handover - stopped < TimeSpan.FromSeconds(3), $"hand-over {(handover - stopped).TotalSeconds:0.0} s after the node exited");
+
+        foreach (var w in watchers)
+        {
+            await w.WaitUntilAsync(x => Finished(x, "t600 "), AnswerTimeout, "600-token answer");
+        }
+
+        await AssertIdenticalToStoredAsync(sessionId, watchers);
+        Assert.Equal(1, cluster.Proxy.MaxOpenStreams);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Redis_stopped_for_five_seconds_mid_answer_loses_nothing_and_nothing_hangs(bool keepData)
+    {
+        var sessionId = await CreateSessionAsync();
+        var watchers = await WatchThroughFrontAsync(sessionId, 6);
+        cluster.Proxy.ResetCounts();
+        await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "redis tokens=900 delay=10"));
+        await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains("t200 ", StringComparison.Ordinal), AnswerTimeout, "200 tokens");
+
+        await cluster.RedisStopAsync();
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        if (!keepData)
+        {
+            cluster.ForgetRedisData();
+        }
+
+        await cluster.RedisStartAsync();
+        foreach (var w in watchers)
+        {
+            await w.WaitUntilAsync(x => Finished(x, "t900 "), AnswerTimeout, "900-token answer");
+        }
+
+        await AssertIdenticalToStoredAsync(sessionId, watchers);
+        // Readiness comes back on every node.
+        var clock = Stopwatch.StartNew();
+        for (var node = 1; node <= cluster.NodeCount; node++)
+        {
+            while ((await cluster.ReadyAsync(node)).Status != 200)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"node-{node} not ready 30 s after Redis came back");
+                await Task.Delay(200);
+            }
+        }
+
+        output.WriteLine($"{(keepData ? "AOF" : "no data")}: most streams at once {cluster.Proxy.MaxOpenStreams}; pushed snapshots {string.Join(",", watchers.Select(w => w.PushedSnapshots))}");
+        Assert.Equal(1, cluster.Proxy.MaxOpenStreams);
+    }
+}

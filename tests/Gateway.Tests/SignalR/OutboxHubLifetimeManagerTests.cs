@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
+using OpencodeGateway.Contracts;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.SignalR;
@@ -22,12 +23,14 @@ public sealed class OutboxHubLifetimeManagerTests : IAsyncLifetime
 
     private async Task<(string Group, GatewayHubClient[] Members)> JoinAsync(int members)
     {
-        var owner = await _host.ConnectHubAsync("alice");
+        // Full-form connections: they are the members of the session's own group (compact ones have a group of their own).
+        var full = GatewayHost.As("alice") with { Events = EventForms.Full };
+        var owner = await _host.ConnectHubAsync(full);
         var id = (await owner.InvokeAsync("CreateSession", new { title = "fan-out" })).GetProperty("id").GetString()!;
         var clients = new List<GatewayHubClient> { owner };
         for (var i = 1; i < members; i++)
         {
-            clients.Add(await _host.ConnectHubAsync("alice"));
+            clients.Add(await _host.ConnectHubAsync(full));
         }
 
         foreach (var client in clients)

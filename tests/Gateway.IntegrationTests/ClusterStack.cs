@@ -43,13 +43,13 @@ public sealed class ClusterStack : IAsyncLifetime
     public async Task InitializeAsync()
     {
         // opencode's port is chosen here, so the proxy in front of it exists before the nodes start.
-        var ocPort = FreePort();
+        var ocPort = PortFromEnvironment("CLUSTER_OC_PORT") ?? FreePort();
         Proxy = await UpstreamProxy.StartAsync(new Uri($"http://127.0.0.1:{ocPort}/"));
         await RunAsync(["stop", "--clean"], check: false);
         await RunAsync(["start"], extraEnv: new()
         {
             ["CLUSTER_OC_PORT"] = ocPort.ToString(),
-            ["CLUSTER_MOCK_PORT"] = FreePort().ToString(),
+            ["CLUSTER_MOCK_PORT"] = (PortFromEnvironment("CLUSTER_MOCK_PORT") ?? FreePort()).ToString(),
             ["GATEWAY_NODE_ARGS"] = $"--Gateway:Upstreams:0:BaseUrl={Proxy.BaseUrl} --Gateway:Cluster:HistoryCheckInterval=00:00:01",
         });
         await ReadEnvAsync();
@@ -188,6 +188,9 @@ public sealed class ClusterStack : IAsyncLifetime
 
         return await stdout;
     }
+
+    private static int? PortFromEnvironment(string name) =>
+        int.TryParse(Environment.GetEnvironmentVariable(name), out var port) ? port : null;
 
     private static int FreePort()
     {

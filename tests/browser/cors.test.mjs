@@ -24,7 +24,8 @@ async function streamFromPage({ gatewayUrl, token, prompt }) {
   let connection;
   try {
     connection = new signalR.HubConnectionBuilder()
-      .withUrl(`${gatewayUrl}/hubs/session`, {
+      // Every event whole (?events=full): this page applies SessionEvents only, not compact deltas.
+      .withUrl(`${gatewayUrl}/hubs/session?events=full`, {
         accessTokenFactory: () => token,
         transport: signalR.HttpTransportType.WebSockets,
       })

@@ -56,9 +56,10 @@ describe('demo chat page in headless Chromium', { concurrency: false }, () => {
 
   it('two tabs on one session show the same answer streaming token by token', { timeout: 60_000 }, async (t) => {
     await withTabs(browser, t.name, async (tabs) => {
+      // Tab A in the default form (compact deltas, JSON), tab B in MessagePack.
       const a = await tabs.open(gateway.url);
       const sessionId = await newSession(a);
-      const b = await tabs.open(gateway.url, { session: sessionId });
+      const b = await tabs.open(gateway.url, { session: sessionId, protocol: 'msgpack' });
       const tokens = 200;
       await sendPrompt(a, `two tabs tokens=${tokens} delay=20`);
 
@@ -100,9 +101,10 @@ describe('demo chat page in headless Chromium', { concurrency: false }, () => {
 
   it('a tab reloaded mid-stream ends with the same text as the other tab and opencode', { timeout: 60_000 }, async (t) => {
     await withTabs(browser, t.name, async (tabs) => {
+      // Tab B receives every event whole (?events=full); tab A compact deltas.
       const a = await tabs.open(gateway.url);
       const sessionId = await newSession(a);
-      const b = await tabs.open(gateway.url, { session: sessionId });
+      const b = await tabs.open(gateway.url, { session: sessionId, events: 'full' });
       const tokens = 300;
       const last = `t${tokens} `;
       await sendPrompt(a, `reload tokens=${tokens} delay=15`);

@@ -239,7 +239,8 @@ test('nginx balances /healthz round robin over every node (seen by nginx and in 
 test('a SignalR client (WebSockets, skipNegotiation) streams an answer through nginx, byte-identical to opencode', { timeout: 120_000 }, async () => {
   const token = mintToken(env.SIGNING_KEY, 'deploy-test');
   const connection = new signalR.HubConnectionBuilder()
-    .withUrl(`${env.FRONT_URL}/hubs/session`, {
+    // Every event whole (?events=full): this client applies SessionEvents only, not compact deltas.
+    .withUrl(`${env.FRONT_URL}/hubs/session?events=full`, {
       transport: signalR.HttpTransportType.WebSockets,
       skipNegotiation: true,
       accessTokenFactory: () => token,

@@ -1,5 +1,7 @@
+import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import {
   createGatewayClient,
+  EventForms,
   GatewayError,
   type ConnectionState,
   type MessageView,
@@ -18,9 +20,12 @@ import './style.css';
 const params = new URLSearchParams(location.search);
 const token = params.get('token');
 const hubUrl = new URL(params.get('hub') ?? '/hubs/session', location.href).toString();
+// ?protocol=msgpack: the MessagePack hub protocol; ?events=full: every event whole (the default is compact deltas).
 const client = createGatewayClient({
   url: hubUrl,
   ...(token ? { accessTokenFactory: () => token } : {}),
+  ...(params.get('protocol') === 'msgpack' ? { hubProtocol: new MessagePackHubProtocol() } : {}),
+  ...(params.get('events') === EventForms.Full ? { events: EventForms.Full } : {}),
 });
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {

@@ -3,7 +3,9 @@
  * by themselves after every reconnect), and typed hub calls.
  */
 import type {
+  CompactDelta,
   CreateSessionRequest,
+  EventForm,
   JoinRequest,
   JoinResult,
   ListSessionsRequest,
@@ -23,6 +25,7 @@ import { ClientErrorCodes } from './contracts.js';
 import { GatewayError, isTransientError, toGatewayError } from './errors.js';
 import { toJoinResult, toSessionEvent, toSessionSnapshot } from './normalize.js';
 import { SessionState, type RejoinAction, type SessionView } from './session-state.js';
+import type { IHubProtocol } from '@microsoft/signalr';
 import { createSignalRTransport, defaultReconnectDelaysMs, reconnectDelay, type HubTransport } from './transport.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
@@ -42,6 +45,16 @@ export interface GatewayClientOptions {
    * refused here with `payload_too_large` instead of being sent (the hub would close the connection).
    */
   maxMessageBytes?: number;
+  /**
+   * How the gateway sends events: `compact` (default; text deltas as a few numbers and the text, about a fifth of the
+   * bytes) or `full` (every event a whole `SessionEvent`). The client applies either the same way.
+   */
+  events?: EventForm;
+  /**
+   * The hub protocol, JSON by default. For MessagePack (about half the bytes again), install
+   * `@microsoft/signalr-protocol-msgpack` and pass `new MessagePackHubProtocol()`.
+   */
+  hubProtocol?: IHubProtocol;
   /** Delays between reconnect attempts; the last one repeats forever. Default 0, 1 s, 2 s, 5 s, 10 s, 20 s, 30 s. */
   reconnectDelaysMs?: readonly number[];
   /** Failed reconnect attempts after which the state is `offline` rather than `reconnecting`. Default 3. */
@@ -111,6 +124,8 @@ interface Watched {
   retryTimer: ReturnType<typeof setTimeout> | undefined;
   notifiedVersion: number;
   left: boolean;
+  /** The session handle this session is registered under in `byHandle` (compact deltas name it). */
+  handle: number | null;
 }
 
 function defaultScheduleFlush(flush: () => void): void {
@@ -133,6 +148,8 @@ class GatewayClientImpl implements GatewayClient {
   private readonly connectTimeoutMs: number;
   private readonly scheduleFlush: (flush: () => void) => void;
   private readonly sessions = new Map<string, Watched>();
+  /** Watched sessions by the `s` of their compact deltas on the current connection. */
+  private readonly byHandle = new Map<number, Watched>();
   private readonly stateListeners = new Set<(state: ConnectionState) => void>();
   private readonly connectedWaiters = new Set<() => void>();
   private currentState: ConnectionState = 'connecting';
@@ -155,11 +172,14 @@ class GatewayClientImpl implements GatewayClient {
         url: options.url,
         ...(options.accessTokenFactory ? { accessTokenFactory: options.accessTokenFactory } : {}),
         ...(options.skipNegotiation ? { skipNegotiation: true } : {}),
+        ...(options.events ? { events: options.events } : {}),
+        ...(options.hubProtocol ? { hubProtocol: options.hubProtocol } : {}),
         reconnectDelaysMs: this.delays,
       });
 
     this.transport.onSessionEvent((event) => this.onSessionEvent(event));
     this.transport.onSessionSnapshot((snapshot) => this.onSessionSnapshot(snapshot));
+    this.transport.onCompactDelta((delta) => this.onCompactDelta(delta));
     this.transport.onReconnecting(() => {
       this.connected = false;
       this.setState('reconnecting');
@@ -222,6 +242,7 @@ class GatewayClientImpl implements GatewayClient {
         retryTimer: undefined,
         notifiedVersion: -1,
         left: false,
+        handle: null,
       };
       this.sessions.set(sessionId, w);
       this.join(w, w.state.beginJoin());
@@ -363,6 +384,13 @@ class GatewayClientImpl implements GatewayClient {
       resolve();
     }
 
+    // Session handles belong to a connection: each rejoin's result names the new one.
+    this.byHandle.clear();
+    for (const w of this.sessions.values()) {
+      w.handle = null;
+      w.state.forgetSessionHandle();
+    }
+
     for (const w of this.sessions.values()) {
       clearTimeout(w.retryTimer);
       w.retryTimer = undefined;
@@ -466,6 +494,7 @@ class GatewayClientImpl implements GatewayClient {
   }
 
   private handleAction(w: Watched, action: RejoinAction | null): void {
+    this.syncHandle(w);
     if (!action) {
       w.rejoinStreak = 0;
       return;
@@ -490,6 +519,10 @@ class GatewayClientImpl implements GatewayClient {
 
   private leave(w: Watched): void {
     w.left = true;
+    if (w.handle !== null && this.byHandle.get(w.handle) === w) {
+      this.byHandle.delete(w.handle);
+    }
+
     w.joinGen++;
     clearTimeout(w.retryTimer);
     if (this.sessions.get(w.state.sessionId) === w) {
@@ -509,6 +542,39 @@ class GatewayClientImpl implements GatewayClient {
 
     this.handleAction(w, w.state.receiveEvent(toSessionEvent(event)));
     this.markChanged();
+  }
+
+  /**
+   * A compact delta: to the session its `s` names; before a session's join result has named its handle, to every
+   * session whose Join is in flight (each buffers it and keeps only its own once its result arrives).
+   */
+  private onCompactDelta(delta: CompactDelta): void {
+    const owner = this.byHandle.get(delta.s);
+    const targets = owner ? [owner] : [...this.sessions.values()].filter((w) => w.state.isJoining);
+    for (const w of targets) {
+      this.handleAction(w, w.state.receiveCompact(delta));
+    }
+
+    if (targets.length > 0) {
+      this.markChanged();
+    }
+  }
+
+  /** Keeps `byHandle` in step with the session's handle (a join result or a pushed snapshot may change it). */
+  private syncHandle(w: Watched): void {
+    const handle = w.left ? null : w.state.sessionHandle;
+    if (handle === w.handle) {
+      return;
+    }
+
+    if (w.handle !== null && this.byHandle.get(w.handle) === w) {
+      this.byHandle.delete(w.handle);
+    }
+
+    w.handle = handle;
+    if (handle !== null) {
+      this.byHandle.set(handle, w);
+    }
   }
 
   private onSessionSnapshot(snapshot: SessionSnapshot): void {

@@ -273,6 +273,11 @@ export interface JoinResult {
   recovered: boolean;
   events?: SessionEvent[] | null;
   snapshot?: SessionSnapshot | null;
+  /**
+   * Compact connections only: the session's handle in the result's epoch on this connection, the `s` of every compact
+   * delta (`D`) of it. It changes with the epoch (a pushed snapshot brings the new one) and may change on a rejoin.
+   */
+  sessionHandle?: number | null;
 }
 
 export interface CreateSessionRequest {
@@ -414,6 +419,8 @@ export interface PartUpdatedEvent extends SessionEventBase {
   messageId: string;
   partId: string;
   part: Part;
+  /** When `part` has `text`: the handle of the part's `text` field (see `CompactDelta.h`). */
+  handle?: number;
 }
 
 /** Put `delta` into the part's `field` (opencode streams `text`) at `offset`, its length in UTF-16 code units before. */
@@ -424,6 +431,8 @@ export interface PartDeltaEvent extends SessionEventBase {
   field: string;
   offset: number;
   delta: string;
+  /** The part field's handle (see `CompactDelta.h`). */
+  handle?: number;
 }
 
 /**
@@ -436,6 +445,8 @@ export interface PartGapEvent extends SessionEventBase {
   partId: string;
   field: string;
   offset: number;
+  /** The part field's handle (see `CompactDelta.h`). */
+  handle?: number;
 }
 
 export interface PartRemovedEvent extends SessionEventBase {
@@ -555,6 +566,51 @@ export interface SessionSnapshot {
   metadata?: SessionMetadata | null;
   /** Where in-flight texts are not continuous: part id → field → sorted UTF-16 offsets (absent: all continuous). */
   gaps?: Record<string, Record<string, number[]>> | null;
+  /** The handles of the streamed part fields: part id → field → handle (see `CompactDelta.h`). */
+  handles?: Record<string, Record<string, number>> | null;
+  /** Compact connections only: this connection's handle of the session in the snapshot's epoch (`CompactDelta.s`). */
+  sessionHandle?: number | null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// HubContracts.cs: the compact form (ISessionClient.D, EventForms)
+
+/**
+ * How a connection receives events, chosen when it connects (`?events=` on the hub URL): `compact` (the default) sends
+ * each `part.delta` as a compact delta `D(s, seq, h, offset, delta)`, everything else as a `SessionEvent`; `full` sends
+ * every event as a `SessionEvent`.
+ */
+export const EventForms = {
+  Compact: 'compact',
+  Full: 'full',
+  QueryParameter: 'events',
+} as const;
+
+export type EventForm = typeof EventForms.Compact | typeof EventForms.Full;
+
+/** The hub's client method of compact deltas. */
+export const CompactDeltaMethod = 'D';
+
+/**
+ * The arguments of one compact delta, `D(s, seq, h, offset, delta)`: a `part.delta` of the session and epoch `s` names
+ * (the `sessionHandle` of the connection's latest join result or pushed snapshot of it; a delta of any other `s` is of
+ * an epoch left behind: ignored), at `seq` in that epoch, into the part field `h` names (introduced by an earlier
+ * event's `handle` or the snapshot's `handles`; unknown: the state is not the gateway's, rejoin without since).
+ */
+export interface CompactDelta {
+  s: number;
+  seq: number;
+  h: number;
+  offset: number;
+  delta: string;
+}
+
+/** `D`'s positional arguments, in order (the drift test compares them with `ISessionClient.D`). */
+export const compactDeltaArguments = ['s', 'seq', 'h', 'offset', 'delta'] as const satisfies readonly (keyof CompactDelta)[];
+
+/** A compact delta from `D`'s positional arguments. */
+export function toCompactDelta(s: number, seq: number, h: number, offset: number, delta: string): CompactDelta {
+  return { s, seq, h, offset, delta };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -600,7 +656,7 @@ export type GatewayErrorCode =
 export const contractFields = {
   StreamPosition: ['epoch', 'seq'],
   JoinRequest: ['sessionId', 'upstream', 'since'],
-  JoinResult: ['upstream', 'sessionId', 'epoch', 'seq', 'recovered', 'events', 'snapshot'],
+  JoinResult: ['upstream', 'sessionId', 'epoch', 'seq', 'recovered', 'events', 'snapshot', 'sessionHandle'],
   CreateSessionRequest: ['title', 'upstream', 'workspace', 'tags', 'metadata'],
   PromptPart: ['type', 'text'],
   PromptRequest: ['sessionId', 'text', 'parts', 'agent', 'model'],
@@ -609,9 +665,9 @@ export const contractFields = {
   SessionMetadata: ['sessionId', 'upstream', 'ownerId', 'workspace', 'title', 'tags', 'metadata', 'createdAt', 'updatedAt',
     'archivedAt'],
   SessionEvent: ['upstream', 'sessionId', 'epoch', 'seq', 'type', 'messageId', 'partId', 'field', 'offset', 'delta', 'part',
-    'info', 'status', 'error', 'permission', 'requestId', 'reply', 'todos'],
+    'info', 'status', 'error', 'permission', 'requestId', 'reply', 'todos', 'handle'],
   SessionSnapshot: ['upstream', 'sessionId', 'epoch', 'seq', 'session', 'messages', 'status', 'permissions', 'todos',
-    'metadata', 'gaps'],
+    'metadata', 'gaps', 'handles', 'sessionHandle'],
   MessageWithParts: ['info', 'parts'],
   ListSessionsRequest: ['workspace', 'tag', 'archived', 'q', 'cursor', 'limit'],
   SessionList: ['items', 'nextCursor'],

@@ -10,6 +10,7 @@ export {
 } from './session-state.js';
 export {
   createSignalRTransport,
+  hubUrlFor,
   defaultReconnectDelaysMs,
   reconnectDelay,
   type HubTransport,

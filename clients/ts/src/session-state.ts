@@ -1,11 +1,12 @@
 /**
- * The client-side state machine of one watched session: applies join results, snapshots and events, drops
- * duplicates, detects gaps and epoch changes, and buffers events while a Join is in flight. Pure: no I/O, no timers.
+ * The client-side state machine of one watched session: applies join results, snapshots, events and compact deltas,
+ * drops duplicates, detects gaps and epoch changes, and buffers events while a Join is in flight. Pure: no I/O, no timers.
  * When it needs the transport to (re)join, a method returns a `RejoinAction`; the caller sends `Join` with its `since`
  * and hands the result to `completeJoin` (or calls `failJoin`). Until then incoming events are buffered here.
  */
 import {
   SessionEventTypes,
+  type CompactDelta,
   type JoinResult,
   type MessageInfo,
   type OpencodeError,
@@ -66,7 +67,9 @@ export type RejoinReason =
   /** An event of another epoch: rejoin without since (fresh snapshot). */
   | 'epoch'
   /** Recovered events did not bring us to the promised position: rejoin without since. */
-  | 'recovery-failed';
+  | 'recovery-failed'
+  /** A compact delta named a part field handle never introduced: our state is not the gateway's; rejoin without since. */
+  | 'unknown-handle';
 
 export interface RejoinAction {
   readonly type: 'rejoin';
@@ -75,7 +78,17 @@ export interface RejoinAction {
   readonly reason: RejoinReason;
 }
 
-type Buffered = { kind: 'event'; event: SessionEvent } | { kind: 'snapshot'; snapshot: SessionSnapshot };
+type Buffered =
+  | { kind: 'event'; event: SessionEvent }
+  | { kind: 'snapshot'; snapshot: SessionSnapshot }
+  | { kind: 'compact'; delta: CompactDelta };
+
+/** The part field a handle names. */
+interface PartField {
+  readonly messageId: string;
+  readonly partId: string;
+  readonly field: string;
+}
 
 const idleStatus: SessionStatus = { type: 'idle' };
 
@@ -169,6 +182,10 @@ export class SessionState {
   private buffer: Buffered[] = [];
   /** The event whose delta offset was past our text last time: a second time means `since` cannot fix it. */
   private lastDeltaGap: StreamPosition | null = null;
+  /** The `s` of this session's compact deltas on the current connection (null: none known, or the full form). */
+  private currentSessionHandle: number | null = null;
+  /** Part field handles of this epoch (from the snapshot's `handles` and events' `handle`). */
+  private readonly partHandles = new Map<number, PartField>();
 
   private version = 0;
   private cachedView: SessionView | null = null;
@@ -191,6 +208,16 @@ export class SessionState {
   /** Grows by one with every change of the view. */
   get changeCount(): number {
     return this.version;
+  }
+
+  /** The `s` of this session's compact deltas on the current connection, when known. */
+  get sessionHandle(): number | null {
+    return this.currentSessionHandle;
+  }
+
+  /** A new connection: its compact deltas will name the session with a handle its join result gives. */
+  forgetSessionHandle(): void {
+    this.currentSessionHandle = null;
   }
 
   /** Number of items buffered while joining (for diagnostics and tests). */
@@ -223,6 +250,7 @@ export class SessionState {
       }
 
       this.upstream = result.upstream;
+      this.currentSessionHandle = result.sessionHandle ?? null;
       const events = result.events ?? [];
       for (let i = 0; i < events.length; i++) {
         const action = this.applyEvent(events[i]!, true);
@@ -242,6 +270,7 @@ export class SessionState {
       return this.requestRejoin(null, 'recovery-failed');
     } else if (result.snapshot) {
       this.replaceWith(result.snapshot);
+      this.currentSessionHandle = result.sessionHandle ?? result.snapshot.sessionHandle ?? null;
     } else {
       // Not recovered and no snapshot: the server broke its contract. Keep what we have; a snapshot join may help.
       return this.requestRejoin(null, 'recovery-failed', buffered);
@@ -278,6 +307,23 @@ export class SessionState {
     return this.applyEvent(event, false);
   }
 
+  /**
+   * A compact delta (`D`) that may be this session's: applied when its `s` is this session's handle (one of another
+   * `s` is of another session, or of an epoch left behind, and is ignored), buffered while a Join is in flight.
+   */
+  receiveCompact(delta: CompactDelta): RejoinAction | null {
+    if (this.joining) {
+      this.buffer.push({ kind: 'compact', delta });
+      return null;
+    }
+
+    if (!this.hasState || delta.s !== this.currentSessionHandle) {
+      return null;
+    }
+
+    return this.applyCompact(delta);
+  }
+
   /** A `SessionSnapshot` pushed by the hub (continuity lost upstream): replaces the state when it is newer. */
   receiveSnapshot(snapshot: SessionSnapshot): RejoinAction | null {
     if (snapshot.sessionId !== this.sessionId) {
@@ -291,6 +337,7 @@ export class SessionState {
 
     if (!this.hasState || snapshot.epoch > this.epoch || (snapshot.epoch === this.epoch && snapshot.seq > this.seq)) {
       this.replaceWith(snapshot);
+      this.currentSessionHandle = snapshot.sessionHandle ?? this.currentSessionHandle;
     }
 
     return null;
@@ -334,7 +381,12 @@ export class SessionState {
   private drain(items: Buffered[]): RejoinAction | null {
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      const action = item.kind === 'event' ? this.receiveEvent(item.event) : this.receiveSnapshot(item.snapshot);
+      const action =
+        item.kind === 'event'
+          ? this.receiveEvent(item.event)
+          : item.kind === 'compact'
+            ? this.receiveCompact(item.delta)
+            : this.receiveSnapshot(item.snapshot);
       if (action) {
         this.buffer.push(...items.slice(i + 1));
         return action;
@@ -367,6 +419,7 @@ export class SessionState {
         : this.requestRejoin(this.position, 'gap', [{ kind: 'event', event }]);
     }
 
+    this.noteHandle(event);
     if (event.type === SessionEventTypes.PartDelta && !this.applyDelta(event)) {
       const again = this.lastDeltaGap?.epoch === event.epoch && this.lastDeltaGap.seq === event.seq;
       this.lastDeltaGap = { epoch: event.epoch, seq: event.seq };
@@ -384,17 +437,56 @@ export class SessionState {
     return null;
   }
 
+  /** A compact delta of this session's epoch: the seq rules of any event, then the delta on the field `h` names. */
+  private applyCompact(compact: CompactDelta): RejoinAction | null {
+    if (compact.seq <= this.seq) {
+      return null; // duplicate
+    }
+
+    if (compact.seq > this.seq + 1) {
+      return this.requestRejoin(this.position, 'gap', [{ kind: 'compact', delta: compact }]);
+    }
+
+    const target = this.partHandles.get(compact.h);
+    if (!target) {
+      return this.requestRejoin(null, 'unknown-handle');
+    }
+
+    if (!this.applyDeltaTo(target.messageId, target.partId, target.field, compact.offset, compact.delta)) {
+      const again = this.lastDeltaGap?.epoch === this.epoch && this.lastDeltaGap.seq === compact.seq;
+      this.lastDeltaGap = { epoch: this.epoch, seq: compact.seq };
+      return again
+        ? this.requestRejoin(null, 'delta-gap', [{ kind: 'compact', delta: compact }])
+        : this.requestRejoin(this.position, 'delta-gap', [{ kind: 'compact', delta: compact }]);
+    }
+
+    this.seq = compact.seq;
+    this.touch();
+    return null;
+  }
+
+  /** Remembers the part field an event's `handle` names (compact deltas name it by that handle alone). */
+  private noteHandle(event: SessionEvent): void {
+    if (
+      (event.type === SessionEventTypes.PartUpdated || event.type === SessionEventTypes.PartDelta || event.type === SessionEventTypes.PartGap) &&
+      typeof event.handle === 'number'
+    ) {
+      const field = event.type === SessionEventTypes.PartUpdated ? 'text' : event.field;
+      this.partHandles.set(event.handle, { messageId: event.messageId, partId: event.partId, field });
+    }
+  }
+
   /** Applies a `part.delta`; false when its offset is past the text we have (a gap). */
   private applyDelta(event: PartDeltaEvent): boolean {
-    const messageId = event.messageId ?? '';
-    const partId = event.partId ?? '';
-    const field = event.field ?? 'text';
-    const delta = event.delta ?? '';
+    return this.applyDeltaTo(event.messageId ?? '', event.partId ?? '', event.field ?? 'text', event.offset, event.delta ?? '');
+  }
+
+  private applyDeltaTo(messageId: string, partId: string, field: string, eventOffset: number | undefined, delta: string): boolean {
     const entry = this.ensureMessage(messageId);
     const part = entry.parts.get(partId);
     const value = (part as Record<string, unknown> | undefined)?.[field];
     const current = typeof value === 'string' ? value : '';
-    const offset = event.offset ?? current.length;
+    const offset = eventOffset ?? current.length;
 
     let text: string;
     if (offset === current.length) {
@@ -567,6 +659,16 @@ export class SessionState {
     this.todos = snapshot.todos ?? null;
     this.metadata = snapshot.metadata ?? null;
     this.gaps = structuredCloneGaps(snapshot.gaps);
+    this.partHandles.clear();
+    for (const [partId, fields] of Object.entries(snapshot.handles ?? {})) {
+      const messageId = snapshot.messages.find((m) => m.parts.some((p) => p.id === partId))?.info.id;
+      if (messageId !== undefined) {
+        for (const [field, handle] of Object.entries(fields)) {
+          this.partHandles.set(handle, { messageId, partId, field });
+        }
+      }
+    }
+
     this.error = null;
     this.deleted = false;
     this.lastDeltaGap = null;

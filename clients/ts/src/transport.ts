@@ -8,11 +8,20 @@ import {
   HttpTransportType,
   LogLevel,
   type IHttpConnectionOptions,
+  type IHubProtocol,
   type HubConnection,
   type IRetryPolicy,
   type RetryContext,
 } from '@microsoft/signalr';
-import type { SessionEvent, SessionSnapshot } from './contracts.js';
+import {
+  CompactDeltaMethod,
+  EventForms,
+  toCompactDelta,
+  type CompactDelta,
+  type EventForm,
+  type SessionEvent,
+  type SessionSnapshot,
+} from './contracts.js';
 
 export interface HubTransport {
   /** Connects; rejects when the connection could not be made (the client retries). */
@@ -22,6 +31,8 @@ export interface HubTransport {
   invoke<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
   onSessionEvent(handler: (event: SessionEvent) => void): void;
   onSessionSnapshot(handler: (snapshot: SessionSnapshot) => void): void;
+  /** A compact delta (`D`), in order with the events. */
+  onCompactDelta(handler: (delta: CompactDelta) => void): void;
   /** The connection dropped and automatic reconnection began. */
   onReconnecting(handler: (error?: Error) => void): void;
   /** Before each automatic reconnect attempt: `attempt` counts the failed ones so far (0 for the first). */
@@ -47,11 +58,26 @@ export interface SignalRTransportOptions {
   accessTokenFactory?: () => string | Promise<string>;
   /** WebSockets only, without the negotiate request (see `GatewayClientOptions.skipNegotiation`). */
   skipNegotiation?: boolean;
+  /** `compact` (default) or `full` (see `GatewayClientOptions.events`). */
+  events?: EventForm;
+  /** The hub protocol; default JSON (see `GatewayClientOptions.hubProtocol`). */
+  hubProtocol?: IHubProtocol;
   reconnectDelaysMs?: readonly number[];
   logLevel?: LogLevel;
 }
 
-/** A SignalR (JSON protocol) connection to the session hub whose automatic reconnect never gives up. */
+/** The hub URL with the event form asked for (`?events=full`; compact is the gateway's default and needs nothing). */
+export function hubUrlFor(url: string, events: EventForm = EventForms.Compact): string {
+  if (events === EventForms.Compact) {
+    return url;
+  }
+
+  const hash = url.indexOf('#');
+  const [base, fragment] = hash >= 0 ? [url.slice(0, hash), url.slice(hash)] : [url, ''];
+  return `${base}${base.includes('?') ? '&' : '?'}${EventForms.QueryParameter}=${events}${fragment}`;
+}
+
+/** A SignalR connection (JSON protocol, or the one given) to the session hub whose automatic reconnect never gives up. */
 export function createSignalRTransport(options: SignalRTransportOptions): HubTransport {
   const retryHandlers: ((attempt: number) => void)[] = [];
   const delays = options.reconnectDelaysMs ?? defaultReconnectDelaysMs;
@@ -69,10 +95,14 @@ export function createSignalRTransport(options: SignalRTransportOptions): HubTra
     ...(options.accessTokenFactory ? { accessTokenFactory: options.accessTokenFactory } : {}),
     ...(options.skipNegotiation ? { skipNegotiation: true, transport: HttpTransportType.WebSockets } : {}),
   };
-  const builder = new HubConnectionBuilder()
-    .withUrl(options.url, connectionOptions)
+  let builder = new HubConnectionBuilder()
+    .withUrl(hubUrlFor(options.url, options.events), connectionOptions)
     .withAutomaticReconnect(retryPolicy)
     .configureLogging(options.logLevel ?? LogLevel.Warning);
+  if (options.hubProtocol) {
+    builder = builder.withHubProtocol(options.hubProtocol);
+  }
+
   const connection: HubConnection = builder.build();
 
   return {
@@ -85,6 +115,9 @@ export function createSignalRTransport(options: SignalRTransportOptions): HubTra
     invoke: <T>(method: string, ...args: unknown[]) => connection.invoke<T>(method, ...args),
     onSessionEvent: (handler) => connection.on('SessionEvent', handler),
     onSessionSnapshot: (handler) => connection.on('SessionSnapshot', handler),
+    onCompactDelta: (handler) =>
+      connection.on(CompactDeltaMethod, (s: number, seq: number, h: number, offset: number, delta: string) =>
+        handler(toCompactDelta(s, seq, h, offset, delta))),
     onReconnecting: (handler) => connection.onreconnecting(handler),
     onRetry: (handler) => void retryHandlers.push(handler),
     onReconnected: (handler) => connection.onreconnected(() => handler()),

@@ -6,7 +6,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { contractFields, GatewayErrorCodes, plannedContracts, SessionEventTypes } from '../src/contracts.js';
+import {
+  CompactDeltaMethod,
+  compactDeltaArguments,
+  contractFields,
+  EventForms,
+  GatewayErrorCodes,
+  plannedContracts,
+  SessionEventTypes,
+} from '../src/contracts.js';
 
 const contractsDir = fileURLToPath(new URL('../../../src/Gateway.Contracts/', import.meta.url));
 
@@ -167,6 +175,17 @@ describe('contracts.ts matches src/Gateway.Contracts', () => {
 
   it('has the same error codes', () => {
     expect(Object.fromEntries(cs.constants.get('GatewayErrorCodes') ?? [])).toEqual(GatewayErrorCodes);
+  });
+
+  it('has the compact delta method with the same arguments', () => {
+    const source = readFileSync(join(contractsDir, 'HubContracts.cs'), 'utf8');
+    const method = new RegExp(`Task\\s+${CompactDeltaMethod}\\(([^)]*)\\)`).exec(source);
+    expect(method, 'ISessionClient.D').not.toBeNull();
+    expect(splitTopLevel(method![1]!).map((p) => /(\w+)\s*$/.exec(p.trim())![1])).toEqual([...compactDeltaArguments]);
+  });
+
+  it('has the same event forms', () => {
+    expect(Object.fromEntries(cs.constants.get('EventForms') ?? [])).toEqual(EventForms);
   });
 
   it('has the same event types', () => {

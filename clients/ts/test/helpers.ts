@@ -1,4 +1,5 @@
 import type {
+  CompactDelta,
   JoinResult,
   MessageWithParts,
   Part,
@@ -80,6 +81,7 @@ export class FakeTransport implements HubTransport {
   startImpl: () => Promise<void> = () => Promise.resolve();
   private eventHandlers: ((e: SessionEvent) => void)[] = [];
   private snapshotHandlers: ((s: SessionSnapshot) => void)[] = [];
+  private compactHandlers: ((d: CompactDelta) => void)[] = [];
   private reconnectingHandlers: ((e?: Error) => void)[] = [];
   private retryHandlers: ((attempt: number) => void)[] = [];
   private reconnectedHandlers: (() => void)[] = [];
@@ -102,6 +104,7 @@ export class FakeTransport implements HubTransport {
 
   onSessionEvent(handler: (e: SessionEvent) => void): void { this.eventHandlers.push(handler); }
   onSessionSnapshot(handler: (s: SessionSnapshot) => void): void { this.snapshotHandlers.push(handler); }
+  onCompactDelta(handler: (d: CompactDelta) => void): void { this.compactHandlers.push(handler); }
   onReconnecting(handler: (e?: Error) => void): void { this.reconnectingHandlers.push(handler); }
   onRetry(handler: (attempt: number) => void): void { this.retryHandlers.push(handler); }
   onReconnected(handler: () => void): void { this.reconnectedHandlers.push(handler); }
@@ -111,6 +114,7 @@ export class FakeTransport implements HubTransport {
 
   push(event: SessionEvent): void { this.eventHandlers.forEach((h) => h(event)); }
   pushSnapshot(snap: SessionSnapshot): void { this.snapshotHandlers.forEach((h) => h(snap)); }
+  pushCompact(delta: CompactDelta): void { this.compactHandlers.forEach((h) => h(delta)); }
 
   /** The connection drops: pending calls fail as SignalR fails them, then reconnecting starts. */
   drop(): void {

@@ -23,9 +23,11 @@ export const auth = {
 };
 
 /** The demo chat page's URL, with the access token. */
-export function chatUrl(gatewayUrl, { session } = {}) {
+export function chatUrl(gatewayUrl, { session, protocol, events } = {}) {
   const url = new URL('/', gatewayUrl);
   if (session) url.searchParams.set('session', session);
+  if (protocol) url.searchParams.set('protocol', protocol); // msgpack: the MessagePack hub protocol
+  if (events) url.searchParams.set('events', events); // full: every event whole (the default is compact deltas)
   if (auth.token) url.searchParams.set('token', auth.token);
   return url.toString();
 }

@@ -55,14 +55,14 @@ export class Tabs {
    * would for a person looking at it. (Pages of one context are tabs of one window, and Chromium throttles the ones
    * behind: they update in ~1 s bursts even in headless mode.)
    */
-  async open(gatewayUrl, { session, viewport = { width: 1280, height: 800 }, deviceScaleFactor = 1, isMobile = false } = {}) {
+  async open(gatewayUrl, { session, protocol, events, viewport = { width: 1280, height: 800 }, deviceScaleFactor = 1, isMobile = false } = {}) {
     const context = await this.browser.newContext({ viewport, deviceScaleFactor, isMobile, hasTouch: isMobile });
     this.contexts.push(context);
     const page = await context.newPage();
     const index = this.pages.length;
     page.on('pageerror', (e) => this.errors.push(`tab ${index}: ${e.stack ?? e}`));
     this.pages.push(page);
-    await page.goto(chatUrl(gatewayUrl, { session }));
+    await page.goto(chatUrl(gatewayUrl, { session, protocol, events }));
     await waitConnected(page);
     return page;
   }

@@ -37,8 +37,8 @@ export interface GatewayProviderProps {
   client?: GatewayClient;
   /**
    * Or the options of a client the provider creates in the browser when it mounts and stops when it unmounts. It is
-   * created again when `url` or `skipNegotiation` change; `accessTokenFactory` is read at each (re)connect, so a new
-   * function does not reconnect.
+   * created again when `url`, `skipNegotiation` or `events` change; `accessTokenFactory` is read at each (re)connect, so
+   * a new function does not reconnect; `hubProtocol` is the one of the first render that creates the client.
    */
   options?: GatewayClientOptions;
   children?: ReactNode;
@@ -57,6 +57,7 @@ export function GatewayProvider({ client, options, children }: GatewayProviderPr
   const [owned, setOwned] = useState<GatewayClient | null>(null);
   const url = options?.url;
   const skipNegotiation = options?.skipNegotiation ?? false;
+  const events = options?.events;
   useEffect(() => {
     if (client || url === undefined) {
       return;
@@ -67,6 +68,7 @@ export function GatewayProvider({ client, options, children }: GatewayProviderPr
       ...rest,
       url,
       skipNegotiation,
+      ...(events ? { events } : {}),
       ...(accessTokenFactory ? { accessTokenFactory: () => optionsRef.current!.accessTokenFactory!() } : {}),
     });
     setOwned(created);
@@ -74,7 +76,7 @@ export function GatewayProvider({ client, options, children }: GatewayProviderPr
       setOwned((current) => (current === created ? null : current));
       void created.stop();
     };
-  }, [client, url, skipNegotiation]);
+  }, [client, url, skipNegotiation, events]);
 
   const active = client ?? owned;
   const stores = useMemo(() => (active ? new GatewayStores(active) : null), [active]);

@@ -9,6 +9,8 @@ using BenchmarkDotNet.Running;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Contracts;
+using OpencodeGateway.Contracts.Serialization;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Streaming;
 
@@ -30,6 +32,7 @@ public class PumpPath
     private byte[][] _all = null!;
     private byte[][] _deltas = null!;
     private IHubProtocol _protocol = null!;
+    private IHubProtocol _messagePack = null!;
     private SerializedHubMessage _shared = null!;
 
     [GlobalSetup]
@@ -45,12 +48,19 @@ public class PumpPath
         var options = new JsonHubProtocolOptions();
         options.PayloadSerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
         _protocol = new JsonHubProtocol(Options.Create(options));
+        _messagePack = new MessagePackHubProtocol(Options.Create(new MessagePackHubProtocolOptions { SerializerOptions = GatewayMessagePack.SerializerOptions }));
         var session = NewSession();
-        _shared = new SerializedHubMessage(new InvocationMessage("SessionEvent",
-            [session.Apply(OpencodeEventNormalizer.Normalize(_deltas[0]))]));
+        _shared = new SerializedHubMessage(new InvocationMessage("SessionEvent", [Apply(session, _deltas[0])[^1]]));
     }
 
-    private static LiveSession NewSession() => new("local", "ses_e02d88428ffekWX1w9mH7ak34F", 1, 4096, 1 << 20, 0);
+    private static LiveSession NewSession() => new(new SessionKey("local", "ses_e02d88428ffekWX1w9mH7ak34F"), 1, 4096, 1 << 20, 0);
+
+    private static List<SessionEvent> Apply(LiveSession session, byte[] line)
+    {
+        var output = new List<SessionEvent>(2);
+        session.Apply(OpencodeEventNormalizer.Normalize(line), output);
+        return output;
+    }
 
     /// <summary>Parse one SSE data line into an UpstreamEvent.</summary>
     [Benchmark(OperationsPerInvoke = Events)]
@@ -70,7 +80,12 @@ public class PumpPath
         foreach (var line in _all)
         {
             var e = OpencodeEventNormalizer.Normalize(line);
-            if (e.SessionId is not null && session.Apply(e) is not null) n++;
+            if (e.SessionId is not null)
+            {
+                var output = new List<SessionEvent>(2);
+                session.Apply(e, output);
+                n += output.Count;
+            }
         }
 
         return n;
@@ -84,9 +99,46 @@ public class PumpPath
         var n = 0;
         foreach (var line in _deltas)
         {
-            var evt = session.Apply(OpencodeEventNormalizer.Normalize(line))!;
+            var evt = Apply(session, line)[^1];
             var message = new SerializedHubMessage(new InvocationMessage("SessionEvent", [evt]));
             n += message.GetSerializedMessage(_protocol).Length;
+        }
+
+        return n;
+    }
+
+    /// <summary>The same with the default (compact) form: the delta as <c>D(s, seq, h, offset, delta)</c>, JSON.</summary>
+    [Benchmark(OperationsPerInvoke = Deltas)]
+    public int DeltaNormalizeApplySerializeCompact() => DeltaCompact(_protocol);
+
+    /// <summary>The same, compact, in MessagePack.</summary>
+    [Benchmark(OperationsPerInvoke = Deltas)]
+    public int DeltaNormalizeApplySerializeCompactMessagePack() => DeltaCompact(_messagePack);
+
+    /// <summary>The full event in MessagePack (through the contract's JSON form, see GatewayMessagePack).</summary>
+    [Benchmark(OperationsPerInvoke = Deltas)]
+    public int DeltaNormalizeApplySerializeFullMessagePack()
+    {
+        var session = NewSession();
+        var n = 0;
+        foreach (var line in _deltas)
+        {
+            var evt = Apply(session, line)[^1];
+            n += new SerializedHubMessage(new InvocationMessage("SessionEvent", [evt])).GetSerializedMessage(_messagePack).Length;
+        }
+
+        return n;
+    }
+
+    private int DeltaCompact(IHubProtocol protocol)
+    {
+        var session = NewSession();
+        var n = 0;
+        foreach (var line in _deltas)
+        {
+            var evt = Apply(session, line)[^1];
+            var message = new SerializedHubMessage(new InvocationMessage("D", [7, evt.Seq, evt.Handle, evt.Offset, evt.Delta]));
+            n += message.GetSerializedMessage(protocol).Length;
         }
 
         return n;

@@ -40,7 +40,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         var (client, record) = await catalog.AuthorizeAsync(Caller, request.SessionId, request.Upstream, Context.ConnectionAborted);
         var key = new SessionKey(client.UpstreamId, request.SessionId);
         var added = !Joined.ContainsKey(key);
-        var compact = EventForm == EventForms.Compact;
+        var compact = Joined.Compact;
         if (added)
         {
             Joined[key] = await feeds.AcquireAsync(key, Context.ConnectionAborted);
@@ -135,7 +135,8 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
             HubsLog.MessageTooLarge(logger, Context.ConnectionId, Context.UserIdentifier, reason);
         }
 
-        foreach (var key in Joined.Keys.ToList())
+        // (a connection that joined nothing has nothing to leave)
+        foreach (var key in Context.Features.Get<JoinedSessions>()?.Keys.ToList() ?? [])
         {
             await LeaveCoreAsync(key);
         }
@@ -147,7 +148,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
     {
         if (Joined.Remove(key, out var feed))
         {
-            if (EventForm == EventForms.Compact)
+            if (Joined.Compact)
             {
                 sessionGroups.RemoveFromLocalGroup(Context.ConnectionId, CompactSessions.GroupOf(key.GroupName));
                 compactSessions.Remove(key.GroupName);
@@ -167,19 +168,25 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
 
     private JoinedSessions SetJoined()
     {
-        var joined = new JoinedSessions();
+        var joined = new JoinedSessions(EventForm == EventForms.Compact);
         Context.Features.Set(joined);
         return joined;
     }
 
-    /// <summary>The sessions a connection joined, with its hold on each session's feed.</summary>
-    private sealed class JoinedSessions : Dictionary<SessionKey, IAsyncDisposable>;
+    /// <summary>
+    /// The sessions a connection joined, with its hold on each session's feed, and its event form (read from its
+    /// request at the first join; the request may be gone when the connection closes).
+    /// </summary>
+    private sealed class JoinedSessions(bool compact) : Dictionary<SessionKey, IAsyncDisposable>
+    {
+        public bool Compact { get; } = compact;
+    }
 
     private GatewayUser Caller => GatewayUser.From(Context.User);
 
     /// <summary>
     /// How this connection receives events (<see cref="EventForms"/>): <c>?events=</c> on the hub URL, compact when
-    /// absent. Read from the connection's request each time rather than kept per connection.
+    /// absent.
     /// </summary>
     private string EventForm => Context.GetHttpContext()?.Request.Query[EventForms.QueryParameter] switch
     {

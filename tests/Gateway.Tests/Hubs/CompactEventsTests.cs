@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR.Client;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.Testing;
 
 namespace OpencodeGateway.Tests.Hubs;
@@ -217,6 +218,32 @@ public class CompactEventsTests
         // Another compact connection of the same session on this node gets the same handle (one serialisation per group).
         await using var other = await GatewayHubClient.ConnectAsync(gateway.HubUrl, As(EventForms.Compact, messagePack: false));
         Assert.Equal(first.GetProperty("sessionHandle").GetInt32(), (await other.JoinAsync(new JoinRequest(Session))).GetProperty("sessionHandle").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_session_leaves_the_compact_table_with_its_last_compact_connection_and_comes_back_with_a_new_handle()
+    {
+        var (fake, gateway) = await StartAsync();
+        await using var fakeScope = fake;
+        await using var gatewayScope = gateway;
+        var compact = gateway.Get<CompactSessions>();
+        var group = Sessions.Live.SessionKey.GroupNameOf("local", Session);
+        await using var full = await GatewayHubClient.ConnectAsync(gateway.HubUrl, As(EventForms.Full, messagePack: false));
+        await full.JoinAsync(new JoinRequest(Session));
+        Assert.Null(compact.Find(group)); // full connections are not counted
+
+        var first = await GatewayHubClient.ConnectAsync(gateway.HubUrl, As(null, messagePack: false));
+        var second = await GatewayHubClient.ConnectAsync(gateway.HubUrl, As(null, messagePack: true));
+        var handle = (await first.JoinAsync(new JoinRequest(Session))).GetProperty("sessionHandle").GetInt32();
+        await second.JoinAsync(new JoinRequest(Session));
+        await first.LeaveAsync(Session);
+        Assert.NotNull(compact.Find(group));
+        await second.DisposeAsync(); // a disconnect leaves too
+        await WaitUntil(() => compact.Find(group) is null);
+
+        var again = (await first.JoinAsync(new JoinRequest(Session))).GetProperty("sessionHandle").GetInt32();
+        Assert.NotEqual(handle, again); // never reused on a node
+        await first.DisposeAsync();
     }
 
     [Fact]

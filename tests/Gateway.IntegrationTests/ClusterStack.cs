@@ -88,8 +88,8 @@ public sealed class ClusterStack : IAsyncLifetime
     public string Token(string userId = "alice", params string[] workspaces) => TestTokens.Mint(userId, workspaces, SigningKey);
 
     /// <summary>Hub options as a client behind the load balancer: WebSockets without negotiate, reconnecting by itself.</summary>
-    public GatewayHubClientOptions As(string userId = "alice") =>
-        new() { AccessToken = Token(userId), SkipNegotiation = true, AutomaticReconnect = true };
+    public GatewayHubClientOptions As(string userId = "alice", params string[] workspaces) =>
+        new() { AccessToken = Token(userId, workspaces), SkipNegotiation = true, AutomaticReconnect = true };
 
     public async Task KillNodeAsync(int node)
     {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using OpencodeGateway.Contracts;
@@ -190,6 +191,35 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         stalled.Connection.PauseReading = false;
         Assert.True(await Task.WhenAny(stalled.Connection.Closed, Task.Delay(TimeSpan.FromMinutes(2))) == stalled.Connection.Closed,
             "the stalled client was not closed");
+    }
+
+    [Fact]
+    public async Task A_users_second_tab_on_another_node_sees_a_new_session_appear_and_change_in_its_list()
+    {
+        await using var tab1 = await GatewayHubClient.ConnectAsync(cluster.HubUrl(1), cluster.As("dana", "team-x"));
+        await using var tab2 = await GatewayHubClient.ConnectAsync(cluster.HubUrl(2), cluster.As("dana", "team-x"));
+        await using var teammate = await GatewayHubClient.ConnectAsync(cluster.HubUrl(3), cluster.As("erin", "team-x"));
+        var secondTab = SessionListModel.Of(tab2);
+        var teammateList = SessionListModel.Of(teammate);
+        var before = (await tab2.ListSessionsAsync()).GetProperty("items").GetArrayLength();
+
+        var sessionId = (await tab1.CreateSessionAsync(new CreateSessionRequest("from tab 1"))).GetProperty("id").GetString()!;
+        await secondTab.WaitForAsync(sessionId, (kind, s) => kind == SessionListChangeKinds.Created, TimeSpan.FromSeconds(10),
+            "node 2 hears the session node 1 created");
+        Assert.Equal(before + 1, (await tab2.ListSessionsAsync()).GetProperty("items").GetArrayLength());
+
+        // Renamed over HTTP on node 3: tab 2 hears it too.
+        using var http = new HttpClient { BaseAddress = cluster.NodeUrl(3) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", cluster.Token("dana", "team-x"));
+        (await http.PatchAsJsonAsync($"/api/sessions/{sessionId}", new { title = "renamed on node 3" })).EnsureSuccessStatusCode();
+        await secondTab.WaitForAsync(sessionId, (kind, s) => kind == SessionListChangeKinds.Updated
+            && s.GetProperty("title").GetString() == "renamed on node 3", TimeSpan.FromSeconds(10), "the rename");
+
+        // A workspace's session reaches its members on other nodes; a personal one does not.
+        var shared = (await tab1.CreateSessionAsync(new CreateSessionRequest("shared", Workspace: "team-x"))).GetProperty("id").GetString()!;
+        await teammateList.WaitForAsync(shared, (kind, _) => kind == SessionListChangeKinds.Created, TimeSpan.FromSeconds(10),
+            "a member on node 3 hears the workspace's new session");
+        Assert.DoesNotContain(teammateList.Heard, h => h.SessionId == sessionId);
     }
 
     /// <summary>Watchers behind the load balancer (round robin: spread over the nodes), reconnecting by themselves.</summary>

@@ -15,6 +15,12 @@ public interface ISessionClient
     Task SessionSnapshot(SessionSnapshot snapshot);
 
     /// <summary>
+    /// A session the caller may see was created, changed or archived, on any node, through the hub or
+    /// <c>/api/sessions</c>: every connection of the user receives it, without joining anything.
+    /// </summary>
+    Task SessionListChanged(SessionListChange change);
+
+    /// <summary>
     /// A <c>part.delta</c> in compact form, sent instead of its <see cref="SessionEvent"/> to connections that did not ask
     /// for the full form (<c>?events=full</c> on the hub URL). Apply it as that event: the same seq rules, the same
     /// offset rules.

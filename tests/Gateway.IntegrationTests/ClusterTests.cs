@@ -1,6 +1,10 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Testing;
 using Xunit.Abstractions;
 
@@ -46,9 +50,9 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         return (await client.CreateSessionAsync(new CreateSessionRequest("cluster"))).GetProperty("id").GetString()!;
     }
 
-    private async Task<SessionWatcher> WatchAsync(Uri hubUrl, string sessionId, SessionModel? model = null)
+    private async Task<SessionWatcher> WatchAsync(Uri hubUrl, string sessionId, SessionModel? model = null, GatewayHubClientOptions? options = null)
     {
-        var watcher = await SessionWatcher.StartAsync(hubUrl, sessionId, model, cluster.As());
+        var watcher = await SessionWatcher.StartAsync(hubUrl, sessionId, model, options ?? cluster.As());
         _watchers.Add(watcher);
         return watcher;
     }
@@ -138,6 +142,86 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         Assert.Equal(stayer.Read(w => w.Model.Seq), back.Read(w => w.Model.Seq));
     }
 
+    [Fact]
+    public async Task A_stalled_client_delays_none_of_forty_others_on_its_node_and_another_and_alone_is_dropped()
+    {
+        // The stalled client's node runs in this process, joined to the cluster, so that its accepted sockets get a
+        // small send buffer (loopback autotuning would otherwise hold the whole answer in the kernel) and its outbox
+        // bound is reached; the 20 clients of node 2 are the control group.
+        await using var node = await cluster.StartInProcessNodeAsync("node-stall", new GatewayHostOptions
+        {
+            SocketSendBufferSize = 32 * 1024, Settings = new() { ["Gateway:Outbox:MaxQueuedBytes"] = "1048576" },
+        });
+        using var dropped = new MetricCollector<long>(node.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.connections.slow_dropped");
+        var sessionId = await CreateSessionAsync();
+        var onStalledNode = new List<SessionWatcher>();
+        var onOtherNode = new List<SessionWatcher>();
+        for (var i = 0; i < 20; i++)
+        {
+            onStalledNode.Add(await WatchAsync(node.HubUrl, sessionId));
+            onOtherNode.Add(await WatchAsync(cluster.HubUrl(2), sessionId));
+        }
+
+        // Stops reading its socket (a small receive buffer fills at once); its own server timeout is long, so only the
+        // gateway can close it.
+        var stalled = await WatchAsync(node.HubUrl, sessionId, options: cluster.As() with
+        {
+            ObserveWebSocket = true, SocketReceiveBufferSize = 4096, ServerTimeout = TimeSpan.FromMinutes(10), AutomaticReconnect = false,
+        });
+        stalled.Connection.PauseReading = true;
+
+        await onOtherNode[0].Connection.PromptAsync(new PromptRequest(sessionId, "stall tokens=10000 delay=1"));
+        var fast = onStalledNode.Concat(onOtherNode).ToList();
+        foreach (var w in fast)
+        {
+            await w.WaitUntilAsync(x => Finished(x, "t10000 "), AnswerTimeout, "10000-token answer");
+        }
+
+        // The clients beside the stalled one finished with those of the other node: with the package's lifetime manager
+        // alone they froze until the stalled connection was aborted (7.2 s measured when the issue was filed).
+        var lag = onStalledNode.Max(w => w.Read(x => x.IdleAt!.Value)) - onOtherNode.Max(w => w.Read(x => x.IdleAt!.Value));
+        output.WriteLine($"last idle beside the stalled client minus last on node 2: {lag.TotalMilliseconds:0} ms; "
+            + $"the stalled client read {stalled.Connection.BytesReceived} bytes");
+        Assert.True(lag < TimeSpan.FromSeconds(3), $"the stalled client's neighbours finished {lag.TotalSeconds:0.0} s late");
+        Assert.All(fast, w => Assert.Equal((1, 0, 0), w.Read(x => (x.Snapshots, x.Recoveries, x.PushedSnapshots))));
+        await AssertIdenticalToStoredAsync(sessionId, fast);
+
+        // Dropped at its outbox bound, alone; it sees the close once it reads again.
+        Assert.Equal(1, dropped.GetMeasurementSnapshot().EvaluateAsCounter());
+        stalled.Connection.PauseReading = false;
+        Assert.True(await Task.WhenAny(stalled.Connection.Closed, Task.Delay(TimeSpan.FromMinutes(2))) == stalled.Connection.Closed,
+            "the stalled client was not closed");
+    }
+
+    [Fact]
+    public async Task A_users_second_tab_on_another_node_sees_a_new_session_appear_and_change_in_its_list()
+    {
+        await using var tab1 = await GatewayHubClient.ConnectAsync(cluster.HubUrl(1), cluster.As("dana", "team-x"));
+        await using var tab2 = await GatewayHubClient.ConnectAsync(cluster.HubUrl(2), cluster.As("dana", "team-x"));
+        await using var teammate = await GatewayHubClient.ConnectAsync(cluster.HubUrl(3), cluster.As("erin", "team-x"));
+        var secondTab = SessionListModel.Of(tab2);
+        var teammateList = SessionListModel.Of(teammate);
+        var before = (await tab2.ListSessionsAsync()).GetProperty("items").GetArrayLength();
+
+        var sessionId = (await tab1.CreateSessionAsync(new CreateSessionRequest("from tab 1"))).GetProperty("id").GetString()!;
+        await secondTab.WaitForAsync(sessionId, (kind, s) => kind == SessionListChangeKinds.Created, TimeSpan.FromSeconds(10),
+            "node 2 hears the session node 1 created");
+        Assert.Equal(before + 1, (await tab2.ListSessionsAsync()).GetProperty("items").GetArrayLength());
+
+        // Renamed over HTTP on node 3: tab 2 hears it too.
+        using var http = new HttpClient { BaseAddress = cluster.NodeUrl(3) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", cluster.Token("dana", "team-x"));
+        (await http.PatchAsJsonAsync($"/api/sessions/{sessionId}", new { title = "renamed on node 3" })).EnsureSuccessStatusCode();
+        await secondTab.WaitForAsync(sessionId, (kind, s) => kind == SessionListChangeKinds.Updated
+            && s.GetProperty("title").GetString() == "renamed on node 3", TimeSpan.FromSeconds(10), "the rename");
+
+        // A workspace's session reaches its members on other nodes; a personal one does not.
+        var shared = (await tab1.CreateSessionAsync(new CreateSessionRequest("shared", Workspace: "team-x"))).GetProperty("id").GetString()!;
+        await teammateList.WaitForAsync(shared, (kind, _) => kind == SessionListChangeKinds.Created, TimeSpan.FromSeconds(10),
+            "a member on node 3 hears the workspace's new session");
+        Assert.DoesNotContain(teammateList.Heard, h => h.SessionId == sessionId);
+    }
+
     /// <summary>Watchers behind the load balancer (round robin: spread over the nodes), reconnecting by themselves.</summary>
     private async Task<List<SessionWatcher>> WatchThroughFrontAsync(string sessionId, int count)
     {
@@ -183,6 +267,16 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         var takeover = killedAt.Elapsed;
         output.WriteLine($"node-{holder} (token {token}) killed; node-{next.Node} holds the stream (token {next.Token}) after {takeover.TotalSeconds:0.0} s");
         Assert.True(takeover < TimeSpan.FromSeconds(10), $"takeover took {takeover.TotalSeconds:0.0} s");
+        // The metrics say the same as readiness: the new holder alone holds the lease, under the new token.
+        var survivors = Enumerable.Range(1, cluster.NodeCount).Where(n => n != holder).ToList();
+        var leases = new Dictionary<int, (int Held, long? Token)>();
+        foreach (var node in survivors)
+        {
+            leases[node] = await cluster.LeaseMetricsAsync(node);
+        }
+
+        Assert.Equal((1, next.Token), leases[next.Node]);
+        Assert.All(survivors.Where(n => n != next.Node), n => Assert.Equal((0, (long?)null), leases[n]));
 
         foreach (var w in watchers)
         {

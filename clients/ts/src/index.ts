@@ -30,6 +30,7 @@ export {
   GatewayStores,
   SessionChatStore,
   SessionListStore,
+  applySessionListChange,
   partText,
   userText,
   type ChatError,

@@ -20,6 +20,7 @@ import {
   type CompactDelta,
   type EventForm,
   type SessionEvent,
+  type SessionListChange,
   type SessionSnapshot,
 } from './contracts.js';
 
@@ -33,6 +34,7 @@ export interface HubTransport {
   onSessionSnapshot(handler: (snapshot: SessionSnapshot) => void): void;
   /** A compact delta (`D`), in order with the events. */
   onCompactDelta(handler: (delta: CompactDelta) => void): void;
+  onSessionListChanged(handler: (change: SessionListChange) => void): void;
   /** The connection dropped and automatic reconnection began. */
   onReconnecting(handler: (error?: Error) => void): void;
   /** Before each automatic reconnect attempt: `attempt` counts the failed ones so far (0 for the first). */
@@ -118,6 +120,7 @@ export function createSignalRTransport(options: SignalRTransportOptions): HubTra
     onCompactDelta: (handler) =>
       connection.on(CompactDeltaMethod, (s: number, seq: number, h: number, offset: number, delta: string) =>
         handler(toCompactDelta(s, seq, h, offset, delta))),
+    onSessionListChanged: (handler) => connection.on('SessionListChanged', handler),
     onReconnecting: (handler) => connection.onreconnecting(handler),
     onRetry: (handler) => void retryHandlers.push(handler),
     onReconnected: (handler) => connection.onreconnected(() => handler()),

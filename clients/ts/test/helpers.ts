@@ -4,6 +4,7 @@ import type {
   MessageWithParts,
   Part,
   SessionEvent,
+  SessionListChange,
   SessionSnapshot,
   TextPart,
 } from '../src/contracts.js';
@@ -82,6 +83,7 @@ export class FakeTransport implements HubTransport {
   private eventHandlers: ((e: SessionEvent) => void)[] = [];
   private snapshotHandlers: ((s: SessionSnapshot) => void)[] = [];
   private compactHandlers: ((d: CompactDelta) => void)[] = [];
+  private listHandlers: ((c: SessionListChange) => void)[] = [];
   private reconnectingHandlers: ((e?: Error) => void)[] = [];
   private retryHandlers: ((attempt: number) => void)[] = [];
   private reconnectedHandlers: (() => void)[] = [];
@@ -105,6 +107,7 @@ export class FakeTransport implements HubTransport {
   onSessionEvent(handler: (e: SessionEvent) => void): void { this.eventHandlers.push(handler); }
   onSessionSnapshot(handler: (s: SessionSnapshot) => void): void { this.snapshotHandlers.push(handler); }
   onCompactDelta(handler: (d: CompactDelta) => void): void { this.compactHandlers.push(handler); }
+  onSessionListChanged(handler: (c: SessionListChange) => void): void { this.listHandlers.push(handler); }
   onReconnecting(handler: (e?: Error) => void): void { this.reconnectingHandlers.push(handler); }
   onRetry(handler: (attempt: number) => void): void { this.retryHandlers.push(handler); }
   onReconnected(handler: () => void): void { this.reconnectedHandlers.push(handler); }
@@ -115,6 +118,7 @@ export class FakeTransport implements HubTransport {
   push(event: SessionEvent): void { this.eventHandlers.forEach((h) => h(event)); }
   pushSnapshot(snap: SessionSnapshot): void { this.snapshotHandlers.forEach((h) => h(snap)); }
   pushCompact(delta: CompactDelta): void { this.compactHandlers.forEach((h) => h(delta)); }
+  pushListChange(change: SessionListChange): void { this.listHandlers.forEach((h) => h(change)); }
 
   /** The connection drops: pending calls fail as SignalR fails them, then reconnecting starts. */
   drop(): void {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts.Serialization;
 using OpencodeGateway.Fanout;
 using OpencodeGateway.Hubs.Internal;
+using OpencodeGateway.Sessions;
 using OpencodeGateway.SignalR;
 
 namespace OpencodeGateway.Hubs;
@@ -47,6 +48,7 @@ public static class HubsServiceCollectionExtensions
         services.TryAddSingleton<ILocalGroupManager<SessionHub>>(sp =>
             (ILocalGroupManager<SessionHub>)sp.GetRequiredService<HubLifetimeManager<SessionHub>>());
         services.TryAddSingleton<ISessionBroadcaster, SessionHubBroadcaster>();
+        services.TryAddSingleton<ISessionListNotifier, SessionListBroadcaster>();
         return services;
     }
 

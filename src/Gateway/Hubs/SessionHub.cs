@@ -25,13 +25,6 @@ namespace OpencodeGateway.Hubs;
 internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds,
     ILocalGroupManager<SessionHub> sessionGroups, CompactSessions compactSessions, ILogger<SessionHub> logger) : Hub<ISessionClient>
 {
-    /// <summary>Refuses a connection whose <c>?events=</c> names no form, before it joins anything.</summary>
-    public override Task OnConnectedAsync()
-    {
-        _ = EventForm;
-        return base.OnConnectedAsync();
-    }
-
     /// <summary>Starts receiving a session's events; returns either what was missed since <c>since</c> or a snapshot.</summary>
     public async Task<JoinResult> Join(JoinRequest request)
     {
@@ -126,6 +119,36 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         ArgumentRequired(request);
         var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
         await sessions.ReplyPermissionAsync(client, request, Context.ConnectionAborted);
+    }
+
+    /// <summary>
+    /// Refuses a connection whose <c>?events=</c> names no form, before it joins anything; joins the groups of the
+    /// caller's session list changes: its workspaces' and, for admins, the admins'. (Changes of the caller's own sessions
+    /// are user sends, which need no group.)
+    /// </summary>
+    public override async Task OnConnectedAsync()
+    {
+        _ = EventForm;
+        var caller = Caller;
+        try
+        {
+            foreach (var workspace in caller.Workspaces)
+            {
+                await Groups.AddToGroupAsync(Context.ConnectionId, SessionListBroadcaster.WorkspaceGroup(workspace), Context.ConnectionAborted);
+            }
+
+            if (caller.IsAdmin)
+            {
+                await Groups.AddToGroupAsync(Context.ConnectionId, SessionListBroadcaster.AdminsGroup, Context.ConnectionAborted);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The backplane is down: the connection still streams its sessions; its lists refresh on ListSessions.
+            HubsLog.ListGroupsUnavailable(logger, Context.ConnectionId, caller.UserId, e);
+        }
+
+        await base.OnConnectedAsync();
     }
 
     public override async Task OnDisconnectedAsync(Exception? exception)

@@ -49,6 +49,7 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
     private readonly ConcurrentDictionary<SessionKey, ImmutableArray<Action<SessionEvent>>> _local = new();
     private readonly ConcurrentDictionary<string, UpstreamStream> _openStreams = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+    private int _disposed;
     private Task? _writer;
     private Task? _streamKeys;
     private long _queued;
@@ -95,10 +96,14 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
         await (_streamKeys ?? Task.CompletedTask).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
+    // Registered as itself, as ISessionHistory and as a hosted service: the container disposes it once per registration.
     public async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync();
-        _stopping.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await _stopping.CancelAsync();
+            _stopping.Dispose();
+        }
     }
 
     // ---------------------------------------------------------------- the stream holder's side

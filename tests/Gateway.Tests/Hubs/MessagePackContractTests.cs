@@ -71,6 +71,7 @@ public class MessagePackContractTests
         Metadata,
         new ListSessionsRequest("w", "t", false, "q", "c", 10),
         new SessionList([Metadata], "next"),
+        new SessionListChange(SessionListChangeKinds.Updated, Metadata),
         new UpdateSessionRequest("ses_1", "t", ["a"], Json("""{"a":null}""")),
         new AdoptSessionRequest("alice", "w", "local", ["x"], Json("{}")),
         new CreatedSession(Metadata, Json("""{"id":"ses_1"}""")),

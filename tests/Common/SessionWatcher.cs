@@ -261,7 +261,10 @@ public sealed class SessionWatcher : IAsyncDisposable
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"{what}: not reached within {timeout.TotalSeconds} s (status {Model.StatusType}, seq {Model.Seq}, failures: {string.Join("; ", Failures)})");
+                throw new TimeoutException($"{what}: not reached within {timeout.TotalSeconds} s (status {Model.StatusType}, epoch {Model.Epoch}, "
+                    + $"seq {Model.Seq}, session handle {Model.SessionHandle}, compact deltas ignored {CompactIgnored}, "
+                    + $"events applied {EventsApplied}, snapshots {Snapshots} (pushed {PushedSnapshots}), recoveries {Recoveries}, "
+                    + $"reconnects {Reconnects}, buffered {_buffer.Count}, joining {_joining}, failures: {string.Join("; ", Failures)})");
             }
 
             if (Connection.IsClosed)

@@ -150,7 +150,8 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         // bound is reached; the 20 clients of node 2 are the control group.
         await using var node = await cluster.StartInProcessNodeAsync("node-stall", new GatewayHostOptions
         {
-            SocketSendBufferSize = 32 * 1024, Settings = new() { ["Gateway:Outbox:MaxQueuedBytes"] = "1048576" },
+            // Compact deltas (the default) are ~50 bytes: the whole answer is ~0.5 MB, so the bound must be below that.
+            SocketSendBufferSize = 32 * 1024, Settings = new() { ["Gateway:Outbox:MaxQueuedBytes"] = "131072" },
         });
         using var dropped = new MetricCollector<long>(node.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.connections.slow_dropped");
         var sessionId = await CreateSessionAsync();

@@ -211,14 +211,14 @@ if cluster:
           f"{fmt(i['outputBytesPerSec'])} B/s out ({', '.join(f'{k} {v}' for k, v in i['callsPerSec'].items())} per second).\n")
 
     t = r.get("takeover")
-    if t:
+    if t and t["rounds"]:
         w(f"\n### Takeover after SIGKILL of the lease holder\n\n{t['sessions']} sessions × {t['watchersPerSession']} watchers on the running nodes, "
           f"{fmt(t['ratePerSession'])} events/s per session. Definitions: {t['definition']}.\n")
-        w("| round | nodes | killed | new holder | lease taken s | next event at survivors s (p50 / max) | pushed snapshot s (p50 / max) | survivors with next event | upstream streams at once |")
-        w("|---|---|---|---|---|---|---|---|---|")
+        w("| round | nodes | killed | new holder | lease taken s | next event at survivors s (p50 / max) | pushed snapshot s (p50 / max) | survivors with next event | upstream streams at once | gaps seen |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
         for x in t["rounds"]:
             w(f"| {x['round']} | {x['nodes']} | node-{x['killedNode']} | {'node-' + str(x['newHolder']) if x['newHolder'] else '–'} | {fmt(x['leaseTakenSeconds'], 2)} | "
-              f"{summ(x['nextEventSeconds'])} | {summ(x['pushedSnapshotSeconds'])} | {x['survivorsWithNextEvent']}/{x['survivingWatchers']} | {x['maxUpstreamStreamsAtOnce']} |")
+              f"{summ(x['nextEventSeconds'])} | {summ(x['pushedSnapshotSeconds'])} | {x['survivorsWithNextEvent']}/{x['survivingWatchers']} | {x['maxUpstreamStreamsAtOnce']} | {x['sanity']['gaps']} |")
         taken = [x["leaseTakenSeconds"] for x in t["rounds"]]
         nxt = [x["nextEventSeconds"].get("max") for x in t["rounds"]]
         targets.append(("takeover ≤ 10 s after SIGKILL of the holder", bool(taken) and all(v is not None and v <= 10 for v in taken),
@@ -236,8 +236,8 @@ if cluster:
           "until every moved client was live again (at least as long). At head = with the upstream quiet, clients holding their session's "
           "last position.\n")
         w("| kill | nodes | clients / sessions | moved | all live again | reconnected s (p50 / max) | rejoined s (p50 / max) | live again s (p50 / p99 / max) | "
-          "recovered / snapshot | lease taken s | REST calls (per session) | stayers p50 / p99 ms before → during | at head | CPU % during |")
-        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "recovered / snapshot | lease taken s | REST calls (per session) | stayers p50 / p99 ms before → during | at head | gaps seen moved / stayers | CPU % during |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for x in rc:
             b4, du = x["stayersLatencyBefore"], x["stayersLatencyDuring"]
             w(f"| {x['kill']} (node-{x['killedNode']}) | {x['nodes']} | {fmt(x['clients'])} / {x['sessions']} | {fmt(x['movedClients'])} | "
@@ -245,13 +245,21 @@ if cluster:
               f"{summ(x['rejoinedSeconds'])} | {summ(x['liveAgainSeconds'], ('p50', 'p99', 'max'))} | {x['rejoinsRecovered']} / {x['rejoinsWithSnapshot']} | "
               f"{fmt(x['leaseTakenSeconds'], 2)} | {fmt(x['restCallsUntilAllLive'])} ({fmt(x['restCallsPerSessionUntilAllLive'], 2)}) | "
               f"{fmt(b4.get('p50Ms'), 2)} / {fmt(b4.get('p99Ms'), 2)} → {fmt(du.get('p50Ms'), 2)} / {fmt(du.get('p99Ms'), 2)} | "
-              f"{fmt(x['clientsAtSessionHead'])}/{fmt(x['clients'])} | {', '.join(f'{k} {fmt(v)}' for k, v in x['cpuPercentDuring'].items())} |")
+              f"{fmt(x['clientsAtSessionHead'])}/{fmt(x['clients'])} | {x['sanityMoved']['gaps']} / {x['sanityStayers']['gaps']} | "
+              f"{', '.join(f'{k} {fmt(v)}' for k, v in x['cpuPercentDuring'].items())} |")
             ok = x["allMovedLiveAgain"] and x["clientsAtSessionHead"] == x["clients"]
             targets.append((f"1,000 clients back and caught up after losing a node ({x['kill']})",
                             (ok if x["clients"] >= 1000 else f"not run at 1,000 ({fmt(x['clients'])} clients)"),
                             f"{fmt(x['movedClients'])} moved, {'all' if x['allMovedLiveAgain'] else 'not all'} live again after "
                             f"{fmt(x['liveAgainSeconds'].get('max'), 2)} s; {fmt(x['clientsAtSessionHead'])}/{fmt(x['clients'])} at head; "
                             f"{fmt(x['restCallsUntilAllLive'])} REST calls ({fmt(x['restCallsPerSessionUntilAllLive'], 2)} per session)"))
+        w("\nClients per node before the kill, and where the moved ones went: " + "; ".join(
+            f"{x['kill']} (holder node-{x['holderBefore']}): {', '.join(f'{k} {v}' for k, v in x['clientsPerNodeBeforeKill'].items())} → "
+            f"{', '.join(f'{k} {v}' for k, v in x['movedClientsNowOn'].items())}" for x in rc) + ". A gap a client sees is one the gateway let "
+          "through (the client rules repair it with a rejoin `since`); the first ones:\n")
+        for x in rc:
+            for g in x.get("gapLog", []):
+                w(f"- {x['kill']}: {g}")
         w("\nREST calls by route: " + "; ".join(f"{x['kill']}: " + (", ".join(f"{k} {v}" for k, v in x["restCallsByRoute"].items()) or "none")
                                                 for x in rc) + "\n")
 

@@ -51,7 +51,7 @@ internal static class ClusterScenario
         List<Dictionary<string, object?>> single;
         await using (var gw = await GatewayProcess.StartAsync(dll, gwPort, fake.BaseUrl, Path.Combine(logDir, "gateway-cluster-single.log"), extra))
         {
-            single = (await MeasureLatencyAsync(fake, shape, [(gw.HubUrl, 0)], [("gateway", gw.Pid)], cluster: null)).Steps;
+            single = (await MeasureLatencyAsync(fake, shape, [(gw.HubUrl, 0)], [("gateway", () => gw.CpuSeconds)], cluster: null)).Steps;
         }
 
         // Every node gets the single node's settings: the same upstream, log level, API key and extra arguments.
@@ -88,9 +88,7 @@ internal static class ClusterScenario
 
             Console.Error.WriteLine("[cluster] 1b, 2: cluster latency and Redis cost");
             var nodes = Enumerable.Range(1, cluster.NodeCount).Select(n => (cluster.NodeHubUrl(n), n)).ToList();
-            var pids = Enumerable.Range(1, cluster.NodeCount).Select(n => ($"node-{n}", cluster.NodePid(n)!.Value))
-                .Append(("redis", cluster.RedisPid!.Value)).ToList();
-            var (clustered, redisIdle) = await MeasureLatencyAsync(fake, shape, nodes, pids, cluster);
+            var (clustered, redisIdle) = await MeasureLatencyAsync(fake, shape, nodes, Processes(cluster, Running(cluster)), cluster);
             result["latency"] = single.Zip(clustered, (s, c) => new Dictionary<string, object?>
             {
                 ["ratePerSession"] = s["ratePerSession"], ["single"] = s, ["cluster"] = c,
@@ -132,7 +130,7 @@ internal static class ClusterScenario
     /// last, Redis' idle rate with the same watchers and no events.
     /// </summary>
     private static async Task<(List<Dictionary<string, object?>> Steps, Dictionary<string, object?>? RedisIdle)> MeasureLatencyAsync(
-        FakeUpstream fake, LatencyShape shape, List<(Uri Hub, int Node)> hubs, List<(string Name, int Pid)> pids, ClusterScript? cluster)
+        FakeUpstream fake, LatencyShape shape, List<(Uri Hub, int Node)> hubs, List<(string Name, Func<double> CpuSeconds)> processes, ClusterScript? cluster)
     {
         var sessions = Enumerable.Range(0, shape.Sessions).Select(i => $"ses_latency{i:D4}").ToArray();
         var followers = await SessionFollower.StartManyAsync(shape.Sessions * shape.Watchers, i =>
@@ -155,7 +153,7 @@ internal static class ClusterScenario
                     f.MeasureInto(cluster is null ? [all] : f.Node == holder ? [all, onHolder] : [all, viaRedis]);
                 }
 
-                var cpu0 = pids.Select(p => Proc.CpuSeconds(p.Pid)).ToArray();
+                var cpu0 = processes.Select(p => p.CpuSeconds()).ToArray();
                 var self0 = Proc.SelfCpuSeconds();
                 var e0 = fake.Emitted;
                 var redis0 = cluster is null ? null : await RedisStats.ReadAsync(cluster.RedisPort);
@@ -164,7 +162,7 @@ internal static class ClusterScenario
                 var seconds = clock.Elapsed.TotalSeconds;
                 var redis = cluster is null ? null : (await RedisStats.ReadAsync(cluster.RedisPort)).Minus(redis0!);
                 var upstream = fake.Emitted - e0;
-                var cpu = pids.Select((p, i) => (p.Name, Percent: Math.Round((Proc.CpuSeconds(p.Pid) - cpu0[i]) / seconds * 100, 1))).ToList();
+                var cpu = processes.Select((p, i) => (p.Name, Percent: Math.Round((p.CpuSeconds() - cpu0[i]) / seconds * 100, 1))).ToList();
                 var self = Math.Round((Proc.SelfCpuSeconds() - self0) / seconds * 100, 1);
                 foreach (var f in followers)
                 {
@@ -258,6 +256,19 @@ internal static class ClusterScenario
             }
         }
     }
+
+    /// <summary>CPU seconds of the given nodes and of Redis, by name.</summary>
+    private static List<(string Name, Func<double> CpuSeconds)> Processes(ClusterScript cluster, IEnumerable<int> nodes)
+    {
+        var list = nodes.Select(n => (cluster.NodePid(n)!.Value, n)).Select(p => ($"node-{p.n}", (Func<double>)(() => Proc.CpuSeconds(p.Item1)))).ToList();
+        var redis = cluster.RedisPid!.Value;
+        list.Add(("redis", () => Proc.CpuSeconds(redis)));
+        return list;
+    }
+
+    /// <summary>How many of <paramref name="followers"/> each node serves (behind nginx, from its response header).</summary>
+    private static Dictionary<string, int> Spread(ClusterScript cluster, IEnumerable<SessionFollower> followers) =>
+        followers.GroupBy(f => cluster.NodeName(f.Read(() => f.ServedBy))).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count());
 
     /// <summary>The nodes running now.</summary>
     private static List<int> Running(ClusterScript cluster) => [.. Enumerable.Range(1, cluster.NodeCount).Where(n => cluster.NodePid(n) is not null)];
@@ -369,6 +380,14 @@ internal static class ClusterScenario
         }
 
         var before = await cluster.WaitReadyAsync(ReadyTimeout);
+        // nginx leaves a node it failed to reach out for 5 s (max_fails=1 fail_timeout=5s): one just started again gets
+        // its share of the clients only after that.
+        var sinceStart = cluster.SinceNodeStarted;
+        if (sinceStart < TimeSpan.FromSeconds(6))
+        {
+            await Task.Delay(TimeSpan.FromSeconds(6) - sinceStart);
+        }
+
         var nodes = Running(cluster);
         Console.Error.WriteLine($"[cluster] 4: mass reconnect, {clients} clients over {sessionCount} sessions on {nodes.Count} nodes, killing the {kill} node");
         var sessions = Enumerable.Range(0, sessionCount).Select(i => $"ses_reconnect{kill}{i:D4}").ToArray();
@@ -386,11 +405,12 @@ internal static class ClusterScenario
 
             await Task.Delay(TimeSpan.FromSeconds(baselineSeconds));
             var target = kill == "holder" ? before.Holder : nodes.First(n => n != before.Holder);
-            var pids = nodes.Where(n => n != target).Select(n => (Name: $"node-{n}", Pid: cluster.NodePid(n)!.Value))
-                .Append((Name: "redis", Pid: cluster.RedisPid!.Value)).Append((Name: "nginx", Pid: cluster.NginxPid!.Value)).ToList();
+            var spreadBefore = Spread(cluster, followers);
+            var processes = Processes(cluster, nodes.Where(n => n != target))
+                .Append((Name: "nginx", CpuSeconds: cluster.NginxCpuSeconds)).Append((Name: "load generator", CpuSeconds: Proc.SelfCpuSeconds)).ToList();
             var rest0 = fake.RestCalls;
             fake.ResetMaxOpenStreams();
-            var cpu0 = pids.Select(p => Proc.CpuSeconds(p.Pid)).ToArray();
+            var cpu0 = processes.Select(p => p.CpuSeconds()).ToArray();
             var samplesBefore = followers.ToDictionary(f => f, f => f.EndRecording());
             foreach (var f in followers)
             {
@@ -403,16 +423,19 @@ internal static class ClusterScenario
             var takeover = kill == "holder" ? WaitForHolderAsync(cluster, target) : Task.FromResult<(long?, LeaseView?)>((null, null));
             var moved = followers.Where(f => f.Read(() => f.DisconnectedUs) >= t0).ToList();
             var clock = Stopwatch.StartNew();
+            // The load generator's own state during the storm: a starved thread pool here would delay the clients, not the nodes.
+            var (maxPendingWorkItems, maxThreads) = (0L, 0);
             while ((moved.Any(f => f.Read(() => f.LiveAgainUs) is null) && clock.Elapsed.TotalSeconds < timeoutSeconds)
                    || clock.Elapsed.TotalSeconds < baselineSeconds)
             {
                 await Task.Delay(100);
+                (maxPendingWorkItems, maxThreads) = (Math.Max(maxPendingWorkItems, ThreadPool.PendingWorkItemCount), Math.Max(maxThreads, ThreadPool.ThreadCount));
                 // a client whose drop arrived late is the killed node's too
                 moved = followers.Where(f => f.Read(() => f.DisconnectedUs) >= t0).ToList();
             }
 
             var stormSeconds = Seconds(FakeUpstream.NowMicros - t0);
-            var cpu = pids.Select((p, i) => (p.Name, Percent: Math.Round((Proc.CpuSeconds(p.Pid) - cpu0[i]) / stormSeconds * 100, 1))).ToList();
+            var cpu = processes.Select((p, i) => (p.Name, Percent: Math.Round((p.CpuSeconds() - cpu0[i]) / stormSeconds * 100, 1))).ToList();
             var samples = followers.ToDictionary(f => f, f => f.EndRecording());
             var rest = Diff(fake.RestCalls, rest0);
             var (leaseAt, _) = await takeover;
@@ -435,7 +458,8 @@ internal static class ClusterScenario
                 ["kill"] = kill, ["killedNode"] = target, ["holderBefore"] = before.Holder, ["nodes"] = nodes.Count,
                 ["clients"] = clients, ["sessions"] = sessionCount, ["ratePerSession"] = rate,
                 ["connectSeconds"] = Math.Round(connectSeconds, 1), ["killCommandToDeathSeconds"] = Math.Round(killSeconds, 2),
-                ["movedClients"] = moved.Count, ["stayers"] = stayers.Count,
+                ["clientsPerNodeBeforeKill"] = spreadBefore, ["movedClients"] = moved.Count, ["stayers"] = stayers.Count,
+                ["movedClientsNowOn"] = Spread(cluster, moved),
                 ["allMovedLiveAgain"] = live.All(t => t is not null), ["movedNotLiveAgain"] = live.Count(t => t is null),
                 ["reconnectedSeconds"] = Summary(Times(f => f.ReconnectedUs)), ["rejoinedSeconds"] = Summary(Times(f => f.RejoinedUs)),
                 ["liveAgainSeconds"] = Summary(live),
@@ -447,12 +471,15 @@ internal static class ClusterScenario
                 ["restCallsByRoute"] = rest, ["restCallsUntilConverged"] = restAfter.Values.Sum(),
                 ["stayersLatencyBefore"] = Latency(baseline), ["stayersLatencyDuring"] = Latency(during),
                 ["cpuPercentDuring"] = cpu.ToDictionary(c => c.Name, c => c.Percent),
+                ["loadGenThreadPoolDuring"] = new Dictionary<string, object> { ["maxPendingWorkItems"] = maxPendingWorkItems, ["maxThreads"] = maxThreads },
                 ["windowSeconds"] = Math.Round(stormSeconds, 2),
                 ["clientsAtSessionHead"] = atHead, ["convergeSeconds"] = convergeSeconds is null ? null : Math.Round(convergeSeconds.Value, 2),
                 ["maxUpstreamStreamsAtOnce"] = fake.MaxOpenStreams,
-                ["sanity"] = Sanity(followers),
+                ["sanityMoved"] = Sanity(moved), ["sanityStayers"] = Sanity(stayers),
+                ["gapLog"] = followers.SelectMany(f => f.Read(() => f.GapLog.ToList())).Take(10)
+                    .Select(g => System.Text.RegularExpressions.Regex.Replace(g, @"127\.0\.0\.1:\d+", m => cluster.NodeName(m.Value))).ToList(),
             };
-            Console.Error.WriteLine("[cluster]   reconnect " + string.Join(' ', row.Where(kv => kv.Key is not ("sanity" or "restCallsByRoute"))
+            Console.Error.WriteLine("[cluster]   reconnect " + string.Join(' ', row.Where(kv => kv.Key is not ("restCallsByRoute" or "gapLog"))
                 .Select(kv => $"{kv.Key}={Show(kv.Value)}")));
             return row;
         }
@@ -569,8 +596,9 @@ internal static class ClusterScenario
     private static string Show(object? v) => v switch
     {
         null => "–",
-        Dictionary<string, object?> d => "{" + string.Join(',', d.Select(kv => $"{kv.Key}:{Show(kv.Value)}")) + "}",
-        Dictionary<string, double> d => "{" + string.Join(',', d.Select(kv => $"{kv.Key}:{kv.Value}")) + "}",
+        string text => text,
+        System.Collections.IDictionary d => "{" + string.Join(',', d.Keys.Cast<object>().Select(k => $"{k}:{Show(d[k])}")) + "}",
+        System.Collections.IEnumerable list => "[" + string.Join(',', list.Cast<object?>().Select(Show)) + "]",
         _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
     };
 }

@@ -13,6 +13,7 @@ internal sealed class ClusterScript(string script, string stateDir, string log, 
 {
     private readonly Dictionary<string, string> _env = new(StringComparer.Ordinal);
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
+    private Stopwatch? _nodeStarted;
 
     public int NodeCount => int.Parse(Env("NODE_COUNT"), CultureInfo.InvariantCulture);
     public Uri FrontHubUrl => new(Env("FRONT_URL") + "/hubs/session");
@@ -21,10 +22,36 @@ internal sealed class ClusterScript(string script, string stateDir, string log, 
     public Uri NodeUrl(int node) => new(Env($"NODE_{node}_URL") + "/");
     public Uri NodeHubUrl(int node) => new(NodeUrl(node), "hubs/session");
 
+    /// <summary>
+    /// "node-N" for an address nginx names (<c>127.0.0.1:PORT</c>; after a failed try, a list whose last one answered),
+    /// else the address itself ("?" for none).
+    /// </summary>
+    public string NodeName(string? address)
+    {
+        address = address?.Split(',')[^1].Trim();
+        for (var node = 1; node <= NodeCount; node++)
+        {
+            if (address == $"127.0.0.1:{Env($"NODE_{node}_PORT")}")
+            {
+                return $"node-{node}";
+            }
+        }
+
+        return address ?? "?";
+    }
+
     /// <summary>The pid of a running node, null when it is down.</summary>
     public int? NodePid(int node) => Pid($"NODE_{node}_PID");
     public int? RedisPid => Pid("REDIS_PID");
-    public int? NginxPid => Pid("NGINX_PID");
+
+    /// <summary>CPU seconds of nginx: its master and its workers (the master's children, which do the proxying).</summary>
+    public double NginxCpuSeconds()
+    {
+        var master = Pid("NGINX_PID") ?? throw new InvalidOperationException("nginx is not running");
+        var children = File.ReadAllText($"/proc/{master}/task/{master}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return Proc.CpuSeconds(master) + children.Sum(c => Proc.CpuSeconds(int.Parse(c, CultureInfo.InvariantCulture)));
+    }
+
     public string Env(string key) => _env.TryGetValue(key, out var v) ? v : throw new KeyNotFoundException($"cluster.sh env has no {key}");
 
     private int? Pid(string key) => int.TryParse(_env.GetValueOrDefault(key), CultureInfo.InvariantCulture, out var pid) ? pid : null;
@@ -50,8 +77,12 @@ internal sealed class ClusterScript(string script, string stateDir, string log, 
     public async Task StartNodeAsync(int node)
     {
         await RunAsync(["start-node", node.ToString(CultureInfo.InvariantCulture)]);
+        _nodeStarted = Stopwatch.StartNew();
         await ReadEnvAsync();
     }
+
+    /// <summary>Time since a node was last started again (<see cref="TimeSpan.MaxValue"/>: none was).</summary>
+    public TimeSpan SinceNodeStarted => _nodeStarted?.Elapsed ?? TimeSpan.MaxValue;
 
     /// <summary>What node <paramref name="node"/>'s <c>/readyz</c> says of the upstream's lease; null when it does not answer.</summary>
     public async Task<LeaseView?> LeaseAsync(int node)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.WebSockets;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
@@ -23,6 +24,9 @@ internal sealed class SessionFollower : IAsyncDisposable
     /// <summary>The hub URL's query parameter that picks the event form (<c>EventForms.QueryParameter</c> where it exists).</summary>
     private const string EventFormsQuery = "events";
 
+    /// <summary>The header cluster.sh's nginx adds to every response: which node answered.</summary>
+    private const string ServedByHeader = "X-Gateway-Upstream";
+
     private readonly Lock _gate = new();
     private readonly List<(SessionEvent Event, long ReceivedUs)> _buffer = [];
     private long _epoch;
@@ -30,6 +34,7 @@ internal sealed class SessionFollower : IAsyncDisposable
     private bool _joining;
     private int _rejoinPending;
     private bool _awaitingLive;
+    private long _joinedUs;
     private long? _markUs;
     private List<double>? _recorded;
 
@@ -45,6 +50,12 @@ internal sealed class SessionFollower : IAsyncDisposable
 
     /// <summary>The node it connected to (1-based), 0 when behind the load balancer or on a single node.</summary>
     public int Node { get; }
+
+    /// <summary>Behind cluster.sh's nginx: the address of the node serving its current connection (nginx's <see cref="ServedByHeader"/>).</summary>
+    public string? ServedBy { get; private set; }
+
+    /// <summary>The first gaps it saw (at most 5): when, where, and how long after its latest join's result.</summary>
+    public List<string> GapLog { get; } = [];
 
     /// <summary>Where the latency of each applied text delta goes (µs); see <see cref="MeasureInto"/>.</summary>
     public IReadOnlyList<Histogram> LatencySinks { get; private set; } = [];
@@ -80,13 +91,48 @@ internal sealed class SessionFollower : IAsyncDisposable
     public static async Task<SessionFollower> StartAsync(Uri hubUrl, string sessionId, int node, bool reconnect)
     {
         var url = new UriBuilder(hubUrl) { Query = $"{EventFormsQuery}=full" }.Uri;
+        SessionFollower? follower = null;
+        string? firstServedBy = null;
         var options = new GatewayHubClientOptions
         {
             ApiKey = GatewayProcess.ApiKey, RecordEvents = false, SkipNegotiation = true, AutomaticReconnect = reconnect,
             HandshakeTimeout = TimeSpan.FromSeconds(60),
+            // The official client's WebSocket, keeping the response's headers: behind cluster.sh's nginx,
+            // X-Gateway-Upstream names the node that took the connection.
+            ConfigureConnection = o => o.WebSocketFactory = async (context, ct) =>
+            {
+                var socket = new ClientWebSocket();
+                socket.Options.CollectHttpResponseDetails = true;
+                foreach (var (name, value) in context.Options.Headers)
+                {
+                    socket.Options.SetRequestHeader(name, value);
+                }
+
+                try
+                {
+                    await socket.ConnectAsync(context.Uri, ct);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+
+                var servedBy = socket.HttpResponseHeaders?.TryGetValue(ServedByHeader, out var values) == true ? string.Join(',', values) : null;
+                if (follower is null)
+                {
+                    firstServedBy = servedBy;
+                }
+                else
+                {
+                    follower.ServedBy = servedBy;
+                }
+
+                return socket;
+            },
         };
         var client = await GatewayHubClient.ConnectAsync(url, options);
-        var follower = new SessionFollower(client, sessionId, node);
+        follower = new SessionFollower(client, sessionId, node) { ServedBy = firstServedBy };
         client.Connection.On<SessionEvent>(nameof(ISessionClient.SessionEvent), follower.OnEvent);
         client.OnSessionSnapshot(follower.OnSnapshot);
         client.Connection.Reconnecting += _ =>
@@ -249,6 +295,7 @@ internal sealed class SessionFollower : IAsyncDisposable
                 (RejoinedUs, RejoinRecovered) = (now, recovered);
             }
 
+            _joinedUs = now;
             // A snapshot pushed while the join ran may be newer than the join's result: keep the newer position.
             MoveTo(result.GetProperty("epoch").GetInt64(), result.GetProperty("seq").GetInt64());
             _joining = false;
@@ -328,6 +375,11 @@ internal sealed class SessionFollower : IAsyncDisposable
         if (evt.Seq != _seq + 1)
         {
             Gaps++;
+            if (GapLog.Count < 5)
+            {
+                GapLog.Add($"seq {evt.Seq} after {_seq} (epoch {_epoch}) from {ServedBy ?? $"node {Node}"}, {(receivedUs - _joinedUs) / 1000.0:0.0} ms after the latest join's result");
+            }
+
             Rejoin(useSince: true);
             return;
         }

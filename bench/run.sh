@@ -50,17 +50,19 @@ bench=(dotnet "$root/bench/Gateway.Bench/bin/Release/net10.0/Gateway.Bench.dll")
 case $mode in
   full)  a_args=(--watchers=1,10,100,500 --tokens=2000 --delay=10)
          b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=4)
-         i_args=(--connections=1000,5000,10000)
-         c_args=(--sessions=10 --watchers=30 --rates=20,50 --step-seconds=10 --takeovers=3
-                 --reconnect-clients=1000 --reconnect-sessions=20 --reconnect-rate=10 --reconnect-kill=other,holder) ;;
+         i_args=(--connections=1000,5000,10000) ;;
   quick) a_args=(--watchers=1,10,100,500 --tokens=500 --delay=10)
          b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=2 --warm-seconds=1 --levels=10000,25000,50000,75000,100000,150000)
-         i_args=(--connections=1000,5000)
-         c_args=(--rates=50 --step-seconds=5 --takeovers=2 --reconnect-kill=holder) ;;
+         i_args=(--connections=1000,5000) ;;
   smoke) a_args=(--watchers=1,5 --tokens=30 --delay=10 --idle-seconds=0.5 --warmup-tokens=5)
          b_args=(--configs=1x20,5x4 --step-seconds=1 --warm-seconds=0.5 --levels=500,1000 --low-rate=20)
-         i_args=(--connections=50,100 --sessions=5)
-         c_args=(--sessions=2 --watchers=6 --rates=20 --warm-seconds=1 --step-seconds=2 --redis-idle-seconds=1
+         i_args=(--connections=50,100 --sessions=5) ;;
+esac
+case $mode in   # the cluster scenarios (the smoke leaves killed nodes down: its takeover runs on the two left)
+  full)  c_args=(--sessions=10 --watchers=30 --rates=20,50 --step-seconds=10 --takeovers=3
+                 --reconnect-clients=1000 --reconnect-sessions=20 --reconnect-rate=10 --reconnect-kill=other,holder) ;;
+  quick) c_args=(--rates=50 --step-seconds=5 --takeovers=2 --reconnect-kill=holder) ;;
+  smoke) c_args=(--sessions=2 --watchers=6 --rates=20 --warm-seconds=1 --step-seconds=2 --redis-idle-seconds=1
                  --takeovers=1 --takeover-sessions=2 --takeover-watchers=3 --reconnect-clients=30 --reconnect-sessions=3
                  --reconnect-kill=other --reconnect-baseline-seconds=1 --reconnect-timeout=30 --restart-killed=false) ;;
 esac

@@ -20,6 +20,15 @@ namespace OpencodeGateway.Bench;
 /// is back on another node and live again, the REST calls this cost the upstream, and the latency of the clients that
 /// stayed, before and during the storm.</item>
 /// </list>
+/// They run in the order 1 and 2, 4, 3. Arguments (defaults): <c>--gateway-dll</c>, <c>--cluster-sh</c>,
+/// <c>--state-dir</c>, <c>--port-base</c> (cluster.sh's CLUSTER_PORT_BASE), <c>--gateway-port</c> (5496, the single
+/// node), <c>--fake-port</c> (5498), <c>--log-dir</c>, <c>--gateway-args</c>; 1: <c>--sessions</c> (10),
+/// <c>--watchers</c> per session (30), <c>--rates</c> per session (20,50), <c>--warm-seconds</c> (3),
+/// <c>--step-seconds</c> (10), <c>--redis-idle-seconds</c> (5); 4: <c>--reconnect-clients</c> (1000),
+/// <c>--reconnect-sessions</c> (20), <c>--reconnect-rate</c> per session (10), <c>--reconnect-kill</c> (other,holder),
+/// <c>--reconnect-baseline-seconds</c> (5), <c>--reconnect-timeout</c> (60); 3: <c>--takeovers</c> (3),
+/// <c>--takeover-sessions</c> (5), <c>--takeover-watchers</c> per session (6), <c>--takeover-rate</c> (20);
+/// <c>--restart-killed</c> (true: a killed node is started again before the next kill).
 /// </summary>
 internal static class ClusterScenario
 {
@@ -146,7 +155,7 @@ internal static class ClusterScenario
             {
                 fake.SetRate(sessions, rate * shape.Sessions);
                 await Task.Delay(TimeSpan.FromSeconds(shape.WarmSeconds));
-                var holder = cluster is null ? 0 : (await cluster.LeaseAsync(1))?.Holder ?? 0;
+                var holder = cluster is null ? 0 : (await cluster.WaitReadyAsync(ReadyTimeout)).Holder;
                 Histogram all = new(), onHolder = new(), viaRedis = new();
                 foreach (var f in followers)
                 {
@@ -180,6 +189,7 @@ internal static class ClusterScenario
                     ["upstreamEventsPerSec"] = Math.Round(upstream / seconds, 1),
                     ["deliveredPerSec"] = Math.Round(all.Count / seconds, 1),
                     ["offeredDeliveredPerSec"] = rate * shape.Sessions * shape.Watchers,
+                    ["upstreamEvents"] = upstream, ["deliveredEvents"] = all.Count, ["seconds"] = Math.Round(seconds, 2),
                 };
                 foreach (var (k, v) in Latency(all))
                 {
@@ -193,8 +203,6 @@ internal static class ClusterScenario
                     step["viaRedis"] = Latency(viaRedis);
                     step["redis"] = RedisPer(redis!, seconds, upstream, all.Count);
                     redisSteps.Add((redis!, seconds));
-                    step["redisDelivered"] = (long)all.Count;
-                    step["upstreamEvents"] = upstream;
                 }
 
                 step["cpuPercent"] = cpu.ToDictionary(c => c.Name, c => c.Percent);
@@ -226,7 +234,7 @@ internal static class ClusterScenario
                 var (used, seconds) = redisSteps[i];
                 var net = new RedisStats((long)(used.InputBytes - idle.InputBytes * seconds / idleSeconds), (long)(used.OutputBytes - idle.OutputBytes * seconds / idleSeconds),
                     used.Calls.ToDictionary(c => c.Key, c => (long)(c.Value - idle.Calls.GetValueOrDefault(c.Key) * seconds / idleSeconds)), used.CpuSeconds - idle.CpuSeconds * seconds / idleSeconds);
-                ((Dictionary<string, object?>)steps[i]["redis"]!)["lessIdle"] = RedisPer(net, seconds, (long)steps[i]["upstreamEvents"]!, (long)steps[i]["redisDelivered"]!);
+                ((Dictionary<string, object?>)steps[i]["redis"]!)["lessIdle"] = RedisPer(net, seconds, (long)steps[i]["upstreamEvents"]!, (long)steps[i]["deliveredEvents"]!);
             }
 
             return (steps, new Dictionary<string, object?>
@@ -260,7 +268,13 @@ internal static class ClusterScenario
     /// <summary>CPU seconds of the given nodes and of Redis, by name.</summary>
     private static List<(string Name, Func<double> CpuSeconds)> Processes(ClusterScript cluster, IEnumerable<int> nodes)
     {
-        var list = nodes.Select(n => (cluster.NodePid(n)!.Value, n)).Select(p => ($"node-{p.n}", (Func<double>)(() => Proc.CpuSeconds(p.Item1)))).ToList();
+        var list = new List<(string Name, Func<double> CpuSeconds)>();
+        foreach (var node in nodes)
+        {
+            var pid = cluster.NodePid(node)!.Value;
+            list.Add(($"node-{node}", () => Proc.CpuSeconds(pid)));
+        }
+
         var redis = cluster.RedisPid!.Value;
         list.Add(("redis", () => Proc.CpuSeconds(redis)));
         return list;

@@ -113,6 +113,10 @@ public sealed class ClusterStack : IAsyncLifetime
 
     public Task RedisStartAsync() => RunAsync(["redis-start"]);
 
+    public Task PostgresStopAsync() => RunAsync(["postgres-stop"]);
+
+    public Task PostgresStartAsync() => RunAsync(["postgres-start"]);
+
     /// <summary>Makes the next Redis start empty, as a Redis without persistence restarts.</summary>
     public void ForgetRedisData()
     {

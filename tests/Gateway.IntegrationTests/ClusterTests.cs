@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
@@ -43,6 +44,30 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
 
     private static bool Finished(SessionWatcher w, string lastToken) =>
         w.Model.StatusType == "idle" && w.Model.AllText().Contains(lastToken, StringComparison.Ordinal);
+
+    /// <summary>Waits until every watcher shows the whole answer; on a timeout, writes where each one was.</summary>
+    private async Task FinishAllAsync(IEnumerable<SessionWatcher> watchers, string lastToken, string what)
+    {
+        var all = watchers.ToList();
+        try
+        {
+            foreach (var w in all)
+            {
+                await w.WaitUntilAsync(x => Finished(x, lastToken), AnswerTimeout, what);
+            }
+        }
+        catch (TimeoutException)
+        {
+            for (var i = 0; i < all.Count; i++)
+            {
+                output.WriteLine(all[i].Read(x => $"watcher {i}: epoch {x.Model.Epoch} seq {x.Model.Seq} status {x.Model.StatusType} "
+                    + $"text {x.Model.AllText().Length} chars; snapshots {x.Snapshots} pushed {x.PushedSnapshots} recoveries {x.Recoveries} "
+                    + $"reconnects {x.Reconnects} events {x.EventsApplied} failures {string.Join(" | ", x.Failures)}"));
+            }
+
+            throw;
+        }
+    }
 
     private async Task<string> CreateSessionAsync(int node = 1)
     {
@@ -89,10 +114,7 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         }
 
         await watchers[^1].Connection.PromptAsync(new PromptRequest(sessionId, "cluster tokens=500 delay=5"));
-        foreach (var w in watchers)
-        {
-            await w.WaitUntilAsync(x => Finished(x, "t500 "), AnswerTimeout, "500-token answer");
-        }
+        await FinishAllAsync(watchers, "t500 ", "500-token answer");
 
         await AssertIdenticalToStoredAsync(sessionId, watchers);
         // Each event once and in order: from its join on, every watcher applied seq+1, seq+2, … to the same end (events
@@ -173,10 +195,7 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
 
         await onOtherNode[0].Connection.PromptAsync(new PromptRequest(sessionId, "stall tokens=10000 delay=1"));
         var fast = onStalledNode.Concat(onOtherNode).ToList();
-        foreach (var w in fast)
-        {
-            await w.WaitUntilAsync(x => Finished(x, "t10000 "), AnswerTimeout, "10000-token answer");
-        }
+        await FinishAllAsync(fast, "t10000 ", "10000-token answer");
 
         // The clients beside the stalled one finished with those of the other node: with the package's lifetime manager
         // alone they froze until the stalled connection was aborted (7.2 s measured when the issue was filed).
@@ -279,10 +298,7 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         Assert.Equal((1, next.Token), leases[next.Node]);
         Assert.All(survivors.Where(n => n != next.Node), n => Assert.Equal((0, (long?)null), leases[n]));
 
-        foreach (var w in watchers)
-        {
-            await w.WaitUntilAsync(x => Finished(x, "t800 "), AnswerTimeout, "800-token answer");
-        }
+        await FinishAllAsync(watchers, "t800 ", "800-token answer");
 
         await AssertIdenticalToStoredAsync(sessionId, watchers);
         // The killed node's clients came back through the load balancer to another node by themselves.
@@ -311,13 +327,51 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         // Released, not expired: well under the lease's TTL (6 s) after the process is gone.
         Assert.True(handover - stopped < TimeSpan.FromSeconds(3), $"hand-over {(handover - stopped).TotalSeconds:0.0} s after the node exited");
 
-        foreach (var w in watchers)
-        {
-            await w.WaitUntilAsync(x => Finished(x, "t600 "), AnswerTimeout, "600-token answer");
-        }
+        await FinishAllAsync(watchers, "t600 ", "600-token answer");
 
         await AssertIdenticalToStoredAsync(sessionId, watchers);
         Assert.Equal(1, cluster.Proxy.MaxOpenStreams);
+    }
+
+    [Fact]
+    public async Task PostgreSQL_stopped_mid_answer_streaming_goes_on_and_what_needs_it_fails_at_once_with_service_unavailable()
+    {
+        var sessionId = await CreateSessionAsync();
+        var watchers = await WatchThroughFrontAsync(sessionId, 3);
+        await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "pg tokens=600 delay=10"));
+        await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains("t100 ", StringComparison.Ordinal), AnswerTimeout, "100 tokens");
+
+        await cluster.PostgresStopAsync();
+        try
+        {
+            // A join needs the session's record (who may see it): refused at once with a code to retry on, never hung.
+            await using var late = await GatewayHubClient.ConnectAsync(cluster.HubUrl(2), cluster.As());
+            var clock = Stopwatch.StartNew();
+            var refused = await Assert.ThrowsAsync<HubException>(() => late.JoinAsync(new JoinRequest(sessionId)));
+            Assert.Equal(GatewayErrorCodes.ServiceUnavailable, refused.GatewayCode());
+            using var http = new HttpClient { BaseAddress = cluster.NodeUrl(3) };
+            http.DefaultRequestHeaders.Authorization = new("Bearer", cluster.Token());
+            using var list = await http.GetAsync("/api/sessions");
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, list.StatusCode);
+            Assert.Equal("1", list.Headers.RetryAfter?.ToString());
+            Assert.Contains($"\"code\":\"{GatewayErrorCodes.ServiceUnavailable}\"", await list.Content.ReadAsStringAsync());
+            output.WriteLine($"join and list refused within {clock.Elapsed.TotalMilliseconds:0} ms");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"refusals took {clock.Elapsed}");
+
+            // The answer streams on: nothing on the event path touches PostgreSQL.
+            foreach (var w in watchers)
+            {
+                await w.WaitUntilAsync(x => Finished(x, "t600 "), AnswerTimeout, "600-token answer while PostgreSQL is down");
+            }
+        }
+        finally
+        {
+            await cluster.PostgresStartAsync();
+        }
+
+        await AssertIdenticalToStoredAsync(sessionId, watchers);
+        var back = await WatchAsync(cluster.HubUrl(2), sessionId);
+        Assert.Equal(watchers[0].Read(x => x.Model.AllText()), back.Read(x => x.Model.AllText()));
     }
 
     [Theory]
@@ -332,17 +386,40 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains("t200 ", StringComparison.Ordinal), AnswerTimeout, "200 tokens");
 
         await cluster.RedisStopAsync();
-        await Task.Delay(TimeSpan.FromSeconds(5));
-        if (!keepData)
+        var outage = Stopwatch.StartNew();
+        try
         {
-            cluster.ForgetRedisData();
+            // Meanwhile nothing hangs: every node says it is not ready (Redis) and refuses new hub connections at once
+            // (503, Retry-After) while the open ones stay.
+            for (var node = 1; node <= cluster.NodeCount; node++)
+            {
+                var (status, body) = await cluster.ReadyAsync(node);
+                Assert.Equal(503, status);
+                Assert.Equal("Unhealthy", body.GetProperty("checks").GetProperty("redis").GetProperty("status").GetString());
+                var connecting = Stopwatch.StartNew();
+                var refused = await Assert.ThrowsAnyAsync<Exception>(() => GatewayHubClient.ConnectAsync(cluster.HubUrl(node),
+                    cluster.As() with { AutomaticReconnect = false }));
+                Assert.Contains("503", refused.ToString(), StringComparison.Ordinal);
+                Assert.True(connecting.Elapsed < TimeSpan.FromSeconds(10), $"connecting to node-{node} took {connecting.Elapsed}");
+            }
+
+            Assert.All(watchers, w => Assert.False(w.Connection.IsClosed));
+            if (outage.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                await Task.Delay(TimeSpan.FromSeconds(5) - outage.Elapsed);
+            }
+
+            if (!keepData)
+            {
+                cluster.ForgetRedisData();
+            }
+        }
+        finally
+        {
+            await cluster.RedisStartAsync();
         }
 
-        await cluster.RedisStartAsync();
-        foreach (var w in watchers)
-        {
-            await w.WaitUntilAsync(x => Finished(x, "t900 "), AnswerTimeout, "900-token answer");
-        }
+        await FinishAllAsync(watchers, "t900 ", "900-token answer");
 
         await AssertIdenticalToStoredAsync(sessionId, watchers);
         // Readiness comes back on every node.

@@ -640,6 +640,8 @@ export const GatewayErrorCodes = {
   Forbidden: 'forbidden',
   Conflict: 'conflict',
   PayloadTooLarge: 'payload_too_large',
+  /** The gateway's session store, or Redis in a cluster, did not answer in time: retry shortly. */
+  ServiceUnavailable: 'service_unavailable',
 } as const;
 
 /** Codes the hub filter produces that are not in GatewayErrorCodes.cs. */

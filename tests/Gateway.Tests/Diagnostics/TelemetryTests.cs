@@ -69,11 +69,19 @@ public sealed class TelemetryTests
         Assert.NotNull(await hub.NextAsync("SessionEvent", TimeSpan.FromSeconds(10)));
 
         using var anonymous = host.HttpClient(null);
-        var response = await anonymous.GetAsync("/metrics");
+        // The pump records an event's dispatch time once it is handed to every watcher, so the client may have it first.
+        HttpResponseMessage response;
+        string text;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        do
+        {
+            response = await anonymous.GetAsync("/metrics");
+            text = await response.Content.ReadAsStringAsync();
+        }
+        while (!text.Contains("gateway_pump_dispatch_duration_seconds_count{", StringComparison.Ordinal) && DateTime.UtcNow < deadline);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
-        var text = await response.Content.ReadAsStringAsync();
         Assert.Contains("# TYPE gateway_pump_dispatch_duration_seconds histogram", text);
         Assert.Contains("gateway_pump_dispatch_duration_seconds_bucket{otel_scope_name=\"OpencodeGateway\",le=\"5E-05\"}", text);
         Assert.Contains("gateway_pump_dispatch_duration_seconds_count{otel_scope_name=\"OpencodeGateway\"} 1", text);

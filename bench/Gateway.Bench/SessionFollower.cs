@@ -16,14 +16,10 @@ namespace OpencodeGateway.Bench;
 /// fake upstream's emit time carried in the delta. It records when it was cut off, back, rejoined and live again.
 /// </summary>
 /// <remarks>
-/// Connects with <c>?events=full</c>: every event as a <see cref="SessionEvent"/> in both arms of a comparison (a
-/// gateway that does not know the parameter ignores it).
+/// Connects with <c>?events=full</c>: every event as a <see cref="SessionEvent"/> in both arms of a comparison.
 /// </remarks>
 internal sealed class SessionFollower : IAsyncDisposable
 {
-    /// <summary>The hub URL's query parameter that picks the event form (<c>EventForms.QueryParameter</c> where it exists).</summary>
-    private const string EventFormsQuery = "events";
-
     /// <summary>The header cluster.sh's nginx adds to every response: which node answered.</summary>
     private const string ServedByHeader = "X-Gateway-Upstream";
 
@@ -90,7 +86,7 @@ internal sealed class SessionFollower : IAsyncDisposable
 
     public static async Task<SessionFollower> StartAsync(Uri hubUrl, string sessionId, int node, bool reconnect)
     {
-        var url = new UriBuilder(hubUrl) { Query = $"{EventFormsQuery}=full" }.Uri;
+        var url = new UriBuilder(hubUrl) { Query = $"{EventForms.QueryParameter}={EventForms.Full}" }.Uri;
         SessionFollower? follower = null;
         string? firstServedBy = null;
         var options = new GatewayHubClientOptions

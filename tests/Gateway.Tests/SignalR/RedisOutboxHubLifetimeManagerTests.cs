@@ -1,0 +1,238 @@
+using Gateway.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using OpencodeGateway.Cluster;
+using OpencodeGateway.SignalR;
+
+namespace Gateway.Tests.SignalR;
+
+/// <summary>
+/// The lifetime manager specification on the cluster's manager (<see cref="RedisOutboxHubLifetimeManager{THub}"/>) over a
+/// real Redis, plus scale-out (after aspnetcore's <c>ScaleoutHubLifetimeManagerTests</c>): the nodes of a test are
+/// managers on one Redis under the test's own key prefix, each with its own connection, as separate processes are.
+/// </summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisOutboxHubLifetimeManagerTests(RedisFixture redis) : HubLifetimeManagerSpec
+{
+    private readonly string _keyPrefix = RedisFixture.NewKeyPrefix();
+    private int _nodes;
+
+    private protected override async Task<ManagerNode> CreateNodeAsync(IConfiguration configuration)
+    {
+        var connection = await RedisFixture.ConnectNodeAsync(RedisFixture.Cluster(redis.Endpoint, _keyPrefix, $"node{++_nodes}"));
+        var services = ManagerNode.BuildServices(configuration, s =>
+        {
+            s.AddSingleton(connection);
+            s.AddRedisOutboxBackplane(sp => sp.GetRequiredService<RedisConnection>().Keys.Backplane,
+                sp => sp.GetRequiredService<RedisConnection>().ConnectedAsync());
+        });
+        return new ManagerNode(services, connection);
+    }
+
+    [Fact]
+    public async Task SendAll_from_one_node_reaches_the_connections_of_every_node()
+    {
+        var node1 = await StartNodeAsync();
+        var node2 = await StartNodeAsync();
+        var a = await ConnectAsync(node1);
+        var b = await ConnectAsync(node2);
+
+        await node1.Manager.SendAllAsync("Hello", ["1"]);
+
+        Assert.Equal(["1"], await a.ReadArgumentsAsync(1));
+        Assert.Equal(["1"], await b.ReadArgumentsAsync(1));
+    }
+
+    [Fact]
+    public async Task SendAll_from_another_node_skips_connections_that_disconnected()
+    {
+        var node1 = await StartNodeAsync();
+        var node2 = await StartNodeAsync();
+        var a = await ConnectAsync(node1);
+        var b = await ConnectAsync(node2);
+        var c = await ConnectAsync(node2);
+        await node2.Manager.OnDisconnectedAsync(b.Context);
+
+        await node1.Manager.SendAllAsync("Hello", ["1"]);
+        await node1.Manager.SendAllAsync("Hello", ["2"]);
+
+        Assert.Equal(["1", "2"], await a.ReadArgumentsAsync(2));
+        Assert.Equal(["1", "2"], await c.ReadArgumentsAsync(2));
+        Assert.Empty(b.ReadAvailable());
+    }
+
+    [Fact]
+    public async Task SendConnection_reaches_a_connection_of_another_node()
+    {
+        var node1 = await StartNodeAsync();
+        var node2 = await StartNodeAsync();
+        var a = await ConnectAsync(node1);
+
+        await node2.Manager.SendConnectionAsync(a.Id, "Hello", ["1"]);
+        await node2.Manager.SendConnectionsAsync([a.Id], "Hello", ["2"]);
+
+        Assert.Equal(["1", "2"], await a.ReadArgumentsAsync(2));
+    }
+
+    [Fact]
+    public async Task SendGroup_from_a_node_without_members_reaches_the_members_on_other_nodes()
+    {
+        var node1 = await StartNodeAsync();
+        var node2 = await StartNodeAsync();
+        var node3 = await StartNodeAsync();
+        var a = await ConnectAsync(node1);
+        var b = await ConnectAsync(node2);
+        var group = NewGroup();
+        await node1.Manager.AddToGroupAsync(a.Id, group);
+        await node2.Manager.AddToGroupAsync(b.Id, group);
+
+        await node3.Manager.SendGroupAsync(group, "Hello", ["1"]);
+        await node3.Manager.SendGroupExceptAsync(group, "Hello", ["2"], [a.Id]);
+
+        Assert.Equal(["1"], await a.ReadArgumentsAsync(1));
+        Assert.Equal(["1", "2"], await b.ReadArgumentsAsync(2));
+        Assert.Empty(a.ReadAvailable());
+    }
+
+    [Fact]
+    public async Task AddToGroup_for_a_connection_of_another_node_makes_it_a_member_once()
+    {
+        var node1 = await StartNodeAsync();
+        var node2 = await StartNodeAsync();
+        var a = await ConnectAsync(node1);
+        var group = NewGroup();
+
+        await node2.Manager.AddToGroupAsync(a.Id, group);
+        await node1.Manager.AddToGroupAsync(a.Id, group);
+        await node2.Manager.SendGroupAsync(group, "Hello", ["1"]);
+        await node2.Manager.SendGroupAsync(group, "Hello", ["2"]);
+
+        Assert.Equal(["1", "2"], await a.ReadArgumentsAsync(2));
+    }
+
+    [Fact]
+    public async Task RemoveFromGroup_for_a_connection_of_another_node_stops_delivery_to_it()
+    {
+        var node1 = await StartNodeAsync();
+        var node2 = await StartNodeAsync();
+        var a = await ConnectAsync(node1);
+        var b = await ConnectAsync(node1);
+        var group = NewGroup();
+        await node1.Manager.AddToGroupAsync(a.Id, group);
+        await node1.Manager.AddToGroupAsync(b.Id, group);
+        await node2.Manager.SendGroupAsync(group, "Hello", ["1"]);
+        Assert.Equal(["1"], await a.ReadArgumentsAsync(1));
+
+        await node2.Manager.RemoveFromGroupAsync(a.Id, group);
+        await node2.Manager.SendGroupAsync(group, "Hello", ["2"]);
+        await node2.Manager.SendGroupAsync(group, "Hello", ["3"]);
+
+        Assert.Equal(["1", "2", "3"], await b.ReadArgumentsAsync(3));
+        Assert.Empty(a.ReadAvailable());
+    }
+
+    [Fact]
+    public async Task Removing_a_connection_of_another_node_from_a_group_it_is_not_in_does_nothing()
+    {
+        var node1 = await StartNodeAsync();
+        var node2 = await StartNodeAsync();
+        var a = await ConnectAsync(node1);
+        var group = NewGroup();
+
+        await node2.Manager.RemoveFromGroupAsync(a.Id, group).WaitAsync(TimeSpan.FromSeconds(10));
+        await node2.Manager.AddToGroupAsync(a.Id, group);
+        await node2.Manager.SendGroupAsync(group, "Hello", ["1"]);
+
+        Assert.Equal(["1"], await a.ReadArgumentsAsync(1));
+    }
+
+    [Fact]
+    public async Task Disconnecting_removes_a_connection_from_groups_another_node_added_it_to()
+    {
+        var node1 = await StartNodeAsync();
+        var node2 = await StartNodeAsync();
+        var a = await ConnectAsync(node1);
+        var b = await ConnectAsync(node1);
+        var group = NewGroup();
+        await node2.Manager.AddToGroupAsync(a.Id, group);
+        await node2.Manager.AddToGroupAsync(b.Id, group);
+
+        await node1.Manager.OnDisconnectedAsync(a.Context);
+        await node2.Manager.SendGroupAsync(group, "Hello", ["1"]);
+        await node2.Manager.SendGroupAsync(group, "Hello", ["2"]);
+
+        Assert.Equal(["1", "2"], await b.ReadArgumentsAsync(2));
+        Assert.Empty(a.ReadAvailable());
+    }
+
+    [Fact]
+    public async Task SendUser_reaches_the_users_connections_on_every_node()
+    {
+        var node1 = await StartNodeAsync();
+        var node2 = await StartNodeAsync();
+        var alice1 = await ConnectAsync(node1, "alice");
+        var alice2 = await ConnectAsync(node2, "alice");
+        var bob = await ConnectAsync(node2, "bob");
+
+        await node1.Manager.SendUserAsync("alice", "Hello", ["1"]);
+        await node1.Manager.SendUsersAsync(["bob"], "Hello", ["2"]);
+
+        Assert.Equal(["1"], await alice1.ReadArgumentsAsync(1));
+        Assert.Equal(["1"], await alice2.ReadArgumentsAsync(1));
+        Assert.Equal(["2"], await bob.ReadArgumentsAsync(1));
+    }
+
+    [Fact]
+    public async Task Local_group_sends_stay_on_their_node()
+    {
+        var node1 = await StartNodeAsync();
+        var node2 = await StartNodeAsync();
+        var a = await ConnectAsync(node1);
+        var b = await ConnectAsync(node2);
+        var group = NewGroup();
+        node1.LocalGroups.AddToLocalGroup(a.Id, group);
+        node2.LocalGroups.AddToLocalGroup(b.Id, group);
+
+        node1.LocalGroups.SendLocalGroup(group, "Hello", ["1"]);
+        // A send through the backplane after it: once b has that, whatever node 1 published before it has arrived.
+        await node1.Manager.SendAllAsync("Hello", ["2"]);
+
+        Assert.Equal(["1", "2"], await a.ReadArgumentsAsync(2));
+        Assert.Equal(["2"], await b.ReadArgumentsAsync(1));
+    }
+
+    [Fact]
+    public async Task A_stalled_connection_delays_nobody_on_its_node_or_another_and_alone_is_aborted()
+    {
+        const int messages = 200;
+        var node1 = await StartNodeAsync(maxQueuedMessages: 16, maxQueuedBytes: 64 * 1024);
+        var node2 = await StartNodeAsync(maxQueuedMessages: 16, maxQueuedBytes: 64 * 1024);
+        var group = NewGroup();
+        var stalled = await ConnectAsync(node1, pauseWriterThreshold: 16 * 1024);
+        await node1.Manager.AddToGroupAsync(stalled.Id, group);
+        var healthy = new List<TestHubConnection>();
+        foreach (var node in new[] { node1, node1, node1, node2, node2, node2 })
+        {
+            var member = await ConnectAsync(node, pauseWriterThreshold: 4 * 1024 * 1024);
+            await node.Manager.AddToGroupAsync(member.Id, group);
+            healthy.Add(member);
+        }
+
+        var payload = new string('x', 4000);
+        for (var n = 0; n < messages; n++)
+        {
+            await node2.Manager.SendGroupAsync(group, "Hello", [$"{n}:{payload}"]);
+        }
+
+        // The healthy members of the stalled one's node get every message although its channel handler writes to the
+        // stalled one too (the package alone would wait there for the stalled client's flush).
+        foreach (var member in healthy)
+        {
+            var received = await member.ReadArgumentsAsync(messages);
+            Assert.Equal(Enumerable.Range(0, messages), received.Select(r => int.Parse(r[..r.IndexOf(':')])));
+            Assert.False(member.Context.ConnectionAborted.IsCancellationRequested);
+        }
+
+        await Eventually.HoldsAsync(() => stalled.Context.ConnectionAborted.IsCancellationRequested, "the stalled connection is aborted");
+    }
+}

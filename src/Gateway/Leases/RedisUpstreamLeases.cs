@@ -196,6 +196,7 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
         private readonly CancellationTokenSource _lost = new();
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _renewing;
+        private int _disposed;
 
         public RedisLease(RedisUpstreamLeases owner, string upstream, long token, string value)
         {
@@ -275,6 +276,12 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
 
         public async ValueTask DisposeAsync()
         {
+            // Disposing again does nothing (the sources below are disposed by the first call).
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+
             await _stop.CancelAsync();
             await _renewing;
             if (!_lost.IsCancellationRequested)

@@ -101,6 +101,20 @@ public abstract class UpstreamLeasesSpec : IAsyncLifetime
         Assert.Equal(taken.Value, await node1.Leases.HolderAsync(upstream, CancellationToken.None));
         Assert.False(taken.Lost.IsCancellationRequested);
     }
+
+    [Fact]
+    public async Task Releasing_a_lease_twice_is_harmless()
+    {
+        var node = await StartNodeAsync();
+        var upstream = NewUpstream();
+        var lease = await AcquireAsync(node, upstream);
+
+        await lease.DisposeAsync();
+        await lease.DisposeAsync();
+
+        await using var again = await AcquireAsync(node, upstream);
+        Assert.Equal(again.Value, await node.Leases.HolderAsync(upstream, CancellationToken.None));
+    }
 }
 
 /// <summary>One node's leases and what they run on.</summary>

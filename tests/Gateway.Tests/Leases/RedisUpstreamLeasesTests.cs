@@ -205,6 +205,31 @@ public sealed class RedisUpstreamLeasesTests(RedisFixture redis) : UpstreamLease
         Assert.False(lease.Lost.IsCancellationRequested);
     }
 
+    [Fact]
+    public async Task A_paused_holder_does_not_reclaim_a_lease_another_node_held_and_released_meanwhile()
+    {
+        static void Short(ClusterOptions o)
+        {
+            o.LeaseTtl = TimeSpan.FromMilliseconds(300);
+            o.LeaseRenewInterval = TimeSpan.FromMilliseconds(100);
+            o.LeaseRetryInterval = TimeSpan.FromMilliseconds(50);
+        }
+
+        var paused = new FakeTimeProvider();
+        var node1 = await StartNodeAsync(paused, Short);
+        var node2 = await StartNodeAsync(TimeProvider.System, Short);
+        var upstream = NewUpstream();
+        var old = await AcquireAsync(node1, upstream);
+        // Node 2 takes the lease once it expired, reads the stream under its greater token, and gives the lease up.
+        await (await AcquireAsync(node2, upstream)).DisposeAsync();
+
+        paused.Advance(TimeSpan.FromMilliseconds(100)); // node 1 resumes and renews: nobody holds the lease now
+
+        // Its state is older than what node 2 wrote: taking the lease back would let it write that state again.
+        await Eventually.HoldsAsync(() => old.Lost.IsCancellationRequested, "the paused holder learns it lost its lease");
+        Assert.Null(await node1.Leases.HolderAsync(upstream, CancellationToken.None));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

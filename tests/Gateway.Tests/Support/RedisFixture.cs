@@ -56,6 +56,17 @@ public sealed class RedisFixture : IAsyncLifetime
     /// <summary>A plain client of the shared server, for a test's own reads and writes.</summary>
     public Task<ConnectionMultiplexer> ConnectAsync() => ConnectionMultiplexer.ConnectAsync(Endpoint);
 
+    /// <summary>Deletes every key under <paramref name="keyPrefix"/>: that cluster's data is lost, as after a restart without persistence.</summary>
+    public async Task DeleteKeysAsync(string keyPrefix)
+    {
+        await using var client = await ConnectAsync();
+        var server = client.GetServers().Single();
+        await foreach (var key in server.KeysAsync(pattern: keyPrefix + ":*"))
+        {
+            await client.GetDatabase().KeyDeleteAsync(key);
+        }
+    }
+
     /// <summary>One node's connection, as the gateway opens it (fail-fast, bounded timeouts), already connected.</summary>
     public static async Task<RedisConnection> ConnectNodeAsync(ClusterOptions options)
     {

@@ -173,6 +173,29 @@ public sealed class RedisSessionHistoryTests(RedisFixture redis) : SessionHistor
         Assert.True(epochs[0] >= clock, $"epoch {epochs[0]} below Redis's clock {clock} µs");
     }
 
+    [Fact]
+    public async Task What_the_holder_appends_after_Redis_lost_its_lease_is_written_once_it_holds_the_lease_again()
+    {
+        var leaseClock = new FakeTimeProvider();
+        var log = new FakeLogger<RedisSessionHistory>();
+        var node = await TrackAsync(CreateRedisNodeAsync(leaseTime: leaseClock, log: log));
+        await node.ConnectAsync();
+        var key = NewKey();
+        await node.AppendAsync(Answer(key, 3));
+
+        // Redis loses its data (as a restart without persistence does) between two renewals of the holder's lease, and
+        // the holder writes before its next renewal.
+        await redis.DeleteKeysAsync(_keyPrefix);
+        await node.AppendUnwrittenAsync(Answer(key, 2, first: 4));
+        await Eventually.HoldsAsync(() => log.Collector.GetSnapshot().Any(r => r.Level == LogLevel.Warning), "the writer reports it could not write");
+        leaseClock.Advance(new ClusterOptions().LeaseRenewInterval); // the holder renews: nobody held it since, so it is its again
+        await node.WrittenAsync();
+
+        var head = await node.History.GetHeadAsync(key, CancellationToken.None);
+        Assert.Equal(7, head?.Seq);
+        Assert.Equal(AnswerText(5), TextOf((await node.History.ReadImageAsync(key, CancellationToken.None))!));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

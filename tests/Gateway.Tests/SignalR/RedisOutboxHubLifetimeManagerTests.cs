@@ -14,7 +14,7 @@ namespace Gateway.Tests.SignalR;
 [Collection(RedisCollection.Name)]
 public sealed class RedisOutboxHubLifetimeManagerTests(RedisFixture redis) : HubLifetimeManagerSpec
 {
-    private readonly string _keyPrefix = RedisFixture.NewKeyPrefix();
+    private string _keyPrefix = RedisFixture.NewKeyPrefix();
     private int _nodes;
 
     private protected override async Task<ManagerNode> CreateNodeAsync(IConfiguration configuration)
@@ -27,6 +27,31 @@ public sealed class RedisOutboxHubLifetimeManagerTests(RedisFixture redis) : Hub
                 sp => sp.GetRequiredService<RedisConnection>().ConnectedAsync());
         });
         return new ManagerNode(services, connection);
+    }
+
+    [Fact]
+    public async Task Clusters_under_different_key_prefixes_do_not_see_each_others_messages()
+    {
+        var node = await StartNodeAsync();
+        var alice = await ConnectAsync(node, "alice");
+        var group = NewGroup();
+        await node.Manager.AddToGroupAsync(alice.Id, group);
+        _keyPrefix = RedisFixture.NewKeyPrefix(); // another cluster on the same Redis
+        var other = await StartNodeAsync();
+        var otherAlice = await ConnectAsync(other, "alice");
+        await other.Manager.AddToGroupAsync(otherAlice.Id, group);
+
+        await node.Manager.SendAllAsync("Hello", ["all"]);
+        await node.Manager.SendUserAsync("alice", "Hello", ["user"]);
+        await node.Manager.SendGroupAsync(group, "Hello", ["group"]);
+        // Sent after them on the same channels: once these arrived, whatever the first cluster published there has too.
+        await other.Manager.SendAllAsync("Hello", ["other all"]);
+        await other.Manager.SendUserAsync("alice", "Hello", ["other user"]);
+        await other.Manager.SendGroupAsync(group, "Hello", ["other group"]);
+
+        Assert.Equal(["all", "group", "user"], (await alice.ReadArgumentsAsync(3)).Order());
+        Assert.Equal(["other all", "other group", "other user"], (await otherAlice.ReadArgumentsAsync(3)).Order());
+        Assert.Empty(alice.ReadAvailable());
     }
 
     [Fact]

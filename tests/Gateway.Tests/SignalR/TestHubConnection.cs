@@ -70,12 +70,12 @@ internal sealed class TestHubConnection : IAsyncDisposable
     }
 
     /// <summary>Reads <paramref name="count"/> messages and returns their single string argument each.</summary>
-    public async Task<List<string>> ReadArgumentsAsync(int count, string target = "Hello")
+    public async Task<List<string>> ReadArgumentsAsync(int count, string target = "Hello", TimeSpan? timeout = null)
     {
         var received = new List<string>(count);
         for (var i = 0; i < count; i++)
         {
-            var message = await ReadAsync();
+            var message = await ReadAsync(timeout);
             Assert.Equal(target, message.Target);
             received.Add((string)Assert.Single(message.Arguments)!);
         }

@@ -1,4 +1,6 @@
+using System.Reflection;
 using Gateway.Tests.Support;
+using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using OpencodeGateway.Cluster;
@@ -27,6 +29,46 @@ public sealed class RedisOutboxHubLifetimeManagerTests(RedisFixture redis) : Hub
                 sp => sp.GetRequiredService<RedisConnection>().ConnectedAsync());
         });
         return new ManagerNode(services, connection);
+    }
+
+    [Fact]
+    public async Task A_node_takes_part_in_the_backplane_as_soon_as_it_exists()
+    {
+        var node1 = await StartNodeAsync();
+        var a = await ConnectAsync(node1);
+        var group = NewGroup();
+
+        // The race is one of microseconds: tried often enough to lose it nearly always without the fix.
+        const int tries = 40;
+        for (var i = 0; i < tries; i++)
+        {
+            // The moment the package has its Redis connection and has not subscribed to its channels yet: a node's
+            // group command to another node must get that node's acknowledgement, ...
+            var node = await StartNodeAsync();
+            Assert.True(SpinWait.SpinUntil(() => HasRedisConnection(node), TimeSpan.FromSeconds(10)));
+            await node.Manager.AddToGroupAsync(a.Id, group).WaitAsync(TimeSpan.FromSeconds(5));
+
+            // ... and a node's first connection must receive what is sent to all.
+            var other = await StartNodeAsync();
+            Assert.True(SpinWait.SpinUntil(() => HasRedisConnection(other), TimeSpan.FromSeconds(10)));
+            var b = await ConnectAsync(other);
+            await node1.Manager.SendAllAsync("Hello", [$"{i}"]);
+            Assert.Equal([$"{i}"], await b.ReadArgumentsAsync(1, timeout: TimeSpan.FromSeconds(5)));
+        }
+
+        await node1.Manager.SendGroupAsync(group, "Hello", ["in the group"]);
+        Assert.Equal([.. Enumerable.Range(0, tries).Select(i => $"{i}"), "in the group"], await a.ReadArgumentsAsync(tries + 1));
+    }
+
+    /// <summary>Whether the package's manager behind the node has stored its Redis connection (it subscribes after that).</summary>
+    private static bool HasRedisConnection(ManagerNode node)
+    {
+        const BindingFlags Private = BindingFlags.NonPublic | BindingFlags.Instance;
+        var backplane = typeof(RedisOutboxHubLifetimeManager<SpecHub>).GetField("_backplane", Private)?.GetValue(node.Manager);
+        var connection = typeof(RedisHubLifetimeManager<SpecHub>).GetField("_redisServerConnection", Private);
+        Assert.True(backplane is not null && connection is not null,
+            "the package's manager changed: find another way to catch the moment between its connection and its subscriptions");
+        return connection.GetValue(backplane) is not null;
     }
 
     [Fact]

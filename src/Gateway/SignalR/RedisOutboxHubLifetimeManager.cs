@@ -58,9 +58,10 @@ internal sealed class RedisOutboxHubLifetimeManager<THub> : HubLifetimeManager<T
             // To a connection nobody has: it goes through the package's connection lock, and publishes nothing anyone reads.
             await backplane.SendConnectionAsync("-", "-", []);
         }
-        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        catch (Exception)
         {
-            // Redis is unreachable: the subscriptions are made when it is back.
+            // Redis is unreachable (or the package failed otherwise): later calls go ahead and meet the failure themselves,
+            // as they would without this wait; it must never fail them all.
         }
     }
 

@@ -30,14 +30,15 @@ public static class OutboxServiceCollectionExtensions
         {
             o.Configuration.ChannelPrefix = StackExchange.Redis.RedisChannel.Literal(channelPrefix(sp));
             // The package names its channels after the hub alone and prefixes them only through its multiplexer's
-            // ChannelPrefix (and disposes that multiplexer, unsubscribing everything first): it gets one of its own.
+            // ChannelPrefix (and disposes that multiplexer, unsubscribing everything first): it gets one of its own, with
+            // the client's default backlog, as the package expects: its subscriptions at start wait for the connection
+            // instead of failing (the package never tries a failed one again), and a late publish is harmless.
             o.ConnectionFactory = async log =>
             {
                 var node = await connection(sp);
                 var configuration = StackExchange.Redis.ConfigurationOptions.Parse(node.Configuration);
                 configuration.ChannelPrefix = o.Configuration.ChannelPrefix;
                 configuration.AbortOnConnectFail = false;
-                configuration.BacklogPolicy = StackExchange.Redis.BacklogPolicy.FailFast;
                 return await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(configuration, log);
             };
         });

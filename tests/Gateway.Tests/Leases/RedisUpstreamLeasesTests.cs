@@ -135,16 +135,9 @@ public sealed class RedisUpstreamLeasesTests(RedisFixture redis) : UpstreamLease
     [Fact]
     public async Task A_lease_its_paused_holder_does_not_renew_expires_after_its_ttl_and_the_old_holder_learns_it_lost_it()
     {
-        static void Short(ClusterOptions o)
-        {
-            o.LeaseTtl = TimeSpan.FromMilliseconds(300);
-            o.LeaseRenewInterval = TimeSpan.FromMilliseconds(100);
-            o.LeaseRetryInterval = TimeSpan.FromMilliseconds(50);
-        }
-
         var paused = new FakeTimeProvider();
-        var node1 = await StartNodeAsync(paused, Short);
-        var node2 = await StartNodeAsync(TimeProvider.System, Short);
+        var node1 = await StartNodeAsync(paused, RedisFixture.ShortLeases);
+        var node2 = await StartNodeAsync(TimeProvider.System, RedisFixture.ShortLeases);
         var upstream = NewUpstream();
         var old = await AcquireAsync(node1, upstream);
 
@@ -153,8 +146,9 @@ public sealed class RedisUpstreamLeasesTests(RedisFixture redis) : UpstreamLease
         Assert.True(taken.Token > old.Token);
         Assert.False(old.Lost.IsCancellationRequested);
 
-        paused.Advance(TimeSpan.FromMilliseconds(100)); // node 1 resumes and tries to renew
-        await Eventually.HoldsAsync(() => old.Lost.IsCancellationRequested, "the old holder's lease reports it lost");
+        // Node 1 resumes and renews.
+        await Eventually.AdvanceUntilAsync(paused, RedisFixture.ShortLeaseRenewInterval, () => old.Lost.IsCancellationRequested,
+            "the old holder's lease reports it lost");
         await old.DisposeAsync();
         Assert.Equal(taken.Value, await node1.Leases.HolderAsync(upstream, CancellationToken.None));
         Assert.False(taken.Lost.IsCancellationRequested);
@@ -164,20 +158,20 @@ public sealed class RedisUpstreamLeasesTests(RedisFixture redis) : UpstreamLease
     public async Task The_holder_keeps_its_lease_past_the_ttl_by_renewing_it()
     {
         var clock = new FakeTimeProvider();
-        var node = await StartNodeAsync(clock, o =>
-        {
-            o.LeaseTtl = TimeSpan.FromMilliseconds(1000);
-            o.LeaseRenewInterval = TimeSpan.FromMilliseconds(200);
-        });
+        var node = await StartNodeAsync(clock, RedisFixture.ShortLeases);
         var upstream = NewUpstream();
         await using var lease = await AcquireAsync(node, upstream);
+        await using var client = await ConnectionMultiplexer.ConnectAsync(_endpoint);
+        var key = new RedisKeys(_keyPrefix).Lease(upstream);
+        async Task<double> RemainingMsAsync() => (await client.GetDatabase().KeyTimeToLiveAsync(key))?.TotalMilliseconds ?? 0;
+        var threshold = RedisFixture.ShortLeaseTtl.TotalMilliseconds * 0.7;
 
-        // 1.5 TTLs on Redis's clock, the holder's clock running at twice that speed: a renewal every ~100 ms.
-        var until = DateTime.UtcNow.AddMilliseconds(1500);
-        while (DateTime.UtcNow < until)
+        // Four times: the lease runs down on Redis's clock, then the holder renews it; more than a TTL passes in all.
+        for (var i = 0; i < 4; i++)
         {
-            clock.Advance(TimeSpan.FromMilliseconds(200));
-            await Task.Delay(100);
+            await Eventually.HoldsAsync(async () => await RemainingMsAsync() < threshold, "the lease runs down");
+            await Eventually.AdvanceUntilAsync(clock, RedisFixture.ShortLeaseRenewInterval, async () => await RemainingMsAsync() > threshold,
+                "the holder's renewal restores it");
         }
 
         Assert.Equal(lease.Value, await node.Leases.HolderAsync(upstream, CancellationToken.None));
@@ -188,45 +182,32 @@ public sealed class RedisUpstreamLeasesTests(RedisFixture redis) : UpstreamLease
     public async Task A_lease_that_expired_while_nobody_else_wanted_it_is_reclaimed_by_its_holder()
     {
         var clock = new FakeTimeProvider();
-        var node = await StartNodeAsync(clock, o =>
-        {
-            o.LeaseTtl = TimeSpan.FromMilliseconds(300);
-            o.LeaseRenewInterval = TimeSpan.FromMilliseconds(100);
-        });
+        var node = await StartNodeAsync(clock, RedisFixture.ShortLeases);
         var upstream = NewUpstream();
         await using var lease = await AcquireAsync(node, upstream);
         await Eventually.HoldsAsync(async () => await node.Leases.HolderAsync(upstream, CancellationToken.None) is null,
             "Redis expires the lease nobody renewed");
 
-        clock.Advance(TimeSpan.FromMilliseconds(100));
-
-        await Eventually.HoldsAsync(async () => await node.Leases.HolderAsync(upstream, CancellationToken.None) == lease.Value,
-            "the holder reclaims it at its next renewal");
+        await Eventually.AdvanceUntilAsync(clock, RedisFixture.ShortLeaseRenewInterval,
+            async () => await node.Leases.HolderAsync(upstream, CancellationToken.None) == lease.Value, "the holder reclaims it when it renews");
         Assert.False(lease.Lost.IsCancellationRequested);
     }
 
     [Fact]
     public async Task A_paused_holder_does_not_reclaim_a_lease_another_node_held_and_released_meanwhile()
     {
-        static void Short(ClusterOptions o)
-        {
-            o.LeaseTtl = TimeSpan.FromMilliseconds(300);
-            o.LeaseRenewInterval = TimeSpan.FromMilliseconds(100);
-            o.LeaseRetryInterval = TimeSpan.FromMilliseconds(50);
-        }
-
         var paused = new FakeTimeProvider();
-        var node1 = await StartNodeAsync(paused, Short);
-        var node2 = await StartNodeAsync(TimeProvider.System, Short);
+        var node1 = await StartNodeAsync(paused, RedisFixture.ShortLeases);
+        var node2 = await StartNodeAsync(TimeProvider.System, RedisFixture.ShortLeases);
         var upstream = NewUpstream();
         var old = await AcquireAsync(node1, upstream);
         // Node 2 takes the lease once it expired, reads the stream under its greater token, and gives the lease up.
         await (await AcquireAsync(node2, upstream)).DisposeAsync();
 
-        paused.Advance(TimeSpan.FromMilliseconds(100)); // node 1 resumes and renews: nobody holds the lease now
-
-        // Its state is older than what node 2 wrote: taking the lease back would let it write that state again.
-        await Eventually.HoldsAsync(() => old.Lost.IsCancellationRequested, "the paused holder learns it lost its lease");
+        // Node 1 resumes and renews while nobody holds the lease. Its state is older than what node 2 wrote: taking the
+        // lease back would let it write that state again.
+        await Eventually.AdvanceUntilAsync(paused, RedisFixture.ShortLeaseRenewInterval, () => old.Lost.IsCancellationRequested,
+            "the paused holder learns it lost its lease");
         Assert.Null(await node1.Leases.HolderAsync(upstream, CancellationToken.None));
     }
 

@@ -363,33 +363,55 @@ public abstract class HubLifetimeManagerSpec : IAsyncLifetime
     [Fact]
     public async Task A_stalled_connection_is_aborted_at_its_outbox_bound_and_never_delays_the_others()
     {
-        const int messages = 200;
         var node = await StartNodeAsync(maxQueuedMessages: 16, maxQueuedBytes: 64 * 1024);
         using var dropped = new MetricCollector<long>(node.Services.GetRequiredService<IMeterFactory>(), GatewayMetrics.MeterName,
             "gateway.connections.slow_dropped");
         var group = NewGroup();
-        // The stalled client never reads: its transport stops taking bytes at 16 KB, as a full TCP window does.
-        var stalled = await ConnectAsync(node, pauseWriterThreshold: 16 * 1024);
-        await node.Manager.AddToGroupAsync(stalled.Id, group);
+        var stalled = await ConnectStalledAsync(node, group);
         var healthy = new List<TestHubConnection>();
         for (var i = 0; i < 3; i++)
         {
-            var member = await ConnectAsync(node, pauseWriterThreshold: 4 * 1024 * 1024);
-            await node.Manager.AddToGroupAsync(member.Id, group);
-            healthy.Add(member);
+            healthy.Add(await ConnectHealthyAsync(node, group));
         }
 
+        await SendPastAStalledMemberAsync(node, group, stalled, healthy);
+
+        Assert.Equal(1, dropped.GetMeasurementSnapshot().EvaluateAsCounter());
+    }
+
+    /// <summary>A member that never reads: its transport stops taking bytes at 16 KB, as a full TCP window does.</summary>
+    private protected async Task<TestHubConnection> ConnectStalledAsync(ManagerNode node, string group)
+    {
+        var stalled = await ConnectAsync(node, pauseWriterThreshold: 16 * 1024);
+        await node.Manager.AddToGroupAsync(stalled.Id, group);
+        return stalled;
+    }
+
+    /// <summary>A member whose transport takes whatever comes (its reader may lag; its outbox never fills).</summary>
+    private protected async Task<TestHubConnection> ConnectHealthyAsync(ManagerNode node, string group)
+    {
+        var member = await ConnectAsync(node, pauseWriterThreshold: 4 * 1024 * 1024);
+        await node.Manager.AddToGroupAsync(member.Id, group);
+        return member;
+    }
+
+    /// <summary>
+    /// Sends 200 messages of 4 KB to the group through <paramref name="sender"/>: every send completes although one member
+    /// takes nothing, every healthy member receives all of them in order, and the stalled one alone is aborted.
+    /// </summary>
+    private protected static async Task SendPastAStalledMemberAsync(ManagerNode sender, string group, TestHubConnection stalled,
+        IReadOnlyList<TestHubConnection> healthy)
+    {
+        const int messages = 200;
         var payload = new string('x', 4000);
-        var sending = Task.Run(async () =>
+        await Task.Run(async () =>
         {
             for (var n = 0; n < messages; n++)
             {
-                await node.Manager.SendGroupAsync(group, "Hello", [$"{n}:{payload}"]);
+                await sender.Manager.SendGroupAsync(group, "Hello", [$"{n}:{payload}"]);
             }
-        });
+        }).WaitAsync(TimeSpan.FromSeconds(10));
 
-        // Every send completes although one member takes nothing: none waits on it.
-        await sending.WaitAsync(TimeSpan.FromSeconds(10));
         foreach (var member in healthy)
         {
             var received = await member.ReadArgumentsAsync(messages);
@@ -398,7 +420,6 @@ public abstract class HubLifetimeManagerSpec : IAsyncLifetime
         }
 
         await Eventually.HoldsAsync(() => stalled.Context.ConnectionAborted.IsCancellationRequested, "the stalled connection is aborted");
-        Assert.Equal(1, dropped.GetMeasurementSnapshot().EvaluateAsCounter());
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Time.Testing;
+
 namespace Gateway.Tests.Support;
 
 /// <summary>
@@ -20,4 +22,31 @@ internal static class Eventually
 
     public static Task HoldsAsync(Func<bool> condition, string what, TimeSpan? timeout = null) =>
         HoldsAsync(() => Task.FromResult(condition()), what, timeout);
+
+    /// <summary>
+    /// Advances <paramref name="clock"/> by <paramref name="step"/> until <paramref name="condition"/> holds: what runs on
+    /// the clock may be busy when a tick comes (its work goes to Redis), so one step may not be enough.
+    /// </summary>
+    public static async Task AdvanceUntilAsync(FakeTimeProvider clock, TimeSpan step, Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + DefaultTimeout;
+        while (true)
+        {
+            clock.Advance(step);
+            for (var i = 0; i < 10; i++)
+            {
+                if (await condition())
+                {
+                    return;
+                }
+
+                await Task.Delay(10);
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"not within {DefaultTimeout.TotalSeconds} s of advancing the clock: {what}");
+        }
+    }
+
+    public static Task AdvanceUntilAsync(FakeTimeProvider clock, TimeSpan step, Func<bool> condition, string what) =>
+        AdvanceUntilAsync(clock, step, () => Task.FromResult(condition()), what);
 }

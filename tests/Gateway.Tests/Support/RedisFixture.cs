@@ -84,6 +84,19 @@ public sealed class RedisFixture : IAsyncLifetime
         OperationTimeout = TimeSpan.FromSeconds(2),
     };
 
+    /// <summary>The TTL of <see cref="ShortLeases"/>: short enough to wait for, long enough for a busy machine's pauses.</summary>
+    public static readonly TimeSpan ShortLeaseTtl = TimeSpan.FromSeconds(1);
+
+    public static readonly TimeSpan ShortLeaseRenewInterval = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Leases that expire within a second unless renewed, so tests see expiry happen on Redis's clock.</summary>
+    public static void ShortLeases(ClusterOptions options)
+    {
+        options.LeaseTtl = ShortLeaseTtl;
+        options.LeaseRenewInterval = ShortLeaseRenewInterval;
+        options.LeaseRetryInterval = TimeSpan.FromMilliseconds(50);
+    }
+
     /// <summary>A server of this fixture's own that tests may stop and start (started on first use, kept running).</summary>
     public async Task<RestartableRedisServer> RestartableServerAsync()
     {

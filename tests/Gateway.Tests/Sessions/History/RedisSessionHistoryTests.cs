@@ -116,23 +116,16 @@ public sealed class RedisSessionHistoryTests(RedisFixture redis) : SessionHistor
     [Fact]
     public async Task A_paused_former_holder_of_the_lease_can_write_nothing()
     {
-        static void ShortLease(ClusterOptions o)
-        {
-            o.LeaseTtl = TimeSpan.FromMilliseconds(300);
-            o.LeaseRenewInterval = TimeSpan.FromMilliseconds(100);
-            o.LeaseRetryInterval = TimeSpan.FromMilliseconds(50);
-        }
-
         var log = new FakeLogger<RedisSessionHistory>();
         // The paused node's lease clock stands still: it never renews, and never learns it lost the lease.
-        var paused = await TrackAsync(CreateRedisNodeAsync(leaseTime: new FakeTimeProvider(), configure: ShortLease, log: log));
+        var paused = await TrackAsync(CreateRedisNodeAsync(leaseTime: new FakeTimeProvider(), configure: RedisFixture.ShortLeases, log: log));
         await paused.ConnectAsync();
         var key = NewKey();
         await paused.AppendAsync(Answer(key, 3));
         var before = (await paused.History.GetHeadAsync(key, CancellationToken.None))!;
 
         // Another node takes the lease once it expired, and the stream over: the session moves on in a new epoch.
-        var next = await TrackAsync(CreateRedisNodeAsync(configure: ShortLease));
+        var next = await TrackAsync(CreateRedisNodeAsync(configure: RedisFixture.ShortLeases));
         await next.ConnectAsync();
         await next.WrittenAsync();
         var head = (await next.History.GetHeadAsync(key, CancellationToken.None))!;
@@ -188,7 +181,13 @@ public sealed class RedisSessionHistoryTests(RedisFixture redis) : SessionHistor
         await redis.DeleteKeysAsync(_keyPrefix);
         await node.AppendUnwrittenAsync(Answer(key, 2, first: 4));
         await Eventually.HoldsAsync(() => log.Collector.GetSnapshot().Any(r => r.Level == LogLevel.Warning), "the writer reports it could not write");
-        leaseClock.Advance(new ClusterOptions().LeaseRenewInterval); // the holder renews: nobody held it since, so it is its again
+        // The holder renews: nobody held the lease since, so it is its again.
+        await using (var client = await ConnectionMultiplexer.ConnectAsync(_endpoint))
+        {
+            await Eventually.AdvanceUntilAsync(leaseClock, new ClusterOptions().LeaseRenewInterval,
+                async () => await client.GetDatabase().KeyExistsAsync(new RedisKeys(_keyPrefix).Lease(Upstream)), "the holder holds its lease again");
+        }
+
         await node.WrittenAsync();
 
         var head = await node.History.GetHeadAsync(key, CancellationToken.None);

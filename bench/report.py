@@ -11,6 +11,7 @@ machine = load("machine.json") or {}
 a = load("scenario-a.json")
 b = load("scenario-b.json")
 idle = load("idle.json")
+cluster = load("cluster.json")
 try:
     import matplotlib
     matplotlib.use("Agg")
@@ -24,7 +25,7 @@ def fmt(x, nd=1):
     if x is None or (isinstance(x, float) and math.isnan(x)): return "–"
     if isinstance(x, (int,)) or (isinstance(x, float) and x.is_integer() and abs(x) >= 100): return f"{int(x):,}"
     return f"{x:,.{nd}f}"
-def met(ok): return "**met**" if ok else "**not met**"
+def met(ok): return ok if isinstance(ok, str) else "**met**" if ok else "**not met**"
 def plot(name, fn):
     if plt is None: return
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=100)
@@ -161,6 +162,118 @@ if idle:
         ax.axhline(24, color="red", ls=":", label="24 KB target"); ax.set_xlabel("idle connections"); ax.set_ylabel("KB per connection"); ax.legend()
         ax.set_title("gateway memory per idle connection"); ax.set_ylim(bottom=0)
     plot("b-idle-memory.png", mem)
+
+if cluster:
+    r = cluster["result"]
+    sh = r["shape"]
+    def lat(x, keys=("p50Ms", "p95Ms", "p99Ms", "maxMs")): return " / ".join(fmt(x.get(k), 2) for k in keys) if x else "–"
+    def summ(x, keys=("p50", "max")): return " / ".join(fmt(x.get(k), 2) for k in keys) if x and x.get("n") else "–"
+    w(f"\n## Cluster: one node vs three nodes behind Redis (fake upstream)\n\nThe same load on one gateway process (no Redis) and on "
+      f"`deploy/cluster/cluster.sh`'s topology ({r.get('nodes', '?')} nodes, Redis with AOF, PostgreSQL, nginx): {sh['sessions']} sessions × "
+      f"{sh['watchersPerSession']} watchers ({sh['connections']} connections; {sh['clients']}), on the cluster each session's watchers spread "
+      "evenly over the nodes and connected to them directly. The fake upstream emits `message.part.delta` events carrying their emit time; "
+      "latency = watcher receive time − emit time. *on holder* = watchers on the node holding the upstream's lease (they get events before "
+      "Redis); *via Redis* = the others (events through the history's PUBLISH). All processes share the machine's cores.\n")
+    w("| events/s per session | upstream ev/s | delivered/s | single p50 / p95 / p99 / max ms | cluster all p50 / p95 / p99 / max ms | on holder p99 ms | "
+      "via Redis p50 / p95 / p99 / max ms | p99 via Redis ÷ single | CPU % single gateway | CPU % cluster nodes (sum) | Redis CPU % | load gen CPU % single / cluster |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for l in r.get("latency", []):
+        s1, c1 = l["single"], l["cluster"]
+        nodes_cpu = sum(v for k, v in c1["cpuPercent"].items() if k.startswith("node-"))
+        w(f"| {fmt(l['ratePerSession'])} | {fmt(c1['upstreamEventsPerSec'])} | {fmt(s1['deliveredPerSec'])} / {fmt(c1['deliveredPerSec'])} | {lat(s1)} | {lat(c1)} | "
+          f"{fmt(c1['onHolderNode'].get('p99Ms'), 2)} | {lat(c1['viaRedis'])} | {fmt(l['p99RatioViaRedis'], 2)} | {fmt(s1['cpuPercent'].get('gateway'))} | "
+          f"{fmt(nodes_cpu)} | {fmt(c1['cpuPercent'].get('redis'))} | {fmt(s1['loadGenCpuPercent'])} / {fmt(c1['loadGenCpuPercent'])} |")
+        targets.append((f"p99 through Redis ≤ 1.5× the single node's at {fmt(l['ratePerSession'])} events/s per session",
+                        l["p99RatioViaRedis"] is not None and l["p99RatioViaRedis"] <= 1.5,
+                        f"{fmt(l['p99RatioViaRedis'], 2)}× ({fmt(c1['viaRedis'].get('p99Ms'), 2)} vs {fmt(s1['p99Ms'], 2)} ms; all cluster watchers "
+                        f"{fmt(l['p99RatioAllClusterWatchers'], 2)}×)"))
+
+    w("\n### Redis per event\n\nFrom Redis' `INFO stats` / `INFO commandstats` around the same windows (the bench's own INFO calls left out). "
+      "*Commands* are what Redis executed, those run inside the history's Lua script included (one `EVALSHA` carries a batch of one "
+      "session's events); *less idle* subtracts what Redis did in the same time with the same watchers and no events (lease renewals, "
+      "history checks).\n")
+    w("| events/s per session | bytes / upstream event (in + out) | bytes / delivered event | commands / upstream event | commands / delivered event | "
+      "EVALSHA / upstream event | less idle: bytes / delivered, commands / delivered | Redis CPU % | busiest commands per upstream event |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for l in r.get("latency", []):
+        x = l["cluster"]["redis"]; n = x.get("lessIdle", {})
+        top = ", ".join(f"{k} {fmt(v, 2)}" for k, v in list(x["callsPerUpstreamEvent"].items())[:8])
+        w(f"| {fmt(l['ratePerSession'])} | {fmt(x['bytesPerUpstreamEvent'])} ({fmt(x['inputBytesPerUpstreamEvent'])} + {fmt(x['outputBytesPerUpstreamEvent'])}) | "
+          f"{fmt(x['bytesPerDeliveredEvent'])} | {fmt(x['commandsPerUpstreamEvent'], 2)} | {fmt(x['commandsPerDeliveredEvent'], 2)} | "
+          f"{fmt(x['callsPerUpstreamEvent'].get('evalsha'), 2)} | {fmt(n.get('bytesPerDeliveredEvent'))}, {fmt(n.get('commandsPerDeliveredEvent'), 2)} | "
+          f"{fmt(x['cpuPercent'])} | {top} |")
+        targets.append((f"Redis bytes and commands per delivered event reported ({fmt(l['ratePerSession'])} events/s per session)", "reported",
+                        f"{fmt(x['bytesPerDeliveredEvent'])} B and {fmt(x['commandsPerDeliveredEvent'], 2)} commands per delivered event; "
+                        f"{fmt(x['bytesPerUpstreamEvent'])} B and {fmt(x['commandsPerUpstreamEvent'], 2)} commands per upstream event"))
+    if r.get("redisIdle"):
+        i = r["redisIdle"]
+        w(f"\nRedis idle, {i['watchers']} watchers, no events: {fmt(i['commandsPerSec'])} commands/s, {fmt(i['inputBytesPerSec'])} B/s in, "
+          f"{fmt(i['outputBytesPerSec'])} B/s out ({', '.join(f'{k} {v}' for k, v in i['callsPerSec'].items())} per second).\n")
+
+    t = r.get("takeover")
+    if t and t["rounds"]:
+        w(f"\n### Takeover after SIGKILL of the lease holder\n\n{t['sessions']} sessions × {t['watchersPerSession']} watchers on the running nodes, "
+          f"{fmt(t['ratePerSession'])} events/s per session. Definitions: {t['definition']}.\n")
+        w("| round | nodes | killed | new holder | lease taken s | next event at survivors s (p50 / max) | pushed snapshot s (p50 / max) | survivors with next event | upstream streams at once | gaps seen |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for x in t["rounds"]:
+            w(f"| {x['round']} | {x['nodes']} | node-{x['killedNode']} | {'node-' + str(x['newHolder']) if x['newHolder'] else '–'} | {fmt(x['leaseTakenSeconds'], 2)} | "
+              f"{summ(x['nextEventSeconds'])} | {summ(x['pushedSnapshotSeconds'])} | {x['survivorsWithNextEvent']}/{x['survivingWatchers']} | {x['maxUpstreamStreamsAtOnce']} | {x['sanity']['gaps']} |")
+        taken = [x["leaseTakenSeconds"] for x in t["rounds"]]
+        nxt = [x["nextEventSeconds"].get("max") for x in t["rounds"]]
+        targets.append(("takeover ≤ 10 s after SIGKILL of the holder", bool(taken) and all(v is not None and v <= 10 for v in taken),
+                        f"lease taken after {', '.join(fmt(v, 2) for v in taken)} s; next event at every survivor after "
+                        f"{', '.join(fmt(v, 2) for v in nxt)} s"))
+
+    rc = r.get("reconnect")
+    if rc:
+        w("\n### Mass reconnect after a node loss\n\nClients behind nginx (round robin, WebSockets without negotiate, the official client's "
+          "automatic reconnect, rejoin with `since`), spread over the sessions; one node SIGKILLed mid-stream (*holder*: the lease holder, so the "
+          "upstream stream moves too; *other*: a node that does not hold it). *moved* = the clients whose connection dropped. Times from the "
+          "node's death: reconnected (connection back, through nginx, to another node), rejoined (`Join` answered: recovered or a snapshot), "
+          "live again (first event applied in order after that). REST = requests the upstream served from the kill until every moved client "
+          "was live again. *stayers* = the clients that kept their connection: their latency in a window before the kill and from the kill "
+          "until every moved client was live again (at least as long). At head = with the upstream quiet, clients holding their session's "
+          "last position.\n")
+        w("| kill | nodes | clients / sessions | moved | all live again | reconnected s (p50 / max) | rejoined s (p50 / max) | live again s (p50 / p99 / max) | "
+          "recovered / snapshot | lease taken s | REST calls (per session) | stayers p50 / p99 ms before → during | at head | gaps seen moved / stayers | CPU % during |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for x in rc:
+            b4, du = x["stayersLatencyBefore"], x["stayersLatencyDuring"]
+            w(f"| {x['kill']} (node-{x['killedNode']}) | {x['nodes']} | {fmt(x['clients'])} / {x['sessions']} | {fmt(x['movedClients'])} | "
+              f"{'yes' if x['allMovedLiveAgain'] else 'no (' + str(x['movedNotLiveAgain']) + ' not)'} | {summ(x['reconnectedSeconds'])} | "
+              f"{summ(x['rejoinedSeconds'])} | {summ(x['liveAgainSeconds'], ('p50', 'p99', 'max'))} | {x['rejoinsRecovered']} / {x['rejoinsWithSnapshot']} | "
+              f"{fmt(x['leaseTakenSeconds'], 2)} | {fmt(x['restCallsUntilAllLive'])} ({fmt(x['restCallsPerSessionUntilAllLive'], 2)}) | "
+              f"{fmt(b4.get('p50Ms'), 2)} / {fmt(b4.get('p99Ms'), 2)} → {fmt(du.get('p50Ms'), 2)} / {fmt(du.get('p99Ms'), 2)} | "
+              f"{fmt(x['clientsAtSessionHead'])}/{fmt(x['clients'])} | {x['sanityMoved']['gaps']} / {x['sanityStayers']['gaps']} | "
+              f"{', '.join(f'{k} {fmt(v)}' for k, v in x['cpuPercentDuring'].items())} |")
+            ok = x["allMovedLiveAgain"] and x["clientsAtSessionHead"] == x["clients"]
+            targets.append((f"1,000 clients back and caught up after losing a node ({x['kill']})",
+                            (ok if x["clients"] >= 1000 else f"not run at 1,000 ({fmt(x['clients'])} clients)"),
+                            f"{fmt(x['movedClients'])} moved, {'all' if x['allMovedLiveAgain'] else 'not all'} live again after "
+                            f"{fmt(x['liveAgainSeconds'].get('max'), 2)} s; {fmt(x['clientsAtSessionHead'])}/{fmt(x['clients'])} at head; "
+                            f"{fmt(x['restCallsUntilAllLive'])} REST calls ({fmt(x['restCallsPerSessionUntilAllLive'], 2)} per session)"))
+        w("\nClients per node before the kill, and where the moved ones went: " + "; ".join(
+            f"{x['kill']} (holder node-{x['holderBefore']}): {', '.join(f'{k} {v}' for k, v in x['clientsPerNodeBeforeKill'].items())} → "
+            f"{', '.join(f'{k} {v}' for k, v in x['movedClientsNowOn'].items())}" for x in rc) + ". A gap a client sees is one the gateway let "
+          "through (the client rules repair it with a rejoin `since`); the first ones:\n")
+        for x in rc:
+            for g in x.get("gapLog", []):
+                w(f"- {x['kill']}: {g}")
+        w("\nREST calls by route: " + "; ".join(f"{x['kill']}: " + (", ".join(f"{k} {v}" for k, v in x["restCallsByRoute"].items()) or "none")
+                                                for x in rc) + "\n")
+
+    def cl(ax):
+        rows = r.get("latency", [])
+        xs = range(len(rows))
+        for key, label, off in (("single", "single node", -0.25), ("holder", "cluster, on holder", 0), ("redis", "cluster, via Redis", 0.25)):
+            vals = [(l["single"] if key == "single" else l["cluster"]["onHolderNode"] if key == "holder" else l["cluster"]["viaRedis"]) for l in rows]
+            ax.bar([i + off for i in xs], [v.get("p99Ms") or 0 for v in vals], 0.25, label=f"{label} p99")
+            ax.plot([i + off for i in xs], [v.get("p50Ms") or 0 for v in vals], "k_", markersize=12)
+        ax.set_xticks(list(xs)); ax.set_xticklabels([f"{fmt(l['ratePerSession'])}/s per session" for l in rows])
+        ax.set_ylabel("ms (bar p99, tick p50)"); ax.legend(fontsize=7); ax.set_title("delivery latency: one node vs cluster")
+    if r.get("latency"):
+        plot("cluster-latency.png", cl)
 
 micro = sorted(glob.glob(os.path.join(d, "microbench", "results", "*-report-github.md")))
 if micro:

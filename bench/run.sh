@@ -3,9 +3,13 @@
 #   bench/run.sh            full run (roughly half an hour here): scenario A (real opencode), B (fan-out), idle memory, micro-benchmark
 #   bench/run.sh --quick    shorter answers and steps
 #   bench/run.sh --smoke    a tiny version of each scenario (< 1 min; for CI; never fails the build on numbers)
+#   bench/run.sh [--quick|--smoke] cluster   the cluster scenarios only (one node vs deploy/cluster/cluster.sh's three
+#                           nodes behind Redis at the same load, Redis cost per event, takeover after SIGKILL, mass reconnect)
 # Results: bench/results/<timestamp>/ (results.json, report.md, *.png, logs) and a copy in bench/results/latest/.
 # Ports: opencode 4496, mock LLM 4497, gateways 5496/5497, fake upstreams 5498/5499 (BENCH_OC_PORT, BENCH_MOCK_PORT,
-# BENCH_GATEWAY_PORT and BENCH_FAKE_PORT move them; the second gateway and fake take the next port).
+# BENCH_GATEWAY_PORT and BENCH_FAKE_PORT move them; the second gateway and fake take the next port). The cluster scenarios
+# run cluster.sh with its state in BENCH_CLUSTER_STATE_DIR (default .dev/bench-cluster) on the 8 consecutive ports from
+# BENCH_CLUSTER_PORT_BASE (default 5500: nginx, 3 nodes, Redis, PostgreSQL, opencode, mock LLM).
 # The gateway under test: BENCH_GATEWAY_GCSERVER=0 for workstation GC; BENCH_GATEWAY_ENV="NAME=VALUE ..." for other
 # runtime settings (given to the gateway process only, not to the load generator).
 # Not part of the test suite: exit status is non-zero only when a scenario could not run at all.
@@ -13,6 +17,9 @@ set -euo pipefail
 mode=full
 [[ "${1:-}" == --quick ]] && mode=quick
 [[ "${1:-}" == --smoke ]] && mode=smoke
+only=""   # "cluster": the cluster scenarios only
+for arg in "$@"; do [[ $arg == cluster ]] && only=cluster; done
+wants() { [[ -z $only || $only == "$1" ]]; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out="$root/bench/results/$stamp-$mode"
@@ -21,6 +28,8 @@ export OC_PORT=${BENCH_OC_PORT:-4496} MOCK_PORT=${BENCH_MOCK_PORT:-4497}
 export OC_STATE_DIR="$out/opencode" MOCK_LOG_TOKENS=1
 gw_port=${BENCH_GATEWAY_PORT:-5496}
 fake_port=${BENCH_FAKE_PORT:-5498}
+cluster_base=${BENCH_CLUSTER_PORT_BASE:-5500}
+cluster_state=${BENCH_CLUSTER_STATE_DIR:-$root/.dev/bench-cluster}
 log() { echo "[bench] $*" >&2; }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -49,6 +58,14 @@ case $mode in
          b_args=(--configs=1x20,5x4 --step-seconds=1 --warm-seconds=0.5 --levels=500,1000 --low-rate=20)
          i_args=(--connections=50,100 --sessions=5) ;;
 esac
+case $mode in   # the cluster scenarios (the smoke leaves killed nodes down: its takeover runs on the two left)
+  full)  c_args=(--sessions=10 --watchers=30 --rates=20,50 --step-seconds=10 --takeovers=3
+                 --reconnect-clients=1000 --reconnect-sessions=20 --reconnect-rate=10 --reconnect-kill=other,holder) ;;
+  quick) c_args=(--rates=50 --step-seconds=5 --takeovers=2 --reconnect-kill=holder) ;;
+  smoke) c_args=(--sessions=2 --watchers=6 --rates=20 --warm-seconds=1 --step-seconds=2 --redis-idle-seconds=1
+                 --takeovers=1 --takeover-sessions=2 --takeover-watchers=3 --reconnect-clients=30 --reconnect-sessions=3
+                 --reconnect-kill=other --reconnect-baseline-seconds=1 --reconnect-timeout=30 --restart-killed=false) ;;
+esac
 
 # --- machine -------------------------------------------------------------------------------------------------
 oc_bin=$(OC_PORT=$OC_PORT "$root/deploy/dev/opencode.sh" bin 2>/dev/null || true)
@@ -69,8 +86,10 @@ log "machine: $(tr -d '\n' < "$out/machine.json" | tr -s ' ')"
 
 status=0
 cleanup() { OC_PORT=$OC_PORT "$root/deploy/dev/opencode.sh" stop >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+stop_cluster() { CLUSTER_STATE_DIR="$cluster_state" "$root/deploy/cluster/cluster.sh" stop >/dev/null 2>&1 || true; }
+trap 'cleanup; stop_cluster' EXIT
 
+if wants single; then   # the single-node scenarios: A, B, idle memory (and the micro-benchmark below)
 # --- scenario A: real opencode, direct vs gateway --------------------------------------------------------------
 log "scenario A: starting opencode on :$OC_PORT (mock :$MOCK_PORT)"
 if "$root/deploy/dev/opencode.sh" start >/dev/null; then
@@ -90,9 +109,20 @@ log "scenario B: fan-out"
 log "scenario B: idle connections"
 "${bench[@]}" idle --gateway-dll="$gw_dll" --gateway-port=$((gw_port + 1)) --fake-port="$fake_port" --log-dir="$out" \
   --out="$out/idle.json" "${i_args[@]}" || { log "idle memory failed"; status=1; }
+fi
+
+# --- cluster: the same load on one node and on cluster.sh's three nodes; Redis cost; takeover; mass reconnect ------
+if wants cluster; then
+  log "cluster scenarios (cluster.sh state $cluster_state, ports $cluster_base-$((cluster_base + 7)))"
+  "${bench[@]}" cluster --gateway-dll="$gw_dll" --cluster-sh="$root/deploy/cluster/cluster.sh" --state-dir="$cluster_state" \
+    --port-base="$cluster_base" --gateway-port="$gw_port" --fake-port="$fake_port" --log-dir="$out" --out="$out/cluster.json" \
+    "${c_args[@]}" || { log "cluster scenarios failed"; status=1; }
+  stop_cluster
+  for f in "$cluster_state"/node-*.log; do if [[ -f $f ]]; then cp "$f" "$out/cluster-$(basename "$f")"; fi; done
+fi
 
 # --- micro-benchmark (allocations per event on the pump's path) -------------------------------------------------
-if [[ $mode != smoke ]]; then
+if [[ $mode != smoke ]] && wants single; then
   log "micro-benchmark (BenchmarkDotNet)"
   (cd "$root/bench/Gateway.MicroBench" && dotnet run -c Release -- --filter '*' --artifacts "$out/microbench" \
      ${BENCH_MICRO_ARGS:-} >"$out/microbench.log" 2>&1) || { log "micro-benchmark failed (see microbench.log)"; }
@@ -102,12 +132,18 @@ rm -rf "$OC_STATE_DIR"
 "$py" "$root/bench/report.py" "$out" || { log "report failed"; status=1; }
 # latest/: the small, committed part of a FULL run (json, report, plots, BenchmarkDotNet summary), which
 # docs/benchmarks.md quotes; --quick and --smoke runs leave it alone. Logs stay in the timestamped dir.
-if [[ $mode == full ]]; then
+if [[ $mode == full && -z $only ]]; then
   rm -rf "$root/bench/results/latest" && mkdir -p "$root/bench/results/latest"
   cp "$out"/*.json "$out"/*.md "$root/bench/results/latest/" 2>/dev/null || true
   cp "$out"/*.png "$root/bench/results/latest/" 2>/dev/null || true
   cp "$out"/microbench/results/*-report-github.md "$root/bench/results/latest/" 2>/dev/null || true
   log "done: $out/report.md (copy: bench/results/latest/)"
+elif [[ $mode == full ]]; then
+  # a full run of the cluster scenarios alone adds its results to latest/ (the other scenarios' stay)
+  mkdir -p "$root/bench/results/latest"
+  cp "$out"/cluster.json "$root/bench/results/latest/" 2>/dev/null || true
+  cp "$out"/report.md "$root/bench/results/latest/report-cluster.md"
+  log "done: $out/report.md (copy: bench/results/latest/cluster.json, report-cluster.md)"
 else
   log "done: $out/report.md"
 fi

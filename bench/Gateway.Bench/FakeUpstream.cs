@@ -1,9 +1,11 @@
 using System.Buffers.Text;
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 
 namespace OpencodeGateway.Bench;
@@ -19,6 +21,9 @@ internal sealed class FakeUpstream : IAsyncDisposable
     private volatile Plan _plan = new([], 0, 0);
     private long _emitted;
     private int _streams;
+    private int _openStreams;
+    private int _maxOpenStreams;
+    private readonly ConcurrentDictionary<string, long> _restCalls = new(StringComparer.Ordinal);
 
     private sealed record Plan(byte[][] Prefixes, double Rate, long Version);
 
@@ -27,6 +32,15 @@ internal sealed class FakeUpstream : IAsyncDisposable
     public Uri BaseUrl { get; private set; } = null!;
     public long Emitted => Interlocked.Read(ref _emitted);
     public int Streams => Volatile.Read(ref _streams);
+
+    /// <summary>Event streams open right now, and the most open at once since <see cref="ResetMaxOpenStreams"/>.</summary>
+    public int OpenStreams => Volatile.Read(ref _openStreams);
+    public int MaxOpenStreams => Volatile.Read(ref _maxOpenStreams);
+
+    public void ResetMaxOpenStreams() => Volatile.Write(ref _maxOpenStreams, OpenStreams);
+
+    /// <summary>REST requests served so far (everything but the event stream), by "METHOD route" (unknown paths: "METHOD path 404").</summary>
+    public IReadOnlyDictionary<string, long> RestCalls => new Dictionary<string, long>(_restCalls);
 
     public static long NowMicros => (long)(Stopwatch.GetTimestamp() * (1_000_000.0 / Stopwatch.Frequency));
 
@@ -56,9 +70,32 @@ internal sealed class FakeUpstream : IAsyncDisposable
 
     private void Map(WebApplication app)
     {
+        // Counts the REST calls the gateway makes (a mass reconnect must cost O(1) per session, not per client).
+        app.Use(async (context, next) =>
+        {
+            var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText;
+            if (route != "/global/event")
+            {
+                _restCalls.AddOrUpdate($"{context.Request.Method} {route ?? context.Request.Path + " 404"}", 1, (_, n) => n + 1);
+            }
+
+            await next(context);
+        });
         app.MapGet("/global/event", async (HttpContext context) =>
         {
             Interlocked.Increment(ref _streams);
+            var open = Interlocked.Increment(ref _openStreams);
+            int max;
+            while (open > (max = Volatile.Read(ref _maxOpenStreams)) && Interlocked.CompareExchange(ref _maxOpenStreams, open, max) != max)
+            {
+            }
+
+            // Runs when the request ends however it ends (Kestrel fires it for aborted requests too).
+            context.Response.OnCompleted(() =>
+            {
+                Interlocked.Decrement(ref _openStreams);
+                return Task.CompletedTask;
+            });
             context.Response.ContentType = "text/event-stream";
             await context.Response.WriteAsync("data: {\"payload\":{\"id\":\"evt_0\",\"type\":\"server.connected\",\"properties\":{}}}\n\n");
             await context.Response.Body.FlushAsync();
@@ -78,6 +115,7 @@ internal sealed class FakeUpstream : IAsyncDisposable
                         plan = _plan;
                         start = Stopwatch.GetTimestamp();
                         sent = 0;
+                        next = 0; // the new plan may have fewer sessions than the index of the old one
                     }
 
                     var due = plan.Prefixes.Length == 0 ? 0 : (long)(plan.Rate * Stopwatch.GetElapsedTime(start).TotalSeconds) - sent;

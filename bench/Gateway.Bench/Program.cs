@@ -6,6 +6,7 @@ using OpencodeGateway.Bench;
 //   fanout     --gateway-dll=DLL [--configs=1x1000,100x10,1000x1] [--levels=...] [--step-seconds=4]
 //   idle       --gateway-dll=DLL [--connections=1000,5000,10000]
 //   client-cost --gateway-dll=DLL [--connections=1000] [--sessions=10] [--events=200]
+//   cluster    --gateway-dll=DLL --cluster-sh=deploy/cluster/cluster.sh --state-dir=DIR [--port-base=N] (see ClusterScenario)
 var a = new Args(args);
 ThreadPool.GetMinThreads(out _, out var io);
 ThreadPool.SetMinThreads(Environment.ProcessorCount * 4, io);
@@ -15,7 +16,8 @@ object result = a.Command switch
     "fanout" => await ScenarioB.RunFanoutAsync(a),
     "idle" => await ScenarioB.RunIdleAsync(a),
     "client-cost" => await ClientCost.RunAsync(a),
-    _ => throw new ArgumentException("command: scenario-a | fanout | idle | client-cost"),
+    "cluster" => await ClusterScenario.RunAsync(a),
+    _ => throw new ArgumentException("command: scenario-a | fanout | idle | client-cost | cluster"),
 };
 var doc = new Dictionary<string, object?>
 {

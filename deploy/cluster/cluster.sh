@@ -18,6 +18,8 @@
 #   cluster.sh redis-start        start Redis again on the same port and data dir, same AOF setting
 #   cluster.sh redis-restart      redis-stop, then redis-start
 #   cluster.sh opencode-restart   restart opencode (same port, same data; the mock LLM keeps running)
+#   cluster.sh postgres-stop      stop PostgreSQL (fast shutdown: open connections are cut)
+#   cluster.sh postgres-start     start PostgreSQL again on the same port and data
 #
 # Environment, read by `start` when the cluster is not running (later commands use what `start` recorded in
 # $CLUSTER_STATE_DIR/cluster.conf; `stop` forgets it):
@@ -666,6 +668,8 @@ case "$command" in
   redis-start) require_conf; derive; take_lock; redis_cmd start ;;
   redis-restart) require_conf; derive; take_lock; redis_cmd stop; redis_cmd start ;;
   opencode-restart) require_conf; derive; take_lock; oc_cmd restart-opencode ;;
+  postgres-stop) require_conf; derive; take_lock; pg_cmd stop ;;
+  postgres-start) require_conf; derive; take_lock; start_postgres ;;
   -h | --help | help) usage 0 ;;
   *) usage ;;
 esac

@@ -16,4 +16,10 @@ public static class GatewayErrorCodes
     public const string Forbidden = "forbidden";
     public const string Conflict = "conflict";
     public const string PayloadTooLarge = "payload_too_large";
+
+    /// <summary>
+    /// A service the gateway depends on (its session store; Redis in a cluster) did not answer in time: retry shortly.
+    /// HTTP 503 with <c>Retry-After</c>.
+    /// </summary>
+    public const string ServiceUnavailable = "service_unavailable";
 }

@@ -13,6 +13,12 @@ public interface ISessionClient
     /// epoch; replace the session's state with it.
     /// </summary>
     Task SessionSnapshot(SessionSnapshot snapshot);
+
+    /// <summary>
+    /// A session the caller may see was created, changed or archived, on any node, through the hub or
+    /// <c>/api/sessions</c>: every connection of the user receives it, without joining anything.
+    /// </summary>
+    Task SessionListChanged(SessionListChange change);
 }
 
 /// <summary>A position in a session's stream: the last event a client applied.</summary>

@@ -16,6 +16,29 @@ public sealed record ListSessionsRequest(string? Workspace = null, string? Tag =
 /// <param name="NextCursor">Pass it as <c>cursor</c> to get the next page; null on the last page.</param>
 public sealed record SessionList(IReadOnlyList<SessionMetadata> Items, string? NextCursor);
 
+/// <summary>
+/// A change of one session in the lists of the users who may see it (<c>SessionListChanged</c>): its owner, the members
+/// of its workspace, admins. Apply it by session id: a connection may receive it more than once (as owner and as
+/// member), and changes of one session may arrive out of order: keep the one with the latest
+/// <see cref="SessionMetadata.UpdatedAt"/>.
+/// </summary>
+/// <param name="Kind"><see cref="SessionListChangeKinds"/>: <c>created</c>, <c>updated</c> or <c>archived</c>.</param>
+/// <param name="Session">The session's record after the change.</param>
+public sealed record SessionListChange(string Kind, SessionMetadata Session);
+
+/// <summary>The kinds of <see cref="SessionListChange"/>.</summary>
+public static class SessionListChangeKinds
+{
+    /// <summary>A new session (created, or given a record by an admin).</summary>
+    public const string Created = "created";
+
+    /// <summary>Its title, tags or metadata changed.</summary>
+    public const string Updated = "updated";
+
+    /// <summary>Archived: it leaves lists of unarchived sessions.</summary>
+    public const string Archived = "archived";
+}
+
 /// <summary>Argument of the hub's <c>UpdateMetadata</c>; null members are left as they are.</summary>
 /// <param name="Title">New title (also set on opencode).</param>
 /// <param name="Tags">Replaces the tag list.</param>

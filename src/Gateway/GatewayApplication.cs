@@ -20,7 +20,7 @@ public static class GatewayApplication
         // Before anything below resolves services that log (mapping the hub does): a bad setting ends here, silently.
         ValidateConfiguration(app.Services);
         app.UseGatewayCors(); // first: preflights answered, and refusals (503, 401) readable by other origins
-        app.UseShutdownGate();
+        app.UseAdmissionGate();
         if (app.Environment.WebRootPath is { } webRoot && Directory.Exists(webRoot))
         {
             // The demo chat UI (clients/demo builds it into wwwroot), served at "/".

@@ -64,15 +64,18 @@ public static class GatewayServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Refuses new hub and stream connections (503, <c>Retry-After</c>) once the host is stopping: SignalR closes
-    /// every connection at that moment, and clients must reconnect to another node, not to this one.
+    /// Refuses new hub and stream connections (503, <c>Retry-After</c>) that this node cannot serve: once the host is
+    /// stopping (SignalR closes every connection then, and clients must reconnect to another node, not to this one) and,
+    /// in a cluster, while Redis is unreachable (a connection could not be registered with the backplane nor receive
+    /// the events of sessions another node sequences; the ones already open keep what they have). Clients retry.
     /// </summary>
-    public static IApplicationBuilder UseShutdownGate(this IApplicationBuilder app)
+    public static IApplicationBuilder UseAdmissionGate(this IApplicationBuilder app)
     {
         var stopping = app.ApplicationServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        var redis = app.ApplicationServices.GetService<RedisConnection>();
         return app.Use(async (context, next) =>
         {
-            if (stopping.IsCancellationRequested
+            if ((stopping.IsCancellationRequested || redis is { IsConnected: false })
                 && (context.Request.Path.StartsWithSegments("/hubs") || context.Request.Path.StartsWithSegments("/api/chat")
                     || context.Request.Path.StartsWithSegments("/api/ai-sdk")))
             {

@@ -62,12 +62,34 @@ public sealed class ClusterStack : IAsyncLifetime
         Http.Dispose();
     }
 
+    /// <summary>
+    /// One more node of this cluster, in this process (same Redis, PostgreSQL, upstream and keys as the others), for what
+    /// a test must set up inside the node: <paramref name="options"/>' clock, socket and settings on top.
+    /// </summary>
+    public Task<GatewayHost> StartInProcessNodeAsync(string nodeId, GatewayHostOptions options) =>
+        GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Upstream = Proxy.BaseUrl,
+            Environment = "Production",
+            SocketSendBufferSize = options.SocketSendBufferSize,
+            Time = options.Time,
+            Configure = options.Configure,
+            Settings = new Dictionary<string, string?>(options.Settings)
+            {
+                ["ConnectionStrings:Redis"] = Env("REDIS_URL"),
+                ["ConnectionStrings:Gateway"] = Env("PG_CONN"),
+                ["Gateway:Cluster:NodeId"] = nodeId,
+                ["Gateway:Cluster:HistoryCheckInterval"] = "00:00:01",
+                ["Gateway:Auth:Jwt:SigningKey"] = SigningKey,
+            },
+        });
+
     /// <summary>A token of <paramref name="userId"/> signed with the cluster's key.</summary>
     public string Token(string userId = "alice", params string[] workspaces) => TestTokens.Mint(userId, workspaces, SigningKey);
 
     /// <summary>Hub options as a client behind the load balancer: WebSockets without negotiate, reconnecting by itself.</summary>
-    public GatewayHubClientOptions As(string userId = "alice") =>
-        new() { AccessToken = Token(userId), SkipNegotiation = true, AutomaticReconnect = true };
+    public GatewayHubClientOptions As(string userId = "alice", params string[] workspaces) =>
+        new() { AccessToken = Token(userId, workspaces), SkipNegotiation = true, AutomaticReconnect = true };
 
     public async Task KillNodeAsync(int node)
     {
@@ -90,6 +112,10 @@ public sealed class ClusterStack : IAsyncLifetime
     public Task RedisStopAsync() => RunAsync(["redis-stop"]);
 
     public Task RedisStartAsync() => RunAsync(["redis-start"]);
+
+    public Task PostgresStopAsync() => RunAsync(["postgres-stop"]);
+
+    public Task PostgresStartAsync() => RunAsync(["postgres-start"]);
 
     /// <summary>Makes the next Redis start empty, as a Redis without persistence restarts.</summary>
     public void ForgetRedisData()
@@ -142,6 +168,20 @@ public sealed class ClusterStack : IAsyncLifetime
         }
 
         return (0, 0);
+    }
+
+    /// <summary>
+    /// The node's lease gauges for the upstream from its <c>/metrics</c>: whether it holds the lease, and the fencing
+    /// token it holds it under (null when it publishes none).
+    /// </summary>
+    public async Task<(int Held, long? Token)> LeaseMetricsAsync(int node)
+    {
+        var text = await Http.GetStringAsync(new Uri(NodeUrl(node), "metrics"));
+        string? Sample(string name) => text.Split('\n')
+            .FirstOrDefault(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains("upstream=\"local\"", StringComparison.Ordinal))
+            ?.Split(' ')[^1];
+        var held = Sample("gateway_upstream_lease_held") ?? throw new InvalidOperationException($"node {node} publishes no lease gauge");
+        return (int.Parse(held), Sample("gateway_upstream_lease_fencing_token") is { } token ? long.Parse(token) : null);
     }
 
     public async Task<JsonElement> StoredMessagesAsync(string sessionId) =>

@@ -1,6 +1,11 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Testing;
 using Xunit.Abstractions;
 
@@ -40,15 +45,39 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
     private static bool Finished(SessionWatcher w, string lastToken) =>
         w.Model.StatusType == "idle" && w.Model.AllText().Contains(lastToken, StringComparison.Ordinal);
 
+    /// <summary>Waits until every watcher shows the whole answer; on a timeout, writes where each one was.</summary>
+    private async Task FinishAllAsync(IEnumerable<SessionWatcher> watchers, string lastToken, string what)
+    {
+        var all = watchers.ToList();
+        try
+        {
+            foreach (var w in all)
+            {
+                await w.WaitUntilAsync(x => Finished(x, lastToken), AnswerTimeout, what);
+            }
+        }
+        catch (TimeoutException)
+        {
+            for (var i = 0; i < all.Count; i++)
+            {
+                output.WriteLine(all[i].Read(x => $"watcher {i}: epoch {x.Model.Epoch} seq {x.Model.Seq} status {x.Model.StatusType} "
+                    + $"text {x.Model.AllText().Length} chars; snapshots {x.Snapshots} pushed {x.PushedSnapshots} recoveries {x.Recoveries} "
+                    + $"reconnects {x.Reconnects} events {x.EventsApplied} failures {string.Join(" | ", x.Failures)}"));
+            }
+
+            throw;
+        }
+    }
+
     private async Task<string> CreateSessionAsync(int node = 1)
     {
         await using var client = await GatewayHubClient.ConnectAsync(cluster.HubUrl(node), cluster.As());
         return (await client.CreateSessionAsync(new CreateSessionRequest("cluster"))).GetProperty("id").GetString()!;
     }
 
-    private async Task<SessionWatcher> WatchAsync(Uri hubUrl, string sessionId, SessionModel? model = null)
+    private async Task<SessionWatcher> WatchAsync(Uri hubUrl, string sessionId, SessionModel? model = null, GatewayHubClientOptions? options = null)
     {
-        var watcher = await SessionWatcher.StartAsync(hubUrl, sessionId, model, cluster.As());
+        var watcher = await SessionWatcher.StartAsync(hubUrl, sessionId, model, options ?? cluster.As());
         _watchers.Add(watcher);
         return watcher;
     }
@@ -85,10 +114,7 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         }
 
         await watchers[^1].Connection.PromptAsync(new PromptRequest(sessionId, "cluster tokens=500 delay=5"));
-        foreach (var w in watchers)
-        {
-            await w.WaitUntilAsync(x => Finished(x, "t500 "), AnswerTimeout, "500-token answer");
-        }
+        await FinishAllAsync(watchers, "t500 ", "500-token answer");
 
         await AssertIdenticalToStoredAsync(sessionId, watchers);
         // Each event once and in order: from its join on, every watcher applied seq+1, seq+2, … to the same end (events
@@ -138,6 +164,83 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         Assert.Equal(stayer.Read(w => w.Model.Seq), back.Read(w => w.Model.Seq));
     }
 
+    [Fact]
+    public async Task A_stalled_client_delays_none_of_forty_others_on_its_node_and_another_and_alone_is_dropped()
+    {
+        // The stalled client's node runs in this process, joined to the cluster, so that its accepted sockets get a
+        // small send buffer (loopback autotuning would otherwise hold the whole answer in the kernel) and its outbox
+        // bound is reached; the 20 clients of node 2 are the control group.
+        await using var node = await cluster.StartInProcessNodeAsync("node-stall", new GatewayHostOptions
+        {
+            SocketSendBufferSize = 32 * 1024, Settings = new() { ["Gateway:Outbox:MaxQueuedBytes"] = "1048576" },
+        });
+        using var dropped = new MetricCollector<long>(node.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.connections.slow_dropped");
+        var sessionId = await CreateSessionAsync();
+        var onStalledNode = new List<SessionWatcher>();
+        var onOtherNode = new List<SessionWatcher>();
+        for (var i = 0; i < 20; i++)
+        {
+            onStalledNode.Add(await WatchAsync(node.HubUrl, sessionId));
+            onOtherNode.Add(await WatchAsync(cluster.HubUrl(2), sessionId));
+        }
+
+        // Stops reading its socket (a small receive buffer fills at once); its own server timeout is long, so only the
+        // gateway can close it.
+        var stalled = await WatchAsync(node.HubUrl, sessionId, options: cluster.As() with
+        {
+            ObserveWebSocket = true, SocketReceiveBufferSize = 4096, ServerTimeout = TimeSpan.FromMinutes(10), AutomaticReconnect = false,
+        });
+        stalled.Connection.PauseReading = true;
+
+        await onOtherNode[0].Connection.PromptAsync(new PromptRequest(sessionId, "stall tokens=10000 delay=1"));
+        var fast = onStalledNode.Concat(onOtherNode).ToList();
+        await FinishAllAsync(fast, "t10000 ", "10000-token answer");
+
+        // The clients beside the stalled one finished with those of the other node: with the package's lifetime manager
+        // alone they froze until the stalled connection was aborted (7.2 s measured when the issue was filed).
+        var lag = onStalledNode.Max(w => w.Read(x => x.IdleAt!.Value)) - onOtherNode.Max(w => w.Read(x => x.IdleAt!.Value));
+        output.WriteLine($"last idle beside the stalled client minus last on node 2: {lag.TotalMilliseconds:0} ms; "
+            + $"the stalled client read {stalled.Connection.BytesReceived} bytes");
+        Assert.True(lag < TimeSpan.FromSeconds(3), $"the stalled client's neighbours finished {lag.TotalSeconds:0.0} s late");
+        Assert.All(fast, w => Assert.Equal((1, 0, 0), w.Read(x => (x.Snapshots, x.Recoveries, x.PushedSnapshots))));
+        await AssertIdenticalToStoredAsync(sessionId, fast);
+
+        // Dropped at its outbox bound, alone; it sees the close once it reads again.
+        Assert.Equal(1, dropped.GetMeasurementSnapshot().EvaluateAsCounter());
+        stalled.Connection.PauseReading = false;
+        Assert.True(await Task.WhenAny(stalled.Connection.Closed, Task.Delay(TimeSpan.FromMinutes(2))) == stalled.Connection.Closed,
+            "the stalled client was not closed");
+    }
+
+    [Fact]
+    public async Task A_users_second_tab_on_another_node_sees_a_new_session_appear_and_change_in_its_list()
+    {
+        await using var tab1 = await GatewayHubClient.ConnectAsync(cluster.HubUrl(1), cluster.As("dana", "team-x"));
+        await using var tab2 = await GatewayHubClient.ConnectAsync(cluster.HubUrl(2), cluster.As("dana", "team-x"));
+        await using var teammate = await GatewayHubClient.ConnectAsync(cluster.HubUrl(3), cluster.As("erin", "team-x"));
+        var secondTab = SessionListModel.Of(tab2);
+        var teammateList = SessionListModel.Of(teammate);
+        var before = (await tab2.ListSessionsAsync()).GetProperty("items").GetArrayLength();
+
+        var sessionId = (await tab1.CreateSessionAsync(new CreateSessionRequest("from tab 1"))).GetProperty("id").GetString()!;
+        await secondTab.WaitForAsync(sessionId, (kind, s) => kind == SessionListChangeKinds.Created, TimeSpan.FromSeconds(10),
+            "node 2 hears the session node 1 created");
+        Assert.Equal(before + 1, (await tab2.ListSessionsAsync()).GetProperty("items").GetArrayLength());
+
+        // Renamed over HTTP on node 3: tab 2 hears it too.
+        using var http = new HttpClient { BaseAddress = cluster.NodeUrl(3) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", cluster.Token("dana", "team-x"));
+        (await http.PatchAsJsonAsync($"/api/sessions/{sessionId}", new { title = "renamed on node 3" })).EnsureSuccessStatusCode();
+        await secondTab.WaitForAsync(sessionId, (kind, s) => kind == SessionListChangeKinds.Updated
+            && s.GetProperty("title").GetString() == "renamed on node 3", TimeSpan.FromSeconds(10), "the rename");
+
+        // A workspace's session reaches its members on other nodes; a personal one does not.
+        var shared = (await tab1.CreateSessionAsync(new CreateSessionRequest("shared", Workspace: "team-x"))).GetProperty("id").GetString()!;
+        await teammateList.WaitForAsync(shared, (kind, _) => kind == SessionListChangeKinds.Created, TimeSpan.FromSeconds(10),
+            "a member on node 3 hears the workspace's new session");
+        Assert.DoesNotContain(teammateList.Heard, h => h.SessionId == sessionId);
+    }
+
     /// <summary>Watchers behind the load balancer (round robin: spread over the nodes), reconnecting by themselves.</summary>
     private async Task<List<SessionWatcher>> WatchThroughFrontAsync(string sessionId, int count)
     {
@@ -183,11 +286,18 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         var takeover = killedAt.Elapsed;
         output.WriteLine($"node-{holder} (token {token}) killed; node-{next.Node} holds the stream (token {next.Token}) after {takeover.TotalSeconds:0.0} s");
         Assert.True(takeover < TimeSpan.FromSeconds(10), $"takeover took {takeover.TotalSeconds:0.0} s");
-
-        foreach (var w in watchers)
+        // The metrics say the same as readiness: the new holder alone holds the lease, under the new token.
+        var survivors = Enumerable.Range(1, cluster.NodeCount).Where(n => n != holder).ToList();
+        var leases = new Dictionary<int, (int Held, long? Token)>();
+        foreach (var node in survivors)
         {
-            await w.WaitUntilAsync(x => Finished(x, "t800 "), AnswerTimeout, "800-token answer");
+            leases[node] = await cluster.LeaseMetricsAsync(node);
         }
+
+        Assert.Equal((1, next.Token), leases[next.Node]);
+        Assert.All(survivors.Where(n => n != next.Node), n => Assert.Equal((0, (long?)null), leases[n]));
+
+        await FinishAllAsync(watchers, "t800 ", "800-token answer");
 
         await AssertIdenticalToStoredAsync(sessionId, watchers);
         // The killed node's clients came back through the load balancer to another node by themselves.
@@ -216,13 +326,51 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         // Released, not expired: well under the lease's TTL (6 s) after the process is gone.
         Assert.True(handover - stopped < TimeSpan.FromSeconds(3), $"hand-over {(handover - stopped).TotalSeconds:0.0} s after the node exited");
 
-        foreach (var w in watchers)
-        {
-            await w.WaitUntilAsync(x => Finished(x, "t600 "), AnswerTimeout, "600-token answer");
-        }
+        await FinishAllAsync(watchers, "t600 ", "600-token answer");
 
         await AssertIdenticalToStoredAsync(sessionId, watchers);
         Assert.Equal(1, cluster.Proxy.MaxOpenStreams);
+    }
+
+    [Fact]
+    public async Task PostgreSQL_stopped_mid_answer_streaming_goes_on_and_what_needs_it_fails_at_once_with_service_unavailable()
+    {
+        var sessionId = await CreateSessionAsync();
+        var watchers = await WatchThroughFrontAsync(sessionId, 3);
+        await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "pg tokens=600 delay=10"));
+        await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains("t100 ", StringComparison.Ordinal), AnswerTimeout, "100 tokens");
+
+        await cluster.PostgresStopAsync();
+        try
+        {
+            // A join needs the session's record (who may see it): refused at once with a code to retry on, never hung.
+            await using var late = await GatewayHubClient.ConnectAsync(cluster.HubUrl(2), cluster.As());
+            var clock = Stopwatch.StartNew();
+            var refused = await Assert.ThrowsAsync<HubException>(() => late.JoinAsync(new JoinRequest(sessionId)));
+            Assert.Equal(GatewayErrorCodes.ServiceUnavailable, refused.GatewayCode());
+            using var http = new HttpClient { BaseAddress = cluster.NodeUrl(3) };
+            http.DefaultRequestHeaders.Authorization = new("Bearer", cluster.Token());
+            using var list = await http.GetAsync("/api/sessions");
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, list.StatusCode);
+            Assert.Equal("1", list.Headers.RetryAfter?.ToString());
+            Assert.Contains($"\"code\":\"{GatewayErrorCodes.ServiceUnavailable}\"", await list.Content.ReadAsStringAsync());
+            output.WriteLine($"join and list refused within {clock.Elapsed.TotalMilliseconds:0} ms");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"refusals took {clock.Elapsed}");
+
+            // The answer streams on: nothing on the event path touches PostgreSQL.
+            foreach (var w in watchers)
+            {
+                await w.WaitUntilAsync(x => Finished(x, "t600 "), AnswerTimeout, "600-token answer while PostgreSQL is down");
+            }
+        }
+        finally
+        {
+            await cluster.PostgresStartAsync();
+        }
+
+        await AssertIdenticalToStoredAsync(sessionId, watchers);
+        var back = await WatchAsync(cluster.HubUrl(2), sessionId);
+        Assert.Equal(watchers[0].Read(x => x.Model.AllText()), back.Read(x => x.Model.AllText()));
     }
 
     [Theory]
@@ -237,17 +385,40 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains("t200 ", StringComparison.Ordinal), AnswerTimeout, "200 tokens");
 
         await cluster.RedisStopAsync();
-        await Task.Delay(TimeSpan.FromSeconds(5));
-        if (!keepData)
+        var outage = Stopwatch.StartNew();
+        try
         {
-            cluster.ForgetRedisData();
+            // Meanwhile nothing hangs: every node says it is not ready (Redis) and refuses new hub connections at once
+            // (503, Retry-After) while the open ones stay.
+            for (var node = 1; node <= cluster.NodeCount; node++)
+            {
+                var (status, body) = await cluster.ReadyAsync(node);
+                Assert.Equal(503, status);
+                Assert.Equal("Unhealthy", body.GetProperty("checks").GetProperty("redis").GetProperty("status").GetString());
+                var connecting = Stopwatch.StartNew();
+                var refused = await Assert.ThrowsAnyAsync<Exception>(() => GatewayHubClient.ConnectAsync(cluster.HubUrl(node),
+                    cluster.As() with { AutomaticReconnect = false }));
+                Assert.Contains("503", refused.ToString(), StringComparison.Ordinal);
+                Assert.True(connecting.Elapsed < TimeSpan.FromSeconds(10), $"connecting to node-{node} took {connecting.Elapsed}");
+            }
+
+            Assert.All(watchers, w => Assert.False(w.Connection.IsClosed));
+            if (outage.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                await Task.Delay(TimeSpan.FromSeconds(5) - outage.Elapsed);
+            }
+
+            if (!keepData)
+            {
+                cluster.ForgetRedisData();
+            }
+        }
+        finally
+        {
+            await cluster.RedisStartAsync();
         }
 
-        await cluster.RedisStartAsync();
-        foreach (var w in watchers)
-        {
-            await w.WaitUntilAsync(x => Finished(x, "t900 "), AnswerTimeout, "900-token answer");
-        }
+        await FinishAllAsync(watchers, "t900 ", "900-token answer");
 
         await AssertIdenticalToStoredAsync(sessionId, watchers);
         // Readiness comes back on every node.

@@ -5,9 +5,6 @@ using Microsoft.AspNetCore.SignalR;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Testing;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using OpencodeGateway.Streaming;
 using Xunit.Abstractions;
@@ -43,22 +40,11 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     private static MetricCollector<long> Collector(GatewayHost gateway, string instrument) =>
         new(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, instrument);
 
-    private static Task<GatewayHost> StartGatewayAsync(Uri upstream, params (string, string)[] settings) =>
-        StartGatewayAsync(upstream, configure: null, settings);
-
-    /// <summary>The gateway in front of the real opencode, once it holds opencode's event stream (<c>/readyz</c>).</summary>
-    private static Task<GatewayHost> StartGatewayAsync(Uri upstream, Action<WebApplicationBuilder>? configure,
-        params (string Key, string Value)[] settings) =>
-        GatewayHost.StartAsync(new GatewayHostOptions
-        {
-            Upstream = upstream, Configure = configure, Settings = settings.ToDictionary(s => s.Key, s => (string?)s.Value),
-        });
-
     [Fact]
     public async Task Three_clients_end_byte_identical_on_one_upstream_connection()
     {
         var connectionsBefore = stack.GlobalEventConnections();
-        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         using var reconnects = Collector(gateway, "gateway.upstream.reconnects");
         var sessionId = await CreateSessionAsync(gateway, "three clients");
         var watchers = new List<SessionWatcher>();
@@ -88,7 +74,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     [Fact]
     public async Task A_late_joiner_and_a_client_that_drops_and_rejoins_end_byte_identical()
     {
-        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         var sessionId = await CreateSessionAsync(gateway, "late joiner");
         await using var first = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
         var dropper = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
@@ -123,7 +109,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     [Fact]
     public async Task Tool_calls_and_permission_requests_reach_clients_and_a_reply_reaches_opencode()
     {
-        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         var sessionId = await CreateSessionAsync(gateway, "tool call");
         await using var asker = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
         await using var other = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
@@ -155,7 +141,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     [Fact]
     public async Task After_opencode_restarts_mid_answer_clients_resynchronise_to_what_it_stored()
     {
-        await using var gateway = await StartGatewayAsync(stack.BaseUrl,
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl,
             ("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.100"), ("Gateway:Streaming:ReconnectMaxDelay", "00:00:01"));
         using var reconnects = Collector(gateway, "gateway.upstream.reconnects");
         var sessionId = await CreateSessionAsync(gateway, "restart");
@@ -190,16 +176,11 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     [Fact]
     public async Task A_client_that_stops_reading_is_dropped_without_slowing_twenty_others()
     {
-        // Loopback TCP autotuning would let the kernel hold megabytes for the stalled socket before the gateway's
-        // outbox sees any pressure; a fixed, small send buffer on accepted sockets makes the outbox bound the limit.
-        await using var gateway = await StartGatewayAsync(stack.BaseUrl,
-            builder => builder.WebHost.UseSockets(o => o.CreateBoundListenSocket = endpoint =>
-            {
-                var socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
-                socket.SendBufferSize = 32 * 1024;
-                return socket;
-            }),
-            ("Gateway:Outbox:MaxQueuedBytes", "1048576"));
+        await using var gateway = await GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Upstream = stack.BaseUrl, SocketSendBufferSize = 32 * 1024,
+            Settings = new() { ["Gateway:Outbox:MaxQueuedBytes"] = "1048576" },
+        });
         using var slowDropped = Collector(gateway, "gateway.connections.slow_dropped");
         var sessionId = await CreateSessionAsync(gateway, "slow consumer");
         var fast = new List<SessionWatcher>();
@@ -256,7 +237,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     [Fact]
     public async Task Unknown_sessions_and_bad_calls_get_coded_errors()
     {
-        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         await using var connection = await GatewayHubClient.ConnectAsync(gateway.HubUrl, GatewayHost.As());
         async Task<string> Error(string method, object? arg) =>
             (await Assert.ThrowsAsync<HubException>(() => connection.InvokeAsync(method, arg))).Message;

@@ -75,6 +75,7 @@ public sealed class StartupErrorTests
     [InlineData("--Gateway:Auth:ApiKeys:0:Admin=yes", "Configuration error: Failed to convert configuration value 'yes' at 'Gateway:Auth:ApiKeys:0:Admin'")]
     [InlineData("--Authentication:Schemes:Bearer:Authority=http://idp.example/", "Configuration error: Authentication:Schemes:Bearer:Authority: must be https://")]
     [InlineData("--Gateway:Store:Provider=mysql", "Configuration error: Gateway:Store:Provider: 'mysql' must be 'sqlite' or 'postgres'")]
+    [InlineData("--ConnectionStrings:Redis=127.0.0.1:9", "Configuration error: ConnectionStrings:Gateway: cluster mode (ConnectionStrings:Redis is set) needs the PostgreSQL store")]
     public async Task Every_configuration_error_is_one_line_naming_the_key_and_exit_code_2(string setting, string expected)
     {
         var (exitCode, lines) = await RunGatewayAsync($"--Gateway:Auth:Jwt:SigningKey={SigningKey}", setting,
@@ -88,12 +89,14 @@ public sealed class StartupErrorTests
     [Fact]
     public async Task Failures_of_several_sections_share_the_one_line()
     {
-        var (exitCode, lines) = await RunGatewayAsync("--Gateway:Store:Provider=mysql", "--Gateway:Upstreams:0:BaseUrl=nope");
+        var (exitCode, lines) = await RunGatewayAsync("--Gateway:Store:Provider=mysql", "--Gateway:Upstreams:0:BaseUrl=nope",
+            "--ConnectionStrings:Redis=127.0.0.1:9", "--Gateway:Cluster:LeaseRenewInterval=00:00:05");
 
         Assert.Equal(2, exitCode);
         var line = Assert.Single(lines);
         Assert.Contains("Gateway:Store:Provider:", line);
         Assert.Contains("Gateway:Upstreams:0:BaseUrl:", line);
         Assert.Contains("Gateway:Auth:Jwt:SigningKey:", line);
+        Assert.Contains("Gateway:Cluster:LeaseRenewInterval: must be at most half of LeaseTtl", line);
     }
 }

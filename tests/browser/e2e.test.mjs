@@ -98,6 +98,22 @@ describe('demo chat page in headless Chromium', { concurrency: false }, () => {
     });
   });
 
+  it("a session created in one tab appears in the other tab's sidebar without a reload", { timeout: 45_000 }, async (t) => {
+    await withTabs(browser, t.name, async (tabs) => {
+      const a = await tabs.open(gateway.url);
+      const b = await tabs.open(gateway.url);
+      await Promise.all([waitConnected(a), waitConnected(b)]);
+      const navigations = [];
+      b.on('framenavigated', (frame) => frame === b.mainFrame() && navigations.push(frame.url()));
+      const sessionId = await newSession(a);
+      await b.waitForSelector(`[data-testid="session-item"][data-session-id="${sessionId}"]`, { timeout: 10_000 });
+      // First in the list (newest first), heard through SessionListChanged: tab B neither reloaded nor navigated.
+      const first = await b.getAttribute('[data-testid="session-item"]', 'data-session-id');
+      assert.equal(first, sessionId);
+      assert.deepEqual(navigations, []);
+    });
+  });
+
   it('a tab reloaded mid-stream ends with the same text as the other tab and opencode', { timeout: 60_000 }, async (t) => {
     await withTabs(browser, t.name, async (tabs) => {
       const a = await tabs.open(gateway.url);

@@ -4,7 +4,7 @@
 # page and the gateway, starts opencode + mock LLM (ports 4596/4597) and the gateway itself, and stops them by pid when
 # done. Results: artifacts/test-results/browser*.steps.json; screenshots: artifacts/screenshots/; logs:
 # artifacts/browser/. Env: E2E_SKIP_DOTNET_BUILD=1 (the gateway is already built), E2E_OC_PORT, E2E_MOCK_PORT,
-# E2E_GATEWAY_PORT (every gateway of the suite, one at a time; default: a free port), E2E_APP_PORT (the CORS test's second
+# E2E_GATEWAY_PORT (every gateway of the suite started while no other runs; default: a free port), E2E_APP_PORT (the CORS test's second
 # origin; default: a free port), E2E_NEXT_PORT (the Next.js example's `next start`; default: a free port), CHROMIUM.
 set -uo pipefail
 cd "$(dirname "$0")"

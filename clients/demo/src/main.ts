@@ -1,4 +1,5 @@
 import {
+  applySessionListChange,
   createGatewayClient,
   GatewayError,
   type ConnectionState,
@@ -6,6 +7,7 @@ import {
   type Part,
   type PermissionReply,
   type PermissionRequest,
+  type SessionMetadata,
   type SessionView,
   type WatchHandle,
 } from '@opencode-gateway/client';
@@ -101,6 +103,8 @@ interface ListedSession {
 
 const localKey = 'opencode-gateway-demo.sessions';
 let listed: ListedSession[] = [];
+/** The gateway's list as loaded, kept current by SessionListChanged (other tabs, other devices). */
+let listedFromGateway: readonly SessionMetadata[] = [];
 let usingLocalList = false;
 
 function loadLocal(): ListedSession[] {
@@ -133,7 +137,8 @@ async function refreshSessions(): Promise<void> {
   try {
     const result = await client.listSessions({ limit: 50 });
     usingLocalList = false;
-    listed = result.items.map((m) => ({ id: m.sessionId, title: m.title ?? m.sessionId, tags: m.tags ?? [] }));
+    listedFromGateway = result.items;
+    listed = toListed(listedFromGateway);
     sessionHint.textContent = '';
   } catch (e) {
     usingLocalList = true;
@@ -149,6 +154,24 @@ async function refreshSessions(): Promise<void> {
 
   renderSessionList();
 }
+
+function toListed(sessions: readonly SessionMetadata[]): ListedSession[] {
+  return sessions.map((m) => ({ id: m.sessionId, title: m.title ?? m.sessionId, tags: m.tags ?? [] }));
+}
+
+// A session created, renamed, tagged or archived in another tab or on another device appears here at once.
+client.onSessionListChanged((change) => {
+  if (usingLocalList) return;
+  const next = applySessionListChange(listedFromGateway, change, {});
+  if (next === listedFromGateway) return;
+  listedFromGateway = next;
+  listed = toListed(next);
+  if (currentId && !listed.some((s) => s.id === currentId)) {
+    remember(currentId, current?.view.session?.title);
+  }
+
+  renderSessionList();
+});
 
 function renderSessionList(): void {
   sessionList.replaceChildren(

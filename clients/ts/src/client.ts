@@ -8,6 +8,7 @@ import type {
   JoinResult,
   ListSessionsRequest,
   SessionList,
+  SessionListChange,
   PermissionReply,
   PermissionReplyRequest,
   PromptRequest,
@@ -89,6 +90,12 @@ export interface GatewayClient {
   abort(sessionId: string): Promise<void>;
   replyPermission(sessionId: string, requestId: string, reply: PermissionReply, message?: string): Promise<void>;
   listSessions(request?: ListSessionsRequest): Promise<SessionList>;
+  /**
+   * Calls `listener` for every `SessionListChanged`: a session the caller may see was created, changed or archived
+   * (by any tab, on any node, through the hub or `/api/sessions`). Returns a function that removes it. Changes made
+   * while disconnected are not replayed: list again after a reconnect (`SessionListStore` does both).
+   */
+  onSessionListChanged(listener: (change: SessionListChange) => void): () => void;
   updateMetadata(request: UpdateSessionRequest): Promise<SessionMetadata>;
   /** Connects (done by itself unless `autoStart: false`). */
   start(): Promise<void>;
@@ -134,6 +141,7 @@ class GatewayClientImpl implements GatewayClient {
   private readonly scheduleFlush: (flush: () => void) => void;
   private readonly sessions = new Map<string, Watched>();
   private readonly stateListeners = new Set<(state: ConnectionState) => void>();
+  private readonly listListeners = new Set<(change: SessionListChange) => void>();
   private readonly connectedWaiters = new Set<() => void>();
   private currentState: ConnectionState = 'connecting';
   private connected = false;
@@ -160,6 +168,11 @@ class GatewayClientImpl implements GatewayClient {
 
     this.transport.onSessionEvent((event) => this.onSessionEvent(event));
     this.transport.onSessionSnapshot((snapshot) => this.onSessionSnapshot(snapshot));
+    this.transport.onSessionListChanged((change) => {
+      for (const listener of [...this.listListeners]) {
+        listener(change);
+      }
+    });
     this.transport.onReconnecting(() => {
       this.connected = false;
       this.setState('reconnecting');
@@ -189,6 +202,11 @@ class GatewayClientImpl implements GatewayClient {
   onStateChange(listener: (state: ConnectionState) => void): () => void {
     this.stateListeners.add(listener);
     return () => this.stateListeners.delete(listener);
+  }
+
+  onSessionListChanged(listener: (change: SessionListChange) => void): () => void {
+    this.listListeners.add(listener);
+    return () => void this.listListeners.delete(listener);
   }
 
   start(): Promise<void> {

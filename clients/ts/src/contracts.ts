@@ -344,6 +344,20 @@ export interface SessionList {
   nextCursor?: string | null;
 }
 
+/** The kinds of `SessionListChange`. */
+export type SessionListChangeKind = 'created' | 'updated' | 'archived';
+
+/**
+ * A change of one session in the lists of the users who may see it (the hub's `SessionListChanged`): its owner, the
+ * members of its workspace, admins. Apply it by session id: a connection may receive it more than once, and changes of
+ * one session may arrive out of order: keep the one with the latest `updatedAt`.
+ */
+export interface SessionListChange {
+  kind: SessionListChangeKind | (string & {});
+  /** The session's record after the change. */
+  session: SessionMetadata;
+}
+
 /** Argument of `UpdateMetadata`: title, tags (replaced), metadata (JSON Merge Patch: null deletes a key). */
 export interface UpdateSessionRequest {
   sessionId: string;
@@ -570,6 +584,8 @@ export const GatewayErrorCodes = {
   Forbidden: 'forbidden',
   Conflict: 'conflict',
   PayloadTooLarge: 'payload_too_large',
+  /** The gateway's session store, or Redis in a cluster, did not answer in time: retry shortly. */
+  ServiceUnavailable: 'service_unavailable',
 } as const;
 
 /** Codes the hub filter produces that are not in GatewayErrorCodes.cs. */
@@ -615,6 +631,7 @@ export const contractFields = {
   MessageWithParts: ['info', 'parts'],
   ListSessionsRequest: ['workspace', 'tag', 'archived', 'q', 'cursor', 'limit'],
   SessionList: ['items', 'nextCursor'],
+  SessionListChange: ['kind', 'session'],
   UpdateSessionRequest: ['sessionId', 'title', 'tags', 'metadata'],
   AdoptSessionRequest: ['ownerId', 'workspace', 'upstream', 'tags', 'metadata'],
   CreatedSession: ['session', 'info'],
@@ -639,6 +656,7 @@ interface ContractTypes {
   MessageWithParts: MessageWithParts;
   ListSessionsRequest: ListSessionsRequest;
   SessionList: SessionList;
+  SessionListChange: SessionListChange;
   UpdateSessionRequest: UpdateSessionRequest;
   AdoptSessionRequest: AdoptSessionRequest;
   CreatedSession: CreatedSession;

@@ -68,5 +68,6 @@ export function toGatewayError(error: unknown): GatewayError {
 
 /** Errors after which the same call may succeed later (the client retries joins on these). */
 export function isTransientError(error: GatewayError): boolean {
-  return ['upstream_unavailable', 'upstream_error', 'internal_error', 'cancelled', 'disconnected', 'unknown'].includes(error.code);
+  return ['upstream_unavailable', 'upstream_error', 'service_unavailable', 'internal_error', 'cancelled', 'disconnected', 'unknown']
+    .includes(error.code);
 }

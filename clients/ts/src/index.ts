@@ -29,6 +29,7 @@ export {
   GatewayStores,
   SessionChatStore,
   SessionListStore,
+  applySessionListChange,
   partText,
   userText,
   type ChatError,

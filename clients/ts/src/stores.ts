@@ -5,7 +5,8 @@
  *
  * - `SessionChatStore`: one session's view plus the prompts this client sent that opencode has not shown yet
  *   (optimistic user messages) and a chat status (`connecting`, `submitted`, `streaming`, `ready`, `error`).
- * - `SessionListStore`: a page of the caller's sessions for a filter, reloaded on reconnect and on demand.
+ * - `SessionListStore`: a page of the caller's sessions for a filter, kept current by `SessionListChanged` (changes
+ *   made in other tabs, on other nodes, over HTTP), reloaded on reconnect and on demand.
  * - `GatewayStores`: one store per session / filter for a client, so every component watching a session shares its
  *   state (and its optimistic messages).
  */
@@ -19,6 +20,7 @@ import type {
   PermissionRequest,
   PromptResult,
   SessionInfo,
+  SessionListChange,
   SessionMetadata,
   TextPart,
   UserMessageInfo,
@@ -384,6 +386,9 @@ export class SessionListStore {
   private cursor: string | null = null;
   private generation = 0;
   private stopStateListener: (() => void) | null = null;
+  private stopChangeListener: (() => void) | null = null;
+  /** Changes heard while a load is in flight: applied again on top of the page it brings (it may predate them). */
+  private heardDuringLoad: SessionListChange[] | null = null;
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly onActiveChange: ((active: boolean) => void) | undefined;
 
@@ -399,6 +404,10 @@ export class SessionListStore {
     this.listeners.add(listener);
     this.onActiveChange?.(true);
     if (this.listeners.size === 1) {
+      this.stopChangeListener = this.client.onSessionListChanged((change) => {
+        this.heardDuringLoad?.push(change);
+        this.set({ sessions: this.applyChange(this.state.sessions, change) });
+      });
       // Every new connection may have missed changes: reload when it comes (back).
       this.stopStateListener = this.client.onStateChange((state) => {
         if (state === 'connected') {
@@ -419,6 +428,8 @@ export class SessionListStore {
 
       this.stopStateListener?.();
       this.stopStateListener = null;
+      this.stopChangeListener?.();
+      this.stopChangeListener = null;
       clearInterval(this.timer);
       this.timer = undefined;
       this.onActiveChange?.(false);
@@ -434,12 +445,20 @@ export class SessionListStore {
   /** Reloads the first page (the list shown so far stays until it arrives). */
   readonly refresh = async (): Promise<void> => {
     const generation = ++this.generation;
+    this.heardDuringLoad = [];
     this.set({ loading: true });
     try {
       const page = await this.client.listSessions({ ...this.filter, cursor: null });
       if (generation === this.generation) {
         this.cursor = page.nextCursor ?? null;
-        this.set({ status: 'ready', sessions: page.items, hasMore: this.cursor !== null, loading: false, error: null });
+        const heard = this.heardDuringLoad ?? [];
+        this.heardDuringLoad = null;
+        let sessions: readonly SessionMetadata[] = page.items;
+        for (const change of heard) {
+          sessions = this.applyChange(sessions, change);
+        }
+
+        this.set({ status: 'ready', sessions, hasMore: this.cursor !== null, loading: false, error: null });
       }
     } catch (e) {
       if (generation === this.generation) {
@@ -474,12 +493,73 @@ export class SessionListStore {
     }
   };
 
+  /** `sessions` with the change applied, for this store's filter and loaded page. */
+  private applyChange(sessions: readonly SessionMetadata[], change: SessionListChange): readonly SessionMetadata[] {
+    return applySessionListChange(sessions, change, this.filter, this.cursor !== null);
+  }
+
   private set(change: Partial<SessionListState>): void {
     this.state = { ...this.state, ...change };
     for (const listener of [...this.listeners]) {
       listener();
     }
   }
+}
+
+/**
+ * Applies a `SessionListChange` to a list ordered as the gateway orders it (latest `updatedAt` first, then session id
+ * descending): the session takes its place by its new `updatedAt`, or leaves the list when it no longer matches
+ * `filter`. A change no newer than the one the list holds (a repeat, or one that arrived late) changes nothing. With
+ * `partial` (more pages to load) a session that would sort after the last loaded one is left for `loadMore`.
+ * Returns `sessions` itself when nothing changed.
+ */
+export function applySessionListChange(sessions: readonly SessionMetadata[], change: SessionListChange,
+  filter: Readonly<ListSessionsRequest>, partial = false): readonly SessionMetadata[] {
+  const session = change.session;
+  const index = sessions.findIndex((s) => s.sessionId === session.sessionId);
+  if (index >= 0 && compareInstants(sessions[index]!.updatedAt, session.updatedAt) >= 0) {
+    return sessions;
+  }
+
+  const others = index >= 0 ? sessions.filter((_, i) => i !== index) : sessions;
+  if (!matchesListFilter(session, filter)) {
+    return index >= 0 ? others : sessions;
+  }
+
+  const at = others.findIndex((s) => listOrder(session, s) < 0);
+  if (at < 0 && partial) {
+    return index >= 0 ? others : sessions;
+  }
+
+  const result = [...others];
+  result.splice(at < 0 ? result.length : at, 0, session);
+  return result;
+}
+
+/** Whether the gateway's list for `filter` holds `session` (the same rules as `ListSessions`). */
+function matchesListFilter(session: SessionMetadata, filter: Readonly<ListSessionsRequest>): boolean {
+  const archived = session.archivedAt !== null && session.archivedAt !== undefined;
+  return archived === (filter.archived ?? false)
+    && (!filter.workspace || session.workspace === filter.workspace)
+    && (!filter.tag || session.tags.includes(filter.tag))
+    && (!filter.q || (session.title ?? '').toLowerCase().includes(filter.q.toLowerCase()));
+}
+
+/** Negative when `a` comes before `b` in the gateway's order (latest `updatedAt` first, then id descending). */
+function listOrder(a: SessionMetadata, b: SessionMetadata): number {
+  return compareInstants(b.updatedAt, a.updatedAt) || (a.sessionId < b.sessionId ? 1 : a.sessionId > b.sessionId ? -1 : 0);
+}
+
+/** Compares two ISO 8601 instants to the microsecond and beyond (`Date.parse` stops at the millisecond). */
+function compareInstants(a: string, b: string): number {
+  const [secondsA, fractionA] = splitInstant(a);
+  const [secondsB, fractionB] = splitInstant(b);
+  return secondsA !== secondsB ? secondsA - secondsB : fractionA < fractionB ? -1 : fractionA > fractionB ? 1 : 0;
+}
+
+function splitInstant(iso: string): [number, string] {
+  const match = /^([^.]*?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$/.exec(iso);
+  return match ? [Date.parse(match[1]! + (match[3] ?? 'Z')), (match[2] ?? '').padEnd(12, '0')] : [Date.parse(iso), ''];
 }
 
 /** A stable key for a filter, whatever the order of its members. */
@@ -535,7 +615,10 @@ export class GatewayStores {
     }
   }
 
-  /** Creates a session (owned by the caller) and reloads every list in use. */
+  /**
+   * Creates a session (owned by the caller) and reloads every list in use: the lists of other tabs hear of it
+   * (`SessionListChanged`); this one does not depend on that message arriving.
+   */
   async createSession(request?: CreateSessionRequest): Promise<SessionInfo> {
     const info = await this.client.createSession(request);
     await Promise.all([...this.lists.values()].filter((l) => l.active).map((l) => l.refresh()));

@@ -12,7 +12,7 @@ import {
   type IRetryPolicy,
   type RetryContext,
 } from '@microsoft/signalr';
-import type { SessionEvent, SessionSnapshot } from './contracts.js';
+import type { SessionEvent, SessionListChange, SessionSnapshot } from './contracts.js';
 
 export interface HubTransport {
   /** Connects; rejects when the connection could not be made (the client retries). */
@@ -22,6 +22,7 @@ export interface HubTransport {
   invoke<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
   onSessionEvent(handler: (event: SessionEvent) => void): void;
   onSessionSnapshot(handler: (snapshot: SessionSnapshot) => void): void;
+  onSessionListChanged(handler: (change: SessionListChange) => void): void;
   /** The connection dropped and automatic reconnection began. */
   onReconnecting(handler: (error?: Error) => void): void;
   /** Before each automatic reconnect attempt: `attempt` counts the failed ones so far (0 for the first). */
@@ -85,6 +86,7 @@ export function createSignalRTransport(options: SignalRTransportOptions): HubTra
     invoke: <T>(method: string, ...args: unknown[]) => connection.invoke<T>(method, ...args),
     onSessionEvent: (handler) => connection.on('SessionEvent', handler),
     onSessionSnapshot: (handler) => connection.on('SessionSnapshot', handler),
+    onSessionListChanged: (handler) => connection.on('SessionListChanged', handler),
     onReconnecting: (handler) => connection.onreconnecting(handler),
     onRetry: (handler) => void retryHandlers.push(handler),
     onReconnected: (handler) => connection.onreconnected(() => handler()),

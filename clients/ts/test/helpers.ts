@@ -3,6 +3,7 @@ import type {
   MessageWithParts,
   Part,
   SessionEvent,
+  SessionListChange,
   SessionSnapshot,
   TextPart,
 } from '../src/contracts.js';
@@ -80,6 +81,7 @@ export class FakeTransport implements HubTransport {
   startImpl: () => Promise<void> = () => Promise.resolve();
   private eventHandlers: ((e: SessionEvent) => void)[] = [];
   private snapshotHandlers: ((s: SessionSnapshot) => void)[] = [];
+  private listHandlers: ((c: SessionListChange) => void)[] = [];
   private reconnectingHandlers: ((e?: Error) => void)[] = [];
   private retryHandlers: ((attempt: number) => void)[] = [];
   private reconnectedHandlers: (() => void)[] = [];
@@ -102,6 +104,7 @@ export class FakeTransport implements HubTransport {
 
   onSessionEvent(handler: (e: SessionEvent) => void): void { this.eventHandlers.push(handler); }
   onSessionSnapshot(handler: (s: SessionSnapshot) => void): void { this.snapshotHandlers.push(handler); }
+  onSessionListChanged(handler: (c: SessionListChange) => void): void { this.listHandlers.push(handler); }
   onReconnecting(handler: (e?: Error) => void): void { this.reconnectingHandlers.push(handler); }
   onRetry(handler: (attempt: number) => void): void { this.retryHandlers.push(handler); }
   onReconnected(handler: () => void): void { this.reconnectedHandlers.push(handler); }
@@ -111,6 +114,7 @@ export class FakeTransport implements HubTransport {
 
   push(event: SessionEvent): void { this.eventHandlers.forEach((h) => h(event)); }
   pushSnapshot(snap: SessionSnapshot): void { this.snapshotHandlers.forEach((h) => h(snap)); }
+  pushListChange(change: SessionListChange): void { this.listHandlers.forEach((h) => h(change)); }
 
   /** The connection drops: pending calls fail as SignalR fails them, then reconnecting starts. */
   drop(): void {

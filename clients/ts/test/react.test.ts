@@ -291,6 +291,40 @@ describe('React bindings', () => {
     expect(result.current.sessions.map((s) => s.sessionId)).toEqual(['ses_c', 'ses_b', 'ses_a']);
   });
 
+  it('useSessions applies what other tabs change (SessionListChanged), also while a reload is in flight', async () => {
+    const { result } = renderHook(() => useSessions({ tag: 'demo' }), { wrapper });
+    const answer = async (items: SessionMetadata[]) => {
+      await waitFor(() => expect(transport.invocations.some((i) => i.method === 'ListSessions')).toBe(true));
+      await act(async () => {
+        for (const call of transport.take('ListSessions')) call.resolve({ items, nextCursor: null });
+        await settle();
+      });
+    };
+    await answer([meta('ses_a')]);
+
+    // Another tab creates a session: it appears first, without a reload.
+    const b = { ...meta('ses_b'), updatedAt: '2025-01-01T00:00:01Z' };
+    act(() => transport.pushListChange({ kind: 'created', session: b }));
+    expect(result.current.sessions.map((s) => s.sessionId)).toEqual(['ses_b', 'ses_a']);
+    expect(transport.invocations.filter((i) => i.method === 'ListSessions')).toHaveLength(0);
+    const before = result.current.sessions;
+    act(() => transport.pushListChange({ kind: 'created', session: b })); // heard again (as owner and as member)
+    expect(result.current.sessions).toBe(before);
+
+    // Renamed elsewhere while this list reloads: the page (older) does not undo the rename.
+    act(() => transport.drop());
+    act(() => transport.reconnected());
+    const renamed = { ...meta('ses_a'), title: 'renamed', updatedAt: '2025-01-01T00:00:02Z' };
+    act(() => transport.pushListChange({ kind: 'updated', session: renamed }));
+    await answer([b, meta('ses_a')]);
+    expect(result.current.sessions.map((s) => [s.sessionId, s.title])).toEqual([['ses_a', 'renamed'], ['ses_b', undefined]]);
+
+    // Untagged, then archived: each leaves the list.
+    act(() => transport.pushListChange({ kind: 'updated', session: { ...b, tags: [], updatedAt: '2025-01-01T00:00:03Z' } }));
+    act(() => transport.pushListChange({ kind: 'archived', session: { ...renamed, archivedAt: '2025-01-01T00:00:04Z', updatedAt: '2025-01-01T00:00:04Z' } }));
+    expect(result.current.sessions).toEqual([]);
+  });
+
   it('useSessions reports a failed load as status error', async () => {
     const { result } = renderHook(() => useSessions(), { wrapper });
     await waitFor(() => expect(transport.invocations.some((i) => i.method === 'ListSessions')).toBe(true));

@@ -20,7 +20,7 @@ internal static class ProblemWriter
         GatewayErrorCodes.Conflict => StatusCodes.Status409Conflict,
         GatewayErrorCodes.PayloadTooLarge => StatusCodes.Status413PayloadTooLarge,
         GatewayErrorCodes.UpstreamError => StatusCodes.Status502BadGateway,
-        GatewayErrorCodes.UpstreamUnavailable => StatusCodes.Status503ServiceUnavailable,
+        GatewayErrorCodes.UpstreamUnavailable or GatewayErrorCodes.ServiceUnavailable => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };
 

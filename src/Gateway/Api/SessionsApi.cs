@@ -275,6 +275,15 @@ public static class SessionsApi
         {
             return Results.Empty;
         }
+        catch (Exception e) when (DependencyFailures.IsUnavailable(e))
+        {
+            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SessionsApi));
+            ApiLog.DependencyUnavailable(logger, context.Request.Method, context.Request.Path, e.GetType().Name, e.Message);
+            context.Response.Headers.RetryAfter = "1";
+            await ProblemWriter.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, GatewayErrorCodes.ServiceUnavailable,
+                "The gateway's session store or Redis did not answer; retry shortly.");
+            return Results.Empty;
+        }
         catch (Exception e)
         {
             var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SessionsApi));

@@ -30,7 +30,7 @@ public static class CorsServiceCollectionExtensions
     /// <summary>
     /// Applies the policy to <c>/hubs/*</c> and <c>/api/*</c>: answers their preflights and adds the headers to their
     /// responses, also to refusals (401, 503 from the shutdown gate) so a page can read them. Call it before
-    /// <c>UseShutdownGate</c> and <c>UseAuthentication</c>. Does nothing while no origin is configured.
+    /// <c>UseAdmissionGate</c> and <c>UseAuthentication</c>. Does nothing while no origin is configured.
     /// </summary>
     public static IApplicationBuilder UseGatewayCors(this IApplicationBuilder app)
     {

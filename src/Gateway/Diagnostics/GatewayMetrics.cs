@@ -42,6 +42,22 @@ public sealed class GatewayMetrics
     public void ObserveLiveSessions(Func<int> count) =>
         _meter.CreateObservableUpDownCounter("gateway.live_sessions", count, "{session}", "Sessions with live state (watched or recently active).");
 
+    /// <summary>
+    /// Publishes, by <c>upstream</c>, <c>gateway.upstream.lease.held</c> (1 while this node holds the upstream's event
+    /// stream, else 0: summed over the cluster it must be 1) and <c>gateway.upstream.lease.fencing_token</c> (the fencing
+    /// token it holds it under), read from <paramref name="leases"/> at each collection.
+    /// </summary>
+    public void ObserveUpstreamLeases(Func<IEnumerable<(string Upstream, long? Token)>> leases)
+    {
+        _meter.CreateObservableUpDownCounter("gateway.upstream.lease.held",
+            () => leases().Select(l => new Measurement<int>(l.Token is null ? 0 : 1, new KeyValuePair<string, object?>("upstream", l.Upstream))),
+            "{lease}", "Whether this node holds the upstream's lease and reads its event stream.");
+        _meter.CreateObservableGauge("gateway.upstream.lease.fencing_token",
+            () => leases().Where(l => l.Token is not null)
+                .Select(l => new Measurement<long>(l.Token!.Value, new KeyValuePair<string, object?>("upstream", l.Upstream))),
+            null, "The fencing token of the upstream's lease this node holds.");
+    }
+
     public void UpstreamEvent(string upstream) => _upstreamEvents.Add(1, new KeyValuePair<string, object?>("upstream", upstream));
 
     public void MalformedEvent(string upstream) => _malformedEvents.Add(1, new KeyValuePair<string, object?>("upstream", upstream));

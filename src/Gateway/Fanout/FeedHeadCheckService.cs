@@ -25,16 +25,30 @@ internal sealed class FeedHeadCheckService(
         redis.Restored += OnRestored;
         try
         {
+            var failing = false;
             while (!stoppingToken.IsCancellationRequested)
             {
                 await Task.WhenAny(Task.Delay(options.Value.HistoryCheckInterval, time, stoppingToken), restored.WaitAsync(stoppingToken));
+                // While Redis is down there is nothing to compare with (and its outage is logged once, by the connection).
+                if (!redis.IsConnected)
+                {
+                    continue;
+                }
+
                 try
                 {
                     await feeds.CheckHeadsAsync(stoppingToken);
+                    failing = false;
                 }
                 catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
                 {
-                    FanoutLog.HeadCheckFailed(logger, e.Message);
+                    // Once per run of failures, not once per interval.
+                    if (!failing)
+                    {
+                        FanoutLog.HeadCheckFailed(logger, e.Message);
+                    }
+
+                    failing = true;
                 }
             }
         }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Logging;
+using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Upstreams;
 using OpencodeGateway.Hubs.Internal;
@@ -29,6 +30,11 @@ internal sealed class GatewayErrorHubFilter(ILogger<GatewayErrorHubFilter> logge
         catch (OperationCanceledException) when (invocationContext.Context.ConnectionAborted.IsCancellationRequested)
         {
             throw new HubException("cancelled: the connection closed.");
+        }
+        catch (Exception e) when (DependencyFailures.IsUnavailable(e))
+        {
+            HubsLog.DependencyUnavailable(logger, invocationContext.HubMethodName, e.GetType().Name, e.Message);
+            throw new HubException($"{GatewayErrorCodes.ServiceUnavailable}: The gateway's session store or Redis did not answer; retry shortly.");
         }
         catch (Exception e)
         {

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Fanout;
+using OpencodeGateway.Sessions;
 using OpencodeGateway.SignalR;
 
 namespace OpencodeGateway.Hubs;
@@ -29,6 +30,7 @@ public static class HubsServiceCollectionExtensions
         services.TryAddSingleton<ILocalGroupManager<SessionHub>>(sp =>
             (ILocalGroupManager<SessionHub>)sp.GetRequiredService<HubLifetimeManager<SessionHub>>());
         services.TryAddSingleton<ISessionBroadcaster, SessionHubBroadcaster>();
+        services.TryAddSingleton<ISessionListNotifier, SessionListBroadcaster>();
         return services;
     }
 

@@ -109,6 +109,34 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         await sessions.ReplyPermissionAsync(client, request, Context.ConnectionAborted);
     }
 
+    /// <summary>
+    /// Joins the groups of the caller's session list changes: its workspaces' and, for admins, the admins'. (Changes of
+    /// the caller's own sessions are user sends, which need no group.)
+    /// </summary>
+    public override async Task OnConnectedAsync()
+    {
+        var caller = Caller;
+        try
+        {
+            foreach (var workspace in caller.Workspaces)
+            {
+                await Groups.AddToGroupAsync(Context.ConnectionId, SessionListBroadcaster.WorkspaceGroup(workspace), Context.ConnectionAborted);
+            }
+
+            if (caller.IsAdmin)
+            {
+                await Groups.AddToGroupAsync(Context.ConnectionId, SessionListBroadcaster.AdminsGroup, Context.ConnectionAborted);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The backplane is down: the connection still streams its sessions; its lists refresh on ListSessions.
+            HubsLog.ListGroupsUnavailable(logger, Context.ConnectionId, caller.UserId, e);
+        }
+
+        await base.OnConnectedAsync();
+    }
+
     public override async Task OnDisconnectedAsync(Exception? exception)
     {
         if (exception is InvalidDataException { Message: var reason } && reason.Contains("maximum message size", StringComparison.Ordinal))

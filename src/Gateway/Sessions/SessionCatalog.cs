@@ -29,6 +29,7 @@ internal sealed class SessionCatalog(
     ISessionStore store,
     SessionService sessions,
     UpstreamRegistry upstreams,
+    ISessionListNotifier lists,
     TimeProvider time,
     ILogger<SessionCatalog> logger)
 {
@@ -83,6 +84,7 @@ internal sealed class SessionCatalog(
             throw;
         }
 
+        await lists.NotifyAsync(new SessionListChange(SessionListChangeKinds.Created, record.ToContract()));
         return (record, info);
     }
 
@@ -237,8 +239,9 @@ internal sealed class SessionCatalog(
                 Metadata = metadata,
                 UpdatedAt = Later(now, row.UpdatedAt),
             };
-        }, ct);
-        return updated ?? throw GatewayException.SessionNotFound(sessionId);
+        }, ct) ?? throw GatewayException.SessionNotFound(sessionId);
+        await lists.NotifyAsync(new SessionListChange(SessionListChangeKinds.Updated, updated.ToContract()));
+        return updated;
     }
 
     /// <summary>Archives the record (sets archived_at); with <paramref name="deleteUpstream"/> also deletes it on opencode.</summary>
@@ -259,6 +262,7 @@ internal sealed class SessionCatalog(
         }
 
         var now = SessionRecord.Truncate(time.GetUtcNow());
+        var archivedNow = false;
         var updated = await store.UpdateAsync(sessionId, row =>
         {
             if (!user.CanSee(row.OwnerId, row.Workspace))
@@ -266,9 +270,15 @@ internal sealed class SessionCatalog(
                 throw GatewayException.SessionNotFound(sessionId);
             }
 
-            return row.ArchivedAt is not null ? row : row with { ArchivedAt = now, UpdatedAt = Later(now, row.UpdatedAt) };
-        }, ct);
-        return updated ?? throw GatewayException.SessionNotFound(sessionId);
+            archivedNow = row.ArchivedAt is null;
+            return archivedNow ? row with { ArchivedAt = now, UpdatedAt = Later(now, row.UpdatedAt) } : row;
+        }, ct) ?? throw GatewayException.SessionNotFound(sessionId);
+        if (archivedNow)
+        {
+            await lists.NotifyAsync(new SessionListChange(SessionListChangeKinds.Archived, updated.ToContract()));
+        }
+
+        return updated;
     }
 
     /// <summary>Admins: gives a session created directly on opencode (no record) a record and an owner.</summary>
@@ -306,6 +316,7 @@ internal sealed class SessionCatalog(
         }
 
         CatalogLog.SessionAdopted(logger, sessionId, user.UserId, request.OwnerId);
+        await lists.NotifyAsync(new SessionListChange(SessionListChangeKinds.Created, record.ToContract()));
         return record;
     }
 

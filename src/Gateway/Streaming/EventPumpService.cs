@@ -44,7 +44,7 @@ internal sealed class EventPumpService(
 
             await using (lease)
             {
-                state.SetLease(upstream.Id, lease.Value);
+                state.SetLease(upstream.Id, lease);
                 using var reading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Lost);
                 await pump.RunAsync(lease.Value, reading.Token);
                 state.SetLease(upstream.Id, null);

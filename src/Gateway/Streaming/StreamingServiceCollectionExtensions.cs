@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Leases;
+using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Streaming;
 
@@ -14,7 +16,13 @@ public static class StreamingServiceCollectionExtensions
     {
         services.AddOptions<StreamingOptions>().Bind(configuration.GetSection(StreamingOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamingOptions>, StreamingOptionsValidator>());
-        services.TryAddSingleton<UpstreamStreamState>();
+        services.TryAddSingleton(sp =>
+        {
+            var state = new UpstreamStreamState();
+            var upstreams = sp.GetRequiredService<IOptions<UpstreamsOptions>>().Value.Upstreams.Select(u => u.Id).ToList();
+            sp.GetRequiredService<GatewayMetrics>().ObserveUpstreamLeases(() => upstreams.Select(id => (id, state.LeaseToken(id))));
+            return state;
+        });
         // A single node holds every upstream's stream; cluster mode registers leases in Redis first.
         services.TryAddSingleton<IUpstreamLeases, LocalUpstreamLeases>();
         services.AddHostedService<EventPumpService>();

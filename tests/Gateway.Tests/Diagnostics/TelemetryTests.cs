@@ -77,6 +77,9 @@ public sealed class TelemetryTests
         Assert.Contains("# TYPE gateway_pump_dispatch_duration_seconds histogram", text);
         Assert.Contains("gateway_pump_dispatch_duration_seconds_bucket{otel_scope_name=\"OpencodeGateway\",le=\"5E-05\"}", text);
         Assert.Contains("gateway_pump_dispatch_duration_seconds_count{otel_scope_name=\"OpencodeGateway\"} 1", text);
+        // A single node holds its upstream's stream under the local lease (token 0).
+        Assert.Contains("gateway_upstream_lease_held{otel_scope_name=\"OpencodeGateway\",upstream=\"local\"} 1", text);
+        Assert.Contains("gateway_upstream_lease_fencing_token{otel_scope_name=\"OpencodeGateway\",upstream=\"local\"} 0", text);
         Assert.Contains("gateway_upstream_events_total{otel_scope_name=\"OpencodeGateway\",upstream=\"local\"} 1", text);
         Assert.Contains("gateway_live_sessions{otel_scope_name=\"OpencodeGateway\"} 1", text);
         Assert.Contains("signalr_server_active_connections{", text);

@@ -165,6 +165,16 @@ public abstract class SessionStoreSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_insert_run_again_after_its_answer_was_lost_succeeds_once()
+    {
+        // What a retry after a lost answer does: the same record again. It is recognised as the one that landed.
+        var record = await InsertAsync(Record("alice", tags: ["a"]));
+        await Store.InsertAsync(record, CancellationToken.None);
+        Assert.Equal(1, await ScalarAsync($"SELECT COUNT(*) FROM sessions WHERE id = '{record.SessionId}'"));
+        await Assert.ThrowsAsync<SessionExistsException>(() => Store.InsertAsync(record with { CreatedAt = T0.AddTicks(10) }, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Get_of_an_unknown_id_is_null_and_a_duplicate_insert_is_refused()
     {
         var record = await InsertAsync(Record("alice"));

@@ -185,7 +185,8 @@ const gateways = new Set();
 
 /** Starts a gateway on `port`, else E2E_GATEWAY_PORT, else a free port. */
 export async function startGateway(upstreamUrl, port, options = {}) {
-  const envPort = process.env.E2E_GATEWAY_PORT ? Number(process.env.E2E_GATEWAY_PORT) : undefined;
+  // E2E_GATEWAY_PORT is for one gateway at a time: one started while another runs takes a free port.
+  const envPort = process.env.E2E_GATEWAY_PORT && ![...gateways].some((g) => g.child) ? Number(process.env.E2E_GATEWAY_PORT) : undefined;
   const gateway = new Gateway(port ?? envPort ?? (await freePort()), upstreamUrl, options);
   gateways.add(gateway);
   await gateway.start();

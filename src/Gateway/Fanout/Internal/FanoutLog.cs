@@ -20,6 +20,6 @@ internal static partial class FanoutLog
     [LoggerMessage(15, LogLevel.Debug, "Evicted {Count} idle sessions")]
     public static partial void EvictedIdle(ILogger logger, int count);
 
-    [LoggerMessage(18, LogLevel.Warning, "Could not compare watched sessions with the history ({Reason}); trying again")]
+    [LoggerMessage(18, LogLevel.Warning, "Could not compare watched sessions with the history ({Reason}); trying again every interval (logged again after a success)")]
     public static partial void HeadCheckFailed(ILogger logger, string reason);
 }

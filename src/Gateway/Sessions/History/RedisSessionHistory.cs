@@ -48,7 +48,9 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
     private readonly Channel<AppendBatch> _queue;
     private readonly ConcurrentDictionary<SessionKey, ImmutableArray<Action<SessionEvent>>> _local = new();
     private readonly ConcurrentDictionary<string, UpstreamStream> _openStreams = new(StringComparer.Ordinal);
+    private readonly LocalSessionHistory _sequencedHere;
     private readonly CancellationTokenSource _stopping = new();
+    private int _disposed;
     private Task? _writer;
     private Task? _streamKeys;
     private long _queued;
@@ -60,6 +62,7 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
     {
         _redis = redis;
         _registry = registry;
+        _sequencedHere = new LocalSessionHistory(registry);
         _options = options.Value;
         _replay = replay.Value;
         _time = time;
@@ -95,10 +98,14 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
         await (_streamKeys ?? Task.CompletedTask).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
+    // Registered as itself, as ISessionHistory and as a hosted service: the container disposes it once per registration.
     public async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync();
-        _stopping.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await _stopping.CancelAsync();
+            _stopping.Dispose();
+        }
     }
 
     // ---------------------------------------------------------------- the stream holder's side
@@ -191,8 +198,19 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
         return new StreamPosition(long.Parse(result[0].ToString()), long.Parse(result[1].ToString()));
     }
 
+    // The stream holder's own state is ahead of Redis (its writes are queued) and is what it already delivered to its
+    // local watchers: what it sequences is read from there, so a join on this node misses nothing delivered here.
+    private bool SequencedHere(SessionKey key) =>
+        _openStreams.TryGetValue(key.Upstream, out var stream) && _registry.TryGet(key, out _)
+        && _registry.Use(key, s => s.StreamId == stream.Id);
+
     public async ValueTask<IReadOnlyList<SessionEvent>?> ReadAfterAsync(SessionKey key, StreamPosition since, CancellationToken ct)
     {
+        if (SequencedHere(key) && await _sequencedHere.ReadAfterAsync(key, since, ct) is { } local)
+        {
+            return local;
+        }
+
         var result = await _redis.Database.ScriptEvaluateAsync(RedisHistoryScripts.ReadAfter,
             [Keys.State(key.Upstream, key.SessionId), Keys.History(key.Upstream, key.SessionId)], [since.Epoch, since.Seq]);
         if (result.IsNull)
@@ -212,6 +230,11 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
 
     public async ValueTask<LiveSessionImage?> ReadImageAsync(SessionKey key, CancellationToken ct)
     {
+        if (SequencedHere(key))
+        {
+            return await _sequencedHere.ReadImageAsync(key, ct);
+        }
+
         var result = await _redis.Database.ScriptEvaluateAsync(RedisHistoryScripts.ReadState,
             [Keys.State(key.Upstream, key.SessionId)], [Keys.TextPrefix(key.Upstream, key.SessionId)]);
         if (result.IsNull)
@@ -249,6 +272,11 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
     /// <summary>The session's position in Redis, or null when it has no state there.</summary>
     public async ValueTask<StreamPosition?> GetHeadAsync(SessionKey key, CancellationToken ct)
     {
+        if (SequencedHere(key))
+        {
+            return await _sequencedHere.GetHeadAsync(key, ct);
+        }
+
         var values = await _redis.Database.HashGetAsync(Keys.State(key.Upstream, key.SessionId), ["~e", "~q"]);
         return values[0].IsNull || values[1].IsNull ? null : new StreamPosition((long)values[0], (long)values[1]);
     }

@@ -14,6 +14,8 @@ internal sealed class PostgresSessionStore(NpgsqlDataSource dataSource) : SqlSes
 
     protected override async ValueTask<DbConnection> OpenAsync(CancellationToken ct) => await dataSource.OpenConnectionAsync(ct);
 
+    protected override void ClearPool() => dataSource.Clear();
+
     protected override string MetadataAsText => "s.metadata::text";
     protected override string MetadataParameter => "CAST(@Metadata AS jsonb)";
     protected override string WorkspaceInList => "s.workspace_id = ANY(@Workspaces)";

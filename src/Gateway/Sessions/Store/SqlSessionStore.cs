@@ -18,6 +18,9 @@ internal abstract class SqlSessionStore : ISessionStore
 
     protected abstract ValueTask<DbConnection> OpenAsync(CancellationToken ct);
 
+    /// <summary>Closes the pool's idle connections (after a database restart every one of them is dead).</summary>
+    protected abstract void ClearPool();
+
     /// <summary>SQL of the metadata column read as text.</summary>
     protected abstract string MetadataAsText { get; }
 
@@ -86,9 +89,29 @@ internal abstract class SqlSessionStore : ISessionStore
         return done;
     }
 
-    public async Task InsertAsync(SessionRecord record, CancellationToken ct)
+    /// <summary>
+    /// Runs <paramref name="operation"/> on a pooled connection. A database restart leaves the pool full of dead
+    /// connections, so a transient failure clears the pool and runs the operation once more on a fresh one; every
+    /// operation here is safe to run twice (an insert that did land the first time is recognised as such).
+    /// </summary>
+    private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> operation, CancellationToken ct)
     {
-        await using var connection = await OpenAsync(ct);
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await using var connection = await OpenAsync(ct);
+                return await operation(connection);
+            }
+            catch (DbException e) when (e.IsTransient && attempt == 0 && !ct.IsCancellationRequested)
+            {
+                ClearPool();
+            }
+        }
+    }
+
+    public Task InsertAsync(SessionRecord record, CancellationToken ct) => RunAsync(async connection =>
+    {
         try
         {
             await connection.ExecuteAsync(new CommandDefinition($"""
@@ -100,15 +123,20 @@ internal abstract class SqlSessionStore : ISessionStore
         }
         catch (DbException e) when (IsUniqueViolation(e))
         {
-            throw new SessionExistsException(record.SessionId, e);
+            // This very record (same owner, upstream and creation instant, to the microsecond): the first attempt's
+            // insert landed and only its answer was lost.
+            if (await GetAsync(connection, record.SessionId, ct) is not { } existing
+                || (existing.OwnerId, existing.Upstream, existing.CreatedAt, existing.Version) != (record.OwnerId, record.Upstream, record.CreatedAt, record.Version))
+            {
+                throw new SessionExistsException(record.SessionId, e);
+            }
         }
-    }
 
-    public async Task<SessionRecord?> GetAsync(string sessionId, CancellationToken ct)
-    {
-        await using var connection = await OpenAsync(ct);
-        return await GetAsync(connection, sessionId, ct);
-    }
+        return true;
+    }, ct);
+
+    public Task<SessionRecord?> GetAsync(string sessionId, CancellationToken ct) =>
+        RunAsync(connection => GetAsync(connection, sessionId, ct), ct);
 
     private async Task<SessionRecord?> GetAsync(DbConnection connection, string sessionId, CancellationToken ct)
     {
@@ -169,9 +197,8 @@ internal abstract class SqlSessionStore : ISessionStore
         sql.Append(" ORDER BY s.updated_at DESC, s.id DESC LIMIT @Take");
         parameters.Add("Take", query.Limit + 1);
 
-        await using var connection = await OpenAsync(ct);
-        var rows = (await connection.QueryAsync<Row>(new CommandDefinition(sql.ToString(), parameters, cancellationToken: ct)))
-            .Select(ToRecord).ToList();
+        var rows = (await RunAsync(connection => connection.QueryAsync<Row>(
+            new CommandDefinition(sql.ToString(), parameters, cancellationToken: ct)), ct)).Select(ToRecord).ToList();
         if (rows.Count <= query.Limit)
         {
             return new SessionPage(rows, Next: null);
@@ -182,9 +209,14 @@ internal abstract class SqlSessionStore : ISessionStore
         return new SessionPage(rows, new SessionCursor(last.UpdatedAt, last.SessionId));
     }
 
-    public async Task<SessionRecord?> UpdateAsync(string sessionId, Func<SessionRecord, SessionRecord> change, CancellationToken ct)
+    // Run twice, the change is applied to the row as it then is: titles and tags are set again, a merge patch applied
+    // twice gives what it gave once, an archive stays.
+    public Task<SessionRecord?> UpdateAsync(string sessionId, Func<SessionRecord, SessionRecord> change, CancellationToken ct) =>
+        RunAsync(connection => UpdateAsync(connection, sessionId, change, ct), ct);
+
+    private async Task<SessionRecord?> UpdateAsync(DbConnection connection, string sessionId, Func<SessionRecord, SessionRecord> change,
+        CancellationToken ct)
     {
-        await using var connection = await OpenAsync(ct);
         for (var attempt = 0; attempt < MaxUpdateAttempts; attempt++)
         {
             var current = await GetAsync(connection, sessionId, ct);
@@ -216,9 +248,8 @@ internal abstract class SqlSessionStore : ISessionStore
             $"Session '{sessionId}' is being changed by others; try again.");
     }
 
-    public async Task<bool> TryInsertChatAsync(ChatRecord chat, CancellationToken ct)
+    public Task<bool> TryInsertChatAsync(ChatRecord chat, CancellationToken ct) => RunAsync(async connection =>
     {
-        await using var connection = await OpenAsync(ct);
         try
         {
             await connection.ExecuteAsync(new CommandDefinition("""
@@ -230,13 +261,17 @@ internal abstract class SqlSessionStore : ISessionStore
         }
         catch (DbException e) when (IsUniqueViolation(e))
         {
-            return false;
+            // Mapped already: by the first attempt, whose answer was lost, when it maps to this very session.
+            return await GetChatAsync(connection, chat.OwnerId, chat.ChatId, ct) is { } existing
+                && existing.SessionId == chat.SessionId && existing.CreatedAt == chat.CreatedAt;
         }
-    }
+    }, ct);
 
-    public async Task<ChatRecord?> GetChatAsync(string ownerId, string chatId, CancellationToken ct)
+    public Task<ChatRecord?> GetChatAsync(string ownerId, string chatId, CancellationToken ct) =>
+        RunAsync(connection => GetChatAsync(connection, ownerId, chatId, ct), ct);
+
+    private async Task<ChatRecord?> GetChatAsync(DbConnection connection, string ownerId, string chatId, CancellationToken ct)
     {
-        await using var connection = await OpenAsync(ct);
         var row = await connection.QuerySingleOrDefaultAsync<ChatRow>(new CommandDefinition("""
             SELECT owner_id AS OwnerId, chat_id AS ChatId, session_id AS SessionId, created_at AS CreatedAt
             FROM ai_sdk_chats WHERE owner_id = @ownerId AND chat_id = @chatId

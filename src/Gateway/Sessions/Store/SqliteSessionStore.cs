@@ -43,6 +43,13 @@ internal sealed class SqliteSessionStore : SqlSessionStore
 
     public override string Provider => StoreProviders.Sqlite;
 
+    // The pool of this store's file only (a busy or locked database is SQLite's transient failure).
+    protected override void ClearPool()
+    {
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
+    }
+
     protected override async ValueTask<DbConnection> OpenAsync(CancellationToken ct)
     {
         var connection = new SqliteConnection(_connectionString);

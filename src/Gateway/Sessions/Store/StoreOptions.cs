@@ -1,6 +1,7 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using OpencodeGateway.Cluster;
 
 namespace OpencodeGateway.Sessions.Store;
 
@@ -24,6 +25,9 @@ public sealed class StoreOptions
 
     /// <summary>Copied from <c>ConnectionStrings:Gateway</c> at binding.</summary>
     internal string? NamedConnectionString { get; set; }
+
+    /// <summary>Set at binding when cluster mode is on (<c>ConnectionStrings:Redis</c>): every node must share the store.</summary>
+    internal bool SharedByNodes { get; set; }
 
     /// <summary>Copied from the host's content root at binding.</summary>
     internal string ContentRoot { get; set; } = AppContext.BaseDirectory;
@@ -77,6 +81,11 @@ internal sealed class StoreOptionsValidator : IValidateOptions<StoreOptions>
                     failures.Add($"{options.ConnectionStringSource}: not a valid PostgreSQL connection string ({e.Message})");
                 }
             }
+        }
+        else if (options.SharedByNodes)
+        {
+            failures.Add($"{StoreOptions.ConnectionStringKey}: cluster mode ({ClusterOptions.ConnectionStringKey} is set) needs the "
+                + "PostgreSQL store every node shares (Host=…;Database=…;Username=…); the SQLite store is one node's file");
         }
         else
         {

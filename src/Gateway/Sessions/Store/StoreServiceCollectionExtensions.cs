@@ -21,6 +21,7 @@ public static class StoreServiceCollectionExtensions
             .Configure<IHostEnvironment>((o, env) =>
             {
                 o.NamedConnectionString = configuration.GetConnectionString("Gateway");
+                o.SharedByNodes = !string.IsNullOrWhiteSpace(configuration.GetConnectionString("Redis"));
                 o.ContentRoot = env.ContentRootPath;
             })
             .ValidateOnStart();

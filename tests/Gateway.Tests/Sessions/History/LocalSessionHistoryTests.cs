@@ -22,11 +22,14 @@ public sealed class LocalSessionHistoryTests : SessionHistorySpec
             () => Task.CompletedTask, () => ValueTask.CompletedTask));
     }
 
-    private protected override Task LetIdleTtlPassAsync(HistoryNode node, ReplayOptions replay)
+    private protected override Task<IReadOnlyList<HistoryNode>> ReadersAsync(HistoryNode writer) =>
+        Task.FromResult<IReadOnlyList<HistoryNode>>([writer]);
+
+    private protected override Task LetIdleTtlPassAsync(HistoryNode writer, ReplayOptions replay)
     {
-        ((FakeTimeProvider)node.Time).Advance(replay.IdleSessionTtl);
+        ((FakeTimeProvider)writer.Time).Advance(replay.IdleSessionTtl);
         // What IdleSessionEvictionService does for the sessions nobody on the node watches.
-        node.Registry.EvictIdle(_ => false);
+        writer.Registry.EvictIdle(_ => false);
         return Task.CompletedTask;
     }
 

@@ -25,13 +25,30 @@ namespace Gateway.Tests.Sessions.History;
 public sealed class RedisSessionHistoryTests(RedisFixture redis) : SessionHistorySpec
 {
     private readonly string _keyPrefix = RedisFixture.NewKeyPrefix();
+    private readonly Dictionary<HistoryNode, HistoryNode> _otherNodes = [];
     private string _endpoint = redis.Endpoint;
     private int _nodes;
 
     private protected override Task<HistoryNode> CreateNodeAsync(ReplayOptions replay) => CreateRedisNodeAsync(replay);
 
-    // Redis expires the idle session's keys by itself.
-    private protected override Task LetIdleTtlPassAsync(HistoryNode node, ReplayOptions replay) => Task.CompletedTask;
+    // The stream holder answers from its own state (ahead of Redis, and what it delivered); any other node from Redis.
+    private protected override async Task<IReadOnlyList<HistoryNode>> ReadersAsync(HistoryNode writer)
+    {
+        if (!_otherNodes.TryGetValue(writer, out var other))
+        {
+            _otherNodes[writer] = other = await StartNodeAsync();
+        }
+
+        return [writer, other];
+    }
+
+    // Redis expires the session's keys by itself; the holder's node forgets it through its idle eviction, on its clock.
+    private protected override Task LetIdleTtlPassAsync(HistoryNode writer, ReplayOptions replay) =>
+        Eventually.HoldsAsync(() =>
+        {
+            writer.Registry.EvictIdle(_ => false); // what IdleSessionEvictionService does for sessions nobody on the node watches
+            return writer.Registry.Count == 0;
+        }, "the holder's node forgets its idle sessions");
 
     /// <param name="leaseTime">The clock of the node's leases (a paused node: a clock that stands still).</param>
     private async Task<HistoryNode> CreateRedisNodeAsync(ReplayOptions? replay = null, TimeProvider? leaseTime = null,
@@ -134,10 +151,11 @@ public sealed class RedisSessionHistoryTests(RedisFixture redis) : SessionHistor
         // The paused node wakes and appends what it had read: Redis refuses it, state and history alike.
         await paused.AppendAsync([Delta(key, "msg_1", "prt_1", "late "), Status(key, "idle")]);
 
-        Assert.Equal(head, await next.History.GetHeadAsync(key, CancellationToken.None));
+        var reader = await StartNodeAsync();
+        Assert.Equal(head, await reader.History.GetHeadAsync(key, CancellationToken.None));
         Assert.Equal([(1L, SessionEventTypes.EpochStarted, (string?)null)],
-            Describe((await next.History.ReadAfterAsync(key, At(head, 0), CancellationToken.None))!));
-        var image = (await next.History.ReadImageAsync(key, CancellationToken.None))!;
+            Describe((await reader.History.ReadAfterAsync(key, At(head, 0), CancellationToken.None))!));
+        var image = (await reader.History.ReadImageAsync(key, CancellationToken.None))!;
         Assert.Equal("t1 t2 t3 ", TextOf(image));
         Assert.Null(image.Status);
         Assert.Contains(log.Collector.GetSnapshot(), r => r.Message.Contains("refused a write", StringComparison.Ordinal));
@@ -190,9 +208,9 @@ public sealed class RedisSessionHistoryTests(RedisFixture redis) : SessionHistor
 
         await node.WrittenAsync();
 
-        var head = await node.History.GetHeadAsync(key, CancellationToken.None);
-        Assert.Equal(7, head?.Seq);
-        Assert.Equal(AnswerText(5), TextOf((await node.History.ReadImageAsync(key, CancellationToken.None))!));
+        var reader = await StartNodeAsync();
+        Assert.Equal(7, (await reader.History.GetHeadAsync(key, CancellationToken.None))?.Seq);
+        Assert.Equal(AnswerText(5), TextOf((await reader.History.ReadImageAsync(key, CancellationToken.None))!));
     }
 
     [Theory]

@@ -30,6 +30,9 @@ PY
 }
 export GATEWAY_DEV_PG_PORT="${GATEWAY_DEV_PG_PORT:-$(free_port)}"
 export GATEWAY_IT_OC_PORT="${GATEWAY_IT_OC_PORT:-$(free_port)}"
+export GATEWAY_DEV_REDIS_PORT="${GATEWAY_DEV_REDIS_PORT:-$(free_port)}"
+# The Redis the restart tests of the specification suites stop and start themselves.
+export GATEWAY_TEST_REDIS_RESTART_PORT="${GATEWAY_TEST_REDIS_RESTART_PORT:-$(free_port)}"
 
 step "prerequisites"
 scripts/install-prerequisites.sh || { echo "installing prerequisites failed"; exit 1; }
@@ -38,7 +41,11 @@ deploy/dev/opencode.sh install || { echo "installing opencode failed"; exit 1; }
 step "PostgreSQL (for the store suite)"
 GATEWAY_TEST_POSTGRES="$(deploy/dev/postgres.sh start | tail -n 1)" || { echo "starting PostgreSQL failed"; exit 1; }
 export GATEWAY_TEST_POSTGRES
-trap 'deploy/dev/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'deploy/dev/postgres.sh stop >/dev/null 2>&1 || true; deploy/dev/redis.sh stop --clean >/dev/null 2>&1 || true' EXIT
+
+step "Redis (for the specification suites of the lifetime manager, history and leases)"
+GATEWAY_TEST_REDIS="$(deploy/dev/redis.sh start | tail -n 1)" || { echo "starting Redis failed"; exit 1; }
+export GATEWAY_TEST_REDIS
 
 step "dotnet build"
 dotnet build Gateway.sln -c Release -nologo -v quiet || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }

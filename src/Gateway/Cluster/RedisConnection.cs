@@ -7,9 +7,9 @@ using StackExchange.Redis;
 namespace OpencodeGateway.Cluster;
 
 /// <summary>
-/// This node's one connection to the cluster's Redis, shared by the SignalR backplane, the session history and the
-/// leases. It is opened when the host starts and reconnects by itself; while Redis is unreachable, calls fail within
-/// <see cref="ClusterOptions.OperationTimeout"/> instead of hanging.
+/// This node's connection to the cluster's Redis, shared by the session history and the leases (the SignalR backplane
+/// opens one configured like it, under its channel prefix). It is opened when the host starts and reconnects by itself;
+/// while Redis is unreachable, calls fail within <see cref="ClusterOptions.OperationTimeout"/> instead of hanging.
 /// </summary>
 public sealed class RedisConnection : IHostedLifecycleService, IAsyncDisposable
 {

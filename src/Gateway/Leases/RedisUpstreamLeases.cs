@@ -27,14 +27,15 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
         return token
         """;
 
-    // 1: renewed; 2: it had expired (Redis was unreachable or lost its data) and nobody took it: reclaimed; 0: lost.
+    // 1: renewed; 2: it had expired (Redis was unreachable or lost its data) and nobody took it since: reclaimed (a
+    // holder since then left the fencing counter above this token); 0: lost.
     private const string RenewScript = """
         local holder = redis.call('GET', KEYS[1])
         if holder == ARGV[1] then
           redis.call('PEXPIRE', KEYS[1], ARGV[2])
           return 1
         end
-        if not holder then
+        if not holder and tonumber(redis.call('GET', KEYS[2]) or '0') <= tonumber(ARGV[3]) then
           redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
           return 2
         end
@@ -196,6 +197,7 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
         private readonly CancellationTokenSource _lost = new();
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _renewing;
+        private int _disposed;
 
         public RedisLease(RedisUpstreamLeases owner, string upstream, long token, string value)
         {
@@ -242,8 +244,8 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
 
                     try
                     {
-                        var result = (int)await redis.Database.ScriptEvaluateAsync(RenewScript, [redis.Keys.Lease(Upstream)],
-                            [Value, (long)_owner._options.LeaseTtl.TotalMilliseconds]);
+                        var result = (int)await redis.Database.ScriptEvaluateAsync(RenewScript,
+                            [redis.Keys.Lease(Upstream), redis.Keys.Fence(Upstream)], [Value, (long)_owner._options.LeaseTtl.TotalMilliseconds, Token]);
                         if (result == 0)
                         {
                             LeaseLog.Lost(_owner._logger, Upstream, Value, await _owner.HolderAsync(Upstream, CancellationToken.None) ?? "nobody");
@@ -275,6 +277,12 @@ internal sealed class RedisUpstreamLeases : IUpstreamLeases, IDisposable
 
         public async ValueTask DisposeAsync()
         {
+            // Disposing again does nothing (the sources below are disposed by the first call).
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+
             await _stop.CancelAsync();
             await _renewing;
             if (!_lost.IsCancellationRequested)

@@ -19,8 +19,8 @@ public static class OutboxServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Scales the hubs out through SignalR's Redis backplane on the multiplexer <paramref name="connection"/> gives
-    /// (channels under <paramref name="channelPrefix"/>), keeping each connection's outbox under it
+    /// Scales the hubs out through SignalR's Redis backplane, with channels under <paramref name="channelPrefix"/>, on a
+    /// multiplexer configured as the one <paramref name="connection"/> gives, keeping each connection's outbox under it
     /// (<see cref="RedisOutboxHubLifetimeManager{THub}"/>).
     /// </summary>
     public static IServiceCollection AddRedisOutboxBackplane(this IServiceCollection services,
@@ -29,7 +29,18 @@ public static class OutboxServiceCollectionExtensions
         services.AddOptions<Microsoft.AspNetCore.SignalR.StackExchangeRedis.RedisOptions>().Configure<IServiceProvider>((o, sp) =>
         {
             o.Configuration.ChannelPrefix = StackExchange.Redis.RedisChannel.Literal(channelPrefix(sp));
-            o.ConnectionFactory = _ => connection(sp);
+            // The package names its channels after the hub alone and prefixes them only through its multiplexer's
+            // ChannelPrefix (and disposes that multiplexer, unsubscribing everything first): it gets one of its own, with
+            // the client's default backlog, as the package expects: its subscriptions at start wait for the connection
+            // instead of failing (the package never tries a failed one again), and a late publish is harmless.
+            o.ConnectionFactory = async log =>
+            {
+                var node = await connection(sp);
+                var configuration = StackExchange.Redis.ConfigurationOptions.Parse(node.Configuration);
+                configuration.ChannelPrefix = o.Configuration.ChannelPrefix;
+                configuration.AbortOnConnectFail = false;
+                return await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(configuration, log);
+            };
         });
         services.Replace(ServiceDescriptor.Singleton(typeof(HubLifetimeManager<>), typeof(RedisOutboxHubLifetimeManager<>)));
         return services;

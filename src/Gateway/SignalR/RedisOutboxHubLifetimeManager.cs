@@ -22,17 +22,52 @@ internal sealed class RedisOutboxHubLifetimeManager<THub> : HubLifetimeManager<T
     private readonly OutboxHubLifetimeManager<THub> _local;
     private readonly RedisHubLifetimeManager<THub> _backplane;
     private readonly ConcurrentDictionary<string, OutboxConnectionContext> _proxies = new(StringComparer.Ordinal);
+    // Completes once the backplane subscribed to its own channels (see the constructor).
+    private readonly Task _subscribed;
 
     public RedisOutboxHubLifetimeManager(IOptions<OutboxOptions> outbox, GatewayMetrics metrics, ILoggerFactory loggerFactory,
         IOptions<RedisOptions> redis, IHubProtocolResolver protocols, IOptions<HubOptions> globalHubOptions, IOptions<HubOptions<THub>> hubOptions)
     {
         _local = new OutboxHubLifetimeManager<THub>(outbox, metrics, loggerFactory.CreateLogger<OutboxHubLifetimeManager<THub>>());
-        _backplane = new RedisHubLifetimeManager<THub>(loggerFactory.CreateLogger<RedisHubLifetimeManager<THub>>(), redis, protocols,
-            globalHubOptions, hubOptions);
+        // The package stores its connection before it subscribes to its channels (all, group commands, acks), and a call
+        // made meanwhile goes ahead: a node's first connections could miss sends to all, and its first group command to
+        // another node lose that node's ack (the call then waits 30 s). So the package's connection is held back until a
+        // first call of ours waits behind the one its constructor starts; ours completes after the subscriptions.
+        var opened = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var connect = redis.Value.ConnectionFactory
+            ?? (async log => await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Value.Configuration, log));
+        var options = new RedisOptions
+        {
+            Configuration = redis.Value.Configuration,
+            ConnectionFactory = async log =>
+            {
+                await opened.Task;
+                return await connect(log);
+            },
+        };
+        _backplane = new RedisHubLifetimeManager<THub>(loggerFactory.CreateLogger<RedisHubLifetimeManager<THub>>(), Options.Create(options),
+            protocols, globalHubOptions, hubOptions);
+        _subscribed = SubscribedAsync(_backplane);
+        opened.SetResult();
+    }
+
+    private static async Task SubscribedAsync(RedisHubLifetimeManager<THub> backplane)
+    {
+        try
+        {
+            // To a connection nobody has: it goes through the package's connection lock, and publishes nothing anyone reads.
+            await backplane.SendConnectionAsync("-", "-", []);
+        }
+        catch (Exception)
+        {
+            // Redis is unreachable (or the package failed otherwise): later calls go ahead and meet the failure themselves,
+            // as they would without this wait; it must never fail them all.
+        }
     }
 
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
+        await _subscribed;
         await _local.OnConnectedAsync(connection);
         _local.TryGetOutbox(connection.ConnectionId, out var outbox);
         var proxy = new OutboxConnectionContext(connection, outbox);
@@ -50,11 +85,17 @@ internal sealed class RedisOutboxHubLifetimeManager<THub> : HubLifetimeManager<T
         await _local.OnDisconnectedAsync(connection);
     }
 
-    public override Task AddToGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default) =>
-        _backplane.AddToGroupAsync(connectionId, groupName, cancellationToken);
+    public override async Task AddToGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
+    {
+        await _subscribed;
+        await _backplane.AddToGroupAsync(connectionId, groupName, cancellationToken);
+    }
 
-    public override Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default) =>
-        _backplane.RemoveFromGroupAsync(connectionId, groupName, cancellationToken);
+    public override async Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
+    {
+        await _subscribed;
+        await _backplane.RemoveFromGroupAsync(connectionId, groupName, cancellationToken);
+    }
 
     public override Task SendAllAsync(string methodName, object?[] args, CancellationToken cancellationToken = default) =>
         _backplane.SendAllAsync(methodName, args, cancellationToken);
@@ -88,8 +129,11 @@ internal sealed class RedisOutboxHubLifetimeManager<THub> : HubLifetimeManager<T
         CancellationToken cancellationToken = default) =>
         _backplane.SendUsersAsync(userIds, methodName, args, cancellationToken);
 
-    public override Task<T> InvokeConnectionAsync<T>(string connectionId, string methodName, object?[] args, CancellationToken cancellationToken) =>
-        _backplane.InvokeConnectionAsync<T>(connectionId, methodName, args, cancellationToken);
+    public override async Task<T> InvokeConnectionAsync<T>(string connectionId, string methodName, object?[] args, CancellationToken cancellationToken)
+    {
+        await _subscribed;
+        return await _backplane.InvokeConnectionAsync<T>(connectionId, methodName, args, cancellationToken);
+    }
 
     public override Task SetConnectionResultAsync(string connectionId, Microsoft.AspNetCore.SignalR.Protocol.CompletionMessage result) =>
         _backplane.SetConnectionResultAsync(connectionId, result);

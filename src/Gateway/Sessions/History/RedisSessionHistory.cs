@@ -414,6 +414,14 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
             result = "RESYNC";
         }
 
+        if (result == "NOLEASE")
+        {
+            // Nobody holds the lease (Redis lost it): the holder takes it back at its next renewal, unless another node
+            // took it meanwhile (then the batch is fenced). Until then the batch waits, as for a Redis that does not answer.
+            HistoryLog.WaitingForLease(_logger, batch.Key.Upstream, batch.Lease);
+            return false;
+        }
+
         Interlocked.Increment(ref _written);
         Interlocked.Exchange(ref _dropping, 0);
         switch (result)

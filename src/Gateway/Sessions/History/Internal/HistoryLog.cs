@@ -22,4 +22,7 @@ internal static partial class HistoryLog
 
     [LoggerMessage(65, LogLevel.Warning, "Session {SessionId}: skipped a malformed message from Redis ({Problem})")]
     public static partial void MalformedMessage(ILogger logger, string sessionId, string problem);
+
+    [LoggerMessage(66, LogLevel.Warning, "Upstream {Upstream}: nobody holds the lease in Redis (it lost it); writes under lease {Lease} wait until it is held again")]
+    public static partial void WaitingForLease(ILogger logger, string upstream, string lease);
 }

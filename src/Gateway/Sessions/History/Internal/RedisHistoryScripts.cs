@@ -50,11 +50,16 @@ internal static class RedisHistoryScripts
     /// 13-17 counts of sets, deletes, text sets, text appends, events; then the items: (field, value)…, field…,
     /// (text, value)…, (text, value)…, (seq, json, size)….
     /// Returns OK; DUP when already applied (a retry); RESYNC when the store does not hold the state the batch follows
-    /// (it lost data, or this batch came after a gap): the holder writes the session whole; FENCED when the lease is
-    /// not the writer's.
+    /// (it lost data, or this batch came after a gap): the holder writes the session whole; FENCED when another node
+    /// holds the lease; NOLEASE when nobody does (Redis lost it, or it expired): the writer tries again until it is
+    /// held, by the writer again or by another node.
     /// </summary>
     public const string Append = """
-        if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return 'FENCED' end
+        if ARGV[1] ~= '' then
+          local lease = redis.call('GET', KEYS[3])
+          if not lease then return 'NOLEASE' end
+          if lease ~= ARGV[1] then return 'FENCED' end
+        end
         local epoch = ARGV[2]
         local e = redis.call('HGET', KEYS[1], '~e')
         local q = tonumber(redis.call('HGET', KEYS[1], '~q') or '-1')

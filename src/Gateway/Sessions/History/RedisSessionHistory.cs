@@ -431,10 +431,51 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
             case "FENCED":
                 HistoryLog.Fenced(_logger, batch.Key.Upstream, batch.Lease);
                 return true;
+            case "NEWER":
+                await MoveAboveNewerEpochAsync(batch.Key, batch.Epoch);
+                return true;
             default:
                 // Redis does not hold what this batch follows: write the session whole, now, at its current seq.
                 await RewriteAsync(batch.Key);
                 return true;
+        }
+    }
+
+    /// <summary>
+    /// Redis holds a newer epoch of a session this node sequences in <paramref name="overtaken"/>: another node started
+    /// one while Redis had lost its data (a join there found no state). Epochs only grow for every client, so the
+    /// session moves to an epoch above it (its watchers get a snapshot of that epoch, texts kept with gap marks), whose
+    /// first batch then writes it whole.
+    /// </summary>
+    private async Task MoveAboveNewerEpochAsync(SessionKey key, long overtaken)
+    {
+        while (_registry.TryGet(key, out _) && _registry.Use(key, s => s.Epoch) == overtaken)
+        {
+            try
+            {
+                var epoch = await NewEpochAsync(key, overtaken, CancellationToken.None);
+                var emitted = new List<SessionEvent>(1);
+                _registry.Use(key, live =>
+                {
+                    if (live.Epoch == overtaken)
+                    {
+                        live.BeginEpoch(Math.Max(epoch, live.Epoch + 1), emitted);
+                        Append(live, emitted);
+                    }
+
+                    return 0;
+                });
+                HistoryLog.EpochOvertaken(_logger, key.SessionId, overtaken, epoch);
+                return;
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                HistoryLog.WriteFailed(_logger, key.SessionId, e.Message);
+                if (!await WaitForRedisAsync())
+                {
+                    return;
+                }
+            }
         }
     }
 

@@ -213,6 +213,31 @@ public sealed class RedisSessionHistoryTests(RedisFixture redis) : SessionHistor
         Assert.Equal(AnswerText(5), TextOf((await reader.History.ReadImageAsync(key, CancellationToken.None))!));
     }
 
+    [Fact]
+    public async Task An_epoch_another_node_started_while_Redis_had_lost_the_session_is_never_written_over_with_an_older_one()
+    {
+        var holder = await StartNodeAsync();
+        await holder.ConnectAsync();
+        var key = NewKey();
+        await holder.AppendAsync(Answer(key, 3));
+        var before = (await holder.History.GetHeadAsync(key, CancellationToken.None))!;
+
+        // Redis loses its data; before the holder writes again, a join on another node finds no state and starts one.
+        await redis.DeleteKeysAsync(_keyPrefix);
+        var other = await StartNodeAsync();
+        var started = await other.History.EnsureAsync(key, CancellationToken.None);
+        Assert.True(started.Epoch > before.Epoch);
+
+        await holder.AppendAsync(Answer(key, 2, first: 4));
+        await holder.WrittenAsync();
+
+        // Epochs only grow: the holder moved the session above the other node's epoch, keeping its text.
+        var head = (await other.History.GetHeadAsync(key, CancellationToken.None))!;
+        Assert.True(head.Epoch > started.Epoch, $"epoch {head.Epoch} is not above {started.Epoch}");
+        Assert.Equal(head.Epoch, holder.Registry.Use(key, s => s.Epoch));
+        Assert.Equal(AnswerText(5), TextOf((await other.History.ReadImageAsync(key, CancellationToken.None))!));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

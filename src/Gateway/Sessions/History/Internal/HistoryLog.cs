@@ -25,4 +25,7 @@ internal static partial class HistoryLog
 
     [LoggerMessage(66, LogLevel.Warning, "Upstream {Upstream}: nobody holds the lease in Redis (it lost it); writes under lease {Lease} wait until it is held again")]
     public static partial void WaitingForLease(ILogger logger, string upstream, string lease);
+
+    [LoggerMessage(67, LogLevel.Warning, "Session {SessionId}: Redis holds a newer epoch than {Epoch} (started elsewhere while Redis had lost its data); moved to epoch {NewEpoch}")]
+    public static partial void EpochOvertaken(ILogger logger, string sessionId, long epoch, long newEpoch);
 }

@@ -51,7 +51,8 @@ internal static class RedisHistoryScripts
     /// (text, value)…, (text, value)…, (seq, json, size)….
     /// Returns OK; DUP when already applied (a retry); RESYNC when the store does not hold the state the batch follows
     /// (it lost data, or this batch came after a gap): the holder writes the session whole; FENCED when another node
-    /// holds the lease; NOLEASE when nobody does (Redis lost it, or it expired): the writer tries again until it is
+    /// holds the lease; NEWER when the store holds a newer epoch of the session (the writer moves the session above
+    /// it: epochs never go back); NOLEASE when nobody does (Redis lost it, or it expired): the writer tries again until it is
     /// held, by the writer again or by another node.
     /// </summary>
     public const string Append = """
@@ -65,6 +66,7 @@ internal static class RedisHistoryScripts
         local q = tonumber(redis.call('HGET', KEYS[1], '~q') or '-1')
         local bytes = tonumber(redis.call('HGET', KEYS[1], '~b') or '0')
         local refreshed = tonumber(redis.call('HGET', KEYS[1], '~r') or '0')
+        if e and tonumber(e) > tonumber(epoch) then return 'NEWER' end
         if ARGV[6] == '0' then
           if e ~= epoch or q ~= tonumber(ARGV[3]) then
             if e == epoch and q >= tonumber(ARGV[4]) then return 'DUP' end

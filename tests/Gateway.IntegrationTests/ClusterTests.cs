@@ -122,7 +122,7 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         var end = watchers.Max(w => w.Read(x => x.Model.Seq));
         foreach (var w in watchers)
         {
-            await w.WaitUntilAsync(x => x.Model.Seq == end, AnswerTimeout, $"seq {end}");
+            await w.WaitUntilAsync(x => x.Model.Seq >= end, AnswerTimeout, $"seq {end}");
         }
 
         foreach (var w in watchers)
@@ -131,7 +131,7 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
             Assert.True(applied.Count >= 500);
             Assert.All(applied, p => Assert.Equal(applied[0].Epoch, p.Epoch));
             Assert.Equal(Enumerable.Range(0, applied.Count).Select(i => applied[0].Seq + i), applied.Select(p => p.Seq));
-            Assert.Equal(end, applied[^1].Seq);
+            Assert.Contains(applied, p => p.Seq == end);
             Assert.Equal((1, 0, 0), w.Read(x => (x.Snapshots, x.Recoveries, x.EventsBeforeTheirEpochSnapshot)));
         }
         // One subscription for the whole cluster, counted by opencode's side of the proxy.

@@ -1,3 +1,4 @@
+using OpencodeGateway.Testing;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -86,7 +87,7 @@ internal static class ClusterScenario
             env["CLUSTER_PORT_BASE"] = portBase;
         }
 
-        var cluster = new ClusterScript(a.Get("cluster-sh"), a.Get("state-dir"), Path.Combine(logDir, "cluster-sh.log"), env);
+        var cluster = new BenchCluster(a.Get("cluster-sh"), a.Get("state-dir"), Path.Combine(logDir, "cluster-sh.log"), env);
         try
         {
             Console.Error.WriteLine("[cluster] starting deploy/cluster/cluster.sh");
@@ -139,7 +140,7 @@ internal static class ClusterScenario
     /// last, Redis' idle rate with the same watchers and no events.
     /// </summary>
     private static async Task<(List<Dictionary<string, object?>> Steps, Dictionary<string, object?>? RedisIdle)> MeasureLatencyAsync(
-        FakeUpstream fake, LatencyShape shape, List<(Uri Hub, int Node)> hubs, List<(string Name, Func<double> CpuSeconds)> processes, ClusterScript? cluster)
+        FakeUpstream fake, LatencyShape shape, List<(Uri Hub, int Node)> hubs, List<(string Name, Func<double> CpuSeconds)> processes, BenchCluster? cluster)
     {
         var sessions = Enumerable.Range(0, shape.Sessions).Select(i => $"ses_latency{i:D4}").ToArray();
         var followers = await SessionFollower.StartManyAsync(shape.Sessions * shape.Watchers, i =>
@@ -253,7 +254,7 @@ internal static class ClusterScenario
     }
 
     /// <summary>Starts the nodes that are down (all of them with <paramref name="restartKilled"/>, else only while fewer than two run).</summary>
-    private static async Task RestoreAsync(ClusterScript cluster, bool restartKilled)
+    private static async Task RestoreAsync(BenchCluster cluster, bool restartKilled)
     {
         for (var node = 1; node <= cluster.NodeCount; node++)
         {
@@ -266,7 +267,7 @@ internal static class ClusterScenario
     }
 
     /// <summary>CPU seconds of the given nodes and of Redis, by name.</summary>
-    private static List<(string Name, Func<double> CpuSeconds)> Processes(ClusterScript cluster, IEnumerable<int> nodes)
+    private static List<(string Name, Func<double> CpuSeconds)> Processes(BenchCluster cluster, IEnumerable<int> nodes)
     {
         var list = new List<(string Name, Func<double> CpuSeconds)>();
         foreach (var node in nodes)
@@ -281,18 +282,18 @@ internal static class ClusterScenario
     }
 
     /// <summary>How many of <paramref name="followers"/> each node serves (behind nginx, from its response header).</summary>
-    private static Dictionary<string, int> Spread(ClusterScript cluster, IEnumerable<SessionFollower> followers) =>
+    private static Dictionary<string, int> Spread(BenchCluster cluster, IEnumerable<SessionFollower> followers) =>
         followers.GroupBy(f => cluster.NodeName(f.Read(() => f.ServedBy))).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count());
 
     /// <summary>The nodes running now.</summary>
-    private static List<int> Running(ClusterScript cluster) => [.. Enumerable.Range(1, cluster.NodeCount).Where(n => cluster.NodePid(n) is not null)];
+    private static List<int> Running(BenchCluster cluster) => [.. Enumerable.Range(1, cluster.NodeCount).Where(n => cluster.NodePid(n) is not null)];
 
     /// <summary>
     /// SIGKILLs <paramref name="node"/>; returns when it died as its own clients saw it (the first of them to lose its
     /// connection), or, without clients there, when <c>cluster.sh kill-node</c> returned (the process is gone by then);
     /// and how long after the call that was.
     /// </summary>
-    private static async Task<(long DiedUs, double AfterCallSeconds)> KillAsync(ClusterScript cluster, int node, IEnumerable<SessionFollower> itsClients)
+    private static async Task<(long DiedUs, double AfterCallSeconds)> KillAsync(BenchCluster cluster, int node, IEnumerable<SessionFollower> itsClients)
     {
         var t0 = FakeUpstream.NowMicros;
         await cluster.KillNodeAsync(node);
@@ -309,7 +310,7 @@ internal static class ClusterScenario
     /// the lease, and until each watcher on a surviving node receives an event emitted after the death (only the new
     /// holder can have read it). The killed node comes back before the next round (see <see cref="RestoreAsync"/>).
     /// </summary>
-    private static async Task<object> TakeoversAsync(FakeUpstream fake, ClusterScript cluster, int rounds, int sessionCount, int watchers, double rate,
+    private static async Task<object> TakeoversAsync(FakeUpstream fake, BenchCluster cluster, int rounds, int sessionCount, int watchers, double rate,
         bool restartKilled)
     {
         var sessions = Enumerable.Range(0, sessionCount).Select(i => $"ses_takeover{i:D4}").ToArray();
@@ -385,7 +386,7 @@ internal static class ClusterScenario
     /// node's: they reconnect through nginx to the others and rejoin with <c>since</c>. The stayers' latency is taken
     /// over a window before the kill and one from the kill until every moved client is live again (at least as long).
     /// </summary>
-    private static async Task<object> MassReconnectAsync(FakeUpstream fake, ClusterScript cluster, string kill, int clients, int sessionCount,
+    private static async Task<object> MassReconnectAsync(FakeUpstream fake, BenchCluster cluster, string kill, int clients, int sessionCount,
         double rate, double baselineSeconds, double timeoutSeconds)
     {
         if (kill is not ("holder" or "other"))
@@ -505,7 +506,7 @@ internal static class ClusterScenario
     }
 
     /// <summary>When (µs) a node other than <paramref name="killed"/> reports it holds the lease, and its view; nulls after 30 s.</summary>
-    private static async Task<(long? AtUs, LeaseView? View)> WaitForHolderAsync(ClusterScript cluster, int killed)
+    private static async Task<(long? AtUs, LeaseView? View)> WaitForHolderAsync(BenchCluster cluster, int killed)
     {
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(30))

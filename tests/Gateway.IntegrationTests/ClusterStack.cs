@@ -13,51 +13,46 @@ namespace OpencodeGateway.IntegrationTests;
 /// </summary>
 public sealed class ClusterStack : IAsyncLifetime
 {
-    private readonly Dictionary<string, string> _env = new(StringComparer.Ordinal);
-
     public ClusterStack()
     {
-        RepoRoot = OpencodeStack.FindRepoRoot();
-        StateDir = Path.Combine(RepoRoot, ".dev", "it-cluster");
+        var repoRoot = OpencodeStack.FindRepoRoot();
+        Script = new ClusterScript(Path.Combine(repoRoot, "deploy", "cluster", "cluster.sh"), Path.Combine(repoRoot, ".dev", "it-cluster"));
         Http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
     }
 
-    public string RepoRoot { get; }
-    public string StateDir { get; }
+    /// <summary>The cluster's commands (kill a node, stop Redis, …) and what it recorded (<c>Env</c>).</summary>
+    public ClusterScript Script { get; }
     public HttpClient Http { get; }
     public UpstreamProxy Proxy { get; private set; } = null!;
-    public Uri FrontUrl => new(Env("FRONT_URL") + "/");
+    public Uri FrontUrl => Script.FrontUrl;
     public Uri OpencodeUrl => new(Env("OPENCODE_URL") + "/");
     public string SigningKey => Env("SIGNING_KEY");
-    public string AdminApiKey => Env("ADMIN_API_KEY");
-    public int NodeCount => int.Parse(Env("NODE_COUNT"));
+    public int NodeCount => Script.NodeCount;
 
-    public Uri NodeUrl(int node) => new(Env($"NODE_{node}_URL") + "/");
+    public Uri NodeUrl(int node) => Script.NodeUrl(node);
 
-    public Uri HubUrl(int node) => new(NodeUrl(node), "hubs/session");
+    public Uri HubUrl(int node) => Script.NodeHubUrl(node);
 
-    public Uri FrontHubUrl => new(FrontUrl, "hubs/session");
+    public Uri FrontHubUrl => Script.FrontHubUrl;
 
-    public string Env(string key) => _env.TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"cluster.sh env has no {key}");
+    public string Env(string key) => Script.Env(key);
 
     public async Task InitializeAsync()
     {
         // opencode's port is chosen here, so the proxy in front of it exists before the nodes start.
         var ocPort = PortFromEnvironment("CLUSTER_OC_PORT") ?? FreePort();
         Proxy = await UpstreamProxy.StartAsync(new Uri($"http://127.0.0.1:{ocPort}/"));
-        await RunAsync(["stop", "--clean"], check: false);
-        await RunAsync(["start"], extraEnv: new()
+        await Script.StartAsync(new Dictionary<string, string>
         {
             ["CLUSTER_OC_PORT"] = ocPort.ToString(),
             ["CLUSTER_MOCK_PORT"] = (PortFromEnvironment("CLUSTER_MOCK_PORT") ?? FreePort()).ToString(),
             ["GATEWAY_NODE_ARGS"] = $"--Gateway:Upstreams:0:BaseUrl={Proxy.BaseUrl} --Gateway:Cluster:HistoryCheckInterval=00:00:01",
         });
-        await ReadEnvAsync();
     }
 
     public async Task DisposeAsync()
     {
-        await RunAsync(["stop"], check: false);
+        await Script.StopAsync();
         await Proxy.DisposeAsync();
         Http.Dispose();
     }
@@ -91,31 +86,19 @@ public sealed class ClusterStack : IAsyncLifetime
     public GatewayHubClientOptions As(string userId = "alice", params string[] workspaces) =>
         new() { AccessToken = Token(userId, workspaces), SkipNegotiation = true, AutomaticReconnect = true };
 
-    public async Task KillNodeAsync(int node)
-    {
-        await RunAsync(["kill-node", node.ToString()]);
-        await ReadEnvAsync();
-    }
+    public Task KillNodeAsync(int node) => Script.KillNodeAsync(node);
 
-    public async Task TermNodeAsync(int node)
-    {
-        await RunAsync(["term-node", node.ToString()]);
-        await ReadEnvAsync();
-    }
+    public Task TermNodeAsync(int node) => Script.TermNodeAsync(node);
 
-    public async Task StartNodeAsync(int node)
-    {
-        await RunAsync(["start-node", node.ToString()]);
-        await ReadEnvAsync();
-    }
+    public Task StartNodeAsync(int node) => Script.StartNodeAsync(node);
 
-    public Task RedisStopAsync() => RunAsync(["redis-stop"]);
+    public Task RedisStopAsync() => Script.RedisStopAsync();
 
-    public Task RedisStartAsync() => RunAsync(["redis-start"]);
+    public Task RedisStartAsync() => Script.RedisStartAsync();
 
-    public Task PostgresStopAsync() => RunAsync(["postgres-stop"]);
+    public Task PostgresStopAsync() => Script.PostgresStopAsync();
 
-    public Task PostgresStartAsync() => RunAsync(["postgres-start"]);
+    public Task PostgresStartAsync() => Script.PostgresStartAsync();
 
     /// <summary>Makes the next Redis start empty, as a Redis without persistence restarts.</summary>
     public void ForgetRedisData()
@@ -147,23 +130,9 @@ public sealed class ClusterStack : IAsyncLifetime
     {
         for (var node = 1; node <= NodeCount; node++)
         {
-            if (string.IsNullOrEmpty(Env($"NODE_{node}_PID")))
+            if (Script.NodePid(node) is not null && await Script.LeaseAsync(node) is { Holder: > 0 } lease)
             {
-                continue;
-            }
-
-            try
-            {
-                var (_, body) = await ReadyAsync(node);
-                var upstream = body.GetProperty("checks").GetProperty("upstreams").GetProperty("data").GetProperty("local");
-                if (upstream.GetProperty("holder").GetString() is { } holder && upstream.GetProperty("fencingToken").ValueKind == JsonValueKind.Number)
-                {
-                    return (int.Parse(holder["node-".Length..]), upstream.GetProperty("fencingToken").GetInt64());
-                }
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or KeyNotFoundException or InvalidOperationException)
-            {
-                // that node is down or not ready: ask the next
+                return (lease.Holder, lease.FencingToken);
             }
         }
 
@@ -186,48 +155,6 @@ public sealed class ClusterStack : IAsyncLifetime
 
     public async Task<JsonElement> StoredMessagesAsync(string sessionId) =>
         await Http.GetFromJsonAsync<JsonElement>(new Uri(OpencodeUrl, $"session/{sessionId}/message"));
-
-    private async Task ReadEnvAsync()
-    {
-        var output = await RunAsync(["env"]);
-        _env.Clear();
-        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var eq = line.IndexOf('=');
-            if (eq > 0)
-            {
-                _env[line[..eq]] = line[(eq + 1)..];
-            }
-        }
-    }
-
-    private async Task<string> RunAsync(string[] args, bool check = true, Dictionary<string, string>? extraEnv = null)
-    {
-        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(RepoRoot, "deploy", "cluster", "cluster.sh"));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["CLUSTER_STATE_DIR"] = StateDir;
-        foreach (var (key, value) in extraEnv ?? [])
-        {
-            start.Environment[key] = value;
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        if (check && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"cluster.sh {string.Join(' ', args)} failed ({process.ExitCode}): {await stderr}");
-        }
-
-        return await stdout;
-    }
 
     private static int? PortFromEnvironment(string name) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), out var port) ? port : null;

@@ -215,12 +215,19 @@ test('start brings up every node and nginx, and is idempotent', { timeout: 600_0
 });
 
 test('nginx balances /healthz round robin over every node (seen by nginx and in each node\'s own log)', async () => {
+  const portToNode = new Map();
+  for (let n = 1; n <= NODES; n++) portToNode.set(`127.0.0.1:${nodePortOf(env, n)}`, n);
+  // A node nginx failed to reach (a node started a moment ago) is out of rotation for fail_timeout (5 s): wait until
+  // every node is in it again, then measure.
+  await waitFor('every node in rotation', async () => {
+    const window = [];
+    for (let i = 0; i < NODES; i++) window.push(portToNode.get((await probe(env)).upstream));
+    return new Set(window).size === NODES;
+  }, 15_000);
   const probes = [];
   for (let i = 0; i < 3 * NODES; i++) probes.push(await probe(env));
   assert.ok(probes.every((p) => p.status === 200));
 
-  const portToNode = new Map();
-  for (let n = 1; n <= NODES; n++) portToNode.set(`127.0.0.1:${nodePortOf(env, n)}`, n);
   for (let i = 0; i + NODES <= probes.length; i += NODES) {
     const nodes = new Set(probes.slice(i, i + NODES).map((p) => portToNode.get(p.upstream)));
     assert.equal(nodes.size, NODES, `requests ${i}..${i + NODES - 1} went to ${[...nodes]}: round robin reaches every node`);

@@ -37,10 +37,12 @@ function run(command, args, options = {}) {
   return result.stdout;
 }
 
-/** Builds the demo page into src/Gateway/wwwroot and the gateway (Release). */
+/** Builds the TS client, the demo page into src/Gateway/wwwroot, and the gateway (Release). */
 export function buildAll() {
   const demo = join(repoRoot, 'clients', 'demo');
   // npm install, not npm ci: the registry lacks some platform-only optional packages, so npm ci rejects the lock.
+  // The client first: the demo installs it (file:), which runs its prepare script, which needs its own dependencies.
+  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: join(repoRoot, 'clients', 'ts') });
   run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: demo });
   run('npm', ['run', 'build'], { cwd: demo });
   if (process.env.E2E_SKIP_DOTNET_BUILD !== '1') {

@@ -66,9 +66,9 @@ case $mode in   # the cluster scenarios (the smoke leaves killed nodes down: its
   full)  c_args=(--sessions=10 --watchers=30 --rates=20,50 --step-seconds=10 --takeovers=3
                  --reconnect-clients=1000 --reconnect-sessions=20 --reconnect-rate=10 --reconnect-kill=other,holder) ;;
   quick) c_args=(--rates=50 --step-seconds=5 --takeovers=2 --reconnect-kill=holder) ;;
-  smoke) c_args=(--sessions=2 --watchers=6 --rates=20 --warm-seconds=1 --step-seconds=2 --redis-idle-seconds=1
+  smoke) c_args=(--sessions=2 --watchers=6 --rates=20 --jit-warm-seconds=1 --warm-seconds=1 --step-seconds=2 --redis-idle-seconds=1
                  --takeovers=1 --takeover-sessions=2 --takeover-watchers=3 --reconnect-clients=30 --reconnect-sessions=3
-                 --reconnect-kill=other --reconnect-baseline-seconds=1 --reconnect-timeout=30 --restart-killed=false) ;;
+                 --reconnect-kill=other --reconnect-settle-seconds=1 --reconnect-baseline-seconds=1 --reconnect-timeout=30 --restart-killed=false) ;;
 esac
 
 # --- machine -------------------------------------------------------------------------------------------------

@@ -25,8 +25,10 @@ namespace OpencodeGateway.Bench;
 /// <c>--state-dir</c>, <c>--port-base</c> (cluster.sh's CLUSTER_PORT_BASE), <c>--gateway-port</c> (5496, the single
 /// node), <c>--fake-port</c> (5498), <c>--log-dir</c>, <c>--gateway-args</c>; 1: <c>--sessions</c> (10),
 /// <c>--watchers</c> per session (30), <c>--rates</c> per session (20,50), <c>--warm-seconds</c> (3),
+/// <c>--jit-warm-seconds</c> (20),
 /// <c>--step-seconds</c> (10), <c>--redis-idle-seconds</c> (5); 4: <c>--reconnect-clients</c> (1000),
 /// <c>--reconnect-sessions</c> (20), <c>--reconnect-rate</c> per session (10), <c>--reconnect-kill</c> (other,holder),
+/// <c>--reconnect-settle-seconds</c> (8),
 /// <c>--reconnect-baseline-seconds</c> (5), <c>--reconnect-timeout</c> (60); 3: <c>--takeovers</c> (3),
 /// <c>--takeover-sessions</c> (5), <c>--takeover-watchers</c> per session (6), <c>--takeover-rate</c> (20);
 /// <c>--restart-killed</c> (true: a killed node is started again before the next kill).
@@ -44,7 +46,7 @@ internal static class ClusterScenario
         var extra = a.Get("gateway-args", "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var shape = new LatencyShape(a.Int("sessions", 10), a.Int("watchers", 30),
             a.Get("rates", "20,50").Split(',').Select(r => double.Parse(r, CultureInfo.InvariantCulture)).ToArray(),
-            a.Double("warm-seconds", 3), a.Double("step-seconds", 10), a.Double("redis-idle-seconds", 5));
+            a.Double("warm-seconds", 3), a.Double("step-seconds", 10), a.Double("redis-idle-seconds", 5), a.Double("jit-warm-seconds", 20));
 
         await using var fake = await FakeUpstream.StartAsync(upPort);
         var result = new Dictionary<string, object?>
@@ -115,7 +117,8 @@ internal static class ClusterScenario
             {
                 await RestoreAsync(cluster, restartKilled);
                 reconnects.Add(await MassReconnectAsync(fake, cluster, kill, a.Int("reconnect-clients", 1000), a.Int("reconnect-sessions", 20),
-                    a.Double("reconnect-rate", 10), a.Double("reconnect-baseline-seconds", 5), a.Double("reconnect-timeout", 60)));
+                    a.Double("reconnect-rate", 10), a.Double("reconnect-settle-seconds", 8), a.Double("reconnect-baseline-seconds", 5),
+                    a.Double("reconnect-timeout", 60)));
             }
 
             result["reconnect"] = reconnects;
@@ -132,7 +135,8 @@ internal static class ClusterScenario
         return result;
     }
 
-    private sealed record LatencyShape(int Sessions, int Watchers, double[] Rates, double WarmSeconds, double StepSeconds, double RedisIdleSeconds);
+    private sealed record LatencyShape(int Sessions, int Watchers, double[] Rates, double WarmSeconds, double StepSeconds, double RedisIdleSeconds,
+        double JitWarmSeconds);
 
     /// <summary>
     /// S × W followers, each session's watchers spread evenly over <paramref name="hubs"/>; at each rate: warm up, then
@@ -152,6 +156,11 @@ internal static class ClusterScenario
         var redisSteps = new List<(RedisStats Used, double Seconds)>();
         try
         {
+            // Freshly started processes compile (tiered JIT) through their first tens of seconds: measured without this,
+            // the cluster's first step had the holder spending half its CPU samples in the JIT and p99 46 ms, two steps
+            // later 4 ms. Both arms first run the highest rate unmeasured.
+            fake.SetRate(sessions, shape.Rates.Max() * shape.Sessions);
+            await Task.Delay(TimeSpan.FromSeconds(shape.JitWarmSeconds));
             foreach (var rate in shape.Rates)
             {
                 fake.SetRate(sessions, rate * shape.Sessions);
@@ -282,6 +291,17 @@ internal static class ClusterScenario
     }
 
     /// <summary>How many of <paramref name="followers"/> each node serves (behind nginx, from its response header).</summary>
+    private static Histogram Fill(IEnumerable<double> micros)
+    {
+        var histogram = new Histogram();
+        foreach (var m in micros)
+        {
+            histogram.Add(m);
+        }
+
+        return histogram;
+    }
+
     private static Dictionary<string, int> Spread(BenchCluster cluster, IEnumerable<SessionFollower> followers) =>
         followers.GroupBy(f => cluster.NodeName(f.Read(() => f.ServedBy))).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count());
 
@@ -387,7 +407,7 @@ internal static class ClusterScenario
     /// over a window before the kill and one from the kill until every moved client is live again (at least as long).
     /// </summary>
     private static async Task<object> MassReconnectAsync(FakeUpstream fake, BenchCluster cluster, string kill, int clients, int sessionCount,
-        double rate, double baselineSeconds, double timeoutSeconds)
+        double rate, double settleSeconds, double baselineSeconds, double timeoutSeconds)
     {
         if (kill is not ("holder" or "other"))
         {
@@ -412,7 +432,9 @@ internal static class ClusterScenario
         try
         {
             fake.SetRate(sessions, rate * sessionCount);
-            await Task.Delay(2000);
+            // The first seconds after the sessions start streaming to every client at once are a transient of their own
+            // (measured: latency up to ~1 s for about 3 s, then p95 ~3 ms): the baseline starts after it.
+            await Task.Delay(TimeSpan.FromSeconds(settleSeconds));
             foreach (var f in followers)
             {
                 f.BeginRecording();
@@ -485,6 +507,11 @@ internal static class ClusterScenario
                 ["restCallsPerMovedClient"] = moved.Count == 0 ? null : Math.Round((double)rest.Values.Sum() / moved.Count, 3),
                 ["restCallsByRoute"] = rest, ["restCallsUntilConverged"] = restAfter.Values.Sum(),
                 ["stayersLatencyBefore"] = Latency(baseline), ["stayersLatencyDuring"] = Latency(during),
+                // by the node serving each stayer: a slow tail that is one node's shows here
+                ["stayersLatencyBeforeByNode"] = stayers.GroupBy(f => cluster.NodeName(f.Read(() => f.ServedBy))).OrderBy(g => g.Key)
+                    .ToDictionary(g => g.Key, g => Latency(Fill(g.SelectMany(f => samplesBefore[f])))),
+                ["stayersLatencyDuringByNode"] = stayers.GroupBy(f => cluster.NodeName(f.Read(() => f.ServedBy))).OrderBy(g => g.Key)
+                    .ToDictionary(g => g.Key, g => Latency(Fill(g.SelectMany(f => samples[f])))),
                 ["cpuPercentDuring"] = cpu.ToDictionary(c => c.Name, c => c.Percent),
                 ["loadGenThreadPoolDuring"] = new Dictionary<string, object> { ["maxPendingWorkItems"] = maxPendingWorkItems, ["maxThreads"] = maxThreads },
                 ["windowSeconds"] = Math.Round(stormSeconds, 2),

@@ -146,7 +146,7 @@ internal static class ScenarioB
                 best = Math.Max(best, (double)step["deliveredPerSec"]);
                 if (i == ladder.Count - 1 && ladder[i] * 1.25 <= maxLevel)
                 {
-                    ladder.Add(Math.Round(ladder[i] * 1.25, -3));
+                    ladder.Add(Math.Round(ladder[i] * 1.25 / 1000) * 1000);
                 }
             }
 

@@ -240,7 +240,9 @@ derive() {
   FRONT_URL="http://$HOST:$FRONT_PORT"
   REDIS_URL="$HOST:$REDIS_PORT"
   REDIS_DIR="$STATE_DIR/redis"
-  PG_CONN="Host=$HOST;Port=$PG_PORT;Username=postgres;Database=gateway"
+  # nodes × pool must stay below the server's max_connections (200), a node started again included: Npgsql's default of
+  # 100 per node let two nodes take every connection during a 1,000-client reconnect, and the third could not start
+  PG_CONN="Host=$HOST;Port=$PG_PORT;Username=postgres;Database=gateway;Maximum Pool Size=20"
   OPENCODE_URL="http://$HOST:$OC_PORT"
   MOCK_URL="http://$HOST:$MOCK_PORT"
   OC_STATE_DIR="$STATE_DIR/opencode"

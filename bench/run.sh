@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Gateway benchmarks. One command:
-#   bench/run.sh            full run (roughly an hour here): scenario A (real opencode; direct, gateway JSON and MessagePack
+#   bench/run.sh            full run (about 35 minutes here): scenario A (real opencode; direct, gateway JSON and MessagePack
 #                           compact, JSON full), B (fan-out, both protocols, gateway and bare broadcaster), idle memory,
 #                           micro-benchmark
 #   bench/run.sh --quick    shorter answers and steps

@@ -146,9 +146,9 @@ if [[ $mode == full && -z $only ]]; then
 elif [[ $mode == full ]]; then
   # a full run of the cluster scenarios alone adds its results to latest/ (the other scenarios' stay)
   mkdir -p "$root/bench/results/latest"
-  cp "$out"/cluster.json "$root/bench/results/latest/" 2>/dev/null || true
+  cp "$out"/cluster.json "$out"/cluster-latency.png "$root/bench/results/latest/" 2>/dev/null || true
   cp "$out"/report.md "$root/bench/results/latest/report-cluster.md"
-  log "done: $out/report.md (copy: bench/results/latest/cluster.json, report-cluster.md)"
+  log "done: $out/report.md (copy: bench/results/latest/cluster.json, cluster-latency.png, report-cluster.md)"
 else
   log "done: $out/report.md"
 fi

@@ -294,7 +294,6 @@ internal static class ClusterScenario
         return list;
     }
 
-    /// <summary>How many of <paramref name="followers"/> each node serves (behind nginx, from its response header).</summary>
     private static Histogram Fill(IEnumerable<double> micros)
     {
         var histogram = new Histogram();
@@ -306,6 +305,7 @@ internal static class ClusterScenario
         return histogram;
     }
 
+    /// <summary>How many of <paramref name="followers"/> each node serves (behind nginx, from its response header).</summary>
     private static Dictionary<string, int> Spread(BenchCluster cluster, IEnumerable<SessionFollower> followers) =>
         followers.GroupBy(f => cluster.NodeName(f.Read(() => f.ServedBy))).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count());
 

@@ -12,6 +12,7 @@ a = load("scenario-a.json")
 b = load("scenario-b.json")
 idle = load("idle.json")
 cluster = load("cluster.json")
+joins = load("joins.json")
 try:
     import matplotlib
     matplotlib.use("Agg")
@@ -110,6 +111,25 @@ if a:
                 ax.plot(xs, [by[(m, x)]["latencyP99Ms"] for x in xs], "o-", color=c, label=f"{m} p99")
         ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("watchers W"); ax.set_ylabel("ms"); ax.legend(); ax.set_title("token → watcher latency")
     plot("a-latency.png", lat)
+
+if joins:
+    rows = joins["result"]["rounds"]
+    w("\n## Joins: many snapshot joins of one streaming session at once (real opencode)\n\n"
+      "J clients already connected call `Join` (no `since`: each gets a snapshot) at the same moment while the session's answer streams. "
+      "REST = requests the gateway made to opencode meanwhile (its HttpClient request count on `/metrics`). *followed*: the gateway "
+      "followed the session from its start (live state complete); *unwatched*: a warm gateway, a session nobody watched until these joins; "
+      "*cold*: the same on a gateway process started while the answer streams.\n")
+    w("| round | shape | joins | REST requests | snapshots | join p50 / p99 / max ms | all joined s | gateway CPU s |")
+    w("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        w(f"| {r['round']} | {r['shape']} | {r['joins']} | {fmt(r['restRequests'])} | {r['snapshots']} | {fmt(r['joinP50Ms'])} / {fmt(r['joinP99Ms'])} / {fmt(r['joinMaxMs'])} | "
+          f"{fmt(r['allJoinedSeconds'], 3)} | {fmt(r['gatewayCpuSeconds'], 2)} |")
+    for shape in ("followed", "unwatched", "cold"):
+        g = [r for r in rows if r["shape"] == shape]
+        if not g: continue
+        rest, p99 = max(r["restRequests"] for r in g), max(r["joinP99Ms"] for r in g)
+        targets.append((f"{g[0]['joins']} concurrent snapshot joins ({shape}): ≤ 10 REST requests, join p99 ≤ 100 ms", rest <= 10 and p99 <= 100,
+                        f"REST {fmt(rest)} at most, join p99 {fmt(p99)} ms at most over {len(g)} round(s)"))
 
 if b:
     configs = b["result"]["configs"]

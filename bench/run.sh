@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gateway benchmarks. One command:
 #   bench/run.sh            full run (about 35 minutes here): scenario A (real opencode; direct, gateway JSON and MessagePack
-#                           compact, JSON full), B (fan-out, both protocols, gateway and bare broadcaster), idle memory,
+#                           compact, JSON full), joins (200 snapshot joins of one streaming session at once), B (fan-out, both protocols, gateway and bare broadcaster), idle memory,
 #                           micro-benchmark
 #   bench/run.sh --quick    shorter answers and steps
 #   bench/run.sh --smoke    a tiny version of each scenario (< 1 min; for CI; never fails the build on numbers)
@@ -54,13 +54,16 @@ bench=(dotnet "$root/bench/Gateway.Bench/bin/Release/net10.0/Gateway.Bench.dll")
 case $mode in
   full)  a_args=(--watchers=1,10,100,500 --tokens=2000 --delay=10)
          b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=4)
-         i_args=(--connections=1000,5000,10000) ;;
+         i_args=(--connections=1000,5000,10000)
+         j_args=(--joins=200 --rounds=3) ;;
   quick) a_args=(--watchers=1,10,100,500 --tokens=500 --delay=10)
          b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=2 --warm-seconds=1 --levels=10000,25000,50000,75000,100000,150000)
-         i_args=(--connections=1000,5000) ;;
+         i_args=(--connections=1000,5000)
+         j_args=(--joins=200 --rounds=1) ;;
   smoke) a_args=(--watchers=1,5 --tokens=30 --delay=10 --idle-seconds=0.5 --warmup-tokens=5)
          b_args=(--configs=1x20,5x4 --step-seconds=1 --warm-seconds=0.5 --levels=500,1000 --low-rate=20 --max-level=1000)
-         i_args=(--connections=50,100 --sessions=5) ;;
+         i_args=(--connections=50,100 --sessions=5)
+         j_args=(--joins=20 --rounds=1 --tokens=200 --streamed-before=20) ;;
 esac
 case $mode in   # the cluster scenarios (the smoke leaves killed nodes down: its takeover runs on the two left)
   full)  c_args=(--sessions=10 --watchers=30 --rates=20,50 --step-seconds=10 --takeovers=3
@@ -100,6 +103,9 @@ if "$root/deploy/dev/opencode.sh" start >/dev/null; then
   "${bench[@]}" scenario-a --oc-env="$OC_STATE_DIR/env" --oc-restart="'$root/deploy/dev/opencode.sh' restart-opencode" \
     --gateway-dll="$gw_dll" --gateway-port="$gw_port" \
     --log-dir="$out" --out="$out/scenario-a.json" "${a_args[@]}" || { log "scenario A failed"; status=1; }
+  log "joins: many snapshot joins of one streaming session at once"
+  "${bench[@]}" joins --oc-env="$OC_STATE_DIR/env" --gateway-dll="$gw_dll" --gateway-port="$gw_port" \
+    --log-dir="$out" --out="$out/joins.json" "${j_args[@]}" || { log "joins failed"; status=1; }
 else
   log "opencode did not start: scenario A skipped"; status=1
 fi

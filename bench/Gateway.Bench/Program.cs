@@ -7,6 +7,7 @@ using OpencodeGateway.Bench;
 //   idle       --gateway-dll=DLL [--connections=1000,5000,10000]
 //   client-cost --gateway-dll=DLL [--connections=1000] [--sessions=10] [--events=200]
 //   cluster    --gateway-dll=DLL --cluster-sh=deploy/cluster/cluster.sh --state-dir=DIR [--port-base=N] (see ClusterScenario)
+//   joins      --oc-env=FILE --gateway-dll=DLL [--joins=200] [--rounds=3] (see JoinScenario)
 var a = new Args(args);
 ThreadPool.GetMinThreads(out _, out var io);
 ThreadPool.SetMinThreads(Environment.ProcessorCount * 4, io);
@@ -17,7 +18,8 @@ object result = a.Command switch
     "idle" => await ScenarioB.RunIdleAsync(a),
     "client-cost" => await ClientCost.RunAsync(a),
     "cluster" => await ClusterScenario.RunAsync(a),
-    _ => throw new ArgumentException("command: scenario-a | fanout | idle | client-cost | cluster"),
+    "joins" => await JoinScenario.RunAsync(a),
+    _ => throw new ArgumentException("command: scenario-a | fanout | idle | client-cost | cluster | joins"),
 };
 var doc = new Dictionary<string, object?>
 {

@@ -274,7 +274,7 @@ internal static class ScenarioB
     /// bytes they receive.
     /// </summary>
     public static async Task<List<GatewayHubClient>> ConnectAsync(Uri hub, int n, Func<int, string> sessionOf,
-        Action<GatewayHubClient, int>? setup, WireForm? form = null, bool bare = false, bool skipNegotiation = false)
+        Action<GatewayHubClient, int>? setup, WireForm? form = null, bool bare = false, bool skipNegotiation = false, bool join = true)
     {
         var result = new GatewayHubClient[n];
         var next = -1;
@@ -290,7 +290,7 @@ internal static class ScenarioB
             {
                 var conn = await GatewayHubClient.ConnectAsync(bare ? new Uri(hub + "?session=" + sessionOf(i)) : hub, options);
                 setup?.Invoke(conn, i);
-                if (!bare)
+                if (!bare && join)
                 {
                     await conn.JoinAsync(new JoinRequest(sessionOf(i)));
                 }

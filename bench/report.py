@@ -37,7 +37,8 @@ w(f"# Gateway benchmark report ({machine.get('mode','?')})\n")
 w(f"Machine: {machine.get('nproc')} cores ({machine.get('cpu')}), {fmt(machine.get('memoryMB',0)/1024,0)} GB, kernel {machine.get('kernel')}; "
   f"dotnet {machine.get('dotnet')}, node {machine.get('node')}, opencode {machine.get('opencode')}; commit {machine.get('gitCommit')}; "
   f"{machine.get('date')}; load average at start {' '.join(machine.get('loadavgAtStart', []))}. "
-  "The machine is shared (other engineers' tests run on it): treat numbers as noisy, compare within a run.\n")
+  "Everything measured shares the machine with the load generator; latency and capacity move with the machine's load "
+  "(the load average above), bytes and memory per connection do not: compare within a run.\n")
 
 targets = []
 if a:

@@ -12,6 +12,7 @@ using OpencodeGateway.Testing;
 namespace Gateway.Tests.Diagnostics;
 
 /// <summary>The gateway's instruments (read with <see cref="MetricCollector{T}"/>), <c>/metrics</c>, and OTLP export.</summary>
+[Collection(TelemetryCollection.Name)]
 public sealed class TelemetryTests
 {
     private static MetricCollector<T> Collector<T>(IServiceProvider services, string instrument) where T : struct =>
@@ -136,4 +137,15 @@ public sealed class TelemetryTests
             await Task.Delay(50);
         }
     }
+}
+
+/// <summary>
+/// OpenTelemetry's MeterProvider listens to every meter named <c>OpencodeGateway</c> in the process, whichever host
+/// created it (measured: a host with no session scraped <c>gateway_live_sessions 1</c> from another host's session), so
+/// the tests that read <c>/metrics</c> run alone, after the parallel ones.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TelemetryCollection
+{
+    public const string Name = "telemetry";
 }

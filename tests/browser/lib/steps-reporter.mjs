@@ -1,5 +1,5 @@
 // node:test reporter writing the suite's result in the shape scripts/summarize-results.py counts:
-// {"passed": N, "failed": M, "skipped": K, "failures": [names], "tests": [{name, status, ms}]}.
+// {"passed": N, "failed": M, "skipped": K, "failures": [names], "tests": [{name, status, ms, error?}]}.
 // Leaf tests only (suites are not counted); a file that fails outside any test counts as one failure.
 export default async function* stepsReporter(source) {
   const tests = [];
@@ -11,7 +11,10 @@ export default async function* stepsReporter(source) {
     // A failed suite is already counted through its tests, unless it failed by itself (a hook, or no tests ran).
     if (isSuite && details?.error?.failureType === 'subtestsFailed') continue;
     const status = skip || todo ? 'skipped' : event.type === 'test:pass' ? 'passed' : 'failed';
-    tests.push({ name, status, ms: Math.round(details?.duration_ms ?? 0) });
+    const test = { name, status, ms: Math.round(details?.duration_ms ?? 0) };
+    // The assertion's own message (node:test wraps it in a test-failure error whose cause is the thrown one).
+    if (status === 'failed') test.error = String(details?.error?.cause?.message ?? details?.error?.message ?? details?.error ?? '');
+    tests.push(test);
   }
 
   const count = (status) => tests.filter((t) => t.status === status).length;

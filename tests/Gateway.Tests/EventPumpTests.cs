@@ -146,7 +146,9 @@ public class EventPumpTests
         // Silent for the stall timeout: the stream is given up; the reconnect waits for its backoff on the same clock.
         clock.Advance(TimeSpan.FromSeconds(30));
         await WaitAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.ServiceUnavailable, "stall detected");
-        Assert.Contains(reconnects.GetMeasurementSnapshot(), m => m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local")));
+        // The pump marks the upstream down, then counts the reconnect: the readiness probe can answer in between.
+        await WaitAsync(() => reconnects.GetMeasurementSnapshot().Any(m => m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local"))),
+            "the reconnect counted");
         Assert.Equal(1, fake.StreamConnections);
 
         await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");

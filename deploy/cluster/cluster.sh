@@ -67,6 +67,11 @@ alive() {
   [[ -n "$state" && "$state" != Z ]]
 }
 
+# children_of PID: the pids whose parent is PID (a pid's stat line starts with itself; its 4th field is the parent).
+children_of() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v parent="$1" '{ pid = $1; sub(/.*\) /, ""); if ($2 == parent) print pid }'
+}
+
 # pid_matches PID PATTERN...: alive and its command line contains every PATTERN (guards against pid reuse).
 pid_matches() {
   local pid="$1" cmd p; shift
@@ -424,15 +429,30 @@ nginx_pid() {
   if pid_matches "$pid" "nginx" "-p $NGINX_DIR/ "; then echo "$pid"; fi
 }
 
+# nginx_reloaded MASTER OLD_WORKERS: the master has a worker that is not an old one, and every old one has exited.
+nginx_reloaded() {
+  local worker
+  for worker in $2; do ! alive "$worker" || return 1; done
+  [[ -n "$(comm -13 <(sort <<<"$2") <(children_of "$1" | sort))" ]]
+}
+
 start_nginx() {
   local bin pid
   bin="$(nginx_bin)"
   write_nginx_conf
   pid="$(nginx_pid)"
   if [[ -n "$pid" ]]; then
-    # Running: pick up the (re)written configuration.
+    # Running: pick up the (re)written configuration. Return once new workers serve it and the old ones are gone, so
+    # that no request after start meets an old worker (its own round robin, its kept-alive connections closing).
     "$bin" -p "$NGINX_DIR/" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" -t -q >&2 || die "nginx -t failed"
+    local old_workers deadline=$((SECONDS + 10))
+    old_workers="$(children_of "$pid")"
     kill -HUP "$pid"
+    until nginx_reloaded "$pid" "$old_workers"; do
+      # An old worker finishes its open requests first: a WebSocket can hold it for long. Not an error.
+      if [[ "$SECONDS" -ge "$deadline" ]]; then log "nginx reloaded; old workers still serve open connections"; break; fi
+      sleep 0.1
+    done
     return 0
   fi
   port_free "$FRONT_PORT" || die "port $FRONT_PORT (nginx) is in use by another process"

@@ -12,6 +12,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -107,11 +108,21 @@ async function waitFor(what, predicate, timeoutMs) {
 
 // ---------------------------------------------------------------- HTTP helpers
 /** GET through nginx; returns the status, the node nginx chose (X-Gateway-Upstream) and the probe id. */
-async function probe(env) {
+/**
+ * GET /healthz through nginx on a connection of its own (no keep-alive): a kept-alive connection can meet nginx closing
+ * it, or an nginx worker that a reload is retiring, with its own round robin.
+ */
+function probe(env) {
   const id = randomUUID();
-  const response = await fetch(`${env.FRONT_URL}/healthz?probe=${id}`, { signal: AbortSignal.timeout(10_000) });
-  await response.arrayBuffer();
-  return { status: response.status, upstream: response.headers.get('x-gateway-upstream'), id };
+  return new Promise((resolvePromise, reject) => {
+    const request = http.get(`${env.FRONT_URL}/healthz?probe=${id}`, { agent: false, timeout: 10_000 }, (response) => {
+      response.resume();
+      response.on('end', () => resolvePromise({ status: response.statusCode, upstream: response.headers['x-gateway-upstream'], id }));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`probe ${id}: no answer within 10 s`)));
+    request.on('error', reject);
+  });
 }
 
 const nodePortOf = (env, n) => env[`NODE_${n}_PORT`];
@@ -221,13 +232,7 @@ test('nginx balances /healthz round robin over every node (seen by nginx and in 
   // every node is in it again, then measure.
   await waitFor('every node in rotation', async () => {
     const window = [];
-    try {
-      for (let i = 0; i < NODES; i++) window.push(portToNode.get((await probe(env)).upstream));
-    } catch (e) {
-      // A keep-alive connection the previous test's nginx closed meanwhile ("other side closed"): ask again.
-      if (e?.cause?.code === 'UND_ERR_SOCKET') return false;
-      throw e;
-    }
+    for (let i = 0; i < NODES; i++) window.push(portToNode.get((await probe(env)).upstream));
     return new Set(window).size === NODES;
   }, 15_000);
   const probes = [];

@@ -145,12 +145,8 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
 
         // Nobody else noticed.
         await bystander.Connection.JoinAsync(new JoinRequest(sessionId));
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (logs.Count("sent a message over Gateway:Hub:MaximumReceiveMessageSize") == 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
-
+        await Poll.UntilAsync(() => logs.Count("sent a message over Gateway:Hub:MaximumReceiveMessageSize") > 0, "the oversized call logged",
+            TimeSpan.FromSeconds(10));
         Assert.Equal(1, logs.Count("sent a message over Gateway:Hub:MaximumReceiveMessageSize"));
     }
 

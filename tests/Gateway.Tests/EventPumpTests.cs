@@ -46,15 +46,6 @@ public class EventPumpTests
         return (fake, gateway);
     }
 
-    private static async Task WaitAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for: {what}");
-            await Task.Delay(20);
-        }
-    }
 
     private static async Task<HttpStatusCode> ReadinessAsync(GatewayHost gateway)
     {
@@ -145,14 +136,14 @@ public class EventPumpTests
 
         // Silent for the stall timeout: the stream is given up; the reconnect waits for its backoff on the same clock.
         clock.Advance(TimeSpan.FromSeconds(30));
-        await WaitAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.ServiceUnavailable, "stall detected");
+        await Poll.UntilAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.ServiceUnavailable, "stall detected", Timeout);
         // The pump marks the upstream down, then counts the reconnect: the readiness probe can answer in between.
-        await WaitAsync(() => reconnects.GetMeasurementSnapshot().Any(m => m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local"))),
-            "the reconnect counted");
+        await Poll.UntilAsync(() => reconnects.GetMeasurementSnapshot().Any(m => m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local"))),
+            "the reconnect counted", Timeout);
         Assert.Equal(1, fake.StreamConnections);
 
         await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");
-        await WaitAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.OK, "ready again");
+        await Poll.UntilAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.OK, "ready again", Timeout);
         Assert.False(watcher.Connection.IsClosed); // the hub's own keep-alive does not run on the gateway's clock
     }
 
@@ -177,7 +168,7 @@ public class EventPumpTests
             parts = new[] { new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "before and after", time = new { start = 1, end = 2 } } },
         }));
         fake.CutStreams();
-        await WaitAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.ServiceUnavailable, "stream loss noticed");
+        await Poll.UntilAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.ServiceUnavailable, "stream loss noticed", Timeout);
         Assert.Equal(1, fake.StreamConnections); // no reconnect before the backoff delay has passed
         await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(1), () => fake.StreamConnections >= 2, "reconnect");
         await watcher.WaitUntilAsync(w => w.Model.Epoch > firstEpoch, Timeout, "new epoch");
@@ -201,13 +192,13 @@ public class EventPumpTests
             ("Gateway:Streaming:ReconnectMaxDelay", "00:00:00.100")]);
         await using var __ = gateway;
         using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
-        await WaitAsync(() => http.GetAsync("readyz").Result.StatusCode == HttpStatusCode.OK, "ready");
+        await Poll.UntilAsync(() => http.GetAsync("readyz").Result.StatusCode == HttpStatusCode.OK, "ready", Timeout);
         var body = JsonDocument.Parse(await http.GetStringAsync("readyz")).RootElement;
         Assert.True(body.GetProperty("checks").GetProperty("upstreams").GetProperty("data").GetProperty("local").GetProperty("connected").GetBoolean());
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("healthz")).StatusCode);
 
         await fake.DisposeAsync();
-        await WaitAsync(() => http.GetAsync("readyz").Result.StatusCode == HttpStatusCode.ServiceUnavailable, "not ready");
+        await Poll.UntilAsync(() => http.GetAsync("readyz").Result.StatusCode == HttpStatusCode.ServiceUnavailable, "not ready", Timeout);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("healthz")).StatusCode);
     }
 }

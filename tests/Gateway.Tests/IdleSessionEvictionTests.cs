@@ -64,7 +64,7 @@ public class IdleSessionEvictionTests
         var position = first.Model;
         var epoch = position.Epoch;
         await first.DisposeAsync();
-        await WaitAsync(() => !gateway.Get<SessionFeeds>().IsWatched(key), "the watcher left");
+        await Poll.UntilAsync(() => !gateway.Get<SessionFeeds>().IsWatched(key), "the watcher left", Timeout);
         var left = clock.GetUtcNow();
 
         // The sweep (every TTL / 4) runs on the gateway's clock: the session is forgotten once the clock has moved a
@@ -83,13 +83,4 @@ public class IdleSessionEvictionTests
         Assert.NotEqual(epoch, back.Read(w => w.Model.Epoch));
     }
 
-    private static async Task WaitAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for: {what}");
-            await Task.Delay(20);
-        }
-    }
 }

@@ -113,8 +113,8 @@ public class CompactEventsTests
             Assert.True(events == EventForms.Full ? w.Read(x => x.Model.CompactApplied) == 0 : w.Read(x => x.Model.CompactApplied) == 10, name);
         }
 
-        await WaitUntil(() => compactCalls.Count(c => c is CompactDelta) == 10 && fullCalls.Count(e => Type(e) == "part.delta") == 10);
-        await WaitUntil(() => compactCalls.OfType<JsonElement>().Any(e => Type(e) == "status"));
+        await Poll.UntilAsync(() => compactCalls.Count(c => c is CompactDelta) == 10 && fullCalls.Count(e => Type(e) == "part.delta") == 10, "10 deltas on each connection", Timeout);
+        await Poll.UntilAsync(() => compactCalls.OfType<JsonElement>().Any(e => Type(e) == "status"), "the status event on the compact connection", Timeout);
 
         // Compact: no part.delta event, every D of this session's handle, seqs continuous with the full events'
         var s = compactJoin.GetProperty("sessionHandle").GetInt32();
@@ -239,7 +239,7 @@ public class CompactEventsTests
         await first.LeaveAsync(Session);
         Assert.NotNull(compact.Find(group));
         await second.DisposeAsync(); // a disconnect leaves too
-        await WaitUntil(() => compact.Find(group) is null);
+        await Poll.UntilAsync(() => compact.Find(group) is null, "the compact group gone", Timeout);
 
         var again = (await first.JoinAsync(new JoinRequest(Session))).GetProperty("sessionHandle").GetInt32();
         Assert.NotEqual(handle, again); // never reused on a node
@@ -278,13 +278,4 @@ public class CompactEventsTests
     private static string Parts(SessionModel model) =>
         string.Join("\n", model.Parts.Select(p => $"{p["text"]?.GetValue<string>()} | {p.ToJsonString()}"));
 
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not reached in time");
-            await Task.Delay(20);
-        }
-    }
 }

@@ -36,8 +36,15 @@ public sealed class UpstreamProxy : IAsyncDisposable
     /// <summary>Event streams open right now.</summary>
     public int OpenStreams => _streams.Count;
 
-    /// <summary>The most event streams open at once since the last <see cref="ResetCounts"/>.</summary>
+    /// <summary>
+    /// The most event streams open at once since the last <see cref="ResetCounts"/>. Streams count as open together
+    /// only when they all still are <see cref="OverlapGrace"/> after the newest of them opened: a stream's end reaches
+    /// this proxy a moment after the gateway closed it (when Kestrel gets to the FIN), and a hand-over can open the next
+    /// stream within that moment. A second reader that is a bug reads on for seconds, until its lease renewal fails.
+    /// </summary>
     public int MaxOpenStreams => Volatile.Read(ref _maxOpenStreams);
+
+    public static TimeSpan OverlapGrace => TimeSpan.FromMilliseconds(500);
 
     private int _maxOpenStreams;
 
@@ -86,12 +93,15 @@ public sealed class UpstreamProxy : IAsyncDisposable
         {
             Interlocked.Increment(ref _streamConnections);
             _streams[context] = 0;
-            int open, max;
-            do
+            var openTogether = _streams.Keys.ToArray();
+            if (openTogether.Length == 1)
             {
-                (open, max) = (_streams.Count, Volatile.Read(ref _maxOpenStreams));
+                RaiseMaxOpenStreams(1);
             }
-            while (open > max && Interlocked.CompareExchange(ref _maxOpenStreams, open, max) != max);
+            else
+            {
+                _ = CountStillOpenAfterGraceAsync(openTogether);
+            }
         }
         else
         {
@@ -145,6 +155,20 @@ public sealed class UpstreamProxy : IAsyncDisposable
         finally
         {
             _streams.TryRemove(context, out _);
+        }
+    }
+
+    private async Task CountStillOpenAfterGraceAsync(HttpContext[] openTogether)
+    {
+        await Task.Delay(OverlapGrace);
+        RaiseMaxOpenStreams(openTogether.Count(_streams.ContainsKey));
+    }
+
+    private void RaiseMaxOpenStreams(int open)
+    {
+        int max;
+        while (open > (max = Volatile.Read(ref _maxOpenStreams)) && Interlocked.CompareExchange(ref _maxOpenStreams, open, max) != max)
+        {
         }
     }
 

@@ -62,10 +62,11 @@ internal static class RedisHistoryScripts
           if lease ~= ARGV[1] then return 'FENCED' end
         end
         local epoch = ARGV[2]
-        local e = redis.call('HGET', KEYS[1], '~e')
-        local q = tonumber(redis.call('HGET', KEYS[1], '~q') or '-1')
-        local bytes = tonumber(redis.call('HGET', KEYS[1], '~b') or '0')
-        local refreshed = tonumber(redis.call('HGET', KEYS[1], '~r') or '0')
+        local state = redis.call('HMGET', KEYS[1], '~e', '~q', '~b', '~r')
+        local e = state[1]
+        local q = tonumber(state[2] or '-1')
+        local bytes = tonumber(state[3] or '0')
+        local refreshed = tonumber(state[4] or '0')
         if e and tonumber(e) > tonumber(epoch) then return 'NEWER' end
         if ARGV[6] == '0' then
           if e ~= epoch or q ~= tonumber(ARGV[3]) then

@@ -119,11 +119,13 @@ if joins:
       "J clients already connected call `Join` (no `since`: each gets a snapshot) at the same moment while the session's answer streams. "
       "REST = requests the gateway made to opencode meanwhile (its HttpClient request count on `/metrics`). *followed*: the gateway "
       "followed the session from its start (live state complete); *unwatched*: a warm gateway, a session nobody watched until these joins; "
-      "*cold*: the same on a gateway process started while the answer streams.\n")
+      "*cold*: the same on a gateway process started while the answer streams; *cold after one join*: the same, after one client joined "
+      "another (idle) session on that new process (that first join's time in brackets).\n")
     w("| round | shape | joins | REST requests | snapshots | join p50 / p99 / max ms | all joined s | gateway CPU s |")
     w("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        w(f"| {r['round']} | {r['shape']} | {r['joins']} | {fmt(r['restRequests'])} | {r['snapshots']} | {fmt(r['joinP50Ms'])} / {fmt(r['joinP99Ms'])} / {fmt(r['joinMaxMs'])} | "
+        first = f" ({fmt(r['firstJoinOfProcessMs'])} ms)" if r.get("firstJoinOfProcessMs") is not None else ""
+        w(f"| {r['round']} | {r['shape']}{first} | {r['joins']} | {fmt(r['restRequests'])} | {r['snapshots']} | {fmt(r['joinP50Ms'])} / {fmt(r['joinP99Ms'])} / {fmt(r['joinMaxMs'])} | "
           f"{fmt(r['allJoinedSeconds'], 3)} | {fmt(r['gatewayCpuSeconds'], 2)} |")
     for shape in ("followed", "unwatched", "cold"):
         g = [r for r in rows if r["shape"] == shape]

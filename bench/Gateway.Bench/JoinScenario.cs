@@ -11,7 +11,7 @@ namespace OpencodeGateway.Bench;
 /// Cheap joins (issue 9): J clients, already connected, join one session of the real opencode at once while its answer
 /// streams, each with a snapshot (no <c>since</c>): the REST requests that cost opencode (the gateway's HttpClient
 /// requests, <c>http_client_request_duration_seconds_count</c> on its <c>/metrics</c>, read before and after; nothing else
-/// calls opencode meanwhile: the prompt goes to opencode directly) and each Join call's time, in three shapes (below),
+/// calls opencode meanwhile: the prompt goes to opencode directly) and each Join call's time, in four shapes (below),
 /// each on a new session. Arguments: <c>--oc-env</c>,
 /// <c>--gateway-dll</c>, <c>--gateway-port</c> (5496), <c>--log-dir</c>, <c>--joins</c> (200), <c>--rounds</c> (3),
 /// <c>--tokens</c> (2000) and <c>--delay</c> (10) of the streaming answer, <c>--streamed-before</c> (100: deltas the
@@ -45,12 +45,15 @@ internal static class JoinScenario
             }
 
             rounds.Add(await MeasureAsync(round, "cold", null));
+            rounds.Add(await MeasureAsync(round, "cold after one join", null));
         }
 
         // followed: the gateway has followed the session from the start (one watcher joined before the prompt), so its
         // live state is complete and a snapshot needs no REST call. unwatched: the same gateway, now warm, and a session
         // nobody watched until the joins, which are its first: the snapshot needs opencode's messages, fetched once for
         // all of them. cold: the same on a gateway process started while the answer streams (a node started again).
+        // cold after one join: the same, after one client joined another (idle) session on that process: what the cold
+        // process lacks is the first run of the join path, not anything per join.
         async Task<Dictionary<string, object?>> MeasureAsync(int round, string shape, GatewayProcess? warm)
         {
             var gatewayStarted = shape == "followed" ? "before" : "during";
@@ -94,6 +97,18 @@ internal static class JoinScenario
                     await Task.Delay(20);
                 }
 
+                double? firstJoinOfProcessMs = null;
+                if (shape == "cold after one join")
+                {
+                    var idle = await (await http.PostAsJsonAsync("session", new { title = $"bench joins {round} first join" })).Content.ReadFromJsonAsync<JsonElement>();
+                    var idleId = idle.GetProperty("id").GetString()!;
+                    var one = await ScenarioB.ConnectAsync(gw.HubUrl, 1, _ => idleId, null, form, join: false);
+                    var call = Stopwatch.StartNew();
+                    await one[0].JoinAsync(new JoinRequest(idleId));
+                    firstJoinOfProcessMs = Math.Round(call.Elapsed.TotalMilliseconds, 1);
+                    await ScenarioB.DisposeAllAsync(one);
+                }
+
                 var metrics0 = await gw.MetricsAsync();
                 var cpu0 = gw.CpuSeconds;
                 var all = Stopwatch.StartNew();
@@ -118,6 +133,8 @@ internal static class JoinScenario
                     ["round"] = round, ["shape"] = shape, ["joins"] = joins,
                     // before: the first watcher's own join (a snapshot of a session not streaming yet), which shows the counter counts
                     ["restRequestsFirstJoin"] = firstJoinRest,
+                    // cold after one join: that one join's time, on the process's first run of the join path
+                    ["firstJoinOfProcessMs"] = firstJoinOfProcessMs,
                     ["restRequests"] = metrics1[RestRequests] - metrics0.GetValueOrDefault(RestRequests),
                     ["snapshots"] = results.Count(r => r.Snapshot),
                     ["joinP50Ms"] = P(50), ["joinP99Ms"] = P(99), ["joinMaxMs"] = Math.Round(ms[^1], 1),

@@ -56,6 +56,9 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
     private long _queued;
     private long _written;
     private int _dropping;
+    // The last lease a write was refused under: a node that wakes from a pause past its lease has a burst of batches in
+    // flight, each refused; one line says so.
+    private string? _fencedLease;
 
     public RedisSessionHistory(RedisConnection redis, LiveSessionRegistry registry, IOptions<ClusterOptions> options,
         IOptions<ReplayOptions> replay, TimeProvider time, ILogger<RedisSessionHistory> logger)
@@ -429,7 +432,11 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
             case "OK" or "DUP":
                 return true;
             case "FENCED":
-                HistoryLog.Fenced(_logger, batch.Key.Upstream, batch.Lease);
+                if (Interlocked.Exchange(ref _fencedLease, batch.Lease) != batch.Lease)
+                {
+                    HistoryLog.Fenced(_logger, batch.Key.Upstream, batch.Lease);
+                }
+
                 return true;
             case "NEWER":
                 await MoveAboveNewerEpochAsync(batch.Key, batch.Epoch);

@@ -11,7 +11,7 @@ internal static partial class HistoryLog
     [LoggerMessage(61, LogLevel.Error, "Redis history (session {SessionId}): a write was rejected ({Reason}); the session is written whole")]
     public static partial void WriteRejected(ILogger logger, string sessionId, string reason);
 
-    [LoggerMessage(62, LogLevel.Warning, "Upstream {Upstream}: Redis refused a write under lease {Lease} (another node holds it now)")]
+    [LoggerMessage(62, LogLevel.Warning, "Upstream {Upstream}: Redis refused a write under lease {Lease} (another node holds it now); further refusals under it are not logged")]
     public static partial void Fenced(ILogger logger, string upstream, string lease);
 
     [LoggerMessage(63, LogLevel.Information, "Session {SessionId}: Redis does not hold what follows; written whole at {Epoch}-{Seq}")]

@@ -92,6 +92,19 @@ public sealed class ClusterStack : IAsyncLifetime
 
     public Task StartNodeAsync(int node) => Script.StartNodeAsync(node);
 
+    /// <summary>Freezes node <paramref name="node"/>'s process (SIGSTOP), as a long GC pause or a stalled VM would; <see cref="ResumeNodeAsync"/> thaws it.</summary>
+    public Task PauseNodeAsync(int node) => SignalNodeAsync(node, "STOP");
+
+    public Task ResumeNodeAsync(int node) => SignalNodeAsync(node, "CONT");
+
+    private async Task SignalNodeAsync(int node, string signal)
+    {
+        var pid = Script.NodePid(node) ?? throw new InvalidOperationException($"node {node} is not running");
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]))!;
+        await kill.WaitForExitAsync();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
     public Task RedisStopAsync() => Script.RedisStopAsync();
 
     public Task RedisStartAsync() => Script.RedisStartAsync();

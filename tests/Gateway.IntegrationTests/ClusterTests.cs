@@ -334,6 +334,64 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_stream_holder_paused_past_its_lease_is_fenced_and_stops_reading_when_it_resumes()
+    {
+        var sessionId = await CreateSessionAsync();
+        var (holder, token) = await cluster.HolderAsync();
+        Assert.NotEqual(0, holder);
+        var others = Enumerable.Range(1, cluster.NodeCount).Where(n => n != holder).ToList();
+        var watchers = new List<SessionWatcher>();
+        foreach (var node in others)
+        {
+            watchers.Add(await WatchAsync(cluster.HubUrl(node), sessionId));
+            watchers.Add(await WatchAsync(cluster.HubUrl(node), sessionId));
+        }
+
+        // One on the paused node too: it hears nothing while the node is frozen, then sees the rest, never a wrong text.
+        watchers.Add(await WatchAsync(cluster.HubUrl(holder), sessionId));
+        await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "pause tokens=2000 delay=10"));
+        await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains("t150 ", StringComparison.Ordinal), AnswerTimeout, "150 tokens");
+
+        // Frozen past its lease's TTL, as a long GC pause or a stalled VM: its connections stay open, it renews nothing.
+        await cluster.PauseNodeAsync(holder);
+        (int Node, long Token) next;
+        try
+        {
+            var paused = Stopwatch.StartNew();
+            next = (0, 0);
+            while (next.Node == 0 || next.Token <= token)
+            {
+                Assert.True(paused.Elapsed < TimeSpan.FromSeconds(15), "no node took the lease of the paused holder within 15 s");
+                await Task.Delay(100);
+                foreach (var node in others)
+                {
+                    if (await cluster.Script.LeaseAsync(node) is { Holder: > 0 } lease && lease.Holder != holder && lease.FencingToken > token)
+                    {
+                        next = (lease.Holder, lease.FencingToken);
+                    }
+                }
+            }
+
+            output.WriteLine($"node-{holder} paused; node-{next.Node} holds the stream (token {next.Token}) after {paused.Elapsed.TotalSeconds:0.0} s");
+            // The answer goes on from the new holder for the running nodes' watchers while the old holder is frozen.
+            var length = watchers[0].Read(w => w.Model.AllText().Length);
+            await watchers[0].WaitUntilAsync(w => w.Model.AllText().Length > length + 200, AnswerTimeout, "the answer going on from the new holder");
+        }
+        finally
+        {
+            await cluster.ResumeNodeAsync(holder);
+        }
+
+        // Thawed, the old holder finds its lease taken at its next renewal and stops reading its stream; what it read
+        // meanwhile is refused by the history's fencing and never reaches a client as a wrong text.
+        await Poll.UntilAsync(() => cluster.Proxy.OpenStreams == 1, "the resumed old holder's event stream closed", TimeSpan.FromSeconds(15));
+        await FinishAllAsync(watchers, "t2000 ", "2000-token answer");
+        await AssertIdenticalToStoredAsync(sessionId, watchers);
+        Assert.Equal((0, (long?)null), await cluster.LeaseMetricsAsync(holder));
+        Assert.Equal((1, next.Token), await cluster.LeaseMetricsAsync(next.Node));
+    }
+
+    [Fact]
     public async Task PostgreSQL_stopped_mid_answer_streaming_goes_on_and_what_needs_it_fails_at_once_with_service_unavailable()
     {
         var sessionId = await CreateSessionAsync();

@@ -4,9 +4,13 @@ using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
+using OpencodeGateway.Streaming;
+using OpencodeGateway.Upstreams;
 using OpencodeGateway.Testing;
 
 namespace OpencodeGateway.Tests;
@@ -145,6 +149,49 @@ public class EventPumpTests
         await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");
         await Poll.UntilAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.OK, "ready again", Timeout);
         Assert.False(watcher.Connection.IsClosed); // the hub's own keep-alive does not run on the gateway's clock
+    }
+
+    [Fact]
+    public async Task A_pump_stopped_while_its_sink_works_has_closed_its_connection_when_it_returns()
+    {
+        var (fake, gateway) = await StartAsync();
+        await using var _ = fake;
+        await using var __ = gateway;
+        // A second pump of the same upstream, beside the gateway's own, whose sink holds the first event until the pump
+        // stops: it stops inside the sink, not in a read of the stream (a busy holder stopping or losing its lease).
+        var sink = new HoldingSink();
+        var upstream = gateway.Get<IOptions<UpstreamsOptions>>().Value.Upstreams[0];
+        var pump = new UpstreamEventPump(upstream, gateway.Get<IOptions<StreamingOptions>>().Value, sink, new UpstreamStreamState(),
+            gateway.Get<IHttpClientFactory>(), gateway.Get<GatewayMetrics>(), TimeProvider.System, NullLogger.Instance);
+        using var stopping = new CancellationTokenSource();
+        var running = pump.RunAsync("test-lease", stopping.Token);
+        await Poll.UntilAsync(() => fake.Subscribers == 2, "the second pump reading", Timeout);
+        fake.Emit(Delta("prt_1", "held "));
+        await sink.Holding.WaitAsync(Timeout);
+
+        await stopping.CancelAsync();
+        await running;
+        // The lease is released right after: its connection must be gone by then, not drained in the background (up
+        // to SocketsHttpHandler's MaxResponseDrainTime, 2 s) while the next holder opens its own.
+        await Poll.UntilAsync(() => fake.Subscribers == 1, "the stopped pump's connection closed", TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>Holds the first event until the pump's token is cancelled.</summary>
+    private sealed class HoldingSink : IUpstreamEventSink
+    {
+        private readonly TaskCompletionSource _holding = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Holding => _holding.Task;
+
+        public ValueTask OnStreamConnectedAsync(UpstreamStream stream, CancellationToken ct) => ValueTask.CompletedTask;
+
+        public async ValueTask OnEventAsync(UpstreamStream stream, UpstreamEvent e, CancellationToken ct)
+        {
+            _holding.TrySetResult();
+            await Task.Delay(System.Threading.Timeout.InfiniteTimeSpan, ct);
+        }
+
+        public ValueTask OnStreamClosedAsync(string upstream, CancellationToken ct) => ValueTask.CompletedTask;
     }
 
     [Fact]

@@ -40,11 +40,12 @@ public sealed class UpstreamProxy : IAsyncDisposable
     /// The most event streams open at once since the last <see cref="ResetCounts"/>. Streams count as open together
     /// only when they all still are <see cref="OverlapGrace"/> after the newest of them opened: a stream's end reaches
     /// this proxy a moment after the gateway closed it (when Kestrel gets to the FIN), and a hand-over can open the next
-    /// stream within that moment. A second reader that is a bug reads on for seconds, until its lease renewal fails.
+    /// stream 15 ms after the lease's release. A second reader that is a bug reads on for longer: a drained stream
+    /// 0.5–2 s, a holder that lost its lease until its next renewal.
     /// </summary>
     public int MaxOpenStreams => Volatile.Read(ref _maxOpenStreams);
 
-    public static TimeSpan OverlapGrace => TimeSpan.FromMilliseconds(500);
+    public static TimeSpan OverlapGrace => TimeSpan.FromMilliseconds(250);
 
     private int _maxOpenStreams;
 

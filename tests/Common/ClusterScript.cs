@@ -58,11 +58,14 @@ public sealed class ClusterScript(string script, string stateDir, string? log = 
     public Task PostgresStartAsync() => ChangeAsync("postgres-start");
 
     /// <summary>What node <paramref name="node"/>'s <c>/readyz</c> says of the upstream's lease; null when it does not answer.</summary>
-    public async Task<LeaseView?> LeaseAsync(int node, string upstream = "local")
+    public Task<LeaseView?> LeaseAsync(int node, string upstream = "local") => LeaseAsync(NodeUrl(node), upstream);
+
+    /// <summary>What the gateway at <paramref name="nodeUrl"/> says of the upstream's lease; null when it does not answer.</summary>
+    public async Task<LeaseView?> LeaseAsync(Uri nodeUrl, string upstream = "local")
     {
         try
         {
-            using var response = await _http.GetAsync(new Uri(NodeUrl(node), "readyz"));
+            using var response = await _http.GetAsync(new Uri(nodeUrl, "readyz"));
             using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
             var data = body.RootElement.GetProperty("checks").GetProperty("upstreams").GetProperty("data").GetProperty(upstream);
             var holder = data.GetProperty("holder").ValueKind == JsonValueKind.String ? data.GetProperty("holder").GetString() : null;

@@ -59,9 +59,10 @@ public sealed class ClusterStack : IAsyncLifetime
 
     /// <summary>
     /// One more node of this cluster, in this process (same Redis, PostgreSQL, upstream and keys as the others), for what
-    /// a test must set up inside the node: <paramref name="options"/>' clock, socket and settings on top.
+    /// a test must set up inside the node: <paramref name="options"/>' clock, socket and settings on top, and
+    /// <paramref name="redis"/> instead of the cluster's Redis address (a proxy in front of it).
     /// </summary>
-    public Task<GatewayHost> StartInProcessNodeAsync(string nodeId, GatewayHostOptions options) =>
+    public Task<GatewayHost> StartInProcessNodeAsync(string nodeId, GatewayHostOptions options, string? redis = null) =>
         GatewayHost.StartAsync(new GatewayHostOptions
         {
             Upstream = Proxy.BaseUrl,
@@ -71,7 +72,7 @@ public sealed class ClusterStack : IAsyncLifetime
             Configure = options.Configure,
             Settings = new Dictionary<string, string?>(options.Settings)
             {
-                ["ConnectionStrings:Redis"] = Env("REDIS_URL"),
+                ["ConnectionStrings:Redis"] = redis ?? Env("REDIS_URL"),
                 ["ConnectionStrings:Gateway"] = Env("PG_CONN"),
                 ["Gateway:Cluster:NodeId"] = nodeId,
                 ["Gateway:Cluster:HistoryCheckInterval"] = "00:00:01",

@@ -392,6 +392,61 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_stream_holder_cut_off_from_Redis_alone_keeps_its_clients_going_and_yields_to_the_new_holder_when_it_heals()
+    {
+        // The holder runs in this process, its Redis behind a proxy that can drop everything: a partition of that node
+        // alone. It takes the lease while the three script nodes are stopped, which then start again beside it.
+        await using var redis = TcpProxy.Start(cluster.Env("REDIS_URL"));
+        await using var node = await cluster.StartInProcessNodeAsync("node-9", new GatewayHostOptions(), redis.Address);
+        for (var n = 1; n <= cluster.NodeCount; n++)
+        {
+            await cluster.TermNodeAsync(n);
+        }
+
+        await Poll.UntilAsync(() => cluster.Script.LeaseAsync(node.BaseUrl).Result is { HeldHere: true, Ready: true }, "node-9 holding the lease and reading the stream",
+            TimeSpan.FromSeconds(15));
+        for (var n = 1; n <= cluster.NodeCount; n++)
+        {
+            await cluster.StartNodeAsync(n);
+        }
+
+        var (holder, token) = await cluster.HolderAsync();
+        Assert.Equal(9, holder);
+        var sessionId = await CreateSessionAsync();
+        var onHolder = new[] { await WatchAsync(node.HubUrl, sessionId), await WatchAsync(node.HubUrl, sessionId) };
+        var onOthers = new[] { await WatchAsync(cluster.HubUrl(1), sessionId), await WatchAsync(cluster.HubUrl(2), sessionId) };
+        await onOthers[0].Connection.PromptAsync(new PromptRequest(sessionId, "partition tokens=2500 delay=10"));
+        await onOthers[0].WaitUntilAsync(w => w.Model.AllText().Contains("t150 ", StringComparison.Ordinal), AnswerTimeout, "150 tokens");
+
+        redis.Cut();
+        (int Node, long Token) next;
+        try
+        {
+            next = await WaitForHolderAsync(h => h.Node is > 0 and not 9 && h.Token > token, TimeSpan.FromSeconds(20), "a new holder");
+            output.WriteLine($"node-9 cut off from Redis; node-{next.Node} holds the stream (token {next.Token})");
+            // By design, for the length of the partition opencode serves two streams: the cut-off holder cannot tell
+            // this from a Redis outage, so it keeps its own and its clients streaming.
+            await Poll.UntilAsync(() => cluster.Proxy.OpenStreams == 2, "the new holder's stream beside the cut-off one's", TimeSpan.FromSeconds(10));
+            var lengths = onHolder.Concat(onOthers).Select(w => w.Read(x => x.Model.AllText().Length)).ToList();
+            foreach (var (w, length) in onHolder.Concat(onOthers).Zip(lengths))
+            {
+                await w.WaitUntilAsync(x => x.Model.AllText().Length > length + 200, AnswerTimeout, "the answer going on on both sides of the partition");
+            }
+        }
+        finally
+        {
+            redis.Heal();
+        }
+
+        // Healed, its renewal finds the new holder: it stops reading, and its clients follow the new holder's epoch.
+        await Poll.UntilAsync(() => cluster.Proxy.OpenStreams == 1, "the healed old holder's event stream closed", TimeSpan.FromSeconds(20));
+        var all = onHolder.Concat(onOthers).ToList();
+        await FinishAllAsync(all, "t2500 ", "2500-token answer");
+        await AssertIdenticalToStoredAsync(sessionId, all);
+        Assert.Equal((1, next.Token), await cluster.LeaseMetricsAsync(next.Node));
+    }
+
+    [Fact]
     public async Task PostgreSQL_stopped_mid_answer_streaming_goes_on_and_what_needs_it_fails_at_once_with_service_unavailable()
     {
         var sessionId = await CreateSessionAsync();

@@ -11,28 +11,15 @@ rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 status=0
 step() { echo; echo "==> $*"; }
-# A free loopback port (and the one after it free too, for the mock LLM next to opencode).
-free_port() {
-  python3 - <<'PY'
-import socket
-for _ in range(100):
-    with socket.socket() as a:
-        a.bind(("127.0.0.1", 0))
-        port = a.getsockname()[1]
-        try:
-            with socket.socket() as b:
-                b.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        print(port)
-        break
-PY
-}
-export GATEWAY_DEV_PG_PORT="${GATEWAY_DEV_PG_PORT:-$(free_port)}"
-export GATEWAY_IT_OC_PORT="${GATEWAY_IT_OC_PORT:-$(free_port)}"
-export GATEWAY_DEV_REDIS_PORT="${GATEWAY_DEV_REDIS_PORT:-$(free_port)}"
+# Free loopback ports below the ephemeral range (and the one after each free too, for the mock LLM next to opencode):
+# the integration suite starts opencode minutes from now, by when a port from the ephemeral range can be any
+# connection's local port (CI failed once so: "Address already in use" for the mock LLM).
+read -r free_pg free_oc free_redis free_restart <<<"$(python3 scripts/free-ports.py 4 --with-next)"
+export GATEWAY_DEV_PG_PORT="${GATEWAY_DEV_PG_PORT:-$free_pg}"
+export GATEWAY_IT_OC_PORT="${GATEWAY_IT_OC_PORT:-$free_oc}"
+export GATEWAY_DEV_REDIS_PORT="${GATEWAY_DEV_REDIS_PORT:-$free_redis}"
 # The Redis the restart tests of the specification suites stop and start themselves.
-export GATEWAY_TEST_REDIS_RESTART_PORT="${GATEWAY_TEST_REDIS_RESTART_PORT:-$(free_port)}"
+export GATEWAY_TEST_REDIS_RESTART_PORT="${GATEWAY_TEST_REDIS_RESTART_PORT:-$free_restart}"
 
 step "prerequisites"
 scripts/install-prerequisites.sh || { echo "installing prerequisites failed"; exit 1; }

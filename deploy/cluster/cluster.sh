@@ -113,19 +113,10 @@ with socket.socket() as s:
 PY
 }
 
-# free_ports N: N distinct free loopback ports.
+# free_ports N: N distinct free loopback ports, below the ephemeral range: a node, Redis or opencode started again later
+# on its port cannot find it taken by some connection's local port meanwhile.
 free_ports() {
-  python3 - "$1" <<'PY'
-import socket, sys
-held = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    held.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in held))
-for s in held:
-    s.close()
-PY
+  python3 "$ROOT/scripts/free-ports.py" "$1"
 }
 
 # ---------------------------------------------------------------- prerequisites

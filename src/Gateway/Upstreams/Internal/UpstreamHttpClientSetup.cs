@@ -39,18 +39,17 @@ internal sealed class UpstreamHttpClientSetup(IOptions<UpstreamsOptions> options
                 ConnectTimeout = upstream.ConnectTimeout,
                 AutomaticDecompression = DecompressionMethods.None,
             };
-            if (!rest)
-            {
-                // An event stream given up (stopping, lease lost) is closed at once. Drained, the endless stream would be
-                // read on for up to MaxResponseDrainTime (2 s) after the lease is released and the next holder reads.
-                handler.MaxResponseDrainSize = 0;
-            }
-
             builder.PrimaryHandler = handler;
             if (rest)
             {
                 var pipelines = builder.Services.GetRequiredService<ResiliencePipelineProvider<string>>();
                 builder.AdditionalHandlers.Add(new ResilienceHandler(pipelines.GetPipeline<HttpResponseMessage>(name)));
+            }
+            else
+            {
+                // An event stream given up (stopping, lease lost) is closed at once. Drained, the endless stream would be
+                // read on for up to MaxResponseDrainTime (2 s) after the lease is released and the next holder reads.
+                handler.MaxResponseDrainSize = 0;
             }
         });
     }

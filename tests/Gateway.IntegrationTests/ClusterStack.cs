@@ -139,12 +139,15 @@ public sealed class ClusterStack : IAsyncLifetime
         return ((int)response.StatusCode, await response.Content.ReadFromJsonAsync<JsonElement>());
     }
 
-    /// <summary>The node holding the upstream's lease, from any live node's <c>/readyz</c> (0 when none is known).</summary>
-    public async Task<(int Node, long Token)> HolderAsync()
+    /// <summary>
+    /// The node holding the upstream's lease, from any live node's <c>/readyz</c> (0 when none is known); not asking
+    /// <paramref name="skip"/> (a paused node, which would keep each ask waiting for its timeout).
+    /// </summary>
+    public async Task<(int Node, long Token)> HolderAsync(int? skip = null)
     {
         for (var node = 1; node <= NodeCount; node++)
         {
-            if (Script.NodePid(node) is not null && await Script.LeaseAsync(node) is { Holder: > 0 } lease)
+            if (node != skip && Script.NodePid(node) is not null && await Script.LeaseAsync(node) is { Holder: > 0 } lease)
             {
                 return (lease.Holder, lease.FencingToken);
             }

@@ -254,12 +254,13 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         return watchers;
     }
 
-    private async Task<(int Node, long Token)> WaitForHolderAsync(Func<(int Node, long Token), bool> condition, TimeSpan timeout, string what)
+    private async Task<(int Node, long Token)> WaitForHolderAsync(Func<(int Node, long Token), bool> condition, TimeSpan timeout, string what,
+        int? skip = null)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            var holder = await cluster.HolderAsync();
+            var holder = await cluster.HolderAsync(skip);
             if (condition(holder))
             {
                 return holder;
@@ -358,20 +359,8 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         try
         {
             var paused = Stopwatch.StartNew();
-            next = (0, 0);
-            while (next.Node == 0 || next.Token <= token)
-            {
-                Assert.True(paused.Elapsed < TimeSpan.FromSeconds(15), "no node took the lease of the paused holder within 15 s");
-                await Task.Delay(100);
-                foreach (var node in others)
-                {
-                    if (await cluster.Script.LeaseAsync(node) is { Holder: > 0 } lease && lease.Holder != holder && lease.FencingToken > token)
-                    {
-                        next = (lease.Holder, lease.FencingToken);
-                    }
-                }
-            }
-
+            next = await WaitForHolderAsync(h => h.Node != 0 && h.Node != holder && h.Token > token, TimeSpan.FromSeconds(15),
+                "a new holder of the paused holder's lease", skip: holder);
             output.WriteLine($"node-{holder} paused; node-{next.Node} holds the stream (token {next.Token}) after {paused.Elapsed.TotalSeconds:0.0} s");
             // The answer goes on from the new holder for the running nodes' watchers while the old holder is frozen.
             var length = watchers[0].Read(w => w.Model.AllText().Length);

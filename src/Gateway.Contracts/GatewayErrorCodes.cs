@@ -12,6 +12,8 @@ public static class GatewayErrorCodes
     public const string UpstreamError = "upstream_error";
     public const string BadRequest = "bad_request";
     public const string PermissionNotFound = "permission_not_found";
+    /// <summary>The question request is not pending on the session or any of its descendants.</summary>
+    public const string QuestionNotFound = "question_not_found";
     public const string Unauthorized = "unauthorized";
     public const string Forbidden = "forbidden";
     public const string Conflict = "conflict";

@@ -89,8 +89,22 @@ public sealed record JoinResult
 public sealed record CreateSessionRequest(string? Title = null, string? Upstream = null, string? Workspace = null,
     IReadOnlyList<string>? Tags = null, JsonElement? Metadata = null);
 
-/// <summary>A prompt part. Only <c>text</c> parts are accepted for now.</summary>
-public sealed record PromptPart(string Type, string Text);
+/// <summary>
+/// A prompt part: <c>{type: "text", text}</c>, or an attachment <c>{type: "file", mime, url, filename?}</c> whose
+/// <c>url</c> is a <c>data:</c> URL (base64) of at most <c>Gateway:Prompts:MaxAttachmentBytes</c> decoded bytes
+/// (opencode's own file part shape; the gateway fetches no URLs and reads no paths).
+/// </summary>
+public sealed record PromptPart(string Type, string? Text = null)
+{
+    /// <summary><c>file</c>: the media type (<c>image/png</c>, <c>text/plain</c>, <c>application/pdf</c>, …).</summary>
+    public string? Mime { get; init; }
+
+    /// <summary><c>file</c>: <c>data:{mime};base64,{bytes}</c>.</summary>
+    public string? Url { get; init; }
+
+    /// <summary><c>file</c>: the name shown for it (optional).</summary>
+    public string? Filename { get; init; }
+}
 
 /// <summary>Argument of <c>Prompt</c>: either <see cref="Text"/> or <see cref="Parts"/>.</summary>
 public sealed record PromptRequest(string SessionId, string? Text = null, IReadOnlyList<PromptPart>? Parts = null,
@@ -107,11 +121,34 @@ public sealed record PromptResult(string SessionId, bool Queued);
 /// <param name="Reply"><c>once</c>, <c>always</c> or <c>reject</c>.</param>
 public sealed record PermissionReplyRequest(string SessionId, string RequestId, string Reply, string? Message = null);
 
+/// <summary>Argument of <c>ReplyQuestion</c>.</summary>
+/// <param name="SessionId">The session that asked, or any of its ancestors (the root a client watches).</param>
+/// <param name="RequestId">The question request's id (<c>que_…</c>).</param>
+/// <param name="Answers">One array of chosen labels (or typed answers) per question of the request, in order.</param>
+public sealed record QuestionReplyRequest(string SessionId, string RequestId, IReadOnlyList<IReadOnlyList<string>> Answers);
+
+/// <summary>Argument of <c>RejectQuestion</c>: dismisses a question; the tool call ends with an error.</summary>
+public sealed record QuestionRejectRequest(string SessionId, string RequestId);
+
+/// <summary>Argument of <c>LoadEarlier</c>.</summary>
+/// <param name="Before">The <see cref="EarlierMessages.Cursor"/> of a snapshot or of the previous page.</param>
+/// <param name="Limit">Messages per page, 1–100 (default: <c>Gateway:Snapshots:MaxMessages</c>).</param>
+public sealed record LoadEarlierRequest(string SessionId, string Before, int? Limit = null);
+
+/// <summary>Result of <c>LoadEarlier</c>: the messages just before the cursor, oldest first, as opencode stored them.</summary>
+/// <param name="Earlier">Set when there are older ones still.</param>
+public sealed record MessagePage(IReadOnlyList<MessageWithParts> Messages, EarlierMessages? Earlier);
+
 /// <summary>The gateway's record of a session (owner, workspace, tags, free-form metadata).</summary>
 public sealed record SessionMetadata
 {
     public required string SessionId { get; init; }
     public required string Upstream { get; init; }
+    /// <summary>
+    /// A subagent's session: its parent. It belongs to whoever may see its root (its owner and workspace are the root's)
+    /// and is left out of session lists.
+    /// </summary>
+    public string? ParentId { get; init; }
     public string? OwnerId { get; init; }
     public string? Workspace { get; init; }
     public string? Title { get; init; }

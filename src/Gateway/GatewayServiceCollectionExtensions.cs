@@ -54,7 +54,7 @@ public static class GatewayServiceCollectionExtensions
         }
         services.AddGatewayStore(configuration);
         services.AddGatewayAuth(configuration);
-        services.AddSessions();
+        services.AddSessions(configuration);
         services.AddGatewayApi();
         services.AddChatApi();
         services.AddGatewayCors(configuration);

@@ -141,7 +141,8 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
         await Assert.ThrowsAnyAsync<Exception>(() => connection.PromptAsync(new PromptRequest(sessionId, new string('x', 10_000_000))));
         var reason = await connection.Closed.WaitAsync(TimeSpan.FromSeconds(30));
         output.WriteLine($"close: {reason?.Message}");
-        Assert.Contains("maximum message size of 1048576B was exceeded", reason?.Message, StringComparison.Ordinal);
+        // The default limit follows the attachment limit (Gateway:Prompts:MaxAttachmentBytes, 5 MiB): 7,842,476 bytes.
+        Assert.Contains("maximum message size of 7842476B was exceeded", reason?.Message, StringComparison.Ordinal);
 
         // Nobody else noticed.
         await bystander.Connection.JoinAsync(new JoinRequest(sessionId));

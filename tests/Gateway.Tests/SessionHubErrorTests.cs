@@ -31,8 +31,24 @@ public class SessionHubErrorTests
         Assert.Contains("Failed to invoke 'Join'", await ErrorOf(connection, "Join", 42));
         Assert.Contains("Failed to invoke 'Join'", await ErrorOf(connection, "Join", "a", "b"));
         Assert.Contains("HubException: bad_request: A prompt needs text", await ErrorOf(connection, "Prompt", new { sessionId = "ses_known" }));
-        Assert.Contains("HubException: bad_request: parts[0].type must be 'text'",
-            await ErrorOf(connection, "Prompt", new { sessionId = "ses_known", parts = new[] { new { type = "file", text = "x" } } }));
+        Assert.Contains("HubException: bad_request: parts[0].type: must be 'text' or 'file'.",
+            await ErrorOf(connection, "Prompt", new { sessionId = "ses_known", parts = new[] { new { type = "image", text = "x" } } }));
+        Assert.Contains("HubException: bad_request: parts[0].mime: must be a media type",
+            await ErrorOf(connection, "Prompt", new { sessionId = "ses_known", parts = new[] { new { type = "file", url = "data:text/plain;base64,eA==" } } }));
+        Assert.Contains("HubException: bad_request: parts[1].url: must be a base64 data URL",
+            await ErrorOf(connection, "Prompt", new { sessionId = "ses_known", parts = new object[] { new { type = "text", text = "see" },
+                new { type = "file", mime = "image/png", url = "https://example.com/a.png" } } }));
+        Assert.Contains("HubException: bad_request: parts[0].url: must be a base64 data URL",
+            await ErrorOf(connection, "Prompt", new { sessionId = "ses_known", parts = new[] { new { type = "file", mime = "text/plain", url = "/etc/passwd" } } }));
+        Assert.Contains("HubException: bad_request: parts[0].url: its data is not valid base64.",
+            await ErrorOf(connection, "Prompt", new { sessionId = "ses_known", parts = new[] { new { type = "file", mime = "text/plain", url = "data:text/plain;base64,@@@" } } }));
+        Assert.Contains("HubException: bad_request: parts[0].filename: must be a file name",
+            await ErrorOf(connection, "Prompt", new { sessionId = "ses_known", parts = new[] { new { type = "file", mime = "text/plain",
+                url = "data:text/plain;base64,eA==", filename = "../x" } } }));
+        Assert.Contains("HubException: payload_too_large: parts[0].url: the attachment is larger than 5242880 bytes (Gateway:Prompts:MaxAttachmentBytes).",
+            await ErrorOf(connection, "Prompt", new { sessionId = "ses_known", parts = new[] { new { type = "file", mime = "application/octet-stream",
+                url = "data:application/octet-stream;base64," + Convert.ToBase64String(new byte[5 * 1024 * 1024 + 1]) } } }));
+        Assert.Empty(fake.Prompts);
         Assert.Contains("HubException: bad_request: reply must be",
             await ErrorOf(connection, "ReplyPermission", new { sessionId = "ses_known", requestId = "per_1", reply = "maybe" }));
         Assert.Contains("HubException: bad_request: requestId must be",

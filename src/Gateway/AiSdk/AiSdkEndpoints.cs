@@ -40,7 +40,7 @@ internal static class AiSdkEndpoints
         var user = GatewayUser.From(context.User);
         using var body = await ReadJsonAsync(context);
         var (chatId, parts) = ParseSend(body.RootElement);
-        var text = parts[0].Text;
+        var text = parts[0].Text!;
         var (client, sessionId) = await chats.FindOrCreateAsync(user, chatId, text.Length <= 60 ? text : text[..60], ct);
         var watch = await streams.SubscribeAsync(client, sessionId, ct);
         try

@@ -21,8 +21,8 @@ public static class HubsServiceCollectionExtensions
     {
         services.AddOptions<SessionHubOptions>().Bind(configuration.GetSection(SessionHubOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SessionHubOptions>, SessionHubOptionsValidator>());
-        services.AddOptions<HubOptions>().Configure<IOptions<SessionHubOptions>>((hub, options) =>
-            hub.MaximumReceiveMessageSize = options.Value.MaximumReceiveMessageSize);
+        services.AddOptions<HubOptions>().Configure<IOptions<SessionHubOptions>, IOptions<PromptOptions>>((hub, options, prompts) =>
+            hub.MaximumReceiveMessageSize = SessionHubOptions.Effective(options.Value, prompts.Value));
         services.AddSignalR(o =>
             {
                 o.AddFilter<GatewayErrorHubFilter>();

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Configuration;
+using OpencodeGateway.Sessions;
 
 namespace OpencodeGateway.Hubs;
 
@@ -9,22 +10,36 @@ public sealed class SessionHubOptions
     public const string SectionName = "Gateway:Hub";
 
     /// <summary>
-    /// Largest message a client may send, in bytes. SignalR cannot answer a bigger one (it does not read it): it
-    /// closes the connection with <c>InvalidDataException: The maximum message size of …B was exceeded</c>. A prompt
-    /// within the prompt limit (262,144 characters) always fits in the default.
+    /// Largest message a client may send, in bytes; unset: what a prompt with one attachment at
+    /// <c>Gateway:Prompts:MaxAttachmentBytes</c> needs (7.5 MiB with the defaults). SignalR cannot answer a bigger message
+    /// (it does not read it): it closes the connection with <c>InvalidDataException: The maximum message size of …B was
+    /// exceeded</c>. SignalR buffers a message only while it arrives, so the limit costs an idle connection nothing.
     /// </summary>
-    public long MaximumReceiveMessageSize { get; set; } = 1024 * 1024;
+    public long? MaximumReceiveMessageSize { get; set; }
+
+    /// <summary>The limit in effect.</summary>
+    internal static long Effective(SessionHubOptions hub, PromptOptions prompts) =>
+        hub.MaximumReceiveMessageSize ?? Math.Max(1024 * 1024, prompts.LargestPromptMessageBytes);
 }
 
-internal sealed class SessionHubOptionsValidator : IValidateOptions<SessionHubOptions>
+internal sealed class SessionHubOptionsValidator(IOptions<PromptOptions> prompts) : IValidateOptions<SessionHubOptions>
 {
     public ValidateOptionsResult Validate(string? name, SessionHubOptions options)
     {
         var failures = new List<string>();
         const string key = $"{SessionHubOptions.SectionName}:MaximumReceiveMessageSize";
-        if (options.MaximumReceiveMessageSize is < 64 * 1024 or > 64 * 1024 * 1024)
+        if (options.MaximumReceiveMessageSize is { } size)
         {
-            failures.Add($"{key}: must be between 65536 and 67108864 bytes");
+            if (size is < 64 * 1024 or > 128 * 1024 * 1024)
+            {
+                failures.Add($"{key}: must be between 65536 and 134217728 bytes");
+            }
+            else if (size < prompts.Value.LargestPromptMessageBytes)
+            {
+                failures.Add($"{key}: {size} bytes cannot carry a prompt with an attachment of "
+                    + $"{PromptOptions.SectionName}:MaxAttachmentBytes ({prompts.Value.MaxAttachmentBytes} bytes): set it to at least "
+                    + $"{prompts.Value.LargestPromptMessageBytes}, or leave it unset to follow the attachment limit");
+            }
         }
 
         return OptionsRules.Result(failures);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
@@ -9,7 +10,8 @@ using OpencodeGateway.Upstreams;
 namespace OpencodeGateway.Sessions;
 
 /// <summary>Session operations shared by the hub and the HTTP API: validation, upstream lookup, live state.</summary>
-internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegistry live, ISessionHistory history, SnapshotService snapshots)
+internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSessionRegistry live, ISessionHistory history,
+    SnapshotService snapshots, IOptions<PromptOptions> prompts)
 {
     public const int MaxPromptLength = 256 * 1024;
 
@@ -119,6 +121,19 @@ internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegi
 
     public async Task<PromptResult> PromptAsync(OpencodeClient client, PromptRequest request, CancellationToken ct)
     {
+        var parts = ValidatePrompt(request);
+        var key = new SessionKey(client.UpstreamId, request.SessionId);
+        var busy = live.TryGet(key, out _) && live.Use(key, s => s.Busy);
+        await client.PromptAsync(request.SessionId, parts, request.Agent, request.Model, ct);
+        return new PromptResult(request.SessionId, Queued: busy);
+    }
+
+    /// <summary>
+    /// The prompt's parts, checked before anything is sent: text parts with text, <c>file</c> parts with a <c>data:</c>
+    /// URL (base64) within <see cref="PromptOptions.MaxAttachmentBytes"/>; errors name the part and the limit.
+    /// </summary>
+    public IReadOnlyList<PromptPart> ValidatePrompt(PromptRequest request)
+    {
         var parts = request.Parts is { Count: > 0 } ? request.Parts
             : !string.IsNullOrEmpty(request.Text) ? [new PromptPart("text", request.Text)]
             : throw GatewayException.BadRequest("A prompt needs text or at least one part.");
@@ -127,20 +142,35 @@ internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegi
             throw GatewayException.BadRequest("Give either text or parts, not both.");
         }
 
+        var limits = prompts.Value;
         var total = 0;
+        var files = 0;
         for (var i = 0; i < parts.Count; i++)
         {
-            if (parts[i] is null || parts[i].Type != "text")
+            switch (parts[i])
             {
-                throw GatewayException.BadRequest($"parts[{i}].type must be 'text'.");
-            }
+                case null:
+                    throw GatewayException.Invalid($"parts[{i}]", "must be a part object.");
+                case { Type: "text" } text:
+                    if (string.IsNullOrEmpty(text.Text))
+                    {
+                        throw GatewayException.Invalid($"parts[{i}].text", "must not be empty.");
+                    }
 
-            if (string.IsNullOrEmpty(parts[i].Text))
-            {
-                throw GatewayException.BadRequest($"parts[{i}].text must not be empty.");
-            }
+                    total += text.Text.Length;
+                    break;
+                case { Type: "file" } file:
+                    if (++files > limits.MaxAttachments)
+                    {
+                        throw GatewayException.Invalid("parts", $"at most {limits.MaxAttachments} attachments are allowed "
+                            + $"({PromptOptions.SectionName}:MaxAttachments).", GatewayErrorCodes.PayloadTooLarge);
+                    }
 
-            total += parts[i].Text.Length;
+                    ValidateAttachment(file, $"parts[{i}]", limits);
+                    break;
+                default:
+                    throw GatewayException.Invalid($"parts[{i}].type", "must be 'text' or 'file'.");
+            }
         }
 
         if (total > MaxPromptLength)
@@ -153,11 +183,53 @@ internal sealed class SessionService(UpstreamRegistry upstreams, LiveSessionRegi
             throw GatewayException.BadRequest("model must be 'provider/model'.");
         }
 
-        var key = new SessionKey(client.UpstreamId, request.SessionId);
-        var busy = live.TryGet(key, out _) && live.Use(key, s => s.Busy);
-        await client.PromptAsync(request.SessionId, parts, request.Agent, request.Model, ct);
-        return new PromptResult(request.SessionId, Queued: busy);
+        return parts;
     }
+
+    private static void ValidateAttachment(PromptPart file, string field, PromptOptions limits)
+    {
+        if (file.Mime is null || !MediaType().IsMatch(file.Mime))
+        {
+            throw GatewayException.Invalid($"{field}.mime", "must be a media type such as 'image/png'.");
+        }
+
+        if (file.Filename is { } name && (name.Length is 0 or > 255 || name.Any(c => char.IsControl(c) || c is '/' or '\\')))
+        {
+            throw GatewayException.Invalid($"{field}.filename", "must be a file name of 1–255 characters, without paths or control characters.");
+        }
+
+        // Only data: URLs: the gateway fetches nothing on a client's behalf and opencode must not read paths for it.
+        const string scheme = "data:";
+        var url = file.Url;
+        var comma = url?.IndexOf(',') ?? -1;
+        if (url is null || !url.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) || comma < 0
+            || !url.AsSpan(scheme.Length, comma - scheme.Length).EndsWith(";base64", StringComparison.OrdinalIgnoreCase))
+        {
+            throw GatewayException.Invalid($"{field}.url", "must be a base64 data URL ('data:{mime};base64,…'); other URLs and paths are refused.");
+        }
+
+        var payload = url.AsSpan(comma + 1);
+        // Checked on the encoded length first, so an oversized attachment is refused before its bytes are looked at.
+        if ((long)payload.Length / 4 * 3 - 2 > limits.MaxAttachmentBytes)
+        {
+            throw GatewayException.Invalid($"{field}.url", $"the attachment is larger than {limits.MaxAttachmentBytes} bytes "
+                + $"({PromptOptions.SectionName}:MaxAttachmentBytes).", GatewayErrorCodes.PayloadTooLarge);
+        }
+
+        if (!System.Buffers.Text.Base64.IsValid(payload, out var decoded))
+        {
+            throw GatewayException.Invalid($"{field}.url", "its data is not valid base64.");
+        }
+
+        if (decoded > limits.MaxAttachmentBytes)
+        {
+            throw GatewayException.Invalid($"{field}.url", $"the attachment is larger than {limits.MaxAttachmentBytes} bytes "
+                + $"({PromptOptions.SectionName}:MaxAttachmentBytes).", GatewayErrorCodes.PayloadTooLarge);
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")]
+    private static partial System.Text.RegularExpressions.Regex MediaType();
 
     public async Task ReplyPermissionAsync(OpencodeClient client, PermissionReplyRequest request, CancellationToken ct)
     {

@@ -1,12 +1,18 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace OpencodeGateway.Sessions;
 
 public static class SessionsServiceCollectionExtensions
 {
-    /// <summary>Adds the session operations shared by the hub and the HTTP API, and the catalog that authorises them.</summary>
-    public static IServiceCollection AddSessions(this IServiceCollection services)
+    /// <summary>
+    /// Adds <c>Gateway:Prompts</c> (validated at start), the session operations shared by the hub and the HTTP API, and
+    /// the catalog that authorises them.
+    /// </summary>
+    public static IServiceCollection AddSessions(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddOptions<PromptOptions>().Bind(configuration.GetSection(PromptOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PromptOptions>, PromptOptionsValidator>());
         services.TryAddSingleton<SessionService>();
         services.TryAddSingleton<SessionCatalog>();
         return services;

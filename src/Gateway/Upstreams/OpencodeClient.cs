@@ -81,7 +81,7 @@ public sealed class OpencodeClient
     {
         var body = new Dictionary<string, object>
         {
-            ["parts"] = parts.Select(p => new { type = p.Type, text = p.Text }).ToArray(),
+            ["parts"] = parts.Select(PromptPartBody).ToArray(),
         };
         if (agent is not null)
         {
@@ -96,6 +96,11 @@ public sealed class OpencodeClient
 
         await SendJsonAsync(HttpMethod.Post, $"session/{Escape(sessionId)}/prompt_async", body, sessionId, ct);
     }
+
+    // opencode's part shapes: {type:"text", text} and {type:"file", mime, url, filename?}.
+    private static object PromptPartBody(PromptPart part) => part.Type == "file"
+        ? part.Filename is null ? new { type = part.Type, mime = part.Mime, url = part.Url } : new { type = part.Type, mime = part.Mime, url = part.Url, filename = part.Filename }
+        : new { type = part.Type, text = part.Text };
 
     public async Task AbortAsync(string sessionId, CancellationToken ct) =>
         await SendJsonAsync(HttpMethod.Post, $"session/{Escape(sessionId)}/abort", new { }, sessionId, ct);

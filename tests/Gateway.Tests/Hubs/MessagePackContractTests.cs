@@ -28,7 +28,7 @@ public class MessagePackContractTests
 
     private static readonly SessionMetadata Metadata = new()
     {
-        SessionId = "ses_1", Upstream = "local", OwnerId = "alice", Workspace = "w", Title = "t", Tags = ["a", "b"],
+        SessionId = "ses_1", Upstream = "local", ParentId = "ses_0", OwnerId = "alice", Workspace = "w", Title = "t", Tags = ["a", "b"],
         Metadata = Json("""{"x":{"y":[1,2]}}"""), CreatedAt = DateTimeOffset.Parse("2026-01-02T03:04:05.678+00:00", CultureInfo.InvariantCulture),
         UpdatedAt = DateTimeOffset.Parse("2026-01-02T03:04:06Z", CultureInfo.InvariantCulture),
     };
@@ -39,6 +39,9 @@ public class MessagePackContractTests
         MessageId = "msg_1", PartId = "prt_1", Field = "text", Offset = 12, Delta = "wörld 😀", Handle = 3, Part = PartJson,
         Info = Json("""{"role":"assistant"}"""), Status = Json("""{"type":"retry","attempt":2}"""), Error = Json("""{"name":"APIError","data":{"message":"m"}}"""),
         Permission = Json("""{"id":"per_1","patterns":["*"]}"""), RequestId = "per_1", Reply = "once", Todos = Json("""[{"content":"c","status":"pending"}]"""),
+        Handles = new Dictionary<string, int> { ["state.metadata.output"] = 4 }, Copies = new Dictionary<string, int> { ["state.output"] = 4 },
+        Question = Json("""{"id":"que_1","sessionID":"ses_2","answers":[["Red"]]}"""), ChildSessionId = "ses_2",
+        Child = new ChildSession("ses_2", "ses_1", "sub task (@general subagent)", Json("""{"type":"busy"}""")),
     };
 
     private static readonly SessionSnapshot Snapshot = new()
@@ -46,6 +49,8 @@ public class MessagePackContractTests
         Upstream = "local", SessionId = "ses_1", Epoch = 9, Seq = 3, Session = Json("""{"id":"ses_1","title":"t"}"""),
         Messages = [new MessageWithParts(Json("""{"id":"msg_1"}"""), [PartJson])], Status = Json("""{"type":"busy"}"""),
         Permissions = [Json("""{"id":"per_1"}""")], Todos = Json("[]"), Metadata = Metadata,
+        Questions = [Json("""{"id":"que_1","questions":[]}""")], Children = [new ChildSession("ses_2", "ses_1", null, Json("""{"type":"idle"}"""))],
+        Earlier = new EarlierMessages("eyJpZCI6Im1zZ18xIn0"),
         Gaps = new Dictionary<string, IReadOnlyDictionary<string, IReadOnlyList<int>>> { ["prt_1"] = new Dictionary<string, IReadOnlyList<int>> { ["text"] = [0, 5] } },
         Handles = new Dictionary<string, IReadOnlyDictionary<string, int>> { ["prt_1"] = new Dictionary<string, int> { ["text"] = 3 } },
         SessionHandle = 17,
@@ -65,6 +70,13 @@ public class MessagePackContractTests
         new JoinResult { Upstream = "local", SessionId = "ses_1", Epoch = 1, Seq = 2, Recovered = false, Snapshot = Snapshot },
         new CreateSessionRequest("title", "local", "w", ["t"], Json("""{"k":1}""")),
         new PromptPart("text", "hi"),
+        new PromptPart("file") { Mime = "image/png", Url = "data:image/png;base64,iVBORw0KGgo=", Filename = "a.png" },
+        new QuestionReplyRequest("ses_1", "que_1", [["Red"], ["a", "b"]]),
+        new QuestionRejectRequest("ses_1", "que_1"),
+        new LoadEarlierRequest("ses_1", "cursor", 10),
+        new MessagePage([new MessageWithParts(Json("""{"id":"msg_0"}"""), [PartJson])], new EarlierMessages("c2")),
+        new EarlierMessages("c3"),
+        new ChildSession("ses_3", "ses_1", "t", Json("""{"type":"idle"}""")),
         new PromptRequest("ses_1", Parts: [new PromptPart("text", "hi")], Agent: "build", Model: "p/m"),
         new PromptResult("ses_1", true),
         new PermissionReplyRequest("ses_1", "per_1", "always", "ok"),

@@ -557,6 +557,49 @@ public sealed class SessionModel
         return text.ToString();
     }
 
+    /// <summary>
+    /// Every streamed field of every part of opencode's own <c>GET /session/{id}/message</c> answer: (part id, field
+    /// path) → text.
+    /// </summary>
+    public static Dictionary<(string PartId, string Field), string> FinalFields(JsonElement storedMessages)
+    {
+        var final = new Dictionary<(string, string), string>();
+        foreach (var part in storedMessages.EnumerateArray().SelectMany(m => m.GetProperty("parts").EnumerateArray()))
+        {
+            var node = (JsonObject)JsonNode.Parse(part.GetRawText())!;
+            foreach (var field in StreamedFields)
+            {
+                if (FieldText(node, field) is { } text)
+                {
+                    final[(node["id"]!.GetValue<string>(), field)] = text;
+                }
+            }
+        }
+
+        return final;
+    }
+
+    /// <summary>
+    /// What the client must hold against opencode's stored messages: every streamed field of every part byte-identical,
+    /// no moment that showed other than a prefix of the final text (or pieces of it at gap marks), no handle misused.
+    /// Empty when all holds.
+    /// </summary>
+    public List<string> Mismatches(JsonElement storedMessages)
+    {
+        var final = FinalFields(storedMessages);
+        var problems = ShownViolations((part, field) => final.GetValueOrDefault((part, field)));
+        problems.AddRange(HandleViolations);
+        foreach (var ((partId, field), text) in final)
+        {
+            if (FieldText(Part(partId), field) is var held && held != text)
+            {
+                problems.Add($"{partId} {field}: holds {(held is null ? "nothing" : $"{held.Length} chars")}, opencode {text.Length}");
+            }
+        }
+
+        return problems;
+    }
+
     /// <summary>The same rendering of opencode's own <c>GET /session/{id}/message</c> answer.</summary>
     public static string AllText(JsonElement storedMessages)
     {

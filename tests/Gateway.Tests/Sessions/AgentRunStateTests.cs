@@ -159,6 +159,22 @@ public class AgentRunStateTests
     }
 
     [Fact]
+    public void After_a_break_a_tool_part_is_opencodes_stored_one_and_its_next_update_is_whole()
+    {
+        var live = NewSession();
+        Apply(live, Tool("running", "line 1\n"));
+        live.BeginEpoch(8, []);
+        // Meanwhile (nobody read the stream) the tool ran on and completed: opencode stored it.
+        var stored = Tool("completed", "line 1\nline 2\n", "line 1\nline 2\n").Payload;
+        var snapshot = live.CreateImage().ToSnapshot(new SessionRestState(Json(new { id = Root }), [new MessageWithParts(
+            Json(new { id = "msg_1", sessionID = Root, role = "assistant" }), [stored])], null, Busy, [], 0), null, 20, OpencodeClient.MessageCursor);
+        Assert.Equal(stored.GetRawText(), snapshot.Messages.Single().Parts.Single().GetRawText());
+        var next = Apply(live, Tool("completed", "line 1\nline 2\n", "line 1\nline 2\n")).Single();
+        Assert.Null(next.Delta);
+        Assert.Equal(2, next.Handles!.Count);
+    }
+
+    [Fact]
     public void A_descendants_requests_and_title_and_status_reach_the_ancestor_once_each()
     {
         var root = NewSession();

@@ -607,9 +607,10 @@ export class SessionState {
   }
 
   /**
-   * Client rule 9: the part replaces the one held, except that a streamed field it lacks keeps the text held, or, when
-   * `copies` names it, takes the text of that handle (read before replacing). A streamed field it carries is restated
-   * whole: its gaps go. With `field` and `delta` and a part without that field, it is also a positioned delta.
+   * Client rule 9: the part replaces the one held, except that without `text` it keeps the text held, and a field
+   * `copies` names that it lacks takes the text of that handle (read before replacing). Any other streamed field it
+   * lacks is gone (opencode dropped it); one it carries is restated whole. Either way that field's gaps go. (A pure
+   * extension's `field`/`delta` need nothing more: its part carries the field whole, or it arrives as `D`.)
    */
   private applyPartUpdated(event: PartUpdatedEvent): Applied {
     const part = event.part;
@@ -629,22 +630,18 @@ export class SessionState {
     let next = { ...part, id: partId, messageID: messageId } as Part;
     for (const field of new Set([...streamedFieldPaths, ...copies.keys()])) {
       const copy = copies.get(field);
-      const held = fieldText(existing, field);
-      if (fieldText(part, field) !== undefined) {
-        this.setGaps(partId, field, null);
-      } else if (copy) {
+      const heldText = field === StreamedFields.Text ? fieldText(existing, field) : undefined;
+      if (fieldText(part, field) === undefined && copy) {
         next = withFieldText(next, field, copy.text);
         this.setGaps(partId, field, copy.gaps.length > 0 ? [...copy.gaps] : null);
-      } else if (held !== undefined) {
-        next = withFieldText(next, field, held);
+      } else if (fieldText(part, field) === undefined && heldText !== undefined) {
+        next = withFieldText(next, field, heldText);
+      } else {
+        this.setGaps(partId, field, null);
       }
     }
 
     entry.setPart(next);
-    if (event.field !== undefined && event.delta !== undefined && fieldText(part, event.field) === undefined) {
-      return this.applyDeltaTo(messageId, partId, event.field, event.offset, event.delta);
-    }
-
     return 'applied';
   }
 

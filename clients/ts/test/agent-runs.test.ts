@@ -175,19 +175,24 @@ describe('tool output as deltas (client rules 8 and 9)', () => {
     expect(fieldText(tool(state.view()), METADATA_OUTPUT)).toBe('1\n');
   });
 
-  it('keeps the held output when an update of the tool part lacks it, and takes a pure extension whole or as a delta', () => {
+  it('takes a pure extension\'s part whole, and drops an output that an update lacks (opencode dropped it)', () => {
     const state = joinedWith(snapshot(E, 0, [assistant(MSG, [toolPart(running({ output: '1\n' }))])], SID,
-      { handles: { [TOOL]: { [METADATA_OUTPUT]: 7 } }, sessionHandle: S }));
+      { handles: { [TOOL]: { [METADATA_OUTPUT]: 7 } }, gaps: { [TOOL]: { [METADATA_OUTPUT]: [1] } }, sessionHandle: S }));
     const counting = (metadata?: Record<string, string>) => toolPart({ ...running(metadata), title: 'Counting' });
+    const outputs: (string | undefined)[] = [];
     play(state, [
-      // A title change without the output: the output held stays (rule 9).
-      updated(1, counting()),
       // The full form of a pure extension: the whole part, and field, offset and delta besides.
-      updated(2, counting({ output: '1\n2\n' }), { field: METADATA_OUTPUT, handle: 7, offset: 2, delta: '2\n' }),
-      // One whose part lacks the field is a positioned delta of it (rule 9).
-      updated(3, counting(), { field: METADATA_OUTPUT, handle: 7, offset: 4, delta: '3\n' }),
-    ], { finals: { [`${TOOL} ${METADATA_OUTPUT}`]: final } });
-    expect(tool(state.view()).state).toMatchObject({ title: 'Counting', metadata: { output: '1\n2\n3\n' } });
+      updated(1, counting({ output: '1\n2\n' }), { field: METADATA_OUTPUT, handle: 7, offset: 2, delta: '2\n' }),
+      { event: ev(E, 2, 'part.gap', { messageId: MSG, partId: TOOL, field: METADATA_OUTPUT, offset: 4, handle: 7 }) },
+      // An update without the output, and no copies: the output is gone, and its gaps with it (rule 9).
+      updated(3, toolPart({ status: 'error', input, error: 'killed', time: { start: 1, end: 2 } })),
+    ], {
+      finals: { [`${TOOL} ${METADATA_OUTPUT}`]: final },
+      also: (view, index) => index >= 0 && outputs.push(fieldText(tool(view), METADATA_OUTPUT)),
+    });
+    expect(outputs).toEqual(['1\n2\n', '1\n2\n', undefined]);
+    expect(state.view().gaps).toEqual({});
+    expect(tool(state.view()).state).toEqual({ status: 'error', input, error: 'killed', time: { start: 1, end: 2 } });
   });
 
   it('rejoins without since when copies name a handle it never heard of', () => {

@@ -71,7 +71,7 @@ app.innerHTML = `
         </div>
         <div class="composer-buttons">
           <button type="button" class="secondary" data-testid="abort-button" hidden>Stop</button>
-          <button type="button" class="secondary" data-testid="attach-button" title="Attach files" aria-label="Attach files">📎</button>
+          <button type="button" class="secondary" data-testid="attach-button" title="Attach files">Attach</button>
           <input type="file" data-testid="file-input" multiple hidden />
           <button type="submit" class="primary" data-testid="send-button">Send</button>
         </div>

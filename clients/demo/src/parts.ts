@@ -148,7 +148,7 @@ function renderFile(part: FilePart, existing: HTMLElement | null): HTMLElement {
     img.alt = name;
     img.title = name;
   } else {
-    node.textContent = `📎 ${name}`;
+    node.textContent = `Attachment: ${name}`;
   }
 
   return node;

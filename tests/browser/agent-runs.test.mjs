@@ -62,6 +62,22 @@ function recordToolOutput(page) {
   });
 }
 
+/**
+ * Counts the `Join` invocations the page sends from now on (JSON or MessagePack frames naming the method), read with
+ * `page.evaluate(() => window.__joinsSent)`: a client that applied every event as the rules say never rejoins.
+ */
+function countJoins(page) {
+  return page.evaluate(() => {
+    window.__joinsSent = 0;
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      const text = typeof data === 'string' ? data : new TextDecoder('latin1').decode(data);
+      if (/"target":"Join"|\xa4Join/.test(text)) window.__joinsSent++;
+      return send.call(this, data);
+    };
+  });
+}
+
 describe('real agent runs in the demo page', { concurrency: false }, () => {
   let opencode;
   let gateway;
@@ -84,6 +100,7 @@ describe('real agent runs in the demo page', { concurrency: false }, () => {
     await withTabs(browser, t.name, async (tabs) => {
       const page = await tabs.open(gateway.url);
       const rootId = await newSession(page);
+      await countJoins(page);
       await sendPrompt(page, 'go tool=task args={"description":"sub task","prompt":"do it tool=bash","subagent_type":"general"}');
 
       // The child's bash call waits: its request shows in the root's view, saying which subagent asked.
@@ -109,10 +126,12 @@ describe('real agent runs in the demo page', { concurrency: false }, () => {
       assert.equal(await storedAssistantText(opencode, rootId), text, "the page's text equals opencode's stored text");
       assert.deepEqual(await pendingPermissions(opencode), [], 'opencode has no pending permission left');
       await page.waitForSelector(`${child} [data-testid="subagent-status"][data-status="idle"]`, { timeout: 15_000 });
+      assert.equal(await page.evaluate(() => window.__joinsSent), 0, 'every event of the run applied without a rejoin');
 
       // The panel opens the subagent's own session: its bash call, allowed from the root, with its output.
       await page.click(`${child} button`);
       await page.waitForURL(new RegExp(`[?&]session=${childId}`), { timeout: 10_000 });
+      await page.waitForFunction(() => window.__joinsSent === 1, null, { timeout: 5_000 }); // the counter counts
       await page.waitForSelector(`${sel.toolPart}[data-status="completed"]`, { timeout: 15_000 });
       assert.match(await page.textContent(`${sel.toolPart} .tool-output`), /mock-tool-output/);
       assert.ok(await page.isVisible('[data-testid="open-parent"]'), 'the subagent session links back to its parent');
@@ -147,7 +166,7 @@ describe('real agent runs in the demo page', { concurrency: false }, () => {
       await page.click(`${sel.question} [data-testid="question-dismiss"]`);
       await page.waitForSelector(sel.question, { state: 'detached', timeout: 15_000 });
       await page.waitForSelector(`${sel.toolPart}[data-status="error"]`, { timeout: 30_000 });
-      await page.waitForSelector(`${sel.status}[data-status="idle"]`, { timeout: 30_000 });
+      await page.waitForSelector(`${sel.status}[data-status="idle"]`, { state: 'attached', timeout: 30_000 });
       assert.deepEqual(await pendingQuestions(opencode), []);
     });
   });
@@ -179,26 +198,33 @@ describe('real agent runs in the demo page', { concurrency: false }, () => {
     });
   });
 
-  it("a tool's output streams into its card, every moment a prefix of what opencode stores", { timeout: 60_000 }, async (t) => {
+  it("a tool's output streams into its card, every moment a prefix of what opencode stores, in every event form", { timeout: 60_000 }, async (t) => {
     await withTabs(browser, t.name, async (tabs) => {
+      // Compact deltas in JSON (the default), compact in MessagePack, and every event whole.
       const page = await tabs.open(gateway.url);
       const sessionId = await newSession(page);
       await sendPrompt(page, 'count tool=bash args={"command":"for i in $(seq 1 30); do echo line $i; sleep 0.1; done","description":"Count"}');
       await page.waitForSelector(sel.permission, { timeout: 30_000 });
-      await recordToolOutput(page);
+      const others = [await tabs.open(gateway.url, { session: sessionId, protocol: 'msgpack' }), await tabs.open(gateway.url, { session: sessionId, events: 'full' })];
+      const pages = [page, ...others];
+      await Promise.all(others.map((p) => p.waitForSelector(sel.permission, { timeout: 15_000 })));
+      await Promise.all(pages.flatMap((p) => [recordToolOutput(p), countJoins(p)]));
       await page.click(sel.permissionOnce);
-      await page.waitForSelector(`${sel.toolPart}[data-status="completed"]`, { timeout: 30_000 });
-      await waitAnswerDone(page, 't5 ', 30_000);
+      await Promise.all(pages.map((p) => p.waitForSelector(`${sel.toolPart}[data-status="completed"]`, { timeout: 30_000 })));
+      await Promise.all(pages.map((p) => waitAnswerDone(p, 't5 ', 30_000)));
 
       const tool = (await storedMessages(opencode, sessionId)).flatMap((m) => m.parts).find((p) => p.type === 'tool' && p.tool === 'bash');
       const final = tool.state.output;
       assert.match(final, /line 30/);
-      const shown = await page.evaluate(() => window.__toolOutputs);
-      assert.equal(shown.at(-1), final, "the card ends with opencode's stored output");
-      for (const text of shown) assert.ok(final.startsWith(text), `the card showed text that is not a prefix of the output: …${text.slice(-40)}`);
-      const partial = new Set(shown.map((s) => s.length).filter((n) => n > 0 && n < final.length));
-      t.diagnostic(`${shown.length} outputs shown, ${partial.size} partial`);
-      assert.ok(partial.size >= 3, `the output should show while the command runs; partial lengths: ${[...partial]}`);
+      for (const [name, tab] of [['compact JSON', page], ['compact MessagePack', others[0]], ['full', others[1]]]) {
+        const shown = await tab.evaluate(() => window.__toolOutputs);
+        assert.equal(shown.at(-1), final, `${name}: the card ends with opencode's stored output`);
+        for (const text of shown) assert.ok(final.startsWith(text), `${name}: the card showed text that is not a prefix of the output: …${text.slice(-40)}`);
+        const partial = new Set(shown.map((s) => s.length).filter((n) => n > 0 && n < final.length));
+        t.diagnostic(`${name}: ${shown.length} outputs shown, ${partial.size} partial`);
+        assert.ok(partial.size >= 3, `${name}: the output should show while the command runs; partial lengths: ${[...partial]}`);
+        assert.equal(await tab.evaluate(() => window.__joinsSent), 0, `${name}: every event applied without a rejoin`);
+      }
     });
   });
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   assistantText,
+  horizontalOverflow,
   launchBrowser,
   newSession,
   screenshotDir,
@@ -31,6 +32,13 @@ import {
 /** A 16×16 PNG: a white cross on blue (140 bytes). */
 const crossPng = 'iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAU0lEQVR42mP4Dwb6+fcIIohKhv8wQIxqkAZkDkHVQDYDphAe1QgNuPRgCjLgkcZqBAMuB+ByJAMeR2P1EsUaSHMSaZ4mLVhJizjSkgbJiY/U5A0AROgAd6hM1HMAAAAASUVORK5CYII=';
 const colorQuestion = '{"questions":[{"question":"Which color?","header":"Color","options":[{"label":"Red","description":"r"},{"label":"Blue","description":"b"}]}]}';
+const colorsQuestion = '{"questions":[{"question":"Which colors?","header":"Colors","multiple":true,"options":[{"label":"Red","description":"r"},{"label":"Blue","description":"b"},{"label":"Green","description":"g"}]}]}';
+const phone = { viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true };
+
+/** The stored state of a session's `question` tool calls, oldest first. */
+async function questionTools(opencodeUrl, sessionId) {
+  return (await storedMessages(opencodeUrl, sessionId)).flatMap((m) => m.parts).filter((p) => p.type === 'tool' && p.tool === 'question');
+}
 
 /** Pastes a file into the element `selector` names, as a clipboard holding only that file (a screenshot) would. */
 function pasteFile(page, selector, { name, type, base64 }) {
@@ -116,6 +124,12 @@ describe('real agent runs in the demo page', { concurrency: false }, () => {
       await page.waitForSelector(child, { timeout: 15_000 });
       assert.match(await page.textContent(`${child} [data-testid="subagent-title"]`), /sub task/);
       await page.screenshot({ path: join(screenshotDir, 'subagent-permission-desktop.png') });
+      const small = await tabs.open(gateway.url, { session: rootId, ...phone });
+      await small.waitForSelector(`${sel.permission}[data-request-id="${requestId}"]`, { timeout: 15_000 });
+      await small.waitForSelector(child, { timeout: 15_000 });
+      assert.deepEqual(await horizontalOverflow(small, ['message', 'tool-part', 'composer', 'permission', 'subagents']), [],
+        'nothing wider than the phone\'s 375px');
+      await small.screenshot({ path: join(screenshotDir, 'subagent-permission-phone.png') });
 
       await page.click(`${sel.permission}[data-request-id="${requestId}"] ${sel.permissionOnce}`);
       await page.waitForSelector(sel.permission, { state: 'detached', timeout: 15_000 });
@@ -138,7 +152,7 @@ describe('real agent runs in the demo page', { concurrency: false }, () => {
     });
   });
 
-  it('a question is answered by clicking an option, and another dismissed', { timeout: 90_000 }, async (t) => {
+  it('a question is answered by clicking an option, one of several choices with checkboxes, and another dismissed', { timeout: 120_000 }, async (t) => {
     await withTabs(browser, t.name, async (tabs) => {
       const page = await tabs.open(gateway.url);
       const sessionId = await newSession(page);
@@ -156,9 +170,20 @@ describe('real agent runs in the demo page', { concurrency: false }, () => {
       await page.waitForSelector(`${sel.toolPart}[data-status="completed"]`, { timeout: 30_000 });
       await waitAnswerDone(page, 't5 ', 30_000);
       assert.deepEqual(await pendingQuestions(opencode), []);
-      const tool = (await storedMessages(opencode, sessionId)).flatMap((m) => m.parts).find((p) => p.type === 'tool' && p.tool === 'question');
-      assert.match(tool?.state?.output ?? '', /Red/, `opencode's question tool got the answer: ${JSON.stringify(tool?.state)}`);
+      const [answered] = await questionTools(opencode, sessionId);
+      assert.match(answered?.state?.output ?? '', /Red/, `opencode's question tool got the answer: ${JSON.stringify(answered?.state)}`);
       assert.match(await page.textContent(`${sel.toolPart} .tool-output`), /Red/, 'the tool card shows the answer');
+
+      // Several may be chosen: checkboxes, sent together.
+      await sendPrompt(page, `pick tool=question args=${colorsQuestion}`);
+      await page.waitForSelector(`${sel.question} [data-testid="question-choice"] input[type="checkbox"]`, { timeout: 30_000 });
+      for (const label of ['Red', 'Green']) await page.check(`${sel.question} [data-testid="question-choice"][data-label="${label}"] input`);
+      await page.click(`${sel.question} [data-testid="question-submit"]`);
+      await page.waitForSelector(sel.question, { state: 'detached', timeout: 15_000 });
+      await page.waitForFunction((s) => document.querySelectorAll(s).length === 2, `${sel.toolPart}[data-status="completed"]`, { timeout: 30_000 });
+      await page.waitForSelector(`${sel.status}[data-status="idle"]`, { state: 'attached', timeout: 30_000 });
+      const picked = (await questionTools(opencode, sessionId))[1]?.state?.output ?? '';
+      assert.ok(/Red/.test(picked) && /Green/.test(picked) && !/Blue/.test(picked), `opencode's question tool got both choices: ${picked}`);
 
       // Dismissed: the question tool ends with an error, and the session goes idle.
       await sendPrompt(page, `ask again tool=question args=${colorQuestion}`);

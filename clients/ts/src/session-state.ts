@@ -629,15 +629,16 @@ export class SessionState {
     const existing = entry.parts.get(partId);
     let next = { ...part, id: partId, messageID: messageId } as Part;
     for (const field of new Set([...streamedFieldPaths, ...copies.keys()])) {
+      const lacked = fieldText(part, field) === undefined;
       const copy = copies.get(field);
       const heldText = field === StreamedFields.Text ? fieldText(existing, field) : undefined;
-      if (fieldText(part, field) === undefined && copy) {
+      if (lacked && copy) {
         next = withFieldText(next, field, copy.text);
         this.setGaps(partId, field, copy.gaps.length > 0 ? [...copy.gaps] : null);
-      } else if (fieldText(part, field) === undefined && heldText !== undefined) {
-        next = withFieldText(next, field, heldText);
+      } else if (lacked && heldText !== undefined) {
+        next = withFieldText(next, field, heldText); // its gaps stay
       } else {
-        this.setGaps(partId, field, null);
+        this.setGaps(partId, field, null); // restated whole, or gone
       }
     }
 

@@ -200,6 +200,25 @@ export async function shownTextViolations(page, finalText) {
   return { violations, withGaps, moments: shown.length };
 }
 
+/**
+ * What lies wider than the viewport: the page or the message list scrolling sideways, or an element of one of
+ * `testids` reaching past the screen's edges. Empty when everything fits.
+ */
+export function horizontalOverflow(page, testids) {
+  return page.evaluate((testids) => {
+    const problems = [];
+    const width = window.innerWidth;
+    if (document.documentElement.scrollWidth > width) problems.push(`page scrollWidth ${document.documentElement.scrollWidth}`);
+    const list = document.querySelector('[data-testid="messages"]');
+    if (list.scrollWidth > list.clientWidth) problems.push(`message list scrollWidth ${list.scrollWidth} > ${list.clientWidth}`);
+    for (const node of document.querySelectorAll(testids.map((id) => `[data-testid="${id}"]`).join(', '))) {
+      const r = node.getBoundingClientRect();
+      if (r.width > 0 && (r.left < 0 || r.right > width + 0.5)) problems.push(`${node.dataset.testid} spans ${Math.round(r.left)}..${Math.round(r.right)}`);
+    }
+    return problems;
+  }, testids);
+}
+
 /** Records every data-state the connection badge takes, from now on; read with `badgeStates(page)`. */
 export async function recordBadgeStates(page) {
   await page.evaluate((s) => {

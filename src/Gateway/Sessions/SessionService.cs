@@ -363,8 +363,15 @@ internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSes
                 return request;
             }
 
-            var ancestors = await tree.GetAncestorsAsync(new SessionKey(client.UpstreamId, askedIn), ct);
-            return ancestors.Contains(sessionId, StringComparer.Ordinal) ? request : null;
+            try
+            {
+                var ancestors = await tree.GetAncestorsAsync(new SessionKey(client.UpstreamId, askedIn), ct);
+                return ancestors.Contains(sessionId, StringComparer.Ordinal) ? request : null;
+            }
+            catch (GatewayException e) when (e.Code == GatewayErrorCodes.SessionNotFound)
+            {
+                return null; // asked in a session opencode no longer has: not this run's
+            }
         }
 
         return null;

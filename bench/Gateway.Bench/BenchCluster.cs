@@ -94,10 +94,10 @@ internal sealed class BenchCluster(string script, string stateDir, string log, I
         return false;
     }
 
-    /// <summary>What node <paramref name="node"/>'s <c>/readyz</c> says of the upstream's lease; null when it does not answer.</summary>
+    /// <summary>What node <paramref name="node"/>'s <c>GET /api/upstreams</c> says of the upstream's lease; null when it does not answer.</summary>
     public Task<LeaseView?> LeaseAsync(int node) => _script.LeaseAsync(node);
 
-    /// <summary>Waits until every running node's <c>/readyz</c> answers 200 and they agree on one holder; returns it.</summary>
+    /// <summary>Waits until every running node says the upstream's stream is read and they agree on one holder; returns it.</summary>
     public async Task<LeaseView> WaitReadyAsync(TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();

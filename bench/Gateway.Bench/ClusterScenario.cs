@@ -16,7 +16,7 @@ namespace OpencodeGateway.Bench;
 /// <item>Redis' bytes and commands per upstream and per delivered event over the same cluster windows (<c>INFO</c>),
 /// with Redis' idle rate (leases, checks) measured too;</item>
 /// <item>takeover: SIGKILL of the lease holder while events stream, time until another node holds the lease
-/// (<c>/readyz</c>) and until the watchers on the surviving nodes receive the next event, repeated;</item>
+/// (<c>GET /api/upstreams</c>) and until the watchers on the surviving nodes receive the next event, repeated;</item>
 /// <item>mass reconnect: many clients behind nginx, a node SIGKILLed mid-stream; time until every client of that node
 /// is back on another node and live again, the REST calls this cost the upstream, and the latency of the clients that
 /// stayed, before and during the storm.</item>
@@ -399,7 +399,7 @@ internal static class ClusterScenario
         {
             ["sessions"] = sessionCount, ["watchersPerSession"] = watchers, ["ratePerSession"] = rate,
             ["definition"] = "death = the first of the holder's own watchers losing its connection after `cluster.sh kill-node` (SIGKILL); " +
-                "lease = a surviving node's /readyz says heldHere; next event = a surviving watcher applies a delta emitted after the death",
+                "lease = a surviving node's GET /api/upstreams says heldHere; next event = a surviving watcher applies a delta emitted after the death",
             ["rounds"] = results,
         };
     }

@@ -174,10 +174,15 @@ internal sealed class GatewayProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until <c>/readyz</c> answers 200: the gateway runs and its upstream event stream is connected.</summary>
+    /// <summary>
+    /// Waits until <c>/readyz</c> answers 200 and the upstream's event stream is connected: for the gateway, its
+    /// <c>GET /api/upstreams</c> says so (its readiness is its own dependencies only); the bare broadcaster's readiness is
+    /// its stream.
+    /// </summary>
     public async Task WaitReadyAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        http.DefaultRequestHeaders.Add("X-Api-Key", ApiKey);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
@@ -185,13 +190,20 @@ internal sealed class GatewayProcess : IAsyncDisposable
             try
             {
                 using var r = await http.GetAsync(new Uri(BaseUrl, "readyz"));
-                if (r.IsSuccessStatusCode) return;
+                if (r.IsSuccessStatusCode && (HubUrl.AbsolutePath != "/hubs/session" || await StreamConnectedAsync(http))) return;
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
             await Task.Delay(200);
         }
 
         throw new TimeoutException($"gateway not ready in 60 s; see {Log}");
+    }
+
+    private async Task<bool> StreamConnectedAsync(HttpClient http)
+    {
+        using var response = await http.GetAsync(new Uri(BaseUrl, "api/upstreams"));
+        return response.IsSuccessStatusCode
+            && (await response.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray().All(u => u.GetProperty("connected").GetBoolean());
     }
 
     public double CpuSeconds => Proc.CpuSeconds(Pid);
@@ -214,6 +226,8 @@ internal sealed class GatewayProcess : IAsyncDisposable
     private async Task<List<(string Name, Dictionary<string, string> Labels, double Value)>> SamplesAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        // (the gateway runs in Production: its internals are for admins)
+        http.DefaultRequestHeaders.Add("X-Api-Key", ApiKey);
         var text = await http.GetStringAsync(new Uri(BaseUrl, "metrics"));
         var samples = new List<(string, Dictionary<string, string>, double)>();
         foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))

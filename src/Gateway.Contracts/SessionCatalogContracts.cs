@@ -66,3 +66,27 @@ public sealed record SessionDetails
     /// <summary>Set when the live part is missing: the error code of the upstream call (e.g. <c>upstream_unavailable</c>).</summary>
     public string? LiveError { get; init; }
 }
+
+/// <summary>
+/// One opencode server the gateway is configured with, as <c>GET /api/upstreams</c> (admins) reports it: whether its
+/// event stream is read (by this node, or in a cluster by the node holding its lease) and how that went.
+/// </summary>
+public sealed record UpstreamStatus
+{
+    public required string Id { get; init; }
+    public required string BaseUrl { get; init; }
+    /// <summary>Its event stream is read now, by this node or another.</summary>
+    public required bool Connected { get; init; }
+    /// <summary>The node reading it (a cluster's lease holder); null when none holds it.</summary>
+    public string? Holder { get; init; }
+    /// <summary>The fencing token of the holder's lease (cluster).</summary>
+    public long? FencingToken { get; init; }
+    /// <summary>This node reads it.</summary>
+    public required bool HeldHere { get; init; }
+    /// <summary>When this node's stream last connected or dropped (this node's holding only).</summary>
+    public DateTimeOffset? Since { get; init; }
+    /// <summary>The last reason this node's stream failed, while it is not connected.</summary>
+    public string? LastError { get; init; }
+    /// <summary>Reconnects of this node's stream since it started.</summary>
+    public int Reconnects { get; init; }
+}

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Cors;
+using OpencodeGateway.Health;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway;
@@ -11,6 +12,12 @@ public static class GatewayApplication
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        if (builder.Configuration[$"{ManagementOptions.SectionName}:Urls"] is { Length: > 0 } management)
+        {
+            // The internals get listeners of their own, beside the public ones (which UseUrls would otherwise replace).
+            builder.WebHost.UseUrls(ManagementOptions.ListenUrls(builder.Configuration, management));
+        }
+
         // SignalR logs every HubException a method throws as an error; ours are answers to bad calls, and the
         // error filter logs the unexpected failures itself.
         builder.Logging.AddFilter("Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher", LogLevel.Critical);
@@ -29,6 +36,7 @@ public static class GatewayApplication
         }
 
         app.UseAuthentication();
+        app.UseManagementAccess();
         app.UseAuthorization();
         app.MapOpencodeGateway();
         return app;

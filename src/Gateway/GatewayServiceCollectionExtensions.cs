@@ -59,7 +59,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddChatApi();
         services.AddGatewayCors(configuration);
         services.AddGatewayAiSdk();
-        services.AddHealthChecks().AddCheck<UpstreamStreamHealthCheck>("upstreams", tags: [HealthEndpoints.ReadyTag]);
+        services.AddGatewayManagement(configuration);
         return services;
     }
 
@@ -89,19 +89,21 @@ public static class GatewayServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Maps <c>/hubs/session</c>, <c>/api/sessions</c> and <c>/api/chat</c> (authenticated), <c>/healthz</c>,
-    /// <c>/readyz</c> and <c>/metrics</c> (anonymous). Call <c>UseAuthentication</c> and <c>UseAuthorization</c> before
+    /// Maps <c>/hubs/session</c>, <c>/api/sessions</c>, <c>/api/upstreams</c> and <c>/api/chat</c> (authenticated),
+    /// <c>/healthz</c> and <c>/readyz</c> (anonymous), and the internals <c>/metrics</c> and <c>/openapi/v1.json</c>
+    /// (only on the management URLs, or to admins in Production: <c>Gateway:Management</c>). Call <c>UseAuthentication</c> and <c>UseAuthorization</c> before
     /// (see <see cref="GatewayApplication"/>).
     /// </summary>
     public static IEndpointRouteBuilder MapOpencodeGateway(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapSessionHub();
         endpoints.MapSessionsApi();
+        endpoints.MapUpstreamsApi();
         endpoints.MapGatewayHealth();
-        endpoints.MapGatewayMetrics();
+        endpoints.MapGatewayMetrics().RequireManagementAccess();
         endpoints.MapChatApi();
         endpoints.MapGatewayAiSdk();
-        endpoints.MapGatewayOpenApi();
+        endpoints.MapGatewayOpenApi().RequireManagementAccess();
         return endpoints;
     }
 }

@@ -57,7 +57,7 @@ public sealed class ClusterScript(string script, string stateDir, string? log = 
 
     public Task PostgresStartAsync() => ChangeAsync("postgres-start");
 
-    /// <summary>What node <paramref name="node"/>'s <c>/readyz</c> says of the upstream's lease; null when it does not answer.</summary>
+    /// <summary>What node <paramref name="node"/>'s <c>GET /api/upstreams</c> says of the upstream's lease; null when it does not answer.</summary>
     public Task<LeaseView?> LeaseAsync(int node, string upstream = "local") => LeaseAsync(NodeUrl(node), upstream);
 
     /// <summary>What the gateway at <paramref name="nodeUrl"/> says of the upstream's lease; null when it does not answer.</summary>
@@ -65,13 +65,16 @@ public sealed class ClusterScript(string script, string stateDir, string? log = 
     {
         try
         {
-            using var response = await _http.GetAsync(new Uri(nodeUrl, "readyz"));
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(nodeUrl, "api/upstreams"));
+            request.Headers.Add("X-Api-Key", Env("ADMIN_API_KEY"));
+            using var response = await _http.SendAsync(request);
+            response.EnsureSuccessStatusCode();
             using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-            var data = body.RootElement.GetProperty("checks").GetProperty("upstreams").GetProperty("data").GetProperty(upstream);
-            var holder = data.GetProperty("holder").ValueKind == JsonValueKind.String ? data.GetProperty("holder").GetString() : null;
-            return new LeaseView(response.IsSuccessStatusCode,
-                holder is { } h && h.StartsWith("node-", StringComparison.Ordinal) ? int.Parse(h["node-".Length..], CultureInfo.InvariantCulture) : 0,
-                data.GetProperty("fencingToken").ValueKind == JsonValueKind.Number ? data.GetProperty("fencingToken").GetInt64() : 0,
+            var data = body.RootElement.EnumerateArray().First(u => u.GetProperty("id").GetString() == upstream);
+            var holder = data.TryGetProperty("holder", out var h) && h.ValueKind == JsonValueKind.String ? h.GetString() : null;
+            return new LeaseView(data.GetProperty("connected").GetBoolean(),
+                holder is { } name && name.StartsWith("node-", StringComparison.Ordinal) ? int.Parse(name["node-".Length..], CultureInfo.InvariantCulture) : 0,
+                data.TryGetProperty("fencingToken", out var token) && token.ValueKind == JsonValueKind.Number ? token.GetInt64() : 0,
                 data.GetProperty("heldHere").GetBoolean());
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException or InvalidOperationException)
@@ -135,5 +138,8 @@ public sealed class ClusterScript(string script, string stateDir, string? log = 
     }
 }
 
-/// <summary>One node's view of an upstream's lease (<c>/readyz</c>): ready, holder node (0: none), fencing token, held by this node.</summary>
+/// <summary>
+/// One node's view of an upstream's lease (<c>GET /api/upstreams</c>): its stream read, holder node (0: none), fencing
+/// token, held by this node.
+/// </summary>
 public sealed record LeaseView(bool Ready, int Holder, long FencingToken, bool HeldHere);

@@ -27,7 +27,7 @@ public sealed class GatewayHostOptions
     /// <summary>The gateway's clock, e.g. a <c>FakeTimeProvider</c> the test advances.</summary>
     public TimeProvider? Time { get; init; }
 
-    /// <summary>Wait at start until <c>/readyz</c> says every upstream's event stream is connected.</summary>
+    /// <summary>Wait at start until the gateway is ready and reads every upstream's event stream.</summary>
     public bool WaitUntilReady { get; init; } = true;
 
     /// <summary>
@@ -151,20 +151,31 @@ public sealed class GatewayHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until <c>/readyz</c> answers 200: the gateway holds every upstream's event stream.</summary>
+    /// <summary>
+    /// Waits until <c>/readyz</c> answers 200 and <c>GET /api/upstreams</c> says every upstream's event stream is read.
+    /// </summary>
     public async Task WaitUntilReadyAsync()
     {
-        using var http = HttpClient(userId: null);
+        using var http = ApiKeyClient(AdminApiKey);
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while ((await http.GetAsync("readyz")).StatusCode != HttpStatusCode.OK)
+        while ((await http.GetAsync("readyz")).StatusCode != HttpStatusCode.OK || !await UpstreamsConnectedAsync(http))
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"The gateway did not connect to its upstream's event stream: {await http.GetStringAsync("readyz")}");
+                throw new TimeoutException($"The gateway did not connect to its upstream's event stream: {await http.GetStringAsync("api/upstreams")}");
             }
 
             await Task.Delay(20);
         }
+    }
+
+    /// <summary>Whether <c>GET /api/upstreams</c> says every upstream's event stream is read (by this node or another).</summary>
+    public static async Task<bool> UpstreamsConnectedAsync(HttpClient admin)
+    {
+        using var response = await admin.GetAsync("api/upstreams");
+        return response.IsSuccessStatusCode
+            && (await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<System.Text.Json.JsonElement>(response.Content))
+                .EnumerateArray().All(u => u.GetProperty("connected").GetBoolean());
     }
 
     /// <summary>A token for <paramref name="userId"/> (member of <paramref name="workspaces"/>).</summary>

@@ -40,12 +40,12 @@ public sealed class ClusterStack : IAsyncLifetime
     public async Task InitializeAsync()
     {
         // opencode's port is chosen here, so the proxy in front of it exists before the nodes start.
-        var ocPort = PortFromEnvironment("CLUSTER_OC_PORT") ?? FreePort();
+        var ocPort = PortFromEnvironment("CLUSTER_OC_PORT") ?? FreePorts.Take();
         Proxy = await UpstreamProxy.StartAsync(new Uri($"http://127.0.0.1:{ocPort}/"));
         await Script.StartAsync(new Dictionary<string, string>
         {
             ["CLUSTER_OC_PORT"] = ocPort.ToString(),
-            ["CLUSTER_MOCK_PORT"] = (PortFromEnvironment("CLUSTER_MOCK_PORT") ?? FreePort()).ToString(),
+            ["CLUSTER_MOCK_PORT"] = (PortFromEnvironment("CLUSTER_MOCK_PORT") ?? FreePorts.Take()).ToString(),
             ["GATEWAY_NODE_ARGS"] = $"--Gateway:Upstreams:0:BaseUrl={Proxy.BaseUrl} --Gateway:Cluster:HistoryCheckInterval=00:00:01",
         });
     }
@@ -132,10 +132,12 @@ public sealed class ClusterStack : IAsyncLifetime
         }
     }
 
-    /// <summary>Every node's <c>/readyz</c> answer (status code and the upstream's data).</summary>
+    /// <summary>A node's <c>/readyz</c> answer (status code and, asked as an admin, each check's status).</summary>
     public async Task<(int Status, JsonElement Body)> ReadyAsync(int node)
     {
-        using var response = await Http.GetAsync(new Uri(NodeUrl(node), "readyz"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(NodeUrl(node), "readyz"));
+        request.Headers.Add("X-Api-Key", Env("ADMIN_API_KEY"));
+        using var response = await Http.SendAsync(request);
         return ((int)response.StatusCode, await response.Content.ReadFromJsonAsync<JsonElement>());
     }
 
@@ -162,7 +164,11 @@ public sealed class ClusterStack : IAsyncLifetime
     /// </summary>
     public async Task<(int Held, long? Token)> LeaseMetricsAsync(int node)
     {
-        var text = await Http.GetStringAsync(new Uri(NodeUrl(node), "metrics"));
+        // (the nodes run in Production without management URLs: the internals are for admins)
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(NodeUrl(node), "metrics"));
+        request.Headers.Add("X-Api-Key", Env("ADMIN_API_KEY"));
+        using var response = await Http.SendAsync(request);
+        var text = await response.EnsureSuccessStatusCode().Content.ReadAsStringAsync();
         string? Sample(string name) => text.Split('\n')
             .FirstOrDefault(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains("upstream=\"local\"", StringComparison.Ordinal))
             ?.Split(' ')[^1];
@@ -175,13 +181,6 @@ public sealed class ClusterStack : IAsyncLifetime
 
     private static int? PortFromEnvironment(string name) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), out var port) ? port : null;
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 [CollectionDefinition(Name)]

@@ -459,6 +459,10 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
             Assert.Contains($"\"code\":\"{GatewayErrorCodes.ServiceUnavailable}\"", await list.Content.ReadAsStringAsync());
             output.WriteLine($"join and list refused within {clock.Elapsed.TotalMilliseconds:0} ms");
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"refusals took {clock.Elapsed}");
+            // Readiness says so: the node cannot serve while its store does not answer.
+            var (status, body) = await cluster.ReadyAsync(3);
+            Assert.Equal(503, status);
+            Assert.Equal("Unhealthy", body.GetProperty("checks").GetProperty("store").GetProperty("status").GetString());
 
             // The answer streams on: nothing on the event path touches PostgreSQL.
             foreach (var w in watchers)

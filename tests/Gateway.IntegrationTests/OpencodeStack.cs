@@ -13,8 +13,13 @@ public sealed class OpencodeStack : IAsyncLifetime
     private readonly Dictionary<string, string> _env;
 
     public OpencodeStack()
+        : this(int.TryParse(Environment.GetEnvironmentVariable("GATEWAY_IT_OC_PORT"), out var p) ? p : 4396)
     {
-        var port = int.TryParse(Environment.GetEnvironmentVariable("GATEWAY_IT_OC_PORT"), out var p) ? p : 4396;
+    }
+
+    /// <summary>Another opencode (and mock) of a test's own, on <paramref name="port"/> and the next port.</summary>
+    public OpencodeStack(int port)
+    {
         RepoRoot = FindRepoRoot();
         _env = new Dictionary<string, string>
         {

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text.Json;
@@ -51,10 +52,11 @@ public class EventPumpTests
     }
 
 
-    private static async Task<HttpStatusCode> ReadinessAsync(GatewayHost gateway)
+    /// <summary>Whether the gateway says (<c>GET /api/upstreams</c>) that it reads the upstream's event stream.</summary>
+    private static async Task<bool> StreamConnectedAsync(GatewayHost gateway)
     {
-        using var http = gateway.HttpClient(userId: null);
-        return (await http.GetAsync("readyz")).StatusCode;
+        using var http = gateway.ApiKeyClient(GatewayHost.AdminApiKey);
+        return await GatewayHost.UpstreamsConnectedAsync(http);
     }
 
     /// <summary>
@@ -136,18 +138,18 @@ public class EventPumpTests
         clock.Advance(TimeSpan.FromSeconds(29));
         fake.Emit(Delta("prt_1", "alive "));
         await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("alive", StringComparison.Ordinal), Timeout, "event before the stall timeout");
-        Assert.Equal(HttpStatusCode.OK, await ReadinessAsync(gateway));
+        Assert.True(await StreamConnectedAsync(gateway));
 
         // Silent for the stall timeout: the stream is given up; the reconnect waits for its backoff on the same clock.
         clock.Advance(TimeSpan.FromSeconds(30));
-        await Poll.UntilAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.ServiceUnavailable, "stall detected", Timeout);
+        await Poll.UntilAsync(() => !StreamConnectedAsync(gateway).Result, "stall detected", Timeout);
         // The pump marks the upstream down, then counts the reconnect: the readiness probe can answer in between.
         await Poll.UntilAsync(() => reconnects.GetMeasurementSnapshot().Any(m => m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local"))),
             "the reconnect counted", Timeout);
         Assert.Equal(1, fake.StreamConnections);
 
         await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");
-        await Poll.UntilAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.OK, "ready again", Timeout);
+        await Poll.UntilAsync(() => StreamConnectedAsync(gateway).Result, "connected again", Timeout);
         Assert.False(watcher.Connection.IsClosed); // the hub's own keep-alive does not run on the gateway's clock
     }
 
@@ -215,7 +217,7 @@ public class EventPumpTests
             parts = new[] { new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "before and after", time = new { start = 1, end = 2 } } },
         }));
         fake.CutStreams();
-        await Poll.UntilAsync(() => ReadinessAsync(gateway).Result == HttpStatusCode.ServiceUnavailable, "stream loss noticed", Timeout);
+        await Poll.UntilAsync(() => !StreamConnectedAsync(gateway).Result, "stream loss noticed", Timeout);
         Assert.Equal(1, fake.StreamConnections); // no reconnect before the backoff delay has passed
         await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(1), () => fake.StreamConnections >= 2, "reconnect");
         await watcher.WaitUntilAsync(w => w.Model.Epoch > firstEpoch, Timeout, "new epoch");
@@ -233,20 +235,31 @@ public class EventPumpTests
     }
 
     [Fact]
-    public async Task Readiness_follows_the_upstream_stream()
+    public async Task Readiness_is_this_nodes_own_and_the_upstreams_state_is_in_the_upstreams_api()
     {
         var (fake, gateway) = await StartAsync(settings: [("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.050"),
             ("Gateway:Streaming:ReconnectMaxDelay", "00:00:00.100")]);
         await using var __ = gateway;
         using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
-        await Poll.UntilAsync(() => http.GetAsync("readyz").Result.StatusCode == HttpStatusCode.OK, "ready", Timeout);
-        var body = JsonDocument.Parse(await http.GetStringAsync("readyz")).RootElement;
-        Assert.True(body.GetProperty("checks").GetProperty("upstreams").GetProperty("data").GetProperty("local").GetProperty("connected").GetBoolean());
+        using var admin = gateway.ApiKeyClient(GatewayHost.AdminApiKey);
+        var upstream = (await admin.GetFromJsonAsync<JsonElement>("api/upstreams"))[0];
+        Assert.Equal(("local", true, true), (upstream.GetProperty("id").GetString(), upstream.GetProperty("connected").GetBoolean(),
+            upstream.GetProperty("heldHere").GetBoolean()));
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("readyz")).StatusCode);
+
+        // opencode gone: the node still serves (its store answers), and the upstreams API says what happened.
+        await fake.DisposeAsync();
+        await Poll.UntilAsync(() => !GatewayHost.UpstreamsConnectedAsync(admin).Result, "the stream's loss seen", Timeout);
+        upstream = (await admin.GetFromJsonAsync<JsonElement>("api/upstreams"))[0];
+        Assert.False(upstream.GetProperty("connected").GetBoolean());
+        Assert.True(upstream.TryGetProperty("lastError", out var error) && error.ValueKind == JsonValueKind.String, upstream.ToString());
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("readyz")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("healthz")).StatusCode);
 
-        await fake.DisposeAsync();
-        await Poll.UntilAsync(() => http.GetAsync("readyz").Result.StatusCode == HttpStatusCode.ServiceUnavailable, "not ready", Timeout);
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("healthz")).StatusCode);
+        // Only admins see the upstreams.
+        using var alice = gateway.HttpClient("alice");
+        Assert.Equal(HttpStatusCode.Forbidden, (await alice.GetAsync("api/upstreams")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("api/upstreams")).StatusCode);
     }
 }
 

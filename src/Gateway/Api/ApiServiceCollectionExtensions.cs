@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
 namespace OpencodeGateway.Api;
 
 public static class ApiServiceCollectionExtensions
@@ -12,6 +14,7 @@ public static class ApiServiceCollectionExtensions
     public static IServiceCollection AddGatewayApi(this IServiceCollection services)
     {
         services.AddProblemDetails();
+        services.TryAddSingleton<UpstreamStatusReader>();
         services.AddOpenApi(o =>
         {
             o.ShouldInclude = description => description.RelativePath?.StartsWith("api/", StringComparison.Ordinal) == true;
@@ -20,18 +23,20 @@ public static class ApiServiceCollectionExtensions
                 document.Info.Title = "opencode gateway";
                 document.Info.Description = "Sessions and the SSE chat stream. Authenticate with Authorization: Bearer <token> or X-Api-Key; "
                     + "errors are RFC 9457 problem details with a stable code. The real-time API is the SignalR hub /hubs/session.";
+                // Paths are relative to wherever the document was fetched: never a server named by the request's Host header.
+                document.Servers = [];
                 return Task.CompletedTask;
             });
         });
         return services;
     }
 
-    /// <summary><c>GET /openapi/v1.json</c>, anonymous: the document of <c>/api/sessions</c> and <c>/api/chat</c>.</summary>
-    public static IEndpointRouteBuilder MapGatewayOpenApi(this IEndpointRouteBuilder endpoints)
-    {
+    /// <summary>
+    /// <c>GET /openapi/v1.json</c>, without authentication (where it is served decides who sees it): the document of
+    /// <c>/api/*</c>.
+    /// </summary>
+    public static IEndpointConventionBuilder MapGatewayOpenApi(this IEndpointRouteBuilder endpoints) =>
         endpoints.MapOpenApi(OpenApiRoute).AllowAnonymous();
-        return endpoints;
-    }
 }
 
 /// <summary>OpenAPI metadata that changes nothing about how a request is matched or read.</summary>

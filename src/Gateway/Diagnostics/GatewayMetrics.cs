@@ -58,6 +58,16 @@ public sealed class GatewayMetrics
             null, "The fencing token of the upstream's lease this node holds.");
     }
 
+    /// <summary>
+    /// Publishes, by <c>upstream</c>, <c>gateway.upstream.stream.connected</c>: 1 while this node reads the upstream's
+    /// event stream and it is connected, else 0 (summed over a cluster's nodes it must be 1), read from
+    /// <paramref name="streams"/> at each collection.
+    /// </summary>
+    public void ObserveUpstreamStreams(Func<IEnumerable<(string Upstream, bool Connected)>> streams) =>
+        _meter.CreateObservableUpDownCounter("gateway.upstream.stream.connected",
+            () => streams().Select(s => new Measurement<int>(s.Connected ? 1 : 0, new KeyValuePair<string, object?>("upstream", s.Upstream))),
+            "{stream}", "Whether this node reads the upstream's event stream and it is connected.");
+
     public void UpstreamEvent(string upstream) => _upstreamEvents.Add(1, new KeyValuePair<string, object?>("upstream", upstream));
 
     public void MalformedEvent(string upstream) => _malformedEvents.Add(1, new KeyValuePair<string, object?>("upstream", upstream));

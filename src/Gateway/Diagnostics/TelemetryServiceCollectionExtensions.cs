@@ -47,10 +47,7 @@ public static class TelemetryServiceCollectionExtensions
         return services;
     }
 
-    /// <summary><c>GET /metrics</c>: the Prometheus text format, anonymous like the health endpoints.</summary>
-    public static IEndpointRouteBuilder MapGatewayMetrics(this IEndpointRouteBuilder endpoints)
-    {
+    /// <summary><c>GET /metrics</c>: the Prometheus text format, without authentication (where it is served decides who sees it).</summary>
+    public static IEndpointConventionBuilder MapGatewayMetrics(this IEndpointRouteBuilder endpoints) =>
         endpoints.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous();
-        return endpoints;
-    }
 }

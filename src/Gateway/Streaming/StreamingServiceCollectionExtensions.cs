@@ -20,7 +20,9 @@ public static class StreamingServiceCollectionExtensions
         {
             var state = new UpstreamStreamState();
             var upstreams = sp.GetRequiredService<IOptions<UpstreamsOptions>>().Value.Upstreams.Select(u => u.Id).ToList();
-            sp.GetRequiredService<GatewayMetrics>().ObserveUpstreamLeases(() => upstreams.Select(id => (id, state.LeaseToken(id))));
+            var metrics = sp.GetRequiredService<GatewayMetrics>();
+            metrics.ObserveUpstreamLeases(() => upstreams.Select(id => (id, state.LeaseToken(id))));
+            metrics.ObserveUpstreamStreams(() => upstreams.Select(id => (id, state.IsConnected(id))));
             return state;
         });
         // A single node holds every upstream's stream; cluster mode registers leases in Redis first.

@@ -17,10 +17,14 @@ public sealed class OpenApiDocumentTests
         await using var host = await GatewayHost.StartAsync();
         using var anonymous = host.HttpClient(null);
 
-        var response = await anonymous.GetAsync("/openapi/v1.json");
+        // A forged Host header is not echoed as a server: the document's paths are relative.
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/openapi/v1.json") { Headers = { Host = "evil.example:666" } };
+        var response = await anonymous.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("evil.example", text, StringComparison.Ordinal);
+        using var document = JsonDocument.Parse(text);
         var documented = document.RootElement.GetProperty("paths").EnumerateObject()
             .SelectMany(path => path.Value.EnumerateObject()
                 .Where(op => op.Name is "get" or "post" or "put" or "patch" or "delete")

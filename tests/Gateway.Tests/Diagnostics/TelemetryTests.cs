@@ -89,6 +89,7 @@ public sealed class TelemetryTests
         // A single node holds its upstream's stream under the local lease (token 0).
         Assert.Contains("gateway_upstream_lease_held{otel_scope_name=\"OpencodeGateway\",upstream=\"local\"} 1", text);
         Assert.Contains("gateway_upstream_lease_fencing_token{otel_scope_name=\"OpencodeGateway\",upstream=\"local\"} 0", text);
+        Assert.Contains("gateway_upstream_stream_connected{otel_scope_name=\"OpencodeGateway\",upstream=\"local\"} 1", text);
         Assert.Contains("gateway_upstream_events_total{otel_scope_name=\"OpencodeGateway\",upstream=\"local\"} 1", text);
         Assert.Contains("gateway_live_sessions{otel_scope_name=\"OpencodeGateway\"} 1", text);
         Assert.Contains("signalr_server_active_connections{", text);

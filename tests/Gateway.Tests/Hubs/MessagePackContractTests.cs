@@ -77,6 +77,8 @@ public class MessagePackContractTests
         new MessagePage([new MessageWithParts(Json("""{"id":"msg_0"}"""), [PartJson])], new EarlierMessages("c2")),
         new EarlierMessages("c3"),
         new ChildSession("ses_3", "ses_1", "t", Json("""{"type":"idle"}""")),
+        new UpstreamStatus { Id = "local", BaseUrl = "http://127.0.0.1:4096", Connected = false, Holder = "node-1", FencingToken = 7,
+            HeldHere = true, Since = DateTimeOffset.Parse("2026-01-02T03:04:05Z", CultureInfo.InvariantCulture), LastError = "refused", Reconnects = 2 },
         new PromptRequest("ses_1", Parts: [new PromptPart("text", "hi")], Agent: "build", Model: "p/m"),
         new PromptResult("ses_1", true),
         new PermissionReplyRequest("ses_1", "per_1", "always", "ok"),

@@ -171,9 +171,9 @@ public sealed class AccessMatrixTests : IAsyncLifetime
         {
             Settings =
             {
-                ["Gateway:Auth:ApiKeys:0:Name"] = "ops",
-                ["Gateway:Auth:ApiKeys:0:Admin"] = "true",
-                ["Gateway:Auth:ApiKeys:0:KeyHash"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes("admin-key-123"))),
+                ["Gateway:Auth:ApiKeys:1:Name"] = "ops",
+                ["Gateway:Auth:ApiKeys:1:Admin"] = "true",
+                ["Gateway:Auth:ApiKeys:1:KeyHash"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes("admin-key-123"))),
             },
         });
         var direct = host.Upstream.CreateSessionDirectly("made on opencode");

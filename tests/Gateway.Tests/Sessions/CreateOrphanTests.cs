@@ -57,6 +57,7 @@ public sealed class CreateOrphanTests
         public int Attempts;
         public string Provider => inner.Provider;
         public Task<IReadOnlyList<int>> MigrateAsync(CancellationToken ct) => inner.MigrateAsync(ct);
+        public Task PingAsync(CancellationToken ct) => inner.PingAsync(ct);
 
         public Task InsertAsync(SessionRecord record, CancellationToken ct)
         {

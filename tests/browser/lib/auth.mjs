@@ -1,8 +1,11 @@
 // The one place that knows how the suite authenticates: the gateway process gets a signing key made for this run,
 // and the page gets an HS256 token for it as `?token=` (the demo passes it to the client's accessTokenFactory).
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 
 const signingKey = process.env.E2E_SIGNING_KEY || randomBytes(32).toString('hex');
+// An admin API key: the suite asks GET /api/upstreams whether the gateway reads opencode's event stream.
+const adminApiKey = randomBytes(24).toString('hex');
+const adminKeyHash = createHash('sha256').update(adminApiKey).digest('hex');
 const b64url = (value) => Buffer.from(value).toString('base64url');
 
 /** A token the gateway accepts: sub = userId, valid for an hour. */
@@ -17,7 +20,10 @@ export const auth = {
   /** Access token of the suite's user for the page (`?token=`). */
   token: process.env.E2E_GATEWAY_TOKEN || mintToken('e2e-user'),
   /** Extra command-line arguments for the gateway process. */
-  gatewayArgs: [`--Gateway:Auth:Jwt:SigningKey=${signingKey}`],
+  gatewayArgs: [`--Gateway:Auth:Jwt:SigningKey=${signingKey}`, '--Gateway:Auth:ApiKeys:0:Name=e2e-admin',
+    `--Gateway:Auth:ApiKeys:0:KeyHash=${adminKeyHash}`, '--Gateway:Auth:ApiKeys:0:Admin=true'],
+  /** The admin API key the gateway process accepts (X-Api-Key). */
+  adminApiKey,
   /** The gateway's signing key, for an app that mints its own tokens (the Next.js example's server). */
   signingKey,
 };

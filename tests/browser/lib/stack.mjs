@@ -139,13 +139,18 @@ export class Gateway {
       }
 
       try {
-        const response = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2000) });
-        if (response.ok) {
+        // Ready to serve, and reading opencode's event stream (readiness alone says nothing of the upstreams).
+        const ready = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2000) });
+        const upstreams = ready.ok
+          ? await fetch(`${this.url}/api/upstreams`, { headers: { 'x-api-key': auth.adminApiKey }, signal: AbortSignal.timeout(2000) })
+          : ready;
+        const statuses = upstreams.ok ? await upstreams.json() : null;
+        if (statuses?.every((u) => u.connected)) {
           log(`gateway ready after ${(60_000 - (deadline - Date.now())) / 1000} s`);
           return;
         }
 
-        last = `HTTP ${response.status}: ${await response.text()}`;
+        last = `HTTP ${upstreams.status}: ${statuses ? JSON.stringify(statuses) : await upstreams.text()}`;
       } catch (e) {
         last = String(e.cause ?? e);
       }

@@ -123,6 +123,9 @@ internal interface ISessionStore
     /// <summary>Applies the pending migrations (serialised across processes); returns the versions it applied.</summary>
     Task<IReadOnlyList<int>> MigrateAsync(CancellationToken ct);
 
+    /// <summary>Answers when the database does (a <c>SELECT 1</c>); throws what the database throws otherwise.</summary>
+    Task PingAsync(CancellationToken ct);
+
     /// <summary>Adds a row; throws <see cref="SessionExistsException"/> when the id is taken.</summary>
     Task InsertAsync(SessionRecord record, CancellationToken ct);
 

@@ -110,6 +110,9 @@ internal abstract class SqlSessionStore : ISessionStore
         }
     }
 
+    public Task PingAsync(CancellationToken ct) =>
+        RunAsync(connection => connection.ExecuteScalarAsync<long>(new CommandDefinition("SELECT 1", cancellationToken: ct)), ct);
+
     public Task InsertAsync(SessionRecord record, CancellationToken ct) => RunAsync(async connection =>
     {
         try

@@ -11,8 +11,8 @@ namespace OpencodeGateway.Sessions.Store;
 public static class StoreServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the session store (<c>Gateway:Store</c>, <c>ConnectionStrings:Gateway</c>) and the start-up step that
-    /// migrates it before the app serves.
+    /// Adds the session store (<c>Gateway:Store</c>, <c>ConnectionStrings:Gateway</c>), the start-up step that
+    /// migrates it before the app serves, and its readiness check.
     /// </summary>
     public static IServiceCollection AddGatewayStore(this IServiceCollection services, IConfiguration configuration)
     {
@@ -28,6 +28,7 @@ public static class StoreServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>());
         services.TryAddSingleton<ISessionStore>(sp => CreateStore(sp.GetRequiredService<IOptions<StoreOptions>>().Value));
         services.AddHostedService<StoreMigrationService>();
+        services.AddHealthChecks().AddCheck<StoreHealthCheck>("store", tags: [HealthTags.Ready]);
         return services;
     }
 

@@ -167,7 +167,9 @@ internal sealed class FakeUpstream : IAsyncDisposable
         app.MapGet("/session/{id}", (string id) => Results.Json(new { id, title = "bench", directory = "/p", time = new { created = 1, updated = 1 } }));
         app.MapGet("/session/{id}/message", () => Results.Json(Array.Empty<object>()));
         app.MapGet("/session/{id}/todo", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/session/{id}/children", () => Results.Json(Array.Empty<object>()));
         app.MapGet("/permission", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/question", () => Results.Json(Array.Empty<object>()));
     }
 
     public async ValueTask DisposeAsync()

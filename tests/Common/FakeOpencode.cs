@@ -10,8 +10,8 @@ namespace OpencodeGateway.Testing;
 
 /// <summary>
 /// A stand-in for <c>opencode serve</c> on a loopback port. REST from in-memory state: sessions (create, get, list,
-/// rename, delete), their stored messages, todo, status, permissions, <c>prompt_async</c>, abort, permission replies,
-/// each recorded. The <c>/global/event</c> stream takes what the test writes (events, raw lines, garbage), can be cut
+/// rename, delete, children), their stored messages (paged with <c>limit</c> and <c>before</c> as opencode pages them),
+/// todo, status, permissions, questions, <c>prompt_async</c>, abort, permission and question replies, each recorded. The <c>/global/event</c> stream takes what the test writes (events, raw lines, garbage), can be cut
 /// (<see cref="CutStreams"/>) or left silent (<see cref="Heartbeats"/> off: a stall).
 /// </summary>
 public sealed class FakeOpencode : IAsyncDisposable
@@ -58,6 +58,11 @@ public sealed class FakeOpencode : IAsyncDisposable
     public ConcurrentQueue<string> Aborts { get; } = new();
     public ConcurrentQueue<string> Deleted { get; } = new();
     public ConcurrentQueue<string> PermissionReplies { get; } = new();
+    /// <summary>Question replies and rejections, as "<c>reply {id} {answers}</c>" / "<c>reject {id}</c>".</summary>
+    public ConcurrentQueue<string> QuestionAnswers { get; } = new();
+
+    /// <summary>Pending questions (<c>{id, sessionID, questions}</c>) answered by <c>GET /question</c>.</summary>
+    public ConcurrentBag<JsonObject> Questions { get; } = [];
 
     /// <summary>Pending permission requests (<c>{id, sessionID, …}</c>) answered by <c>GET /permission</c>.</summary>
     public ConcurrentBag<JsonObject> Permissions { get; } = [];
@@ -78,6 +83,14 @@ public sealed class FakeOpencode : IAsyncDisposable
     /// </summary>
     public void AddSession(string sessionId, params JsonElement[] messages) =>
         _sessions[sessionId] = new FakeSession(Info(sessionId, "fake"), [.. messages]);
+
+    /// <summary>A subagent's session: its info names <paramref name="parentId"/> (what opencode's task tool makes).</summary>
+    public void AddChildSession(string sessionId, string parentId, string title = "sub task (@general subagent)")
+    {
+        var info = Info(sessionId, title);
+        info["parentID"] = parentId;
+        _sessions[sessionId] = new FakeSession(info, []);
+    }
 
     /// <summary>A session made directly on opencode (the gateway has no record of it), holding one exchange.</summary>
     public string CreateSessionDirectly(string title = "direct")
@@ -198,8 +211,11 @@ public sealed class FakeOpencode : IAsyncDisposable
             Deleted.Enqueue(id);
             return Results.Json(true);
         });
-        app.MapGet("/session/{id}/message", (string id) =>
-            _sessions.TryGetValue(id, out var session) ? Results.Json(session.Messages) : NotFound(id));
+        app.MapGet("/session/{id}/message", (string id, HttpContext context) =>
+            _sessions.TryGetValue(id, out var session) ? MessagePage(session.Messages, context) : NotFound(id));
+        app.MapGet("/session/{id}/children", (string id) => _sessions.ContainsKey(id)
+            ? Json(new JsonArray([.. _sessions.Values.Where(s => s.Info["parentID"]?.GetValue<string>() == id).Select(s => s.Info.DeepClone())]))
+            : NotFound(id));
         app.MapGet("/session/{id}/todo", (string id) => _sessions.ContainsKey(id) ? Results.Json(Array.Empty<object>()) : NotFound(id));
         app.MapPost("/session/{id}/prompt_async", (string id) =>
         {
@@ -222,7 +238,51 @@ public sealed class FakeOpencode : IAsyncDisposable
             PermissionReplies.Enqueue(id);
             return Results.Json(true);
         });
+        app.MapGet("/question", () => Json(new JsonArray([.. Questions.Select(q => q.DeepClone())])));
+        app.MapPost("/question/{id}/reply", async (string id, HttpContext context) =>
+        {
+            using var body = await JsonDocument.ParseAsync(context.Request.Body);
+            QuestionAnswers.Enqueue($"reply {id} {body.RootElement.GetProperty("answers").GetRawText()}");
+            return Results.Json(true);
+        });
+        app.MapPost("/question/{id}/reject", (string id) =>
+        {
+            QuestionAnswers.Enqueue($"reject {id}");
+            return Results.Json(true);
+        });
         app.MapGet("/global/event", StreamAsync);
+    }
+
+    /// <summary>
+    /// opencode's paging: with <c>limit</c> the newest messages (before the <c>before</c> cursor's message), and
+    /// <c>x-next-cursor</c> (base64 of <c>{"id","time"}</c>) when older ones remain.
+    /// </summary>
+    private static IResult MessagePage(List<JsonElement> messages, HttpContext context)
+    {
+        var query = context.Request.Query;
+        if (!int.TryParse(query["limit"], out var limit))
+        {
+            return Results.Json(messages);
+        }
+
+        var older = messages;
+        if (query["before"].FirstOrDefault() is { } before)
+        {
+            using var cursor = JsonDocument.Parse(Convert.FromBase64String(before));
+            var id = cursor.RootElement.GetProperty("id").GetString()!;
+            older = [.. messages.Where(m => string.CompareOrdinal(m.GetProperty("info").GetProperty("id").GetString(), id) < 0)];
+        }
+
+        var page = older.Skip(Math.Max(0, older.Count - limit)).ToList();
+        if (page.Count < older.Count)
+        {
+            var first = page[0].GetProperty("info");
+            var created = first.TryGetProperty("time", out var time) && time.TryGetProperty("created", out var c) ? c.GetInt64() : 0;
+            context.Response.Headers["x-next-cursor"] = Convert.ToBase64String(
+                JsonSerializer.SerializeToUtf8Bytes(new { id = first.GetProperty("id").GetString(), time = created }));
+        }
+
+        return Results.Json(page);
     }
 
     private async Task StreamAsync(HttpContext context)

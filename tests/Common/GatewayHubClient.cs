@@ -278,6 +278,12 @@ public sealed class GatewayHubClient : IAsyncDisposable
 
     public Task ReplyPermissionAsync(PermissionReplyRequest request) => Connection.InvokeAsync("ReplyPermission", request);
 
+    public Task ReplyQuestionAsync(QuestionReplyRequest request) => Connection.InvokeAsync("ReplyQuestion", request);
+
+    public Task RejectQuestionAsync(QuestionRejectRequest request) => Connection.InvokeAsync("RejectQuestion", request);
+
+    public Task<JsonElement> LoadEarlierAsync(LoadEarlierRequest request) => InvokeAsync("LoadEarlier", request);
+
     public async ValueTask DisposeAsync() => await Connection.DisposeAsync();
 
     private static Uri WithQuery(Uri url, string name, string value)

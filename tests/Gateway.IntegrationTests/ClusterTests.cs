@@ -538,4 +538,53 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         output.WriteLine($"{(keepData ? "AOF" : "no data")}: most streams at once {cluster.Proxy.MaxOpenStreams}; pushed snapshots {string.Join(",", watchers.Select(w => w.PushedSnapshots))}");
         Assert.Equal(1, cluster.Proxy.MaxOpenStreams);
     }
+
+    [Fact]
+    public async Task A_subagents_permission_is_seen_on_every_node_and_answered_through_one_that_does_not_hold_the_stream()
+    {
+        var (holder, _) = await cluster.HolderAsync();
+        Assert.NotEqual(0, holder);
+        var others = Enumerable.Range(1, cluster.NodeCount).Where(n => n != holder).ToList();
+        var root = await CreateSessionAsync(others[0]);
+        var watchers = new List<SessionWatcher>();
+        for (var node = 1; node <= cluster.NodeCount; node++)
+        {
+            watchers.Add(await WatchAsync(cluster.HubUrl(node), root));
+        }
+
+        await watchers[0].Connection.PromptAsync(new PromptRequest(root, AgentRunTests.SubagentPrompt));
+        foreach (var w in watchers)
+        {
+            await w.WaitUntilAsync(x => x.Model.Permissions.Count == 1 && x.Model.Children.Count == 1, AnswerTimeout, "the subagent's request");
+        }
+
+        var request = watchers[0].Read(w => w.Model.Permissions.Values.Single());
+        var child = request["sessionID"]!.GetValue<string>();
+        Assert.All(watchers, w => Assert.Contains(("permission.asked", child), w.Read(x => x.Model.FromDescendants)));
+
+        // A late joiner on a node that does not hold the stream builds its snapshot from Redis: the child and its request are there.
+        var late = await WatchAsync(cluster.HubUrl(others[1]), root);
+        Assert.True(late.Read(w => w.Model.Permissions.ContainsKey(request["id"]!.GetValue<string>()) && w.Model.Children.ContainsKey(child)));
+
+        await using (var answerer = await GatewayHubClient.ConnectAsync(cluster.HubUrl(others[1]), cluster.As()))
+        {
+            await answerer.ReplyPermissionAsync(new PermissionReplyRequest(root, request["id"]!.GetValue<string>(), "once"));
+        }
+
+        watchers.Add(late);
+        foreach (var w in watchers)
+        {
+            await w.WaitUntilAsync(x => Finished(x, "Tool finished.") && x.Model.Permissions.Count == 0
+                && x.Model.PartsOfType("tool").Any(p => p["state"]!["status"]!.GetValue<string>() == "completed"), AnswerTimeout, "the run's end");
+        }
+
+        var stored = await cluster.StoredMessagesAsync(root);
+        foreach (var w in watchers)
+        {
+            Assert.Empty(w.Read(x => x.Model.Mismatches(stored)));
+            Assert.Empty(w.Read(x => x.Failures));
+        }
+
+        output.WriteLine($"holder node-{holder}; answered through node-{others[1]}; child {child}");
+    }
 }

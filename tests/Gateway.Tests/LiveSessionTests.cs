@@ -2,6 +2,7 @@ using System.Text.Json;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Streaming;
+using OpencodeGateway.Upstreams;
 using OpencodeGateway.Testing;
 using OpencodeGateway.Tests.Fixtures;
 
@@ -51,7 +52,8 @@ public class LiveSessionTests
     }
 
     private static SessionSnapshot Snapshot(LiveSession live, IReadOnlyList<MessageWithParts> stored, JsonElement? status = null) =>
-        live.CreateImage().ToSnapshot(new SessionRestState(ToJson(new { id = Session }), stored, null, status ?? Idle, [], 0), metadata: null);
+        live.CreateImage().ToSnapshot(new SessionRestState(ToJson(new { id = Session }), stored, null, status ?? Idle, [], 0), metadata: null,
+            maxMessages: 1000, OpencodeClient.MessageCursor);
 
     /// <summary>What opencode's <c>GET /session/status</c> says after the first <paramref name="count"/> events.</summary>
     private static JsonElement StoredStatus(List<UpstreamEvent> events, int count) =>
@@ -372,7 +374,7 @@ public class LiveSessionTests
         var live = NewSession();
         var stored = ToJson(new { id = "per_old", sessionID = Session });
         IEnumerable<string?> Pending() => live.CreateImage()
-            .ToSnapshot(new SessionRestState(ToJson(new { id = Session }), [], null, Idle, [stored], 0), null)
+            .ToSnapshot(new SessionRestState(ToJson(new { id = Session }), [], null, Idle, [stored], 0), null, 1000, OpencodeClient.MessageCursor)
             .Permissions.Select(p => p.GetProperty("id").GetString()).Order();
         Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PermissionAsked, SessionId = Session, RequestId = "per_new", Payload = ToJson(new { id = "per_new", sessionID = Session }) });
         Assert.Equal(["per_new", "per_old"], Pending());

@@ -2,6 +2,7 @@ using System.Text.Json;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Streaming;
+using OpencodeGateway.Upstreams;
 using OpencodeGateway.Tests.Fixtures;
 
 namespace OpencodeGateway.Tests;
@@ -45,7 +46,7 @@ public class PartHandleTests
 
     private static SessionSnapshot Snapshot(LiveSession live) =>
         live.CreateImage().ToSnapshot(new SessionRestState(JsonSerializer.SerializeToElement(new { id = Session }), [], null,
-            JsonSerializer.SerializeToElement(new { type = "busy" }), [], 0), metadata: null);
+            JsonSerializer.SerializeToElement(new { type = "busy" }), [], 0), metadata: null, maxMessages: 1000, OpencodeClient.MessageCursor);
 
     [Fact]
     public void Each_part_field_gets_one_handle_from_the_event_that_introduces_it_and_keeps_it()
@@ -143,6 +144,12 @@ public class PartHandleTests
         {
             foreach (var evt in Apply(live, upstream))
             {
+                // A tool part's update introduces the handles of its streamed fields.
+                foreach (var (name, introduced) in evt.Handles ?? new Dictionary<string, int>())
+                {
+                    Assert.Equal((evt.PartId!, name), known.TryGetValue(introduced, out var named) ? named : known[introduced] = (evt.PartId!, name));
+                }
+
                 if (evt.Handle is not { } handle)
                 {
                     Assert.NotEqual(SessionEventTypes.PartDelta, evt.Type);
@@ -150,7 +157,7 @@ public class PartHandleTests
                 }
 
                 var field = (evt.PartId!, evt.Field ?? "text");
-                if (evt.Type == SessionEventTypes.PartDelta)
+                if (evt.Type == SessionEventTypes.PartDelta || evt.Delta is not null)
                 {
                     deltas++;
                     Assert.True(known.TryGetValue(handle, out var introduced) && introduced == field, $"delta seq {evt.Seq}: handle {handle} not introduced for {field}");
@@ -161,6 +168,7 @@ public class PartHandleTests
         }
 
         Assert.True(deltas > 10);
+        Assert.Contains(known.Values, f => f.Field == StreamedFields.ToolMetadataOutput);
         var snapshot = Snapshot(live);
         Assert.Equal(known.Count, snapshot.Handles!.Sum(p => p.Value.Count));
         Assert.All(snapshot.Handles!, p => Assert.All(p.Value, f => Assert.Equal((p.Key, f.Key), known[f.Value])));

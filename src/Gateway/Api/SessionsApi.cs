@@ -12,7 +12,8 @@ using OpencodeGateway.Api.Internal;
 namespace OpencodeGateway.Api;
 
 /// <summary>
-/// <c>/api/sessions</c>: create, list, get, patch, archive and (admins) adopt sessions. Every endpoint needs an
+/// <c>/api/sessions</c>: create, list, get, patch, archive and (admins) adopt sessions; page their messages; answer what
+/// their runs wait for (permissions and questions, the session's or its subagents'). Every endpoint needs an
 /// authenticated caller; errors are RFC 9457 problem details with a stable <c>code</c>.
 /// </summary>
 public static class SessionsApi
@@ -62,7 +63,75 @@ public static class SessionsApi
             .Produces<SessionMetadata>(StatusCodes.Status201Created)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapGet("/{id}/messages", MessagesAsync)
+            .WithSummary("The messages before a cursor (a snapshot's or a page's 'earlier'), oldest first, as opencode stored them.")
+            .WithDescription("Query: before (required: the cursor), limit (1-100, default Gateway:Snapshots:MaxMessages).")
+            .Produces<MessagePage>()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{id}/permissions/{requestId}", ReplyPermissionAsync)
+            .WithSummary("Answers a permission request of the session or of one of its subagents' sessions.")
+            .DocumentsBody<PermissionReplyBody>(required: true, "application/json")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{id}/questions/{requestId}/reply", ReplyQuestionAsync)
+            .WithSummary("Answers a question of the session or of one of its subagents' sessions: one array of answers per question.")
+            .DocumentsBody<QuestionReplyBody>(required: true, "application/json")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{id}/questions/{requestId}/reject", RejectQuestionAsync)
+            .WithSummary("Dismisses a question of the session or of one of its subagents' sessions; the tool call ends with an error.")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return endpoints;
+    }
+
+    /// <summary>Body of <c>POST /api/sessions/{id}/permissions/{requestId}</c>.</summary>
+    /// <param name="Reply"><c>once</c>, <c>always</c> or <c>reject</c>.</param>
+    public sealed record PermissionReplyBody(string Reply, string? Message = null);
+
+    /// <summary>Body of <c>POST /api/sessions/{id}/questions/{requestId}/reply</c>: one array of answers per question.</summary>
+    public sealed record QuestionReplyBody(IReadOnlyList<IReadOnlyList<string>> Answers);
+
+    private static async Task<IResult> MessagesAsync(string id, HttpContext context, [FromServices] SessionCatalog catalog,
+        [FromServices] SessionService sessions)
+    {
+        var user = GatewayUser.From(context.User);
+        var query = context.Request.Query;
+        var before = Single(query, "before") ?? throw GatewayException.Invalid("before", "is required: the cursor of a snapshot's or a page's 'earlier'.");
+        var limit = ParseInt(Single(query, "limit"), "limit");
+        var (client, _) = await catalog.AuthorizeAsync(user, id, upstream: null, context.RequestAborted);
+        return TypedResults.Ok(await sessions.LoadEarlierAsync(client, id, before, limit, context.RequestAborted));
+    }
+
+    private static async Task<IResult> ReplyPermissionAsync(string id, string requestId, HttpContext context,
+        [FromServices] SessionCatalog catalog, [FromServices] SessionService sessions)
+    {
+        var user = GatewayUser.From(context.User);
+        using var body = await ReadJsonAsync(context, allowEmpty: false);
+        var reply = Deserialize<PermissionReplyBody>(body!.RootElement);
+        var (client, _) = await catalog.AuthorizeAsync(user, id, upstream: null, context.RequestAborted);
+        await sessions.ReplyPermissionAsync(client, new PermissionReplyRequest(id, requestId, reply.Reply, reply.Message), context.RequestAborted);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<IResult> ReplyQuestionAsync(string id, string requestId, HttpContext context,
+        [FromServices] SessionCatalog catalog, [FromServices] SessionService sessions)
+    {
+        var user = GatewayUser.From(context.User);
+        using var body = await ReadJsonAsync(context, allowEmpty: false);
+        var reply = Deserialize<QuestionReplyBody>(body!.RootElement);
+        var (client, _) = await catalog.AuthorizeAsync(user, id, upstream: null, context.RequestAborted);
+        await sessions.ReplyQuestionAsync(client, new QuestionReplyRequest(id, requestId, reply.Answers), context.RequestAborted);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<IResult> RejectQuestionAsync(string id, string requestId, HttpContext context,
+        [FromServices] SessionCatalog catalog, [FromServices] SessionService sessions)
+    {
+        var user = GatewayUser.From(context.User);
+        var (client, _) = await catalog.AuthorizeAsync(user, id, upstream: null, context.RequestAborted);
+        await sessions.RejectQuestionAsync(client, new QuestionRejectRequest(id, requestId), context.RequestAborted);
+        return TypedResults.NoContent();
     }
 
     private static async Task<IResult> CreateAsync(HttpContext context, [FromServices] SessionCatalog catalog)

@@ -6,6 +6,7 @@ using OpencodeGateway.Fanout.Internal;
 using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Streaming;
+using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Fanout;
 
@@ -14,12 +15,15 @@ namespace OpencodeGateway.Fanout;
 /// clients get) and appends the result to the history, which passes it on to the session's watchers. With
 /// <see cref="StreamingOptions.CoalesceWindow"/> &gt; 0, consecutive text deltas of the same part within the window
 /// become one delta (first offset, concatenated text) before they are applied, so seq, offsets, replay and snapshots
-/// all see the merged event and the client rules hold unchanged.
+/// all see the merged event and the client rules hold unchanged. What a subagent's session waits for (permissions,
+/// questions) and its title and status are also applied to every ancestor session, so the watchers of the session the
+/// user prompted see everything its run waits for (<see cref="LiveSession.ApplyFromDescendant"/>).
 /// </summary>
 internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
 {
     private readonly LiveSessionRegistry registry;
     private readonly ISessionHistory history;
+    private readonly SessionTree tree;
     private readonly ILogger<SessionEventDispatcher> logger;
     private readonly TimeSpan _window;
     // Deltas held back, one per session at most; guarded by _pendingLock (taken before any session lock).
@@ -28,11 +32,12 @@ internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
     private readonly ITimer? _timer;
     private bool _timerArmed;
 
-    public SessionEventDispatcher(LiveSessionRegistry registry, ISessionHistory history, ILogger<SessionEventDispatcher> logger,
-        IOptions<StreamingOptions> options, TimeProvider time)
+    public SessionEventDispatcher(LiveSessionRegistry registry, ISessionHistory history, SessionTree tree,
+        ILogger<SessionEventDispatcher> logger, IOptions<StreamingOptions> options, TimeProvider time)
     {
         this.registry = registry;
         this.history = history;
+        this.tree = tree;
         this.logger = logger;
         _window = options.Value.CoalesceWindow;
         if (_window > TimeSpan.Zero)
@@ -50,7 +55,61 @@ internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
             await BringOntoStreamAsync(key, stream, ct);
         }
 
-        OnEvent(stream.Upstream, e);
+        if (e.Kind == UpstreamEventKind.SessionUpdated)
+        {
+            tree.Learn(key, e.ParentId);
+        }
+
+        var ancestors = await AncestorsToTellAsync(key, e, ct);
+        foreach (var ancestor in ancestors)
+        {
+            var ancestorKey = key with { SessionId = ancestor };
+            if (!registry.TryGet(ancestorKey, out var live) || live.StreamId != stream.Id)
+            {
+                await BringOntoStreamAsync(ancestorKey, stream, ct);
+            }
+        }
+
+        if (ancestors.Count == 0)
+        {
+            OnEvent(stream.Upstream, e);
+            return;
+        }
+
+        lock (_pendingLock)
+        {
+            // (a held delta of the session goes first; these kinds are never held)
+            FlushPendingOf(key);
+            DispatchNow(stream.Upstream, e, ancestors);
+        }
+    }
+
+    /// <summary>
+    /// The ancestors whose watchers must see this event of a subagent's session: for what a run waits for (asked and
+    /// answered), asking opencode for the links not known yet; for a new title or status, the ones known (a session's
+    /// own events name its parent before its status changes).
+    /// </summary>
+    private async ValueTask<IReadOnlyList<string>> AncestorsToTellAsync(SessionKey key, UpstreamEvent e, CancellationToken ct)
+    {
+        switch (e.Kind)
+        {
+            case UpstreamEventKind.PermissionAsked or UpstreamEventKind.PermissionReplied or UpstreamEventKind.QuestionAsked
+                or UpstreamEventKind.QuestionReplied or UpstreamEventKind.QuestionRejected:
+                try
+                {
+                    return await tree.GetAncestorsAsync(key, ct);
+                }
+                catch (GatewayException failure)
+                {
+                    FanoutLog.AncestorsUnknown(logger, key.SessionId, e.Type ?? e.Kind.ToString(), failure.Message);
+                    return [];
+                }
+            case UpstreamEventKind.SessionUpdated or UpstreamEventKind.Status:
+                var known = new List<string>();
+                return tree.TryGetAncestors(key, known) ? known : [];
+            default:
+                return [];
+        }
     }
 
     /// <summary>Applies one event of a session this node sequences on the upstream's current stream.</summary>
@@ -115,10 +174,10 @@ internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
         }
     }
 
-    private void DispatchNow(string upstream, UpstreamEvent e)
+    private void DispatchNow(string upstream, UpstreamEvent e, IReadOnlyList<string>? ancestors = null)
     {
         var emitted = new List<SessionEvent>(2);
-        registry.Use(new SessionKey(upstream, e.SessionId!), session =>
+        var child = registry.Use(new SessionKey(upstream, e.SessionId!), session =>
         {
             session.Apply(e, emitted);
             if (emitted.Count > 0)
@@ -126,8 +185,39 @@ internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
                 history.Append(session, emitted);
             }
 
-            return emitted.Count;
+            // What the ancestors show of this session (an unchanged status changes nothing there either).
+            return ancestors is { Count: > 0 } && (e.Kind != UpstreamEventKind.Status || emitted.Count > 0)
+                ? new ChildSession(session.SessionId, ancestors[0], session.Title, session.Status ?? IdleStatus)
+                : null;
         });
+
+        foreach (var ancestor in ancestors ?? [])
+        {
+            // One session's lock at a time: never the child's and an ancestor's together.
+            emitted.Clear();
+            registry.Use(new SessionKey(upstream, ancestor), live =>
+            {
+                live.ApplyFromDescendant(e, e.SessionId!, child, emitted);
+                if (emitted.Count > 0)
+                {
+                    history.Append(live, emitted);
+                }
+
+                return emitted.Count;
+            });
+        }
+    }
+
+    private static readonly System.Text.Json.JsonElement IdleStatus =
+        System.Text.Json.JsonDocument.Parse("""{"type":"idle"}""").RootElement.Clone();
+
+    // Caller holds _pendingLock.
+    private void FlushPendingOf(SessionKey key)
+    {
+        if (_pending.Remove(key, out var pending))
+        {
+            DispatchNow(key.Upstream, pending.ToEvent());
+        }
     }
 
     /// <summary>

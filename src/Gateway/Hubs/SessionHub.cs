@@ -113,12 +113,39 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         await client.AbortAsync(sessionId, Context.ConnectionAborted);
     }
 
-    /// <summary>Answers a permission request of the session: <c>once</c>, <c>always</c> or <c>reject</c>.</summary>
+    /// <summary>
+    /// Answers a permission request of the session or of one of its subagents' sessions: <c>once</c>, <c>always</c> or
+    /// <c>reject</c>.
+    /// </summary>
     public async Task ReplyPermission(PermissionReplyRequest request)
     {
         ArgumentRequired(request);
         var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
         await sessions.ReplyPermissionAsync(client, request, Context.ConnectionAborted);
+    }
+
+    /// <summary>Answers a question of the session or of one of its subagents' sessions: one array of answers per question.</summary>
+    public async Task ReplyQuestion(QuestionReplyRequest request)
+    {
+        ArgumentRequired(request);
+        var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
+        await sessions.ReplyQuestionAsync(client, request, Context.ConnectionAborted);
+    }
+
+    /// <summary>Dismisses a question of the session or of one of its subagents' sessions.</summary>
+    public async Task RejectQuestion(QuestionRejectRequest request)
+    {
+        ArgumentRequired(request);
+        var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
+        await sessions.RejectQuestionAsync(client, request, Context.ConnectionAborted);
+    }
+
+    /// <summary>The messages before a snapshot's (or a page's) <c>earlier</c> cursor, oldest first.</summary>
+    public async Task<MessagePage> LoadEarlier(LoadEarlierRequest request)
+    {
+        ArgumentRequired(request);
+        var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
+        return await sessions.LoadEarlierAsync(client, request.SessionId, request.Before, request.Limit, Context.ConnectionAborted);
     }
 
     /// <summary>

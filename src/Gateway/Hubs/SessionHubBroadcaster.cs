@@ -1,6 +1,7 @@
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Fanout;
 using OpencodeGateway.Hubs.Internal;
+using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.SignalR;
 
 namespace OpencodeGateway.Hubs;
@@ -20,15 +21,25 @@ internal sealed class SessionHubBroadcaster(ILocalGroupManager<SessionHub> group
             return;
         }
 
-        if (evt is { Type: SessionEventTypes.PartDelta, Handle: { } field, Offset: { } offset, Delta: { } delta })
+        if (evt is { Type: SessionEventTypes.PartDelta or SessionEventTypes.PartUpdated, Handle: { } field, Offset: { } offset, Delta: { } delta })
         {
+            // A text delta, or a tool part's update that only extended one streamed field.
             groups.SendLocalGroup(session.Group, nameof(ISessionClient.D), [session.HandleOf(evt.Epoch), evt.Seq, field, offset, delta]);
         }
         else
         {
-            groups.SendLocalGroup(session.Group, nameof(ISessionClient.SessionEvent), [evt]);
+            groups.SendLocalGroup(session.Group, nameof(ISessionClient.SessionEvent), [CompactFormOf(evt)]);
         }
     }
+
+    /// <summary>
+    /// A tool part's update without the streamed fields whose value the client holds already (<see cref="SessionEvent.Copies"/>):
+    /// the completed part repeats the streamed output, which would cost a second copy.
+    /// </summary>
+    private static SessionEvent CompactFormOf(SessionEvent evt) =>
+        evt is { Type: SessionEventTypes.PartUpdated, Part: { } part, Copies: { Count: > 0 } copies }
+            ? evt with { Part = PartFields.Without(part, [.. copies.Keys]) }
+            : evt;
 
     public void SendSnapshot(string group, SessionSnapshot snapshot)
     {

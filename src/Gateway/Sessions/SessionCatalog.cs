@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
+using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Store;
 using OpencodeGateway.Upstreams;
 using OpencodeGateway.Sessions.Internal;
@@ -28,6 +29,7 @@ internal sealed record SessionPatch
 internal sealed class SessionCatalog(
     ISessionStore store,
     SessionService sessions,
+    SessionTree tree,
     UpstreamRegistry upstreams,
     ISessionListNotifier lists,
     TimeProvider time,
@@ -92,7 +94,7 @@ internal sealed class SessionCatalog(
     public async Task<SessionRecord> GetVisibleAsync(GatewayUser user, string sessionId, CancellationToken ct)
     {
         SessionService.ValidateSessionId(sessionId);
-        var record = await store.GetAsync(sessionId, ct);
+        var record = await store.GetAsync(sessionId, ct) ?? await RecordDescendantAsync(user, sessionId, upstream: null, ct);
         if (record is null || !user.CanSee(record.OwnerId, record.Workspace))
         {
             throw GatewayException.SessionNotFound(sessionId);
@@ -112,12 +114,12 @@ internal sealed class SessionCatalog(
         var record = await store.GetAsync(sessionId, ct);
         if (record is null)
         {
-            if (!user.IsAdmin)
+            if (user.IsAdmin)
             {
-                throw GatewayException.SessionNotFound(sessionId);
+                return (await sessions.ResolveAsync(sessionId, upstream, ct), null);
             }
 
-            return (await sessions.ResolveAsync(sessionId, upstream, ct), null);
+            record = await RecordDescendantAsync(user, sessionId, upstream, ct) ?? throw GatewayException.SessionNotFound(sessionId);
         }
 
         if (!user.CanSee(record.OwnerId, record.Workspace)
@@ -127,6 +129,56 @@ internal sealed class SessionCatalog(
         }
 
         return (await sessions.ResolveAsync(sessionId, record.Upstream, ct), record);
+    }
+
+    /// <summary>
+    /// A subagent's session the gateway has no record of (opencode's <c>task</c> tool created it): when its nearest
+    /// recorded ancestor is one the caller may see, it gets a record with that ancestor's owner and workspace (so it
+    /// belongs to whoever may see its root, and to nobody else); null otherwise, and nothing is written.
+    /// </summary>
+    private async Task<SessionRecord?> RecordDescendantAsync(GatewayUser user, string sessionId, string? upstream, CancellationToken ct)
+    {
+        OpencodeClient client;
+        IReadOnlyList<string> ancestors;
+        try
+        {
+            client = await sessions.ResolveAsync(sessionId, upstream, ct);
+            ancestors = await tree.GetAncestorsAsync(new SessionKey(client.UpstreamId, sessionId), ct);
+        }
+        catch (GatewayException e) when (e.Code == GatewayErrorCodes.SessionNotFound)
+        {
+            return null;
+        }
+
+        foreach (var ancestor in ancestors)
+        {
+            if (await store.GetAsync(ancestor, ct) is not { } owner)
+            {
+                continue;
+            }
+
+            if (!user.CanSee(owner.OwnerId, owner.Workspace) || owner.Upstream != client.UpstreamId)
+            {
+                return null;
+            }
+
+            var info = await client.GetSessionAsync(sessionId, ct);
+            var record = NewRecord(sessionId, client.UpstreamId, owner.OwnerId, owner.Workspace, StringOf(info, "title"), [], "{}")
+                with { ParentId = ancestors[0] };
+            try
+            {
+                await store.InsertAsync(record, ct);
+            }
+            catch (SessionExistsException)
+            {
+                return await store.GetAsync(sessionId, ct); // recorded meanwhile (another tab, another node)
+            }
+
+            CatalogLog.DescendantRecorded(logger, sessionId, ancestors[^1], owner.OwnerId);
+            return record;
+        }
+
+        return null;
     }
 
     public async Task<SessionList> ListAsync(GatewayUser user, ListSessionsRequest request, CancellationToken ct)

@@ -10,4 +10,7 @@ internal static partial class SessionIds
 
     [GeneratedRegex("^per_[A-Za-z0-9]{1,64}$")]
     public static partial Regex Permission();
+
+    [GeneratedRegex("^que_[A-Za-z0-9]{1,64}$")]
+    public static partial Regex Question();
 }

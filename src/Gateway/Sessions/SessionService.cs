@@ -11,7 +11,7 @@ namespace OpencodeGateway.Sessions;
 
 /// <summary>Session operations shared by the hub and the HTTP API: validation, upstream lookup, live state.</summary>
 internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSessionRegistry live, ISessionHistory history,
-    SnapshotService snapshots, IOptions<PromptOptions> prompts)
+    SnapshotService snapshots, SessionTree tree, IOptions<PromptOptions> prompts, IOptions<SnapshotOptions> snapshotOptions)
 {
     public const int MaxPromptLength = 256 * 1024;
 
@@ -243,19 +243,130 @@ internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSes
             throw GatewayException.BadRequest("reply must be 'once', 'always' or 'reject'.");
         }
 
-        // opencode's reply endpoint does not name the session: check the request belongs to it.
-        var info = await client.GetSessionAsync(request.SessionId, ct);
-        var directory = info.TryGetProperty("directory", out var d) ? d.GetString() : null;
-        var pending = await client.GetPendingPermissionsAsync(directory, ct);
-        var belongs = pending.ValueKind == JsonValueKind.Array && pending.EnumerateArray().Any(p =>
-            p.TryGetProperty("id", out var id) && id.ValueEquals(request.RequestId)
-            && p.TryGetProperty("sessionID", out var sid) && sid.ValueEquals(request.SessionId));
-        if (!belongs)
+        // opencode's reply endpoint does not name the session: check the request is pending in the session's run.
+        if (!await IsPendingInRunAsync(client, request.SessionId, request.RequestId, client.GetPendingPermissionsAsync, ct))
         {
             throw new GatewayException(GatewayErrorCodes.PermissionNotFound,
-                $"Permission request '{request.RequestId}' is not pending on session '{request.SessionId}'.");
+                $"Permission request '{request.RequestId}' is not pending on session '{request.SessionId}' or its subagents.");
         }
 
         await client.ReplyPermissionAsync(request.RequestId, request.Reply, request.Message, ct);
+    }
+
+    public async Task ReplyQuestionAsync(OpencodeClient client, QuestionReplyRequest request, CancellationToken ct)
+    {
+        ValidateQuestionId(request.RequestId);
+        if (request.Answers is null || request.Answers.Any(a => a is null))
+        {
+            throw GatewayException.Invalid("answers", "must be an array with one array of answers per question.");
+        }
+
+        for (var i = 0; i < request.Answers.Count; i++)
+        {
+            var answers = request.Answers[i];
+            if (answers.Count > MaxAnswersPerQuestion)
+            {
+                throw GatewayException.Invalid($"answers[{i}]", $"at most {MaxAnswersPerQuestion} answers per question are allowed.");
+            }
+
+            for (var j = 0; j < answers.Count; j++)
+            {
+                if (string.IsNullOrEmpty(answers[j]) || answers[j].Length > MaxAnswerLength)
+                {
+                    throw GatewayException.Invalid($"answers[{i}][{j}]", $"must be a non-empty string of at most {MaxAnswerLength} characters.");
+                }
+            }
+        }
+
+        var asked = await PendingInRunAsync(client, request.SessionId, request.RequestId, client.GetPendingQuestionsAsync, ct)
+            ?? throw QuestionNotFound(request.SessionId, request.RequestId);
+        var questions = asked.TryGetProperty("questions", out var list) && list.ValueKind == JsonValueKind.Array ? list.GetArrayLength() : -1;
+        if (questions >= 0 && request.Answers.Count != questions)
+        {
+            throw GatewayException.Invalid("answers", $"the request has {questions} question(s): give one array of answers for each.");
+        }
+
+        await client.ReplyQuestionAsync(request.RequestId, request.Answers, ct);
+    }
+
+    public async Task RejectQuestionAsync(OpencodeClient client, QuestionRejectRequest request, CancellationToken ct)
+    {
+        ValidateQuestionId(request.RequestId);
+        _ = await PendingInRunAsync(client, request.SessionId, request.RequestId, client.GetPendingQuestionsAsync, ct)
+            ?? throw QuestionNotFound(request.SessionId, request.RequestId);
+        await client.RejectQuestionAsync(request.RequestId, ct);
+    }
+
+    /// <summary>
+    /// The messages before a cursor (a snapshot's or a page's <c>earlier</c>), oldest first, as opencode stored them.
+    /// </summary>
+    public async Task<MessagePage> LoadEarlierAsync(OpencodeClient client, string sessionId, string? before, int? limit, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(before) || !OpencodeClient.TryReadMessageCursor(before, out _))
+        {
+            throw GatewayException.Invalid("before", "must be the cursor of a snapshot's or a page's 'earlier'.");
+        }
+
+        var size = limit ?? snapshotOptions.Value.MaxMessages;
+        if (size is < 1 or > SnapshotOptions.MaxPageSize)
+        {
+            throw GatewayException.Invalid("limit", $"must be between 1 and {SnapshotOptions.MaxPageSize}.");
+        }
+
+        var (messages, earlier) = await client.GetMessagePageAsync(sessionId, size, before, ct);
+        return new MessagePage(messages, earlier is null ? null : new EarlierMessages(earlier));
+    }
+
+    private const int MaxAnswersPerQuestion = 100;
+    private const int MaxAnswerLength = 8192;
+
+    private static void ValidateQuestionId(string? requestId)
+    {
+        if (string.IsNullOrEmpty(requestId) || !SessionIds.Question().IsMatch(requestId))
+        {
+            throw GatewayException.BadRequest("requestId must be an opencode question id ('que_' followed by letters and digits).");
+        }
+    }
+
+    private static GatewayException QuestionNotFound(string sessionId, string requestId) =>
+        new(GatewayErrorCodes.QuestionNotFound, $"Question request '{requestId}' is not pending on session '{sessionId}' or its subagents.");
+
+    private async Task<bool> IsPendingInRunAsync(OpencodeClient client, string sessionId, string requestId,
+        Func<string?, CancellationToken, Task<JsonElement>> listPending, CancellationToken ct) =>
+        await PendingInRunAsync(client, sessionId, requestId, listPending, ct) is not null;
+
+    /// <summary>
+    /// The pending request (a permission or a question, from <paramref name="listPending"/> of the session's directory)
+    /// when it was raised in the session or in one of its descendants; null otherwise.
+    /// </summary>
+    private async Task<JsonElement?> PendingInRunAsync(OpencodeClient client, string sessionId, string requestId,
+        Func<string?, CancellationToken, Task<JsonElement>> listPending, CancellationToken ct)
+    {
+        var info = await client.GetSessionAsync(sessionId, ct);
+        var directory = info.TryGetProperty("directory", out var d) ? d.GetString() : null;
+        var pending = await listPending(directory, ct);
+        if (pending.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+
+        foreach (var request in pending.EnumerateArray())
+        {
+            if (!request.TryGetProperty("id", out var id) || !id.ValueEquals(requestId)
+                || !request.TryGetProperty("sessionID", out var owner) || owner.GetString() is not { } askedIn)
+            {
+                continue;
+            }
+
+            if (askedIn == sessionId)
+            {
+                return request;
+            }
+
+            var ancestors = await tree.GetAncestorsAsync(new SessionKey(client.UpstreamId, askedIn), ct);
+            return ancestors.Contains(sessionId, StringComparer.Ordinal) ? request : null;
+        }
+
+        return null;
     }
 }

@@ -172,6 +172,30 @@ internal static class OpencodeEventNormalizer
                     RequestId = OptionalString(props, "requestID") ?? RequiredString(props, "permissionID"),
                     Reply = OptionalString(props, "reply") ?? OptionalString(props, "response") ?? "",
                 };
+            case "question.asked":
+                return new UpstreamEvent
+                {
+                    Kind = UpstreamEventKind.QuestionAsked, Type = type, Size = size,
+                    SessionId = RequiredString(props, "sessionID"),
+                    RequestId = RequiredString(props, "id"),
+                    Payload = props.Clone(),
+                };
+            case "question.replied":
+                return new UpstreamEvent
+                {
+                    Kind = UpstreamEventKind.QuestionReplied, Type = type, Size = size,
+                    SessionId = RequiredString(props, "sessionID"),
+                    RequestId = RequiredString(props, "requestID"),
+                    Payload = props.TryGetProperty("answers", out var answers) && answers.ValueKind == JsonValueKind.Array
+                        ? answers.Clone() : EmptyArray,
+                };
+            case "question.rejected":
+                return new UpstreamEvent
+                {
+                    Kind = UpstreamEventKind.QuestionRejected, Type = type, Size = size,
+                    SessionId = RequiredString(props, "sessionID"),
+                    RequestId = RequiredString(props, "requestID"),
+                };
             case "todo.updated":
                 return new UpstreamEvent
                 {
@@ -187,6 +211,7 @@ internal static class OpencodeEventNormalizer
                 {
                     Kind = UpstreamEventKind.SessionUpdated, Type = type, Size = size,
                     SessionId = OptionalString(props, "sessionID") ?? RequiredString(info, "id"),
+                    ParentId = OptionalString(info, "parentID"),
                     Payload = info.Clone(),
                 };
             }

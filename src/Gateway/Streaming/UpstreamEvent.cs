@@ -20,6 +20,9 @@ internal enum UpstreamEventKind
     Error,
     PermissionAsked,
     PermissionReplied,
+    QuestionAsked,
+    QuestionReplied,
+    QuestionRejected,
     TodoUpdated,
     SessionUpdated,
     SessionDeleted,
@@ -40,10 +43,15 @@ internal sealed class UpstreamEvent
     public string? Field { get; init; }
     /// <summary>Text appended by a delta (separate delta event, or the optional <c>delta</c> of a part update).</summary>
     public string? Delta { get; init; }
-    /// <summary>Part, message info, session info, status, error, permission request or todo list.</summary>
+    /// <summary>
+    /// Part, message info, session info, status, error, permission request, question request (asked), answers
+    /// (replied) or todo list.
+    /// </summary>
     public JsonElement Payload { get; init; }
     public string? RequestId { get; init; }
     public string? Reply { get; init; }
+    /// <summary><c>session.created</c>/<c>updated</c>: the session's parent (a subagent's session), null for a root.</summary>
+    public string? ParentId { get; init; }
     /// <summary>Size of the upstream line, an estimate of what the event costs to keep.</summary>
     public int Size { get; init; }
     public string? Problem { get; init; }

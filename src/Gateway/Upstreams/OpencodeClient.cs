@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Net;
 using System.Net.Http.Json;
 using System.Runtime.CompilerServices;
@@ -45,7 +46,63 @@ public sealed class OpencodeClient
     public async Task<IReadOnlyList<MessageWithParts>> GetMessagesAsync(string sessionId, CancellationToken ct, int? limit = null)
     {
         var path = $"session/{Escape(sessionId)}/message" + (limit is { } n ? $"?limit={n}" : "");
-        var root = await SendJsonAsync(HttpMethod.Get, path, body: null, sessionId, ct);
+        return ReadMessages(await SendJsonAsync(HttpMethod.Get, path, body: null, sessionId, ct));
+    }
+
+    /// <summary>
+    /// The newest <paramref name="limit"/> messages before <paramref name="before"/> (a cursor of
+    /// <see cref="MessageCursor"/>'s form; null: the newest of all), oldest first, and the cursor of the ones before them
+    /// when there are any.
+    /// </summary>
+    public async Task<(IReadOnlyList<MessageWithParts> Messages, string? Earlier)> GetMessagePageAsync(string sessionId, int limit,
+        string? before, CancellationToken ct)
+    {
+        var path = $"session/{Escape(sessionId)}/message?limit={limit}"
+            + (before is null ? "" : $"&before={Escape(Convert.ToBase64String(Base64Url.DecodeFromChars(before)))}");
+        var (root, next) = await SendJsonAsync(HttpMethod.Get, path, body: null, sessionId, ct, header: "x-next-cursor");
+        return (ReadMessages(root), string.IsNullOrEmpty(next) ? null : Base64Url.EncodeToString(DecodeAnyBase64(next)));
+    }
+
+    /// <summary>
+    /// A cursor of the messages before <paramref name="messageId"/>: opencode's own (1.18: <c>{"id":…,"time":…}</c>, the
+    /// message and its creation time in milliseconds), in base64url so that it passes through URLs as it is.
+    /// </summary>
+    public static string MessageCursor(string messageId, long created) =>
+        Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new { id = messageId, time = created }));
+
+    private static byte[] DecodeAnyBase64(string value) =>
+        Base64Url.DecodeFromChars(value.TrimEnd('=').Replace('+', '-').Replace('/', '_'));
+
+    /// <summary>The message a cursor of <see cref="MessageCursor"/>'s form points before; false for anything else.</summary>
+    public static bool TryReadMessageCursor(string cursor, out string messageId)
+    {
+        messageId = "";
+        if (cursor.Length is 0 or > 512)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(Base64Url.DecodeFromChars(cursor));
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.String
+                || !root.TryGetProperty("time", out var time) || !time.TryGetInt64(out _))
+            {
+                return false;
+            }
+
+            messageId = id.GetString()!;
+            return messageId.StartsWith("msg_", StringComparison.Ordinal);
+        }
+        catch (Exception e) when (e is FormatException or JsonException)
+        {
+            return false;
+        }
+    }
+
+    private IReadOnlyList<MessageWithParts> ReadMessages(JsonElement root)
+    {
         if (root.ValueKind != JsonValueKind.Array)
         {
             throw Unexpected("a message list");
@@ -73,6 +130,14 @@ public sealed class OpencodeClient
     /// <summary>Pending permission requests of a directory.</summary>
     public Task<JsonElement> GetPendingPermissionsAsync(string? directory, CancellationToken ct) =>
         SendJsonAsync(HttpMethod.Get, WithDirectory("permission", directory), body: null, sessionId: null, ct);
+
+    /// <summary>Pending questions of a directory (opencode's <c>question</c> tool).</summary>
+    public Task<JsonElement> GetPendingQuestionsAsync(string? directory, CancellationToken ct) =>
+        SendJsonAsync(HttpMethod.Get, WithDirectory("question", directory), body: null, sessionId: null, ct);
+
+    /// <summary>The sessions whose parent is this one (subagent sessions), as session infos.</summary>
+    public Task<JsonElement> GetChildrenAsync(string sessionId, CancellationToken ct) =>
+        SendJsonAsync(HttpMethod.Get, $"session/{Escape(sessionId)}/children", body: null, sessionId, ct);
 
     public Task<JsonElement> GetTodosAsync(string sessionId, CancellationToken ct) =>
         SendJsonAsync(HttpMethod.Get, $"session/{Escape(sessionId)}/todo", body: null, sessionId, ct);
@@ -118,17 +183,41 @@ public sealed class OpencodeClient
         }
     }
 
+    /// <summary>Answers a question: one array of answers per question of the request.</summary>
+    public Task ReplyQuestionAsync(string requestId, IReadOnlyList<IReadOnlyList<string>> answers, CancellationToken ct) =>
+        SendQuestionAsync(requestId, "reply", new { answers }, ct);
+
+    /// <summary>Dismisses a question: the tool call ends with an error.</summary>
+    public Task RejectQuestionAsync(string requestId, CancellationToken ct) => SendQuestionAsync(requestId, "reject", new { }, ct);
+
+    private async Task SendQuestionAsync(string requestId, string action, object body, CancellationToken ct)
+    {
+        try
+        {
+            await SendJsonAsync(HttpMethod.Post, $"question/{Escape(requestId)}/{action}", body, sessionId: null, ct);
+        }
+        catch (GatewayException e) when (e.Code == GatewayErrorCodes.SessionNotFound)
+        {
+            throw new GatewayException(GatewayErrorCodes.QuestionNotFound, $"Question request '{requestId}' is not pending.");
+        }
+    }
+
     /// <summary>Lists the sessions opencode knows (most recently updated first).</summary>
     public Task<JsonElement> ListSessionsAsync(CancellationToken ct) =>
         SendJsonAsync(HttpMethod.Get, "session", body: null, sessionId: null, ct);
 
     private async Task<JsonElement> SendJsonAsync(HttpMethod method, string path, object? body, string? sessionId,
-        CancellationToken ct, bool withDirectory = false, [CallerMemberName] string operation = "")
+        CancellationToken ct, bool withDirectory = false, [CallerMemberName] string operation = "") =>
+        (await SendJsonAsync(method, path, body, sessionId, ct, header: null, withDirectory, operation)).Body;
+
+    /// <summary>Sends one request; returns its JSON body and the value of response header <paramref name="header"/>.</summary>
+    private async Task<(JsonElement Body, string? Header)> SendJsonAsync(HttpMethod method, string path, object? body, string? sessionId,
+        CancellationToken ct, string? header, bool withDirectory = false, [CallerMemberName] string operation = "")
     {
         using var activity = GatewayTelemetry.StartActivity($"opencode.{operation.Replace("Async", "", StringComparison.Ordinal)}", UpstreamId, sessionId);
         try
         {
-            return await SendJsonCoreAsync(method, path, body, sessionId, withDirectory, ct);
+            return await SendJsonCoreAsync(method, path, body, sessionId, withDirectory, header, ct);
         }
         catch (GatewayException e)
         {
@@ -137,8 +226,8 @@ public sealed class OpencodeClient
         }
     }
 
-    private async Task<JsonElement> SendJsonCoreAsync(HttpMethod method, string path, object? body, string? sessionId,
-        bool withDirectory, CancellationToken ct)
+    private async Task<(JsonElement Body, string? Header)> SendJsonCoreAsync(HttpMethod method, string path, object? body, string? sessionId,
+        bool withDirectory, string? header, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path);
         if (body is not null)
@@ -174,9 +263,10 @@ public sealed class OpencodeClient
 
         using (response)
         {
+            var headerValue = header is not null && response.Headers.TryGetValues(header, out var values) ? values.FirstOrDefault() : null;
             if (response.StatusCode == HttpStatusCode.NoContent)
             {
-                return default;
+                return (default, headerValue);
             }
 
             string text;
@@ -204,7 +294,7 @@ public sealed class OpencodeClient
             try
             {
                 using var document = JsonDocument.Parse(text);
-                return document.RootElement.Clone();
+                return (document.RootElement.Clone(), headerValue);
             }
             catch (JsonException e)
             {
@@ -218,7 +308,8 @@ public sealed class OpencodeClient
         var detail = UpstreamMessage(body);
         return status switch
         {
-            HttpStatusCode.NotFound when sessionId is not null && !detail.Contains("Permission", StringComparison.Ordinal) =>
+            HttpStatusCode.NotFound when sessionId is not null && !detail.Contains("Permission", StringComparison.Ordinal)
+                && !detail.Contains("Question", StringComparison.Ordinal) =>
                 GatewayException.SessionNotFound(sessionId),
             HttpStatusCode.NotFound => new GatewayException(GatewayErrorCodes.SessionNotFound, detail.Length > 0 ? detail : "Not found."),
             HttpStatusCode.BadRequest => new GatewayException(GatewayErrorCodes.BadRequest,

@@ -129,7 +129,7 @@ public sealed class TelemetryTests
         bool Exported(string path, string text) =>
             received.Any(r => r.Path == path && r.Body.AsSpan().IndexOf(Encoding.UTF8.GetBytes(text)) >= 0);
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        string[] spans = ["gateway.join", "gateway.snapshot", "opencode.GetMessages", "OpencodeGateway.Hubs.SessionHub/Join"];
+        string[] spans = ["gateway.join", "gateway.snapshot", "opencode.GetMessagePage", "OpencodeGateway.Hubs.SessionHub/Join"];
         while (!(spans.All(s => Exported("/v1/traces", s)) && Exported("/v1/metrics", "gateway.live_sessions")))
         {
             Assert.True(DateTime.UtcNow < deadline,

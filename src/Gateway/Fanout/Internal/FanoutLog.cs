@@ -20,6 +20,9 @@ internal static partial class FanoutLog
     [LoggerMessage(15, LogLevel.Debug, "Evicted {Count} idle sessions")]
     public static partial void EvictedIdle(ILogger logger, int count);
 
+    [LoggerMessage(22, LogLevel.Warning, "Session {SessionId}: could not find the run it belongs to ({Reason}); its {Type} reaches its own watchers only")]
+    public static partial void AncestorsUnknown(ILogger logger, string sessionId, string type, string reason);
+
     [LoggerMessage(18, LogLevel.Warning, "Could not compare watched sessions with the history ({Reason}); trying again every interval (logged again after a success)")]
     public static partial void HeadCheckFailed(ILogger logger, string reason);
 }

@@ -13,4 +13,7 @@ internal static partial class CatalogLog
 
     [LoggerMessage(106, LogLevel.Information, "Session {SessionId}: adopted by admin {AdminId} for owner {OwnerId}")]
     public static partial void SessionAdopted(ILogger logger, string sessionId, string adminId, string ownerId);
+
+    [LoggerMessage(108, LogLevel.Information, "Session {SessionId}: a subagent's session of run {RootId}, recorded for owner {OwnerId}")]
+    public static partial void DescendantRecorded(ILogger logger, string sessionId, string rootId, string ownerId);
 }

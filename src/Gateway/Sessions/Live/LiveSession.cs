@@ -23,8 +23,11 @@ internal sealed class LiveSession
     private readonly ReplayLog _replay;
     private readonly Dictionary<string, LiveMessage> _messages = new(StringComparer.Ordinal);
     private readonly Dictionary<string, LivePart> _parts = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, JsonElement> _pendingPermissions = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _repliedPermissions = new(StringComparer.Ordinal);
+    // What a run waits for, of this session and of its descendants, by request id.
+    private readonly PendingRequests _permissions = new();
+    private readonly PendingRequests _questions = new();
+    // The descendants (subagent sessions) this epoch heard of, by id.
+    private readonly Dictionary<string, ChildSession> _children = new(StringComparer.Ordinal);
     private string? _statusType;
     private JsonElement? _sessionInfo;
     private JsonElement? _todos;
@@ -39,6 +42,8 @@ internal sealed class LiveSession
     private readonly HashSet<(string PartId, string Field)> _dirtyGaps = [];
     private readonly List<(string PartId, string Field, string Text)> _appends = [];
     private readonly HashSet<string> _dirtyPermissions = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _dirtyQuestions = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _dirtyChildren = new(StringComparer.Ordinal);
     private bool _dirtyStatus;
     private bool _dirtyInfo;
     private bool _dirtyTodos;
@@ -91,12 +96,13 @@ internal sealed class LiveSession
             session._rewrite = mirror;
         }
 
-        foreach (var (id, request) in image.PendingPermissions)
+        session._permissions.Load(image.Permissions);
+        session._questions.Load(image.Questions);
+        foreach (var child in image.Children)
         {
-            session._pendingPermissions[id] = request;
+            session._children[child.Id] = child;
         }
 
-        session._repliedPermissions.UnionWith(image.RepliedPermissions);
         return session;
     }
 
@@ -114,6 +120,10 @@ internal sealed class LiveSession
     /// <summary>Set when the registry dropped this state: callers holding it must look it up again.</summary>
     public bool Evicted { get; set; }
     public JsonElement? Status { get; private set; }
+
+    /// <summary>opencode's title of the session, when this epoch saw its info.</summary>
+    public string? Title => _sessionInfo is { ValueKind: JsonValueKind.Object } info && info.TryGetProperty("title", out var title)
+        && title.ValueKind == JsonValueKind.String ? title.GetString() : null;
     public bool Busy => _statusType is "busy" or "retry";
     public ReplayLog Replay => _replay;
 
@@ -129,8 +139,9 @@ internal sealed class LiveSession
         Seq = 0;
         _replay.Clear();
         _messages.Clear();
-        _pendingPermissions.Clear();
-        _repliedPermissions.Clear();
+        _permissions.Clear();
+        _questions.Clear();
+        _children.Clear();
         _statusType = null;
         Status = null;
         _sessionInfo = null;
@@ -208,17 +219,9 @@ internal sealed class LiveSession
             case UpstreamEventKind.Error:
                 output.Add(Next(SessionEventTypes.Error, e.Size, error: e.Payload));
                 return;
-            case UpstreamEventKind.PermissionAsked:
-                _pendingPermissions[e.RequestId!] = e.Payload;
-                _repliedPermissions.Remove(e.RequestId!);
-                MarkPermission(e.RequestId!);
-                output.Add(Next(SessionEventTypes.PermissionAsked, e.Size, permission: e.Payload));
-                return;
-            case UpstreamEventKind.PermissionReplied:
-                _pendingPermissions.Remove(e.RequestId!);
-                _repliedPermissions.Add(e.RequestId!);
-                MarkPermission(e.RequestId!);
-                output.Add(Next(SessionEventTypes.PermissionReplied, e.Size, requestId: e.RequestId, reply: e.Reply));
+            case UpstreamEventKind.PermissionAsked or UpstreamEventKind.PermissionReplied or UpstreamEventKind.QuestionAsked
+                or UpstreamEventKind.QuestionReplied or UpstreamEventKind.QuestionRejected:
+                ApplyRequest(e, childSessionId: null, output);
                 return;
             case UpstreamEventKind.TodoUpdated:
                 _todos = e.Payload;
@@ -235,6 +238,92 @@ internal sealed class LiveSession
                 return;
         }
     }
+
+    /// <summary>
+    /// An event of a descendant session (a subagent's, any depth) that this session's watchers must see: what a run
+    /// waits for (permission and question requests and their answers) becomes an event of this session with
+    /// <see cref="SessionEvent.ChildSessionId"/>; the descendant's new title or status becomes <c>child.updated</c>.
+    /// </summary>
+    /// <param name="child">For session and status events: the descendant as it is now (its parent, title, status).</param>
+    public void ApplyFromDescendant(UpstreamEvent e, string childSessionId, ChildSession? child, List<SessionEvent> output)
+    {
+        switch (e.Kind)
+        {
+            case UpstreamEventKind.PermissionAsked or UpstreamEventKind.PermissionReplied or UpstreamEventKind.QuestionAsked
+                or UpstreamEventKind.QuestionReplied or UpstreamEventKind.QuestionRejected:
+                ApplyRequest(e, childSessionId, output);
+                return;
+            case UpstreamEventKind.SessionUpdated or UpstreamEventKind.Status when child is not null:
+                if (_children.TryGetValue(childSessionId, out var known) && known.ParentId == child.ParentId
+                    && known.Title == child.Title && StatusType(known.Status) == StatusType(child.Status))
+                {
+                    return; // opencode re-sends the info for every change of cost and tokens: only these three matter here
+                }
+
+                _children[childSessionId] = child;
+                MarkChild(childSessionId);
+                output.Add(Next(SessionEventTypes.ChildUpdated, e.Size, childSessionId: childSessionId, child: child));
+                return;
+        }
+    }
+
+    /// <summary>A descendant this session's watchers know of, if any.</summary>
+    public ChildSession? ChildOf(string childSessionId) => _children.GetValueOrDefault(childSessionId);
+
+    private void ApplyRequest(UpstreamEvent e, string? childSessionId, List<SessionEvent> output)
+    {
+        var id = e.RequestId!;
+        switch (e.Kind)
+        {
+            case UpstreamEventKind.PermissionAsked:
+                _permissions.Ask(id, e.Payload);
+                MarkPermission(id);
+                output.Add(Next(SessionEventTypes.PermissionAsked, e.Size, permission: e.Payload, childSessionId: childSessionId));
+                return;
+            case UpstreamEventKind.PermissionReplied:
+                _permissions.Answer(id);
+                MarkPermission(id);
+                output.Add(Next(SessionEventTypes.PermissionReplied, e.Size, requestId: id, reply: e.Reply, childSessionId: childSessionId));
+                return;
+            case UpstreamEventKind.QuestionAsked:
+                _questions.Ask(id, e.Payload);
+                MarkQuestion(id);
+                output.Add(Next(SessionEventTypes.QuestionAsked, e.Size, question: e.Payload, childSessionId: childSessionId));
+                return;
+            case UpstreamEventKind.QuestionReplied or UpstreamEventKind.QuestionRejected:
+                _questions.Answer(id);
+                MarkQuestion(id);
+                var replied = e.Kind == UpstreamEventKind.QuestionReplied;
+                output.Add(Next(replied ? SessionEventTypes.QuestionReplied : SessionEventTypes.QuestionRejected, e.Size,
+                    question: QuestionAnswer(id, e.SessionId!, replied ? e.Payload : null), childSessionId: childSessionId));
+                return;
+        }
+    }
+
+    /// <summary><c>{id, sessionID, answers?}</c>: what <c>question.replied</c> and <c>question.rejected</c> carry.</summary>
+    private static JsonElement QuestionAnswer(string requestId, string sessionId, JsonElement? answers)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", requestId);
+            writer.WriteString("sessionID", sessionId);
+            if (answers is { } value)
+            {
+                writer.WritePropertyName("answers");
+                value.WriteTo(writer);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        using var document = JsonDocument.Parse(buffer.WrittenMemory);
+        return document.RootElement.Clone();
+    }
+
+    private static string? StatusType(JsonElement status) =>
+        status.ValueKind == JsonValueKind.Object && status.TryGetProperty("type", out var type) ? type.GetString() : null;
 
     private void ApplyDelta(string messageId, string partId, string fieldName, string delta, int size, List<SessionEvent> output)
     {
@@ -259,6 +348,11 @@ internal sealed class LiveSession
     private SessionEvent ApplyPartUpdated(UpstreamEvent e)
     {
         var partJson = e.Payload;
+        if (PartFields.IsTool(partJson))
+        {
+            return ApplyToolPartUpdated(e);
+        }
+
         var partId = e.PartId!;
         var isNew = !_parts.ContainsKey(partId);
         var part = Part(partId, e.MessageId!);
@@ -316,17 +410,124 @@ internal sealed class LiveSession
         return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson, handle: field.Handle);
     }
 
+    /// <summary>
+    /// A tool part: opencode sends it whole on every update, its output growing. Its streamed fields
+    /// (<see cref="StreamedFields.Tool"/>) are kept like text: an update that only extends one of them (nothing else of
+    /// the part changed) carries that delta besides the part, for compact connections; any other update names the
+    /// fields whose value is text the clients hold already (<see cref="SessionEvent.Copies"/>), so compact connections
+    /// get the part without them (the completed part repeats the streamed output as <c>state.output</c>).
+    /// </summary>
+    private SessionEvent ApplyToolPartUpdated(UpstreamEvent e)
+    {
+        var partJson = e.Payload;
+        var partId = e.PartId!;
+        var part = Part(partId, e.MessageId!);
+        part.MessageId = e.MessageId!;
+        part.Removed = false;
+        var withoutFields = PartFields.Without(partJson, StreamedFields.Tool);
+        var metaChanged = part.Json is null || part.JsonStale || !JsonElement.DeepEquals(part.Json.Value, withoutFields);
+        part.Json = withoutFields;
+        part.JsonStale = false;
+        MarkPart(partId);
+
+        // Copies name text the clients hold before this update: all are found before any field changes.
+        var values = new string?[StreamedFields.Tool.Count];
+        Dictionary<string, int>? copies = null;
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = PartFields.GetString(partJson, StreamedFields.Tool[i]);
+            if (values[i] is { } value && HeldHandleOf(part, value) is { } held)
+            {
+                (copies ??= new(StringComparer.Ordinal))[StreamedFields.Tool[i]] = held;
+            }
+        }
+
+        var extensions = 0;
+        var rewritten = metaChanged;
+        (LiveField Field, int Offset, string Delta)? extension = null;
+        for (var i = 0; i < values.Length; i++)
+        {
+            var path = StreamedFields.Tool[i];
+            var value = values[i];
+            var field = part.Find(path);
+            if (value is null)
+            {
+                if (field is not null)
+                {
+                    // (the shared store keeps a field's text apart: a field gone is written with the whole state)
+                    part.Remove(field);
+                    MarkRewrite();
+                    rewritten = true;
+                }
+
+                continue;
+            }
+
+            if (field is null)
+            {
+                part.Add(path, value, ++_lastHandle);
+                MarkField(partId, path);
+                rewritten = true;
+            }
+            else if (field.Gaps is null && Equals(field.Text, value))
+            {
+                // unchanged
+            }
+            else if (field.Gaps is null && StartsWith(value, field.Text))
+            {
+                extensions++;
+                var offset = field.Text.Length;
+                var delta = value[offset..];
+                extension = (field, offset, delta);
+                field.Text.Append(delta);
+                MarkAppend(partId, path, delta);
+            }
+            else
+            {
+                field.Text.Clear().Append(value);
+                field.Gaps = null;
+                MarkField(partId, path);
+                rewritten = true;
+            }
+        }
+
+        if (!rewritten && extensions == 1 && extension is var (extended, at, appended))
+        {
+            return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson,
+                field: extended.Name, offset: at, delta: appended, handle: extended.Handle);
+        }
+
+        var handles = part.Fields is { Count: > 0 } fields ? fields.ToDictionary(f => f.Name, f => f.Handle, StringComparer.Ordinal) : null;
+        return Next(SessionEventTypes.PartUpdated, e.Size, messageId: e.MessageId, partId: partId, part: partJson,
+            handles: handles, copies: copies);
+    }
+
+    /// <summary>The handle of a field of the part whose text (without gaps) is <paramref name="value"/>, before this update.</summary>
+    private static int? HeldHandleOf(LivePart part, string value)
+    {
+        foreach (var field in part.Fields ?? [])
+        {
+            if (field.Gaps is null && Equals(field.Text, value))
+            {
+                return field.Handle;
+            }
+        }
+
+        return null;
+    }
+
     private SessionEvent Next(string type, int size, string? messageId = null, string? partId = null, string? field = null,
         int? offset = null, string? delta = null, JsonElement? part = null, JsonElement? info = null, JsonElement? status = null,
         JsonElement? error = null, JsonElement? permission = null, string? requestId = null, string? reply = null,
-        JsonElement? todos = null, int? handle = null)
+        JsonElement? todos = null, int? handle = null, JsonElement? question = null, string? childSessionId = null,
+        ChildSession? child = null, IReadOnlyDictionary<string, int>? handles = null, IReadOnlyDictionary<string, int>? copies = null)
     {
         var evt = new SessionEvent
         {
             Upstream = Upstream, SessionId = SessionId, Epoch = Epoch, Seq = ++Seq, Type = type,
             MessageId = messageId, PartId = partId, Field = field, Offset = offset, Delta = delta, Part = part, Info = info,
             Status = status, Error = error, Permission = permission, RequestId = requestId, Reply = reply, Todos = todos,
-            Handle = handle,
+            Handle = handle, Question = question, ChildSessionId = childSessionId, Child = child, Handles = handles, Copies = copies,
         };
         _replay.Append(evt, size + 64);
         return evt;
@@ -353,9 +554,10 @@ internal sealed class LiveSession
             parts[id] = ImageOf(part);
         }
 
-        return new LiveSessionImage(Key, Epoch, Seq, _sessionInfo, Status, _todos, messages, parts,
-            new Dictionary<string, JsonElement>(_pendingPermissions, StringComparer.Ordinal),
-            new HashSet<string>(_repliedPermissions, StringComparer.Ordinal)) { StreamId = StreamId };
+        return new LiveSessionImage(Key, Epoch, Seq, _sessionInfo, Status, _todos, messages, parts, _permissions.ToImage())
+        {
+            StreamId = StreamId, Questions = _questions.ToImage(), Children = [.. _children.Values],
+        };
     }
 
     /// <summary>
@@ -424,26 +626,22 @@ internal sealed class LiveSession
 
             foreach (var id in _dirtyPermissions)
             {
-                if (_pendingPermissions.TryGetValue(id, out var request))
-                {
-                    changes.Sets.Add((LiveStateEntries.PendingField(id), LiveStateEntries.Encode(request)));
-                }
-                else
-                {
-                    changes.Deletes.Add(LiveStateEntries.PendingField(id));
-                }
+                _permissions.WriteChange(id, changes, LiveStateEntries.PendingField(id), LiveStateEntries.RepliedField(id));
+            }
 
-                if (_repliedPermissions.Contains(id))
-                {
-                    changes.Sets.Add((LiveStateEntries.RepliedField(id), "1"));
-                }
-                else
-                {
-                    changes.Deletes.Add(LiveStateEntries.RepliedField(id));
-                }
+            foreach (var id in _dirtyQuestions)
+            {
+                _questions.WriteChange(id, changes, LiveStateEntries.PendingQuestionField(id), LiveStateEntries.AnsweredQuestionField(id));
+            }
+
+            foreach (var id in _dirtyChildren)
+            {
+                changes.Sets.Add((LiveStateEntries.ChildField(id), LiveStateEntries.Encode(_children[id])));
             }
         }
 
+        _dirtyQuestions.Clear();
+        _dirtyChildren.Clear();
         _rewrite = _dirtyStatus = _dirtyInfo = _dirtyTodos = false;
         _dirtyMessages.Clear();
         _dirtyParts.Clear();
@@ -486,6 +684,22 @@ internal sealed class LiveSession
         if (_mirror && !_rewrite)
         {
             _dirtyPermissions.Add(id);
+        }
+    }
+
+    private void MarkQuestion(string id)
+    {
+        if (_mirror && !_rewrite)
+        {
+            _dirtyQuestions.Add(id);
+        }
+    }
+
+    private void MarkChild(string id)
+    {
+        if (_mirror && !_rewrite)
+        {
+            _dirtyChildren.Add(id);
         }
     }
 
@@ -574,6 +788,66 @@ internal sealed class LiveSession
         return document.RootElement.Clone();
     }
 
+    /// <summary>Requests a run waits for (permissions or questions): the pending ones, and the ids answered this epoch.</summary>
+    private sealed class PendingRequests
+    {
+        private readonly Dictionary<string, JsonElement> _pending = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _answered = new(StringComparer.Ordinal);
+
+        public void Ask(string id, JsonElement request)
+        {
+            _pending[id] = request;
+            _answered.Remove(id);
+        }
+
+        public void Answer(string id)
+        {
+            _pending.Remove(id);
+            _answered.Add(id);
+        }
+
+        public void Clear()
+        {
+            _pending.Clear();
+            _answered.Clear();
+        }
+
+        public void Load(LiveRequestsImage image)
+        {
+            foreach (var (id, request) in image.Pending)
+            {
+                _pending[id] = request;
+            }
+
+            _answered.UnionWith(image.Answered);
+        }
+
+        public LiveRequestsImage ToImage() => new(new Dictionary<string, JsonElement>(_pending, StringComparer.Ordinal),
+            new HashSet<string>(_answered, StringComparer.Ordinal));
+
+        /// <summary>The entries of one request for a shared store: its pending entry and its answered mark, set or deleted.</summary>
+        public void WriteChange(string id, LiveChanges changes, string pendingEntry, string answeredEntry)
+        {
+            if (_pending.TryGetValue(id, out var request))
+            {
+                changes.Sets.Add((pendingEntry, LiveStateEntries.Encode(request)));
+            }
+            else
+            {
+                changes.Deletes.Add(pendingEntry);
+            }
+
+            if (_answered.Contains(id))
+            {
+                changes.Sets.Add((answeredEntry, "1"));
+            }
+            else
+            {
+                changes.Deletes.Add(answeredEntry);
+            }
+        }
+    }
+
     private sealed class LiveMessage
     {
         public JsonElement? Info { get; set; }
@@ -605,6 +879,8 @@ internal sealed class LiveSession
             (Fields ??= []).Add(field);
             return field;
         }
+
+        public void Remove(LiveField field) => Fields?.Remove(field);
     }
 
     private sealed class LiveField(string name, string text, int handle)

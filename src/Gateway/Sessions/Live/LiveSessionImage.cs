@@ -1,17 +1,54 @@
-using System.Buffers;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using OpencodeGateway.Contracts;
 
 namespace OpencodeGateway.Sessions.Live;
 
 /// <summary>What opencode's REST API says of a session: the base a snapshot overlays with the live state.</summary>
+/// <param name="Messages">The newest messages (a window), oldest first.</param>
 /// <param name="Status">The session's entry of <c>GET /session/status</c>, or idle when absent.</param>
-/// <param name="Permissions">The pending permission requests of this session.</param>
+/// <param name="Permissions">The pending permission requests of this session and its descendants.</param>
 /// <param name="Size">Estimated bytes held (for cache bounds).</param>
 public sealed record SessionRestState(JsonElement Info, IReadOnlyList<MessageWithParts> Messages, JsonElement? Todos,
-    JsonElement Status, IReadOnlyList<JsonElement> Permissions, long Size);
+    JsonElement Status, IReadOnlyList<JsonElement> Permissions, long Size)
+{
+    /// <summary>opencode's cursor of the messages before <see cref="Messages"/>, when there are any.</summary>
+    public string? EarlierCursor { get; init; }
+
+    /// <summary>The pending questions of this session and its descendants.</summary>
+    public IReadOnlyList<JsonElement> Questions { get; init; } = [];
+
+    /// <summary>The session's descendants, oldest first.</summary>
+    public IReadOnlyList<ChildSession> Children { get; init; } = [];
+}
 
 internal sealed record LiveMessageImage(JsonElement? Info, bool Removed);
+
+/// <summary>Requests a run waits for (permissions or questions): pending ones by id, and the ids answered this epoch.</summary>
+internal sealed record LiveRequestsImage(IReadOnlyDictionary<string, JsonElement> Pending, IReadOnlySet<string> Answered)
+{
+    public static readonly LiveRequestsImage Empty = new(new Dictionary<string, JsonElement>(), new HashSet<string>());
+
+    /// <summary>opencode's pending list corrected by what this epoch saw asked and answered.</summary>
+    public List<JsonElement> Merge(IEnumerable<JsonElement> stored)
+    {
+        var result = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var request in stored)
+        {
+            if (request.TryGetProperty("id", out var id) && id.GetString() is { } requestId && !Answered.Contains(requestId))
+            {
+                result[requestId] = request;
+            }
+        }
+
+        foreach (var (id, request) in Pending)
+        {
+            result[id] = request;
+        }
+
+        return [.. result.Values];
+    }
+}
 
 internal sealed record LiveFieldImage(string Name, string Text, IReadOnlyList<int> Gaps)
 {
@@ -38,17 +75,36 @@ internal sealed record LiveSessionImage(
     JsonElement? Todos,
     IReadOnlyDictionary<string, LiveMessageImage> Messages,
     IReadOnlyDictionary<string, LivePartImage> Parts,
-    IReadOnlyDictionary<string, JsonElement> PendingPermissions,
-    IReadOnlySet<string> RepliedPermissions)
+    LiveRequestsImage Permissions)
 {
     /// <summary>The connection of the upstream's event stream the state is continuous with (null: none).</summary>
     public string? StreamId { get; init; }
 
-    public SessionSnapshot ToSnapshot(SessionRestState stored, SessionMetadata? metadata)
+    /// <summary>Questions asked and answered this epoch, of the session and its descendants.</summary>
+    public LiveRequestsImage Questions { get; init; } = LiveRequestsImage.Empty;
+
+    /// <summary>The descendants this epoch heard of (created, renamed, status changed).</summary>
+    public IReadOnlyList<ChildSession> Children { get; init; } = [];
+
+    /// <summary>
+    /// The snapshot: the stored state overlaid with this image, cut to the newest <paramref name="maxMessages"/>
+    /// messages (<see cref="SessionSnapshot.Earlier"/> says where older ones begin).
+    /// </summary>
+    /// <param name="earlierCursor">opencode's cursor before a given message (its id and creation time).</param>
+    public SessionSnapshot ToSnapshot(SessionRestState stored, SessionMetadata? metadata, int maxMessages,
+        Func<string, long, string> earlierCursor)
     {
         var status = Status ?? stored.Status;
         var idle = status.TryGetProperty("type", out var type) && type.ValueEquals("idle");
-        var messages = MergeMessages(stored.Messages, idle, out var gaps, out var handles);
+        var messages = MergeMessages(stored.Messages, idle, maxMessages, out var gaps, out var handles, out var cut);
+        string? earlier = null;
+        if ((cut || stored.EarlierCursor is not null) && messages.Count > 0)
+        {
+            earlier = CreatedOf(messages[0].Info) is { } created
+                ? earlierCursor(messages[0].Info.GetProperty("id").GetString()!, created)
+                : stored.EarlierCursor;
+        }
+
         return new SessionSnapshot
         {
             Upstream = Key.Upstream,
@@ -57,8 +113,11 @@ internal sealed record LiveSessionImage(
             Seq = Seq,
             Session = SessionInfo ?? stored.Info,
             Messages = messages,
+            Earlier = earlier is null ? null : new EarlierMessages(earlier),
             Status = status,
-            Permissions = MergePermissions(stored.Permissions),
+            Permissions = Permissions.Merge(stored.Permissions),
+            Questions = Questions.Merge(stored.Questions),
+            Children = MergeChildren(stored.Children),
             Todos = Todos ?? (stored.Todos is { ValueKind: JsonValueKind.Array } ? stored.Todos : null),
             Metadata = metadata,
             Gaps = gaps,
@@ -66,9 +125,30 @@ internal sealed record LiveSessionImage(
         };
     }
 
-    private List<MessageWithParts> MergeMessages(IReadOnlyList<MessageWithParts> stored, bool idle,
+    private static long? CreatedOf(JsonElement info) =>
+        info.TryGetProperty("time", out var time) && time.ValueKind == JsonValueKind.Object
+        && time.TryGetProperty("created", out var created) && created.TryGetInt64(out var value) ? value : null;
+
+    /// <summary>opencode's descendants overlaid with what this epoch heard; oldest first (ids sort newest first).</summary>
+    private List<ChildSession> MergeChildren(IReadOnlyList<ChildSession> stored)
+    {
+        var result = new Dictionary<string, ChildSession>(StringComparer.Ordinal);
+        foreach (var child in stored)
+        {
+            result[child.Id] = child;
+        }
+
+        foreach (var child in Children)
+        {
+            result[child.Id] = child;
+        }
+
+        return [.. result.Values.OrderByDescending(c => c.Id, StringComparer.Ordinal)];
+    }
+
+    private List<MessageWithParts> MergeMessages(IReadOnlyList<MessageWithParts> stored, bool idle, int maxMessages,
         out Dictionary<string, IReadOnlyDictionary<string, IReadOnlyList<int>>>? gaps,
-        out Dictionary<string, IReadOnlyDictionary<string, int>>? handles)
+        out Dictionary<string, IReadOnlyDictionary<string, int>>? handles, out bool cut)
     {
         gaps = null;
         handles = null;
@@ -96,8 +176,22 @@ internal sealed record LiveSessionImage(
             }
         }
 
+        // The window: the newest messages only (ids sort by time). What is older is paged from opencode's store, where
+        // it has ended; the live state of an epoch can hold more than the window.
+        cut = messages.Count > maxMessages;
+        foreach (var id in messages.Keys.Take(Math.Max(0, messages.Count - maxMessages)).ToList())
+        {
+            messages.Remove(id);
+        }
+
+        var oldest = messages.Count > 0 ? messages.Keys.First() : null;
         foreach (var (partId, live) in Parts)
         {
+            if (oldest is not null && string.CompareOrdinal(live.MessageId, oldest) < 0)
+            {
+                continue;
+            }
+
             if (!messages.TryGetValue(live.MessageId, out var message))
             {
                 if (live.Removed || Messages.TryGetValue(live.MessageId, out var m) && m.Removed)
@@ -150,68 +244,25 @@ internal sealed record LiveSessionImage(
         var source = live.Json is { } json && !(live.JsonStale && hasStored) ? json : stored;
         var storedFinal = hasStored && (idle || (stored.TryGetProperty("time", out var time) && time.ValueKind == JsonValueKind.Object
             && time.TryGetProperty("end", out _)));
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer))
+        var part = source.ValueKind == JsonValueKind.Object
+            ? JsonSerializer.SerializeToNode(source)!.AsObject()
+            : new JsonObject { ["id"] = partId, ["messageID"] = live.MessageId, ["sessionID"] = Key.SessionId };
+        foreach (var field in live.Fields)
         {
-            writer.WriteStartObject();
-            if (source.ValueKind == JsonValueKind.Object)
+            if (field.Gaps.Count > 0 && storedFinal && PartFields.GetString(stored, field.Name) is { } whole)
             {
-                foreach (var property in source.EnumerateObject())
-                {
-                    if (!live.Fields.Any(f => property.NameEquals(f.Name)))
-                    {
-                        property.WriteTo(writer);
-                    }
-                }
-            }
-            else
-            {
-                writer.WriteString("id", partId);
-                writer.WriteString("messageID", live.MessageId);
-                writer.WriteString("sessionID", Key.SessionId);
+                PartFields.Set(part, field.Name, whole);
+                continue;
             }
 
-            foreach (var field in live.Fields)
+            PartFields.Set(part, field.Name, field.Text);
+            if (field.Gaps.Count > 0)
             {
-                if (field.Gaps.Count > 0 && storedFinal && stored.TryGetProperty(field.Name, out var whole)
-                    && whole.ValueKind == JsonValueKind.String)
-                {
-                    writer.WriteString(field.Name, whole.GetString());
-                    continue;
-                }
-
-                writer.WriteString(field.Name, field.Text);
-                if (field.Gaps.Count > 0)
-                {
-                    (gaps ??= new(StringComparer.Ordinal))[field.Name] = field.Gaps;
-                }
-            }
-
-            writer.WriteEndObject();
-        }
-
-        using var document = JsonDocument.Parse(buffer.WrittenMemory);
-        return document.RootElement.Clone();
-    }
-
-    /// <summary>Pending requests: opencode's list corrected by what this epoch saw asked and replied.</summary>
-    private List<JsonElement> MergePermissions(IEnumerable<JsonElement> stored)
-    {
-        var result = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-        foreach (var request in stored)
-        {
-            if (request.TryGetProperty("id", out var id) && id.GetString() is { } requestId && !RepliedPermissions.Contains(requestId))
-            {
-                result[requestId] = request;
+                (gaps ??= new(StringComparer.Ordinal))[field.Name] = field.Gaps;
             }
         }
 
-        foreach (var (id, request) in PendingPermissions)
-        {
-            result[id] = request;
-        }
-
-        return [.. result.Values];
+        return JsonSerializer.SerializeToElement(part);
     }
 
     private JsonElement StubInfo(string messageId) =>

@@ -8,7 +8,7 @@ public static class LiveSessionsServiceCollectionExtensions
 {
     /// <summary>
     /// Adds <c>Gateway:Replay</c> (validated at start) and the live state of sessions: sequence, epochs, replay log,
-    /// in-flight text.
+    /// in-flight text, and the tree of sessions and their subagents' sessions.
     /// </summary>
     public static IServiceCollection AddLiveSessions(this IServiceCollection services, IConfiguration configuration)
     {
@@ -16,6 +16,7 @@ public static class LiveSessionsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ReplayOptions>, ReplayOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<EpochSource>();
+        services.TryAddSingleton<SessionTree>();
         services.TryAddSingleton(sp => CreateRegistry(sp, mirror: false));
         return services;
     }

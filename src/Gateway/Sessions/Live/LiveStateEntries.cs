@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using OpencodeGateway.Contracts;
 
 namespace OpencodeGateway.Sessions.Live;
 
@@ -26,7 +27,8 @@ internal sealed class LiveChanges
 /// The encoding of a session's live state as entries: <c>i</c> session info, <c>st</c> status, <c>td</c> todos,
 /// <c>m:{id}</c> a message, <c>p:{id}</c> a part (without its streamed fields), <c>f:{part}:{field}</c> a streamed field's
 /// gaps and handle (its text is stored apart, named <c>{part}:{field}</c>), <c>pp:{id}</c> a pending permission request,
-/// <c>pr:{id}</c> a replied one.
+/// <c>pr:{id}</c> a replied one, <c>qp:{id}</c> a pending question, <c>qa:{id}</c> an answered one, <c>c:{id}</c> a
+/// descendant session.
 /// </summary>
 internal static class LiveStateEntries
 {
@@ -45,6 +47,11 @@ internal static class LiveStateEntries
     public static string TextName(string partId, string field) => $"{partId}:{field}";
     public static string PendingField(string id) => "pp:" + id;
     public static string RepliedField(string id) => "pr:" + id;
+    public static string PendingQuestionField(string id) => "qp:" + id;
+    public static string AnsweredQuestionField(string id) => "qa:" + id;
+    public static string ChildField(string id) => "c:" + id;
+
+    public static string Encode(ChildSession child) => JsonSerializer.Serialize(child, Json);
 
     public static string Encode(LiveMessageImage message) => JsonSerializer.Serialize(new MessageEntry(message.Info, message.Removed ? true : null), Json);
 
@@ -89,17 +96,28 @@ internal static class LiveStateEntries
             }
         }
 
-        foreach (var (id, request) in image.PendingPermissions)
+        WriteRequests(changes, image.Permissions, PendingField, RepliedField);
+        WriteRequests(changes, image.Questions, PendingQuestionField, AnsweredQuestionField);
+        foreach (var child in image.Children)
         {
-            changes.Sets.Add((PendingField(id), Encode(request)));
-        }
-
-        foreach (var id in image.RepliedPermissions)
-        {
-            changes.Sets.Add((RepliedField(id), "1"));
+            changes.Sets.Add((ChildField(child.Id), Encode(child)));
         }
 
         return changes;
+    }
+
+    private static void WriteRequests(LiveChanges changes, LiveRequestsImage requests, Func<string, string> pending,
+        Func<string, string> answered)
+    {
+        foreach (var (id, request) in requests.Pending)
+        {
+            changes.Sets.Add((pending(id), Encode(request)));
+        }
+
+        foreach (var id in requests.Answered)
+        {
+            changes.Sets.Add((answered(id), "1"));
+        }
     }
 
     /// <summary>The image the entries (and texts, by <see cref="TextName"/>) describe, at (<paramref name="epoch"/>, <paramref name="seq"/>).</summary>
@@ -112,6 +130,9 @@ internal static class LiveStateEntries
         var fields = new Dictionary<string, List<LiveFieldImage>>(StringComparer.Ordinal);
         var pending = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
         var replied = new HashSet<string>(StringComparer.Ordinal);
+        var pendingQuestions = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        var answeredQuestions = new HashSet<string>(StringComparer.Ordinal);
+        var children = new List<ChildSession>();
         foreach (var (name, value) in entries)
         {
             switch (name)
@@ -160,6 +181,15 @@ internal static class LiveStateEntries
                 case "pr":
                     replied.Add(id);
                     break;
+                case "qp":
+                    pendingQuestions[id] = Parse(value);
+                    break;
+                case "qa":
+                    answeredQuestions.Add(id);
+                    break;
+                case "c":
+                    children.Add(JsonSerializer.Deserialize<ChildSession>(value, Json)!);
+                    break;
             }
         }
 
@@ -170,7 +200,10 @@ internal static class LiveStateEntries
                 fields.TryGetValue(id, out var f) ? f : []);
         }
 
-        return new LiveSessionImage(key, epoch, seq, info, status, todos, messages, partImages, pending, replied);
+        return new LiveSessionImage(key, epoch, seq, info, status, todos, messages, partImages, new LiveRequestsImage(pending, replied))
+        {
+            Questions = new LiveRequestsImage(pendingQuestions, answeredQuestions), Children = children,
+        };
     }
 
     private static JsonElement Parse(string json)

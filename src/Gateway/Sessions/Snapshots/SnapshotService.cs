@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Sessions.History;
@@ -11,8 +12,10 @@ namespace OpencodeGateway.Sessions.Snapshots;
 /// overlaid with the live image read after it, so the snapshot is consistent with the image's seq. The caller must
 /// already receive the session's events (be in its group) before calling, so nothing falls between.
 /// </summary>
-internal sealed class SnapshotService(ISessionHistory history, SnapshotBaseCache bases)
+internal sealed class SnapshotService(ISessionHistory history, SnapshotBaseCache bases, IOptions<SnapshotOptions> options)
 {
+    private readonly int _maxMessages = options.Value.MaxMessages;
+
     private const int Attempts = 3;
 
     public async Task<SessionSnapshot> BuildAsync(SessionKey key, SessionMetadata? metadata, CancellationToken ct)
@@ -25,7 +28,7 @@ internal sealed class SnapshotService(ISessionHistory history, SnapshotBaseCache
             var image = await history.ReadImageAsync(key, ct);
             if (image is not null && image.Epoch == head.Epoch)
             {
-                return image.ToSnapshot(stored, metadata);
+                return image.ToSnapshot(stored, metadata, _maxMessages, OpencodeClient.MessageCursor);
             }
 
             // A new epoch began meanwhile: its base must be fetched within it.

@@ -8,6 +8,8 @@ internal sealed record SessionRecord
 {
     public required string SessionId { get; init; }
     public required string Upstream { get; init; }
+    /// <summary>A subagent's session: its parent session (its owner and workspace are its root's).</summary>
+    public string? ParentId { get; init; }
     public required string OwnerId { get; init; }
     public string? Workspace { get; init; }
     public string? Title { get; init; }
@@ -26,6 +28,7 @@ internal sealed record SessionRecord
         {
             SessionId = SessionId,
             Upstream = Upstream,
+            ParentId = ParentId,
             OwnerId = OwnerId,
             Workspace = Workspace,
             Title = Title,

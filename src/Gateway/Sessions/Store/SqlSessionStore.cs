@@ -48,7 +48,7 @@ internal abstract class SqlSessionStore : ISessionStore
     protected abstract string CreateMigrationsTableSql { get; }
 
     private string SelectColumns => $"""
-        s.id AS SessionId, s.upstream_id AS Upstream, s.owner_id AS OwnerId, s.workspace_id AS Workspace,
+        s.id AS SessionId, s.upstream_id AS Upstream, s.parent_id AS ParentId, s.owner_id AS OwnerId, s.workspace_id AS Workspace,
         s.title AS Title, s.tags AS Tags, {MetadataAsText} AS Metadata, s.version AS Version,
         s.created_at AS CreatedAt, s.updated_at AS UpdatedAt, s.archived_at AS ArchivedAt
         """;
@@ -115,9 +115,9 @@ internal abstract class SqlSessionStore : ISessionStore
         try
         {
             await connection.ExecuteAsync(new CommandDefinition($"""
-                INSERT INTO sessions (id, upstream_id, owner_id, workspace_id, title, tags, metadata, version,
+                INSERT INTO sessions (id, upstream_id, parent_id, owner_id, workspace_id, title, tags, metadata, version,
                                       created_at, updated_at, archived_at)
-                VALUES (@SessionId, @Upstream, @OwnerId, @Workspace, @Title, @Tags, {MetadataParameter}, @Version,
+                VALUES (@SessionId, @Upstream, @ParentId, @OwnerId, @Workspace, @Title, @Tags, {MetadataParameter}, @Version,
                         @CreatedAt, @UpdatedAt, @ArchivedAt)
                 """, Parameters(record), cancellationToken: ct));
         }
@@ -147,7 +147,8 @@ internal abstract class SqlSessionStore : ISessionStore
 
     public async Task<SessionPage> ListAsync(SessionQuery query, CancellationToken ct)
     {
-        var sql = new StringBuilder($"SELECT {SelectColumns} FROM sessions s WHERE 1 = 1");
+        // Subagents' sessions belong to their root's run: lists show roots.
+        var sql = new StringBuilder($"SELECT {SelectColumns} FROM sessions s WHERE s.parent_id IS NULL");
         var parameters = new DynamicParameters();
         if (query.VisibleTo is not null)
         {
@@ -284,6 +285,7 @@ internal abstract class SqlSessionStore : ISessionStore
         var p = new DynamicParameters();
         p.Add("SessionId", r.SessionId);
         p.Add("Upstream", r.Upstream);
+        p.Add("ParentId", r.ParentId);
         p.Add("OwnerId", r.OwnerId);
         p.Add("Workspace", r.Workspace);
         p.Add("Title", r.Title);
@@ -300,6 +302,7 @@ internal abstract class SqlSessionStore : ISessionStore
     {
         SessionId = row.SessionId,
         Upstream = row.Upstream,
+        ParentId = row.ParentId,
         OwnerId = row.OwnerId,
         Workspace = row.Workspace,
         Title = row.Title,
@@ -328,6 +331,7 @@ internal abstract class SqlSessionStore : ISessionStore
     {
         public string SessionId { get; set; } = "";
         public string Upstream { get; set; } = "";
+        public string? ParentId { get; set; }
         public string OwnerId { get; set; } = "";
         public string? Workspace { get; set; }
         public string? Title { get; set; }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Gateway.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -8,6 +9,7 @@ using OpencodeGateway.Fanout;
 using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Streaming;
+using OpencodeGateway.Upstreams;
 
 namespace Gateway.Tests.Sessions.History;
 
@@ -452,7 +454,10 @@ internal sealed class HistoryNode : IAsyncDisposable
         _lease = lease;
         _written = written;
         _dispose = dispose;
-        Dispatcher = new SessionEventDispatcher(registry, history, NullLogger<SessionEventDispatcher>.Instance,
+        // (the spec's events are of root sessions: the tree never asks the upstream)
+        var upstreams = new UpstreamRegistry(Options.Create(new UpstreamsOptions { Upstreams = [new UpstreamOptions { Id = "u", BaseUrl = "http://127.0.0.1:9" }] }),
+            new ServiceCollection().AddHttpClient().BuildServiceProvider().GetRequiredService<IHttpClientFactory>());
+        Dispatcher = new SessionEventDispatcher(registry, history, new SessionTree(upstreams), NullLogger<SessionEventDispatcher>.Instance,
             Options.Create(new StreamingOptions()), time);
     }
 

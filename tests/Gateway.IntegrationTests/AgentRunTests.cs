@@ -1,0 +1,311 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.SignalR;
+using OpencodeGateway.Contracts;
+using OpencodeGateway.Testing;
+using Xunit.Abstractions;
+
+namespace OpencodeGateway.IntegrationTests;
+
+/// <summary>
+/// A real agent run through the gateway on the real opencode (mock LLM): a subagent (opencode's <c>task</c> tool)
+/// whose <c>bash</c> call waits for permission, answered from the root session's watcher; questions answered and
+/// dismissed; an attachment; a tool streaming 400 lines of output, as deltas; a long session paged back. Every watcher
+/// applies events by the client rules, and what it shows is checked at every event it applies.
+/// </summary>
+[Collection(OpencodeCollection.Name)]
+public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
+{
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(120);
+
+    internal const string SubagentPrompt =
+        """go tool=task args={"description":"sub task","prompt":"do it tool=bash","subagent_type":"general"}""";
+
+    internal const string QuestionPrompt =
+        """ask tool=question args={"questions":[{"question":"Which color?","header":"Color","options":[{"label":"Red","description":"r"},{"label":"Blue","description":"b"}]}]}""";
+
+    private static bool Idle(SessionWatcher w) => w.Model.StatusType == "idle";
+
+    private async Task<string> CreateSessionAsync(GatewayHost gateway, string title, string user = "alice")
+    {
+        await using var connection = await gateway.ConnectHubAsync(user);
+        return (await connection.CreateSessionAsync(new CreateSessionRequest(title))).GetProperty("id").GetString()!;
+    }
+
+    /// <summary>Every streamed field a watcher showed, at every event it applied, against opencode's stored parts.</summary>
+    private async Task AssertShownAndFinalAsync(string sessionId, params SessionWatcher[] watchers)
+    {
+        var stored = await stack.StoredMessagesAsync(sessionId);
+        Assert.NotEmpty(SessionModel.FinalFields(stored));
+        foreach (var w in watchers)
+        {
+            Assert.Empty(w.Read(x => x.Model.Mismatches(stored)));
+            Assert.Empty(w.Read(x => x.Failures));
+        }
+    }
+
+    [Fact]
+    public async Task A_subagents_permission_reaches_the_roots_watchers_and_is_answered_there()
+    {
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
+        var root = await CreateSessionAsync(gateway, "subagent run");
+        await using var compact = await SessionWatcher.StartAsync(gateway.HubUrl, root);
+        await using var full = await SessionWatcher.StartAsync(gateway.HubUrl, root, options: GatewayHost.As() with { Events = EventForms.Full });
+
+        await compact.Connection.PromptAsync(new PromptRequest(root, SubagentPrompt));
+        await full.WaitUntilAsync(w => w.Model.Permissions.Count == 1, AnswerTimeout, "the subagent's permission request on the root");
+        var request = full.Read(w => w.Model.Permissions.Values.Single());
+        var child = request["sessionID"]!.GetValue<string>();
+        Assert.NotEqual(root, child);
+        Assert.Contains(("permission.asked", child), full.Read(w => w.Model.FromDescendants));
+        await compact.WaitUntilAsync(w => w.Model.Permissions.ContainsKey(request["id"]!.GetValue<string>()), AnswerTimeout, "compact watcher");
+        await full.WaitUntilAsync(w => w.Model.Children.ContainsKey(child), AnswerTimeout, "child.updated");
+        Assert.Equal(root, full.Read(w => w.Model.Children[child]["parentId"]!.GetValue<string>()));
+        Assert.Equal("sub task (@general subagent)", full.Read(w => w.Model.Children[child]["title"]!.GetValue<string>()));
+
+        // A late joiner of the root sees the child and its pending request in the snapshot; the child joins like any session.
+        await using var late = await SessionWatcher.StartAsync(gateway.HubUrl, root);
+        Assert.True(late.Read(w => w.Model.Permissions.ContainsKey(request["id"]!.GetValue<string>())));
+        Assert.True(late.Read(w => w.Model.Children.ContainsKey(child)));
+        await using var childWatcher = await SessionWatcher.StartAsync(gateway.HubUrl, child);
+        Assert.Single(childWatcher.Read(w => w.Model.Permissions));
+
+        // Answered with the root's id.
+        await compact.Connection.ReplyPermissionAsync(new PermissionReplyRequest(root, request["id"]!.GetValue<string>(), "once"));
+        foreach (var w in new[] { compact, full, late })
+        {
+            await w.WaitUntilAsync(x => Idle(x) && x.Model.AllText().Contains("Tool finished.", StringComparison.Ordinal)
+                && x.Model.PartsOfType("tool").Any(p => p["state"]!["status"]!.GetValue<string>() == "completed"), AnswerTimeout, "the run's end");
+            Assert.Empty(w.Read(x => x.Model.Permissions));
+        }
+
+        await childWatcher.WaitUntilAsync(w => Idle(w) && w.Model.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the child's end");
+        Assert.Contains(("permission.replied", child), full.Read(w => w.Model.FromDescendants));
+        await AssertShownAndFinalAsync(root, compact, full, late);
+        await AssertShownAndFinalAsync(child, childWatcher);
+        Assert.Equal(SessionModel.AllText(await stack.StoredMessagesAsync(child)), childWatcher.Read(w => w.Model.AllText()));
+    }
+
+    [Fact]
+    public async Task Questions_are_answered_and_dismissed_through_the_gateway()
+    {
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
+        var sessionId = await CreateSessionAsync(gateway, "questions");
+        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+
+        await watcher.Connection.PromptAsync(new PromptRequest(sessionId, QuestionPrompt));
+        await watcher.WaitUntilAsync(w => w.Model.Questions.Count == 1, AnswerTimeout, "question.asked");
+        var question = watcher.Read(w => w.Model.Questions.Values.Single());
+        Assert.Equal("Which color?", question["questions"]![0]!["question"]!.GetValue<string>());
+        var requestId = question["id"]!.GetValue<string>();
+        await using (var late = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId))
+        {
+            Assert.True(late.Read(w => w.Model.Questions.ContainsKey(requestId)));
+        }
+
+        var wrongCount = await Assert.ThrowsAsync<HubException>(() => watcher.Connection.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, requestId, [["Red"], ["Blue"]])));
+        Assert.Equal("bad_request", wrongCount.GatewayCode());
+        var unknown = await Assert.ThrowsAsync<HubException>(() => watcher.Connection.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, "que_unknown1", [["Red"]])));
+        Assert.Equal("question_not_found", unknown.GatewayCode());
+
+        await watcher.Connection.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, requestId, [["Red"]]));
+        await watcher.WaitUntilAsync(w => Idle(w) && w.Model.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the answer after the question");
+        Assert.Empty(watcher.Read(w => w.Model.Questions));
+        Assert.Contains("question.replied", watcher.Read(w => w.EventTypes));
+        var tool = watcher.Read(w => w.Model.PartsOfType("tool").Single(p => p["tool"]!.GetValue<string>() == "question"));
+        Assert.Equal("completed", tool["state"]!["status"]!.GetValue<string>());
+        Assert.Contains("\"Which color?\"=\"Red\"", tool["state"]!["output"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // Dismissed: the tool call ends with an error and the session goes idle.
+        await watcher.Connection.PromptAsync(new PromptRequest(sessionId, QuestionPrompt));
+        await watcher.WaitUntilAsync(w => w.Model.Questions.Count == 1, AnswerTimeout, "the second question");
+        var second = watcher.Read(w => w.Model.Questions.Keys.Single());
+        await watcher.Connection.RejectQuestionAsync(new QuestionRejectRequest(sessionId, second));
+        await watcher.WaitUntilAsync(w => Idle(w) && w.Model.Questions.Count == 0
+            && w.Model.PartsOfType("tool").Count(p => p["state"]!["status"]!.GetValue<string>() == "error") == 1, AnswerTimeout, "the dismissed question");
+        Assert.Contains("question.rejected", watcher.Read(w => w.EventTypes));
+        await Assert.ThrowsAsync<HubException>(() => watcher.Connection.RejectQuestionAsync(new QuestionRejectRequest(sessionId, second)));
+        await AssertShownAndFinalAsync(sessionId, watcher);
+    }
+
+    [Fact]
+    public async Task An_attachment_is_stored_by_opencode_and_shown_to_watchers()
+    {
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
+        var sessionId = await CreateSessionAsync(gateway, "attachment");
+        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: GatewayHost.As() with { MessagePack = true });
+        // A 1×1 PNG, and a text file near 1 MiB: both well within the default limit, the second beyond the hub's old 1 MiB message limit.
+        var png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
+        var text = "data:text/plain;base64," + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("attached line\n", 80_000))));
+        await watcher.Connection.PromptAsync(new PromptRequest(sessionId, Parts:
+        [
+            new PromptPart("text", "see the attachments tokens=3"),
+            new PromptPart("file") { Mime = "image/png", Url = png, Filename = "dot.png" },
+            new PromptPart("file") { Mime = "text/plain", Url = text, Filename = "notes.txt" },
+        ]));
+        await watcher.WaitUntilAsync(w => Idle(w) && w.Model.AllText().Contains("t3 ", StringComparison.Ordinal), AnswerTimeout, "the answer");
+
+        var stored = await stack.StoredMessagesAsync(sessionId);
+        var files = stored.EnumerateArray().SelectMany(m => m.GetProperty("parts").EnumerateArray())
+            .Where(p => p.GetProperty("type").GetString() == "file").ToList();
+        Assert.Equal([png, text], files.Select(f => f.GetProperty("url").GetString()));
+        Assert.Equal(["dot.png", "notes.txt"], files.Select(f => f.GetProperty("filename").GetString()));
+        var shown = watcher.Read(w => w.Model.PartsOfType("file").Select(p => p["url"]!.GetValue<string>()).ToList());
+        Assert.Equal([png, text], shown);
+    }
+
+    [Fact]
+    public async Task A_tool_streaming_400_lines_costs_compact_watchers_a_few_times_its_output_and_ends_byte_identical()
+    {
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
+        var sessionId = await CreateSessionAsync(gateway, "long tool output");
+        var forms = new (string Name, GatewayHubClientOptions Options)[]
+        {
+            ("compact JSON", GatewayHost.As() with { ObserveWebSocket = true }),
+            ("compact MessagePack", GatewayHost.As() with { ObserveWebSocket = true, MessagePack = true }),
+            ("full JSON", GatewayHost.As() with { ObserveWebSocket = true, Events = EventForms.Full }),
+        };
+        var watchers = new List<SessionWatcher>();
+        foreach (var (_, options) in forms)
+        {
+            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: options));
+        }
+
+        var bytesBefore = watchers.Select(w => w.Connection.BytesReceived).ToList();
+        var command = """for i in $(seq 1 400); do echo "line $i: lorem ipsum dolor sit amet, consectetur adipiscing elit"; sleep 0.005; done""";
+        var args = JsonSerializer.Serialize(new { command, description = "400 lines" });
+        await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, $"run it tool=bash args={args}"));
+        await watchers[0].WaitUntilAsync(w => w.Model.Permissions.Count == 1, AnswerTimeout, "permission request");
+        await watchers[0].Connection.ReplyPermissionAsync(new PermissionReplyRequest(sessionId, watchers[0].Read(w => w.Model.Permissions.Keys.Single()), "once"));
+        foreach (var w in watchers)
+        {
+            await w.WaitUntilAsync(x => Idle(x) && x.Model.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the run's end");
+        }
+
+        var stored = await stack.StoredMessagesAsync(sessionId);
+        var tool = stored.EnumerateArray().SelectMany(m => m.GetProperty("parts").EnumerateArray()).Single(p => p.GetProperty("type").GetString() == "tool");
+        var final = tool.GetProperty("state").GetProperty("output").GetString()!;
+        Assert.True(final.Length > 20_000, $"output {final.Length} chars");
+        Assert.Equal(final, tool.GetProperty("state").GetProperty("metadata").GetProperty("output").GetString());
+        await AssertShownAndFinalAsync(sessionId, [.. watchers]);
+
+        for (var i = 0; i < forms.Length; i++)
+        {
+            var bytes = watchers[i].Connection.BytesReceived - bytesBefore[i];
+            var grew = watchers[i].Read(w => w.Model.ShownCountOf(SessionModel.StreamedFields[1]));
+            output.WriteLine($"{forms[i].Name}: {bytes:N0} bytes for {final.Length:N0} chars of output ({(double)bytes / final.Length:0.00}x), "
+                + $"{grew} moments of the streamed output recorded, {watchers[i].Read(w => w.Model.CompactApplied)} compact deltas");
+            if (i < 2)
+            {
+                Assert.True(bytes <= 3 * final.Length, $"{forms[i].Name}: {bytes} bytes > 3x the output ({final.Length})");
+            }
+        }
+
+        foreach (var w in watchers)
+        {
+            await w.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Sixty_turns_snapshot_a_bounded_window_and_page_back_to_every_stored_message()
+    {
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
+        var sessionId = await CreateSessionAsync(gateway, "long session");
+        await using var driver = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        var snapshotBytes = new Dictionary<int, int>();
+        for (var turn = 1; turn <= 60; turn++)
+        {
+            await driver.Connection.PromptAsync(new PromptRequest(sessionId, $"turn {turn} tokens=20 delay=0"));
+            await driver.WaitUntilAsync(w => Idle(w) && w.Model.AllText().Contains($"turn {turn} ", StringComparison.Ordinal)
+                && w.Model.Messages.Count() >= 2 * turn && w.Model.Messages.Last().Info["time"]?["completed"] is not null, AnswerTimeout, $"turn {turn}");
+            if (turn is 30 or 60)
+            {
+                await using var joiner = await gateway.ConnectHubAsync("alice");
+                var join = await joiner.JoinAsync(new JoinRequest(sessionId));
+                snapshotBytes[turn] = join.GetProperty("snapshot").GetRawText().Length;
+                Assert.Equal(20, join.GetProperty("snapshot").GetProperty("messages").GetArrayLength());
+            }
+        }
+
+        output.WriteLine($"snapshot bytes: 30 turns {snapshotBytes[30]:N0}, 60 turns {snapshotBytes[60]:N0} ({(double)snapshotBytes[60] / snapshotBytes[30]:0.00}x)");
+        Assert.True(snapshotBytes[60] <= 1.2 * snapshotBytes[30]);
+
+        // Page back to the start: every message byte-identical to opencode's.
+        await using var reader = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        var pages = 0;
+        while (reader.Read(w => w.Model.EarlierCursor) is { } cursor)
+        {
+            var page = await reader.Connection.LoadEarlierAsync(new LoadEarlierRequest(sessionId, cursor, 25));
+            reader.Read(w =>
+            {
+                w.Model.ApplyEarlierPage(page);
+                return 0;
+            });
+            pages++;
+        }
+
+        var stored = (await stack.StoredMessagesAsync(sessionId)).EnumerateArray().ToList();
+        var held = reader.Read(w => w.Model.Messages.ToList());
+        Assert.Equal(120, stored.Count);
+        Assert.Equal(stored.Count, held.Count);
+        Assert.Equal(4, pages); // 100 older messages, 25 a page
+        for (var i = 0; i < stored.Count; i++)
+        {
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(stored[i].GetProperty("info").GetRawText()), held[i].Info), $"message {i} info");
+            var storedParts = stored[i].GetProperty("parts").EnumerateArray().Select(p => JsonNode.Parse(p.GetRawText())).ToList();
+            Assert.Equal(storedParts.Count, held[i].Parts.Count);
+            Assert.All(storedParts.Zip(held[i].Parts), p => Assert.True(JsonNode.DeepEquals(p.First, p.Second), $"message {i}: {p.First}\n{p.Second}"));
+        }
+
+        // Bad cursors are refused with a code, the connection stays.
+        var bad = await Assert.ThrowsAsync<HubException>(() => reader.Connection.LoadEarlierAsync(new LoadEarlierRequest(sessionId, "not-a-cursor")));
+        Assert.Equal("bad_request", bad.GatewayCode());
+    }
+
+    [Fact]
+    public async Task Another_users_subagent_sessions_stay_invisible()
+    {
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
+        var root = await CreateSessionAsync(gateway, "alice's run", "alice");
+        await using var alice = await SessionWatcher.StartAsync(gateway.HubUrl, root);
+        await using var bob = await gateway.ConnectHubAsync("bob");
+        var bobSession = await CreateSessionAsync(gateway, "bob's", "bob");
+        await bob.JoinAsync(new JoinRequest(bobSession));
+
+        await alice.Connection.PromptAsync(new PromptRequest(root, SubagentPrompt));
+        await alice.WaitUntilAsync(w => w.Model.Permissions.Count == 1, AnswerTimeout, "the subagent's permission request");
+        var request = alice.Read(w => w.Model.Permissions.Values.Single());
+        var child = request["sessionID"]!.GetValue<string>();
+        var requestId = request["id"]!.GetValue<string>();
+
+        foreach (var call in new Func<Task>[]
+        {
+            () => bob.JoinAsync(new JoinRequest(child)),
+            () => bob.ReplyPermissionAsync(new PermissionReplyRequest(child, requestId, "once")),
+            () => bob.ReplyPermissionAsync(new PermissionReplyRequest(root, requestId, "once")),
+            () => bob.ReplyQuestionAsync(new QuestionReplyRequest(child, "que_x1", [["Red"]])),
+            () => bob.RejectQuestionAsync(new QuestionRejectRequest(child, "que_x1")),
+            () => bob.LoadEarlierAsync(new LoadEarlierRequest(child, "eyJpZCI6Im1zZ194IiwidGltZSI6MX0")),
+        })
+        {
+            Assert.Equal("session_not_found", (await Assert.ThrowsAsync<HubException>(call)).GatewayCode());
+        }
+
+        // bob's own session does not answer for alice's request either.
+        Assert.Equal("permission_not_found", (await Assert.ThrowsAsync<HubException>(
+            () => bob.ReplyPermissionAsync(new PermissionReplyRequest(bobSession, requestId, "once")))).GatewayCode());
+        Assert.Equal(1, alice.Read(w => w.Model.Permissions.Count));
+        await alice.Connection.ReplyPermissionAsync(new PermissionReplyRequest(child, requestId, "once"));
+        await alice.WaitUntilAsync(w => Idle(w) && w.Model.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the run's end");
+        // Nothing of alice's run reached bob: every event bob received is of his own session.
+        while (await bob.NextAsync(nameof(ISessionClient.SessionEvent), TimeSpan.FromMilliseconds(200)) is { } received)
+        {
+            Assert.Equal(bobSession, received.GetProperty("sessionId").GetString());
+            Assert.False(received.TryGetProperty("childSessionId", out _));
+        }
+
+        var bobsList = await bob.ListSessionsAsync();
+        Assert.DoesNotContain(bobsList.GetProperty("items").EnumerateArray(), s => s.GetProperty("sessionId").GetString() == child);
+    }
+}

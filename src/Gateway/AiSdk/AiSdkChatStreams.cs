@@ -159,7 +159,7 @@ internal sealed class AiSdkChatStreams(
 
         async Task RestateAsync(SessionSnapshot snapshot, Continuation? continuation)
         {
-            var answer = continuation?.Answer ?? await LatestAnswerAsync(watch.Key, snapshot, ct);
+            var answer = continuation?.Answer ?? await LatestAnswerAsync(watch.Client, snapshot, ct);
             (epoch, seq) = (snapshot.Epoch, snapshot.Seq);
             if (continuation is null)
             {
@@ -183,14 +183,14 @@ internal sealed class AiSdkChatStreams(
     /// The latest answer: the assistant messages after the last user message, paged back past the snapshot's window
     /// when the answer began before it (its id is its first message's).
     /// </summary>
-    public async Task<IReadOnlyList<MessageWithParts>> LatestAnswerAsync(SessionKey key, SessionSnapshot snapshot, CancellationToken ct)
+    public async Task<IReadOnlyList<MessageWithParts>> LatestAnswerAsync(OpencodeClient client, SessionSnapshot snapshot, CancellationToken ct)
     {
         var messages = snapshot.Messages;
         var earlier = snapshot.Earlier;
         var lastUser = LastUserMessage(messages);
         while (lastUser < 0 && earlier is not null)
         {
-            var page = await sessions.LoadEarlierAsync(key, earlier.Cursor, limit: null, ct);
+            var page = await sessions.LoadEarlierAsync(client, snapshot.SessionId, earlier.Cursor, limit: null, ct);
             messages = [.. page.Messages, .. messages];
             earlier = page.Earlier;
             lastUser = LastUserMessage(page.Messages); // the page comes first: its index is the index in messages
@@ -203,12 +203,12 @@ internal sealed class AiSdkChatStreams(
     /// A window of messages (a snapshot's or a page's) with earlier pages put before it until it starts with a user
     /// message, so that no answer is cut in two; <c>earlier</c>: where the messages before it begin.
     /// </summary>
-    public async Task<(IReadOnlyList<MessageWithParts> Messages, EarlierMessages? Earlier)> WholeAnswersAsync(SessionKey key,
-        IReadOnlyList<MessageWithParts> messages, EarlierMessages? earlier, CancellationToken ct)
+    public async Task<(IReadOnlyList<MessageWithParts> Messages, EarlierMessages? Earlier)> WholeAnswersAsync(OpencodeClient client,
+        string sessionId, IReadOnlyList<MessageWithParts> messages, EarlierMessages? earlier, CancellationToken ct)
     {
         while (earlier is not null && (messages.Count == 0 || UiMessageMapper.String(messages[0].Info, "role") != "user"))
         {
-            var page = await sessions.LoadEarlierAsync(key, earlier.Cursor, limit: null, ct);
+            var page = await sessions.LoadEarlierAsync(client, sessionId, earlier.Cursor, limit: null, ct);
             messages = [.. page.Messages, .. messages];
             earlier = page.Earlier;
         }

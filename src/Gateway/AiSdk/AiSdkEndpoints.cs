@@ -7,7 +7,6 @@ using OpencodeGateway.Api;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.AiSdk;
@@ -103,7 +102,7 @@ internal static partial class AiSdkEndpoints
         var ct = context.RequestAborted;
         await using var watch = await streams.SubscribeAsync(client, sessionId, ct);
         var snapshot = await streams.SnapshotAsync(watch, ct);
-        var latest = await streams.LatestAnswerAsync(watch.Key, snapshot, ct);
+        var latest = await streams.LatestAnswerAsync(client, snapshot, ct);
         var latestId = latest.Count > 0 ? UiMessageMapper.String(latest[0].Info, "id") : null;
         if (latestId != answer.MessageId)
         {
@@ -211,14 +210,13 @@ internal static partial class AiSdkEndpoints
         {
             await using var watch = await streams.SubscribeAsync(client, sessionId, ct);
             var snapshot = await streams.SnapshotAsync(watch, ct);
-            (var messages, earlier) = await streams.WholeAnswersAsync(watch.Key, snapshot.Messages, snapshot.Earlier, ct);
+            (var messages, earlier) = await streams.WholeAnswersAsync(client, sessionId, snapshot.Messages, snapshot.Earlier, ct);
             history = UiMessageHistory.From(messages, snapshot);
         }
         else
         {
-            var key = new SessionKey(client.UpstreamId, sessionId);
-            var page = await sessions.LoadEarlierAsync(key, before, pageLimit, ct);
-            (var messages, earlier) = await streams.WholeAnswersAsync(key, page.Messages, page.Earlier, ct);
+            var page = await sessions.LoadEarlierAsync(client, sessionId, before, pageLimit, ct);
+            (var messages, earlier) = await streams.WholeAnswersAsync(client, sessionId, page.Messages, page.Earlier, ct);
             history = UiMessageHistory.From(messages, pending: null);
         }
 

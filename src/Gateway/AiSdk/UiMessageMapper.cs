@@ -57,8 +57,12 @@ internal sealed class UiMessageMapper(string sessionId, Func<string, string?> ro
 
     public bool Started { get; private set; }
 
-    /// <summary>A permission request or a question shown in this stream waits for an answer.</summary>
-    public bool WaitingForUser => _requests.Values.Any(r => r.Status == Request.Pending);
+    /// <summary>
+    /// A permission request or a question waits for an answer, shown as the app answers it: an approval request on its
+    /// tool call, a question part. (A permission that is only a <c>data-opencode-permission</c> part so far — its tool call
+    /// is not shown yet, or has no input yet — does not end the stream: its approval follows.)
+    /// </summary>
+    public bool WaitingForUser => _requests.Values.Any(r => r.Status == Request.Pending && r.Shown);
 
     /// <summary>
     /// Maps one event. False when the event shows text the mapper never saw (a delta past the part's end): restate the
@@ -787,6 +791,9 @@ internal sealed class UiMessageMapper(string sessionId, Func<string, string?> ro
         public PermissionView? Data { get; set; }
         /// <summary>A question shown as a part of its own.</summary>
         public QuestionPart? Part { get; set; }
+
+        /// <summary>Shown for the app to answer: its approval requested, or its question part sent.</summary>
+        public bool Shown => IsQuestion ? Part is not null || Target?.InputForApp == true : Approval?.RequestSent == true;
     }
 
     /// <summary>One approval of a tool call (a subagent's tool call can ask more than once).</summary>
@@ -894,6 +901,9 @@ internal sealed class UiMessageMapper(string sessionId, Func<string, string?> ro
         /// <summary>What the app answered on this tool call, shown until opencode's own result.</summary>
         public ClientToolResult? ClientResult { get; set; }
 
+        /// <summary>Its input was sent as the app's to answer (<c>providerExecuted: false</c>).</summary>
+        public bool InputForApp => _inputForApp == true;
+
         private JsonElement State => _part.TryGetProperty("state", out var s) && s.ValueKind == JsonValueKind.Object ? s : default;
 
         public void Update(JsonElement part)
@@ -962,15 +972,17 @@ internal sealed class UiMessageMapper(string sessionId, Func<string, string?> ro
 
             if (status is "completed" or "error")
             {
+                // A refused approval ends the call as denied, whatever came of it (a subagent may go on without the
+                // refused call): the protocol has no result for a call whose approval was refused.
                 _resultSent = true;
-                output.Add(status == "completed"
-                    ? new UiMessageChunk(UiChunkTypes.ToolOutputAvailable)
-                    {
-                        ToolCallId = CallId, Dynamic = true, ProviderExecuted = true,
-                        Output = state.TryGetProperty("output", out var o) ? o.Clone() : null,
-                    }
-                    : Approvals.Count > 0 && Approvals[^1].Approved == false
-                        ? new UiMessageChunk(UiChunkTypes.ToolOutputDenied) { ToolCallId = CallId }
+                output.Add(Approvals.Count > 0 && Approvals[^1].Approved == false
+                    ? new UiMessageChunk(UiChunkTypes.ToolOutputDenied) { ToolCallId = CallId }
+                    : status == "completed"
+                        ? new UiMessageChunk(UiChunkTypes.ToolOutputAvailable)
+                        {
+                            ToolCallId = CallId, Dynamic = true, ProviderExecuted = true,
+                            Output = state.TryGetProperty("output", out var o) ? o.Clone() : null,
+                        }
                         : new UiMessageChunk(UiChunkTypes.ToolOutputError)
                         {
                             ToolCallId = CallId, Dynamic = true, ProviderExecuted = true, ErrorText = String(state, "error") ?? "The tool failed.",

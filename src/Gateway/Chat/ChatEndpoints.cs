@@ -64,7 +64,7 @@ internal static class ChatEndpoints
         }
 
         var (client, _) = await catalog.AuthorizeAsync(user, sessionId, upstream: null, ct);
-        var watch = await streams.SubscribeAsync(new SessionKey(client.UpstreamId, sessionId), ct);
+        var watch = await streams.SubscribeAsync(client, sessionId, ct);
         try
         {
             await sessions.PromptAsync(client, new PromptRequest(sessionId, request.Message), ct);
@@ -102,7 +102,7 @@ internal static class ChatEndpoints
         var header = context.Request.Headers["Last-Event-ID"].ToString();
         var position = ParsePosition(string.IsNullOrEmpty(header) ? lastEventId : header);
         await client.GetSessionAsync(sessionId, ct); // a 404 now, as problem details, not mid-stream
-        var watch = await streams.SubscribeAsync(new SessionKey(client.UpstreamId, sessionId), ct);
+        var watch = await streams.SubscribeAsync(client, sessionId, ct);
         return TypedResults.ServerSentEvents(Run(watch, position ?? new StreamPosition(0, 0), ct));
     }
 
@@ -164,15 +164,16 @@ internal sealed class ChatStreams(SessionFeeds feeds, SessionSubscriptions subsc
     SnapshotService snapshots, SessionService sessions, IOptions<OutboxOptions> options, TimeProvider time)
 {
     /// <summary>Subscribes to the session's events on this node, then reads its position: nothing falls between.</summary>
-    public async Task<Watch> SubscribeAsync(SessionKey key, CancellationToken ct)
+    public async Task<Watch> SubscribeAsync(OpencodeClient client, string sessionId, CancellationToken ct)
     {
+        var key = new SessionKey(client.UpstreamId, sessionId);
         var subscription = subscriptions.Add(key.GroupName, options.Value.MaxQueuedMessages);
         IAsyncDisposable? feed = null;
         try
         {
             feed = await feeds.AcquireAsync(key, ct);
             var position = await history.EnsureAsync(key, ct);
-            return new Watch(key.SessionId, subscription, feed, position, new ChatStream(key, subscription, history, snapshots, sessions, time));
+            return new Watch(key.SessionId, subscription, feed, position, new ChatStream(client, key, subscription, history, snapshots, sessions, time));
         }
         catch
         {

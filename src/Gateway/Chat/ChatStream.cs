@@ -7,6 +7,7 @@ using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Snapshots;
+using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Chat;
 
@@ -22,6 +23,7 @@ namespace OpencodeGateway.Chat;
 /// Resuming from any id sent therefore yields exactly what followed it.
 /// </remarks>
 internal sealed class ChatStream(
+    OpencodeClient client,
     SessionKey key,
     SessionSubscriptions.Subscription subscription,
     ISessionHistory history,
@@ -207,7 +209,7 @@ internal sealed class ChatStream(
         var lastUser = LastUserMessage(messages);
         while (lastUser < 0 && earlier is not null)
         {
-            var page = await sessions.LoadEarlierAsync(key, earlier.Cursor, limit: null, ct);
+            var page = await sessions.LoadEarlierAsync(client, _sessionId, earlier.Cursor, limit: null, ct);
             messages = [.. page.Messages, .. messages];
             earlier = page.Earlier;
             lastUser = LastUserMessage(page.Messages); // the page comes first: its index is the index in messages

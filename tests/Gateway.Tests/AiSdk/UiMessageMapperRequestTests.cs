@@ -17,7 +17,12 @@ public sealed class UiMessageMapperRequestTests
     [Fact]
     public void A_permission_request_is_an_approval_on_its_tool_call_and_the_stream_waits_for_it()
     {
-        var (mapper, chunks) = Start(StepStart(), Tool("call_1", "bash", "running"), PermissionAsked("per_1", "call_1"));
+        // opencode asks before it shows the call running: the approval waits for the call's input.
+        var (mapper, chunks) = Start(StepStart(), Tool("call_1", "bash", "pending"), PermissionAsked("per_1", "call_1"));
+        Assert.False(mapper.WaitingForUser);
+        Assert.DoesNotContain(chunks, c => c.Type == UiChunkTypes.ToolApprovalRequest);
+
+        Apply(mapper, chunks, Tool("call_1", "bash", "running"));
 
         Assert.True(mapper.WaitingForUser);
         var message = UiMessageModel.Fold(chunks);
@@ -39,14 +44,17 @@ public sealed class UiMessageMapperRequestTests
     }
 
     [Fact]
-    public void A_refused_approval_ends_its_tool_call_as_denied()
+    public void A_refused_approval_ends_its_tool_call_as_denied_even_when_a_subagent_went_on()
     {
         var (mapper, chunks) = Start(StepStart(), Tool("call_1", "bash", "running"), PermissionAsked("per_1", "call_1"),
-            PermissionReplied("per_1", "reject"), Tool("call_1", "bash", "error", error: "The user rejected permission"));
+            PermissionReplied("per_1", "reject"), Tool("call_1", "bash", "error", error: "The user rejected permission"),
+            Tool("call_task", "task", "running", subagent: "ses_child"), PermissionAsked("per_2", "call_c", child: "ses_child"),
+            PermissionReplied("per_2", "reject", child: "ses_child"), Tool("call_task", "task", "completed", output: "done without it", subagent: "ses_child"));
 
         Assert.False(mapper.WaitingForUser);
-        Assert.Equal("output-denied", UiMessageModel.Fold(chunks).Tool("call_1").State);
-        Assert.Contains(chunks, c => c.Type == UiChunkTypes.ToolApprovalResponse && c.Approved == false);
+        var message = UiMessageModel.Fold(chunks);
+        Assert.Equal(("output-denied", false), (message.Tool("call_1").State, message.Tool("call_1").Approved));
+        Assert.Equal(("output-denied", false), (message.Tool("call_task").State, message.Tool("call_task").Approved));
     }
 
     [Fact]
@@ -56,10 +64,12 @@ public sealed class UiMessageMapperRequestTests
         var (mapper, chunks) = Start(StepStart(), Tool("call_task", "task", "running"), Child("ses_child", Root), Child("ses_grand", "ses_child"),
             PermissionAsked("per_2", "call_in_grandchild", child: "ses_grand"));
         Assert.DoesNotContain(chunks, c => c.Type == UiChunkTypes.ToolApprovalRequest);
-        Assert.True(mapper.WaitingForUser); // its data part shows it
+        Assert.Single(chunks, c => c.Type == UiChunkTypes.DataPermission);
+        Assert.False(mapper.WaitingForUser);
 
         Apply(mapper, chunks, Tool("call_task", "task", "running", subagent: "ses_child"));
 
+        Assert.True(mapper.WaitingForUser);
         var message = UiMessageModel.Fold(chunks);
         Assert.Equal(("approval-requested", "per_2"), (message.Tool("call_task").State, message.Tool("call_task").ApprovalId));
         var data = (UiMessageMapper.PermissionData)message.Parts.Single(p => p.Type == UiChunkTypes.DataPermission).Data!;

@@ -172,6 +172,11 @@ internal static partial class AiSdkEndpoints
             {
                 // answered meanwhile
             }
+            catch (GatewayException e) when (e.Errors is { Count: 1 } errors && errors.Keys.Single().StartsWith("answers", StringComparison.Ordinal))
+            {
+                // The answers' own checks name them from the output the app set.
+                throw GatewayException.Invalid($"{result.Field}.output.{errors.Keys.Single()}", errors.Values.Single()[0], e.Code);
+            }
         }
 
         return answered;

@@ -169,6 +169,47 @@ public sealed class AiSdkEndpointTests : IAsyncLifetime
         Assert.Empty(_host.Upstream.PermissionReplies);
     }
 
+    [Fact]
+    public async Task A_question_the_app_answered_is_replied_and_answers_it_cannot_take_are_refused_naming_the_output()
+    {
+        var sessionId = await SessionWaitingForApprovalAsync("per_1", "call_1");
+        _host.Upstream.Questions.Add(new JsonObject
+        {
+            ["id"] = "que_1", ["sessionID"] = sessionId,
+            ["questions"] = new JsonArray(new JsonObject { ["question"] = "Which color?", ["header"] = "Color", ["options"] = new JsonArray() }),
+            ["tool"] = new JsonObject { ["messageID"] = "msg_2", ["callID"] = "call_1" },
+        });
+        string Answered(object output) => JsonSerializer.Serialize(new
+        {
+            id = sessionId, trigger = "submit-message",
+            messages = new object[]
+            {
+                new
+                {
+                    id = "msg_2", role = "assistant", parts = new object[]
+                    {
+                        new { type = "step-start" },
+                        new
+                        {
+                            type = "dynamic-tool", toolName = "question", toolCallId = "call_1", state = "output-available", input = new { }, output,
+                            callProviderMetadata = new { opencode = new { requestId = "que_1" } },
+                        },
+                    },
+                },
+            },
+        });
+
+        await AssertProblemAsync(await PostAsync(Answered(new { answers = "Red" })), HttpStatusCode.BadRequest, "bad_request", "messages[0].parts[1].output.answers");
+        await AssertProblemAsync(await PostAsync(Answered(new { answers = new[] { new[] { "" } } })), HttpStatusCode.BadRequest, "bad_request",
+            "messages[0].parts[1].output.answers[0][0]");
+        Assert.Empty(_host.Upstream.QuestionAnswers);
+
+        using var response = await PostAsync(Answered(new { answers = new[] { new[] { "Red" } } }));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(["reply que_1 [[\"Red\"]]"], _host.Upstream.QuestionAnswers);
+    }
+
     /// <summary>A session of alice's whose answer (<c>msg_2</c>, after the user's <c>msg_1</c>: opencode's ids grow) has a bash call waiting for permission <paramref name="requestId"/>.</summary>
     private async Task<string> SessionWaitingForApprovalAsync(string requestId, string callId)
     {

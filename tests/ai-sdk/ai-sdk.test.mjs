@@ -20,6 +20,9 @@ const bob = mintToken('ai-sdk-bob');
 const mockAnswer = (tokens) => Array.from({ length: tokens }, (_, i) => `t${i + 1} `).join('');
 const textOf = (message) => message.parts.filter((p) => p.type === 'text').map((p) => p.text).join('');
 const userMessage = (text) => ({ id: randomUUID(), role: 'user', parts: [{ type: 'text', text }] });
+/** As the README's useChat: send once every approval and every question of the last step is answered. */
+const sendAutomaticallyWhen = (options) =>
+  lastAssistantMessageIsCompleteWithApprovalResponses(options) || lastAssistantMessageIsCompleteWithToolCalls(options);
 /** The message's tool part whose approval is in `state` (requested, responded). */
 const approvalOf = (message, state) => message?.parts.find((p) => p.type === 'dynamic-tool' && p.state === `approval-${state}`);
 /** The message's question waiting for the app's answer. */
@@ -138,7 +141,7 @@ describe('AI SDK UI message stream (/api/ai-sdk/chat)', { concurrency: false }, 
   });
 
   it("useChat's tool approval: addToolApprovalResponse answers the permission and the same message goes on", { timeout: 60_000 }, async () => {
-    const chat = newChat({ sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses });
+    const chat = newChat({ sendAutomaticallyWhen });
     await chat.sendMessage({ text: 'run the tool=bash' });
     await chat.until(() => approvalOf(chat.lastMessage, 'requested'), { what: 'the approval request' });
     assert.equal(chat.messages.length, 2);
@@ -167,7 +170,7 @@ describe('AI SDK UI message stream (/api/ai-sdk/chat)', { concurrency: false }, 
     await chat.until(() => approvalOf(chat.lastMessage, 'requested'), { what: 'the second approval request' });
     const history = await (await get(`${chat.id}/messages`)).json();
     await validateUIMessages({ messages: history });
-    const reloaded = newChat({ id: chat.id, messages: history, sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses });
+    const reloaded = newChat({ id: chat.id, messages: history, sendAutomaticallyWhen });
     const second = approvalOf(reloaded.lastMessage, 'requested');
     assert.equal(second.toolCallId, approvalOf(chat.lastMessage, 'requested').toolCallId);
     await reloaded.addToolApprovalResponse({ id: second.approval.id, approved: true });
@@ -179,7 +182,7 @@ describe('AI SDK UI message stream (/api/ai-sdk/chat)', { concurrency: false }, 
 
   it("a subagent's permission is the approval of the root's task call: given, the run completes; refused, the call is denied", { timeout: 90_000 }, async () => {
     const subagent = 'go tool=task args={"description":"sub task","prompt":"do it tool=bash","subagent_type":"general"}';
-    const chat = newChat({ sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses });
+    const chat = newChat({ sendAutomaticallyWhen });
     await chat.sendMessage({ text: subagent });
     await chat.until(() => approvalOf(chat.lastMessage, 'requested'), { what: "the subagent's approval request" });
     const approved = approvalOf(chat.lastMessage, 'requested');
@@ -214,7 +217,16 @@ describe('AI SDK UI message stream (/api/ai-sdk/chat)', { concurrency: false }, 
 
   it("a question is a tool part useChat answers with addToolOutput, and dismisses with an output error", { timeout: 90_000 }, async () => {
     const ask = 'ask tool=question args={"questions":[{"question":"Which color?","header":"Color","options":[{"label":"Red","description":"r"},{"label":"Blue","description":"b"}]}]}';
-    const chat = newChat({ sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithToolCalls });
+    let posts = 0;
+    const counted = new DefaultChatTransport({
+      api,
+      headers: { authorization: `Bearer ${alice}` },
+      fetch: (url, init) => {
+        if (init?.method === 'POST') posts++;
+        return fetch(url, init);
+      },
+    });
+    const chat = newChat({ sendAutomaticallyWhen, transport: counted });
     await chat.sendMessage({ text: ask });
     await chat.until(() => questionOf(chat.lastMessage), { what: 'the question' });
     const asked = questionOf(chat.lastMessage);
@@ -228,6 +240,8 @@ describe('AI SDK UI message stream (/api/ai-sdk/chat)', { concurrency: false }, 
     assert.equal(answered.state, 'output-available');
     assert.match(answered.output, /Which color\?"="Red"/);
     await validateUIMessages({ messages: chat.messages });
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(posts, 2, 'the prompt and the answer: nothing sent again by itself');
 
     // Asked again, and dismissed: the run ends with the tool's error.
     await chat.sendMessage({ text: ask });
@@ -238,6 +252,8 @@ describe('AI SDK UI message stream (/api/ai-sdk/chat)', { concurrency: false }, 
       && !questionOf(chat.lastMessage), { what: 'the dismissed question' });
     assert.equal(await transport().reconnectToStream({ chatId: chat.id }), null, 'the run ended');
     assert.deepEqual(chat.messages.map((m) => m.role), ['user', 'assistant', 'user', 'assistant']);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(posts, 4);
   });
 
   it('a question answered through its route: the transport resumes the rest, and a second answer is question_not_found', { timeout: 60_000 }, async () => {

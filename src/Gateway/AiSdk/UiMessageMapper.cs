@@ -861,17 +861,21 @@ internal sealed class UiMessageMapper(string sessionId, Func<string, string?> ro
                 return;
             }
 
+            // Answered, the question is opencode's (providerExecuted): useChat's sendAutomaticallyWhen must not send it again.
             if (question.Status == Request.Rejected)
             {
                 _resultSent = true;
-                output.Add(new UiMessageChunk(UiChunkTypes.ToolOutputError) { ToolCallId = question.Id, Dynamic = true, ErrorText = "The question was dismissed." });
+                output.Add(new UiMessageChunk(UiChunkTypes.ToolOutputError)
+                {
+                    ToolCallId = question.Id, Dynamic = true, ProviderExecuted = true, ErrorText = "The question was dismissed.",
+                });
             }
             else if (question.Status == Request.Replied && question.Answers is { } answers)
             {
                 _resultSent = true;
                 output.Add(new UiMessageChunk(UiChunkTypes.ToolOutputAvailable)
                 {
-                    ToolCallId = question.Id, Dynamic = true, Output = JsonSerializer.SerializeToElement(new { answers }),
+                    ToolCallId = question.Id, Dynamic = true, ProviderExecuted = true, Output = JsonSerializer.SerializeToElement(new { answers }),
                 });
             }
         }
@@ -990,10 +994,11 @@ internal sealed class UiMessageMapper(string sessionId, Func<string, string?> ro
             }
             else if (ClientResult is { } result && Question?.Status != Request.Pending && !_clientResultSent)
             {
+                // Sent to opencode, the answer is opencode's (providerExecuted): sendAutomaticallyWhen must not send it again.
                 _clientResultSent = true;
                 output.Add(result.ErrorText is { } error
-                    ? new UiMessageChunk(UiChunkTypes.ToolOutputError) { ToolCallId = CallId, Dynamic = true, ErrorText = error }
-                    : new UiMessageChunk(UiChunkTypes.ToolOutputAvailable) { ToolCallId = CallId, Dynamic = true, Output = result.Output });
+                    ? new UiMessageChunk(UiChunkTypes.ToolOutputError) { ToolCallId = CallId, Dynamic = true, ProviderExecuted = true, ErrorText = error }
+                    : new UiMessageChunk(UiChunkTypes.ToolOutputAvailable) { ToolCallId = CallId, Dynamic = true, ProviderExecuted = true, Output = result.Output });
             }
         }
 

@@ -115,8 +115,8 @@ public sealed class UiMessageMapperRequestTests
 
         Assert.False(mapper.WaitingForUser);
         message = UiMessageModel.Fold(chunks);
-        Assert.Equal("""{"answers":[["Blue"]]}""", message.Tool("que_2").Output!.Value.GetRawText());
-        Assert.Equal("output-error", message.Tool("que_3").State);
+        Assert.Equal(("""{"answers":[["Blue"]]}""", true), (message.Tool("que_2").Output!.Value.GetRawText(), message.Tool("que_2").ProviderExecuted));
+        Assert.Equal(("output-error", true), (message.Tool("que_3").State, message.Tool("que_3").ProviderExecuted));
         Assert.Equal("input-available", message.Tool("call_task").State);
     }
 
@@ -183,9 +183,10 @@ public sealed class UiMessageMapperRequestTests
         mapper.Continue(client, answered, [Stored(StepStartPart(), ToolPart("call_q", "question", "running"))],
             Snapshot() with { Questions = [Question("que_1", "call_q", child: null)] }, chunks);
 
+        // Sent to opencode, the answer is provider-executed: useChat's sendAutomaticallyWhen does not send it again.
         Assert.False(mapper.WaitingForUser);
         var tool = UiMessageModel.Fold(chunks).Tool("call_q");
-        Assert.Equal(("output-available", false, """{"answers":[["Red"]]}"""), (tool.State, tool.ProviderExecuted, tool.Output!.Value.GetRawText()));
+        Assert.Equal(("output-available", true, """{"answers":[["Red"]]}"""), (tool.State, tool.ProviderExecuted, tool.Output!.Value.GetRawText()));
 
         Apply(mapper, chunks, Tool("call_q", "question", "completed", output: "User has answered"));
         tool = UiMessageModel.Fold(chunks).Tool("call_q");

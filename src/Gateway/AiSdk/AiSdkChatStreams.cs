@@ -34,6 +34,9 @@ internal sealed class AiSdkChatStreams(
     /// <summary>A comment line this often keeps proxies from closing a quiet stream (the AI SDK ignores comments).</summary>
     internal static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(15);
 
+    /// <summary>How long an answering route waits for its answer to show in the session's events.</summary>
+    internal static readonly TimeSpan AnswerShownTimeout = TimeSpan.FromSeconds(10);
+
     private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
     private static readonly byte[] KeepAlive = ": keep-alive\n\n"u8.ToArray();
 
@@ -175,6 +178,44 @@ internal sealed class AiSdkChatStreams(
             idle = status == "idle" && (busy || mapper.Started);
         }
     }
+
+    /// <summary>
+    /// Waits, at most <see cref="AnswerShownTimeout"/>, until the session's events (from <paramref name="watch"/>'s
+    /// subscription, taken before the answer was sent) show request <paramref name="requestId"/> answered: opencode
+    /// accepts an answer before its event reaches the gateway, and a resume in between would show the request again.
+    /// </summary>
+    public async Task WaitUntilAnsweredAsync(Watch watch, string requestId, CancellationToken ct)
+    {
+        using var timeout = new CancellationTokenSource(AnswerShownTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
+        try
+        {
+            object next;
+            do
+            {
+                next = await watch.Subscription.Reader.ReadAsync(linked.Token);
+            }
+            while (!Answers(next, requestId));
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            AiSdkLog.AnswerNotShown(logger, watch.SessionId, requestId);
+        }
+        catch (System.Threading.Channels.ChannelClosedException e) when (e.InnerException is SlowSubscriberException)
+        {
+            AiSdkLog.AnswerNotShown(logger, watch.SessionId, requestId);
+        }
+    }
+
+    /// <summary>An event or snapshot that shows request <paramref name="requestId"/> no longer pending.</summary>
+    private static bool Answers(object next, string requestId) => next switch
+    {
+        SessionEvent { Type: SessionEventTypes.PermissionReplied } e => e.RequestId == requestId,
+        SessionEvent { Type: SessionEventTypes.QuestionReplied or SessionEventTypes.QuestionRejected, Question: { } question } =>
+            UiMessageMapper.String(question, "id") == requestId,
+        SessionSnapshot snapshot => !snapshot.Permissions.Concat(snapshot.Questions).Any(r => UiMessageMapper.String(r, "id") == requestId),
+        _ => false,
+    };
 
     /// <summary>Whether the session is answering (busy or retrying) in the snapshot.</summary>
     public static bool IsAnswering(SessionSnapshot snapshot) => UiMessageMapper.String(snapshot.Status, "type") is "busy" or "retry";

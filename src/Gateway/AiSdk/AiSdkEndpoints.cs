@@ -76,6 +76,15 @@ internal static partial class AiSdkEndpoints
         var watch = await streams.SubscribeAsync(client, sessionId, ct);
         try
         {
+            // A prompt would wait behind the run's requests, on a stream that would show nothing until they are
+            // answered: the app answers them first (its copy of the answer, or the routes).
+            var waiting = await streams.SnapshotAsync(watch, ct);
+            if (waiting.Permissions.Count + waiting.Questions.Count > 0)
+            {
+                throw GatewayException.Invalid($"{send.MessageField}.role", "the chat's answer waits for the user: answer its approvals "
+                    + "and questions (or dismiss them) before sending a new message.", GatewayErrorCodes.Conflict);
+            }
+
             await sessions.PromptAsync(client, prompt with { SessionId = sessionId }, ct);
         }
         catch
@@ -234,33 +243,42 @@ internal static partial class AiSdkEndpoints
     }
 
     private static async Task<IResult> ReplyPermissionAsync(string chatId, string requestId, HttpContext context, AiSdkChats chats,
-        SessionService sessions)
+        SessionService sessions, AiSdkChatStreams streams)
     {
-        var (client, sessionId) = await chats.FindAsync(GatewayUser.From(context.User), chatId, context.RequestAborted);
         using var body = await ReadJsonAsync(context, MaxReplyBodyBytes);
         var root = body.RootElement;
         var reply = UiMessageMapper.String(root, "reply") ?? throw GatewayException.Invalid("reply", "must be 'once', 'always' or 'reject'.");
-        await sessions.ReplyPermissionAsync(client, new PermissionReplyRequest(sessionId, requestId, reply, UiMessageMapper.String(root, "message")),
-            context.RequestAborted);
-        return Results.NoContent();
+        return await AnswerAsync(context, chatId, requestId, chats, streams, (client, sessionId, ct) =>
+            sessions.ReplyPermissionAsync(client, new PermissionReplyRequest(sessionId, requestId, reply, UiMessageMapper.String(root, "message")), ct));
     }
 
     private static async Task<IResult> ReplyQuestionAsync(string chatId, string requestId, HttpContext context, AiSdkChats chats,
-        SessionService sessions)
+        SessionService sessions, AiSdkChatStreams streams)
     {
-        var (client, sessionId) = await chats.FindAsync(GatewayUser.From(context.User), chatId, context.RequestAborted);
         using var body = await ReadJsonAsync(context, MaxReplyBodyBytes);
         var answers = ParseAnswers(body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("answers", out var a)
             ? a : default, "answers");
-        await sessions.ReplyQuestionAsync(client, new QuestionReplyRequest(sessionId, requestId, answers), context.RequestAborted);
-        return Results.NoContent();
+        return await AnswerAsync(context, chatId, requestId, chats, streams, (client, sessionId, ct) =>
+            sessions.ReplyQuestionAsync(client, new QuestionReplyRequest(sessionId, requestId, answers), ct));
     }
 
-    private static async Task<IResult> RejectQuestionAsync(string chatId, string requestId, HttpContext context, AiSdkChats chats,
-        SessionService sessions)
+    private static Task<IResult> RejectQuestionAsync(string chatId, string requestId, HttpContext context, AiSdkChats chats,
+        SessionService sessions, AiSdkChatStreams streams) =>
+        AnswerAsync(context, chatId, requestId, chats, streams, (client, sessionId, ct) =>
+            sessions.RejectQuestionAsync(client, new QuestionRejectRequest(sessionId, requestId), ct));
+
+    /// <summary>
+    /// Answers a request of the chat's run, and answers 204 once the session's events show it answered: the app's
+    /// <c>resumeStream()</c> right after then goes on with the answer instead of showing the request again.
+    /// </summary>
+    private static async Task<IResult> AnswerAsync(HttpContext context, string chatId, string requestId, AiSdkChats chats,
+        AiSdkChatStreams streams, Func<OpencodeClient, string, CancellationToken, Task> answer)
     {
-        var (client, sessionId) = await chats.FindAsync(GatewayUser.From(context.User), chatId, context.RequestAborted);
-        await sessions.RejectQuestionAsync(client, new QuestionRejectRequest(sessionId, requestId), context.RequestAborted);
+        var ct = context.RequestAborted;
+        var (client, sessionId) = await chats.FindAsync(GatewayUser.From(context.User), chatId, ct);
+        await using var watch = await streams.SubscribeAsync(client, sessionId, ct);
+        await answer(client, sessionId, ct);
+        await streams.WaitUntilAnsweredAsync(watch, requestId, ct);
         return Results.NoContent();
     }
 

@@ -143,6 +143,32 @@ public sealed class AiSdkEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_permission_route_answers_once_the_sessions_events_show_the_reply_so_a_resume_right_after_goes_on()
+    {
+        var sessionId = await SessionWaitingForApprovalAsync("per_1", "call_1");
+        using var content = new StringContent("""{"reply":"once"}""", Encoding.UTF8, "application/json");
+
+        var answering = _alice.PostAsync($"{Api}/{sessionId}/permissions/per_1", content);
+        await Poll.UntilAsync(() => _host.Upstream.PermissionReplies.Contains("per_1"), "the reply sent to opencode", TimeSpan.FromSeconds(10));
+        await Task.Delay(300);
+        Assert.False(answering.IsCompleted, "answered before the reply showed in the session's events");
+
+        _host.Upstream.Emit("permission.replied", new { sessionID = sessionId, requestID = "per_1", reply = "once" });
+
+        Assert.Equal(HttpStatusCode.NoContent, (await answering.WaitAsync(TimeSpan.FromSeconds(5))).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_new_message_while_the_answer_waits_for_the_user_is_refused_as_a_conflict_and_not_sent()
+    {
+        var sessionId = await SessionWaitingForApprovalAsync("per_1", "call_1");
+
+        await AssertProblemAsync(await PostAsync(Send(sessionId, new { type = "text", text = "something else" })), HttpStatusCode.Conflict,
+            "conflict", "messages[0].role");
+        Assert.Empty(_host.Upstream.Prompts);
+    }
+
+    [Fact]
     public async Task An_answer_that_is_not_the_chats_latest_is_refused_as_a_conflict_and_nothing_is_answered()
     {
         var sessionId = await SessionWaitingForApprovalAsync("per_1", "call_1");

@@ -16,7 +16,9 @@ namespace OpencodeGateway.AiSdk;
 /// one of its ancestors); it is also a <c>data-opencode-permission</c> part. A question is a tool part the app answers
 /// (<c>providerExecuted: false</c>, input <c>{questions}</c>, <c>callProviderMetadata.opencode.requestId</c>): opencode's
 /// own <c>question</c> tool part when the session itself asked, else a <c>dynamic-tool</c> part named <c>question</c>
-/// whose tool call id is the request id. <see cref="WaitingForUser"/> tells when every way on needs the user.
+/// whose tool call id is the request id. <see cref="WaitingForUser"/> says when the run waits for an answer the app
+/// can give: the stream ends there, as the AI SDK's own tool loop ends at an approval, and the app's next POST carries the
+/// answer (<see cref="Continue"/>).
 /// </para>
 /// <para>
 /// What is shown of a part is always a prefix of its text or marked: a gap (<c>part.gap</c>) ends the
@@ -98,7 +100,7 @@ internal sealed class UiMessageMapper(string sessionId, Func<string, string?> ro
                 OnPermissionAsked(request, evt.ChildSessionId, output);
                 return true;
             case SessionEventTypes.PermissionReplied:
-                OnAnswered(evt.RequestId!, evt.Reply ?? Request.Replied, answers: null, output);
+                OnAnswered(evt.RequestId!, evt.Reply is { Length: > 0 } reply ? reply : Request.Replied, answers: null, output);
                 return true;
             case SessionEventTypes.QuestionAsked when evt.Question is { } question:
                 OnQuestionAsked(question, evt.ChildSessionId, output);
@@ -160,9 +162,15 @@ internal sealed class UiMessageMapper(string sessionId, Func<string, string?> ro
             _answered[id] = reply;
         }
 
+        // An approval the app holds unanswered whose request opencode no longer lists was answered elsewhere, how is
+        // not known: the call is shown without it rather than as still asking.
+        var pending = snapshot.Permissions.Select(p => String(p, "id")).ToHashSet(StringComparer.Ordinal);
         foreach (var (callId, approval) in client.Approvals)
         {
-            _clientApprovals[callId] = approval;
+            if (approval.Approved is not null || pending.Contains(approval.Id))
+            {
+                _clientApprovals[callId] = approval;
+            }
         }
 
         foreach (var (callId, result) in client.Results)
@@ -290,7 +298,8 @@ internal sealed class UiMessageMapper(string sessionId, Func<string, string?> ro
                 && String(data, "requestId") is { } permissionId && !_requests.ContainsKey(permissionId)
                 && data.TryGetProperty("request", out var permission) && permission.ValueKind == JsonValueKind.Object)
             {
-                var status = String(data, "status") is { } shown and not Request.Pending ? shown : Request.Replied;
+                var status = _answered.TryGetValue(permissionId, out var reply) ? reply.Status
+                    : String(data, "status") is { } shown and not Request.Pending ? shown : Request.Replied;
                 AddPermission(permissionId, permission, String(data, "childSessionId"), status, output);
             }
             else if (ClientAnswer.IsToolPart(type) && String(part, "toolName") == QuestionTool && String(part, "toolCallId") is { } callId

@@ -172,6 +172,22 @@ public sealed class UiMessageMapperRequestTests
     }
 
     [Fact]
+    public void Continuing_a_copy_whose_unanswered_approval_opencode_no_longer_lists_shows_the_call_without_it()
+    {
+        var client = new ClientAnswer("msg_1", Steps: 1, new Dictionary<string, ClientApproval> { ["call_1"] = new("per_1", null, null) },
+            new Dictionary<string, ClientToolResult>(), LastStep: []);
+        var mapper = new UiMessageMapper(Root, _ => "assistant");
+        var chunks = new List<UiMessageChunk>();
+        mapper.Continue(client, new Dictionary<string, (string Status, JsonElement? Answers)>(),
+            [Stored(StepStartPart(), ToolPart("call_1", "bash", "running"))], Snapshot(), chunks);
+
+        Assert.False(mapper.WaitingForUser);
+        Assert.DoesNotContain(chunks, c => c.Type == UiChunkTypes.ToolApprovalRequest);
+        Apply(mapper, chunks, Tool("call_1", "bash", "completed", output: "ok"));
+        Assert.Equal(("output-available", null), (UiMessageModel.Fold(chunks).Tool("call_1").State, UiMessageModel.Fold(chunks).Tool("call_1").ApprovalId));
+    }
+
+    [Fact]
     public void Continuing_after_the_app_answered_a_question_shows_its_answer_until_opencodes_result()
     {
         var client = new ClientAnswer("msg_1", Steps: 1, new Dictionary<string, ClientApproval>(),

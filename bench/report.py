@@ -13,6 +13,7 @@ b = load("scenario-b.json")
 idle = load("idle.json")
 cluster = load("cluster.json")
 joins = load("joins.json")
+agent = load("agent-run.json")
 try:
     import matplotlib
     matplotlib.use("Agg")
@@ -133,6 +134,30 @@ if joins:
         rest, p99 = max(r["restRequests"] for r in g), max(r["joinP99Ms"] for r in g)
         targets.append((f"{g[0]['joins']} concurrent snapshot joins ({shape}): ≤ 10 REST requests, join p99 ≤ 100 ms", rest <= 10 and p99 <= 100,
                         f"REST {fmt(rest)} at most, join p99 {fmt(p99)} ms at most over {len(g)} round(s)"))
+
+if agent:
+    tool = agent["result"]["toolOutput"]
+    w("\n## Agent run: a tool's streamed output, snapshots of a long session (real opencode)\n\n"
+      f"A `bash` call printing {tool['lines']} lines ({fmt(tool['outputChars'])} characters of output; opencode sent the whole tool part "
+      f"{tool['toolPartUpdates']} times while it ran, {tool['seconds']} s): bytes each watcher received from the prompt to idle (the whole "
+      "run: messages, steps, the answer after the tool), against the final output's length. *direct*: opencode's own `/global/event`.\n")
+    w("| watcher | bytes | × output |")
+    w("|---|---|---|")
+    for x in tool["watchers"]:
+        w(f"| {x['form']} | {fmt(x['bytes'])} | {x['perOutputChar']:.2f} |")
+    for x in tool["watchers"]:
+        if x["form"].startswith("compact"):
+            targets.append((f"{x['form']} watcher of a {tool['lines']}-line bash run: ≤ 3× the output", x["perOutputChar"] <= 3,
+                            f"{x['perOutputChar']:.2f}×"))
+    snaps = agent["result"]["snapshots"]
+    w("\nA snapshot join (`Join` without `since`, its result's JSON) after N turns of one session (each turn a prompt and a 40-token answer):\n")
+    w("| turns | stored messages | messages in the snapshot | earlier? | join bytes |")
+    w("|---|---|---|---|---|")
+    for x in snaps:
+        w(f"| {x['turns']} | {x['storedMessages']} | {x['messages']} | {'yes' if x['hasEarlier'] else 'no'} | {fmt(x['joinBytes'])} |")
+    by = {x["turns"]: x["joinBytes"] for x in snaps}
+    if 30 in by and 60 in by:
+        targets.append(("snapshot at 60 turns ≤ 1.2× the snapshot at 30 turns", by[60] <= 1.2 * by[30], f"{by[60] / by[30]:.2f}×"))
 
 if b:
     configs = b["result"]["configs"]

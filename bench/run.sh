@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Gateway benchmarks. One command:
 #   bench/run.sh            full run (about 35 minutes here): scenario A (real opencode; direct, gateway JSON and MessagePack
-#                           compact, JSON full), joins (200 snapshot joins of one streaming session at once), B (fan-out, both protocols, gateway and bare broadcaster), idle memory,
-#                           micro-benchmark
+#                           compact, JSON full), joins (200 snapshot joins of one streaming session at once), agent run
+#                           (a tool's streamed output and snapshot sizes as a session grows), B (fan-out, both protocols,
+#                           gateway and bare broadcaster), idle memory, micro-benchmark
 #   bench/run.sh --quick    shorter answers and steps
 #   bench/run.sh --smoke    a tiny version of each scenario (< 1 min; for CI; never fails the build on numbers)
 #   bench/run.sh [--quick|--smoke] cluster   the cluster scenarios only (one node vs deploy/cluster/cluster.sh's three
@@ -55,15 +56,18 @@ case $mode in
   full)  a_args=(--watchers=1,10,100,500 --tokens=2000 --delay=10)
          b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=4)
          i_args=(--connections=1000,5000,10000)
-         j_args=(--joins=200 --rounds=3) ;;
+         j_args=(--joins=200 --rounds=3)
+         r_args=(--lines=400 --turns=10,20,30,40,60) ;;
   quick) a_args=(--watchers=1,10,100,500 --tokens=500 --delay=10)
          b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=2 --warm-seconds=1 --levels=10000,25000,50000,75000,100000,150000)
          i_args=(--connections=1000,5000)
-         j_args=(--joins=200 --rounds=1) ;;
+         j_args=(--joins=200 --rounds=1)
+         r_args=(--lines=400 --turns=10,30,60) ;;
   smoke) a_args=(--watchers=1,5 --tokens=30 --delay=10 --idle-seconds=0.5 --warmup-tokens=5)
          b_args=(--configs=1x20,5x4 --step-seconds=1 --warm-seconds=0.5 --levels=500,1000 --low-rate=20 --max-level=1000)
          i_args=(--connections=50,100 --sessions=5)
-         j_args=(--joins=20 --rounds=1 --tokens=200 --streamed-before=20) ;;
+         j_args=(--joins=20 --rounds=1 --tokens=200 --streamed-before=20)
+         r_args=(--lines=40 --turns=2,3) ;;
 esac
 case $mode in   # the cluster scenarios (the smoke leaves killed nodes down: its takeover runs on the two left)
   full)  c_args=(--sessions=10 --watchers=30 --rates=20,50 --step-seconds=10 --takeovers=3
@@ -106,6 +110,9 @@ if "$root/deploy/dev/opencode.sh" start >/dev/null; then
   log "joins: many snapshot joins of one streaming session at once"
   "${bench[@]}" joins --oc-env="$OC_STATE_DIR/env" --gateway-dll="$gw_dll" --gateway-port="$gw_port" \
     --log-dir="$out" --out="$out/joins.json" "${j_args[@]}" || { log "joins failed"; status=1; }
+  log "agent run: a tool's streamed output per watcher, snapshot sizes as a session grows"
+  "${bench[@]}" agent-run --oc-env="$OC_STATE_DIR/env" --gateway-dll="$gw_dll" --gateway-port="$gw_port" \
+    --log-dir="$out" --out="$out/agent-run.json" "${r_args[@]}" || { log "agent run failed"; status=1; }
 else
   log "opencode did not start: scenario A skipped"; status=1
 fi

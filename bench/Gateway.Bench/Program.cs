@@ -8,6 +8,7 @@ using OpencodeGateway.Bench;
 //   client-cost --gateway-dll=DLL [--connections=1000] [--sessions=10] [--events=200]
 //   cluster    --gateway-dll=DLL --cluster-sh=deploy/cluster/cluster.sh --state-dir=DIR [--port-base=N] (see ClusterScenario)
 //   joins      --oc-env=FILE --gateway-dll=DLL [--joins=200] [--rounds=3] (see JoinScenario)
+//   agent-run  --oc-env=FILE --gateway-dll=DLL [--lines=400] [--turns=10,20,30,40,60] (see AgentRunScenario)
 var a = new Args(args);
 ThreadPool.GetMinThreads(out _, out var io);
 ThreadPool.SetMinThreads(Environment.ProcessorCount * 4, io);
@@ -19,7 +20,8 @@ object result = a.Command switch
     "client-cost" => await ClientCost.RunAsync(a),
     "cluster" => await ClusterScenario.RunAsync(a),
     "joins" => await JoinScenario.RunAsync(a),
-    _ => throw new ArgumentException("command: scenario-a | fanout | idle | client-cost | cluster | joins"),
+    "agent-run" => await AgentRunScenario.RunAsync(a),
+    _ => throw new ArgumentException("command: scenario-a | fanout | idle | client-cost | cluster | joins | agent-run"),
 };
 var doc = new Dictionary<string, object?>
 {

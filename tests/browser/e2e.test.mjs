@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   assistantText,
   badgeStates,
+  horizontalOverflow,
   launchBrowser,
   mockAnswer,
   newSession,
@@ -286,18 +287,7 @@ describe('demo chat page in headless Chromium', { concurrency: false }, () => {
         await page.evaluate(() => document.activeElement?.blur()); // no focus ring on the composer
         // Nothing wider than the viewport: neither the page nor the message list scrolls sideways, and every
         // message, card and the composer lie within the screen.
-        const overflow = await page.evaluate(() => {
-          const problems = [];
-          const width = window.innerWidth;
-          if (document.documentElement.scrollWidth > width) problems.push(`page scrollWidth ${document.documentElement.scrollWidth}`);
-          const list = document.querySelector('[data-testid="messages"]');
-          if (list.scrollWidth > list.clientWidth) problems.push(`message list scrollWidth ${list.scrollWidth} > ${list.clientWidth}`);
-          for (const node of document.querySelectorAll('[data-testid="message"], [data-testid="tool-part"], [data-testid="composer"]')) {
-            const r = node.getBoundingClientRect();
-            if (r.left < 0 || r.right > width + 0.5) problems.push(`${node.dataset.testid} spans ${Math.round(r.left)}..${Math.round(r.right)}`);
-          }
-          return problems;
-        });
+        const overflow = await horizontalOverflow(page, ['message', 'tool-part', 'composer']);
         assert.deepEqual(overflow, [], `${file}: wider than the ${viewport.width}px viewport`);
         for (const s of [sel.input, sel.send, sel.badge, sel.toolPart, sel.assistantText]) {
           assert.ok(await page.isVisible(s), `${file}: ${s} should be visible`);

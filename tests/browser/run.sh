@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The browser end-to-end suite: installs its npm deps (the pinned playwright-core; the browser is Debian's
-# /usr/bin/chromium, never downloaded), then runs e2e.test.mjs, cors.test.mjs and nextjs.test.mjs with node:test. Each builds the demo
+# /usr/bin/chromium, never downloaded), then runs e2e.test.mjs, agent-runs.test.mjs, cors.test.mjs and nextjs.test.mjs with node:test. Each builds the demo
 # page and the gateway, starts opencode + mock LLM (ports 4596/4597) and the gateway itself, and stops them by pid when
 # done. Results: artifacts/test-results/browser*.steps.json; screenshots: artifacts/screenshots/; logs:
 # artifacts/browser/. Env: E2E_SKIP_DOTNET_BUILD=1 (the gateway is already built), E2E_OC_PORT, E2E_MOCK_PORT,
@@ -41,6 +41,7 @@ run_file() { # FILE STEPS
   [ "$code" = 0 ] || status=1
 }
 run_file e2e.test.mjs "$STEPS"
+E2E_SKIP_DOTNET_BUILD=1 run_file agent-runs.test.mjs "$RESULTS/browser-agent-runs.steps.json"   # built by the run above
 E2E_SKIP_DOTNET_BUILD=1 run_file cors.test.mjs "$RESULTS/browser-cors.steps.json"   # built by the run above
 E2E_SKIP_DOTNET_BUILD=1 run_file nextjs.test.mjs "$RESULTS/browser-nextjs.steps.json"   # examples/nextjs
 exit $status

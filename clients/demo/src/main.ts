@@ -7,13 +7,16 @@ import {
   type ConnectionState,
   type MessageView,
   type Part,
-  type PermissionReply,
-  type PermissionRequest,
+  type PromptPart,
   type SessionMetadata,
   type SessionView,
   type WatchHandle,
 } from '@opencode-gateway/client';
-import { escapeHtml, renderMarkdown } from './markdown';
+import { ComposerAttachments } from './attachments';
+import { byTestId, el } from './dom';
+import { renderPart, type PartGaps } from './parts';
+import { PendingRequests } from './requests';
+import { SubagentPanel } from './subagents';
 import './style.css';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -30,17 +33,6 @@ const client = createGatewayClient({
   ...(params.get('events') === EventForms.Full ? { events: EventForms.Full } : {}),
 });
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function byTestId<T extends HTMLElement = HTMLElement>(id: string): T {
-  return document.querySelector<T>(`[data-testid="${id}"]`)!;
-}
-
 const app = document.getElementById('app')!;
 app.innerHTML = `
   <header class="topbar">
@@ -56,16 +48,31 @@ app.innerHTML = `
     </aside>
     <main class="chat">
       <div class="chat-header">
+        <button type="button" class="link" data-testid="open-parent" hidden>↑ Parent session</button>
         <h2 data-testid="session-title">No session</h2>
         <span class="status" data-testid="session-status" data-status="idle"></span>
       </div>
+      <details class="subagents" data-testid="subagents" open hidden>
+        <summary data-testid="subagents-summary"></summary>
+        <ul></ul>
+      </details>
       <div class="banner" data-testid="error-banner" hidden></div>
-      <div class="messages" data-testid="messages"></div>
+      <div class="messages" data-testid="messages">
+        <div class="load-earlier" data-testid="load-earlier" hidden>
+          <button type="button" class="link" data-testid="load-earlier-button">Load earlier messages</button>
+        </div>
+      </div>
       <div class="permissions" data-testid="permissions"></div>
       <form class="composer" data-testid="composer">
-        <textarea data-testid="prompt-input" rows="2" placeholder="Ask something… (Enter to send, Shift+Enter for a new line)"></textarea>
+        <div class="composer-main">
+          <div class="attachments" data-testid="attachments" hidden></div>
+          <p class="attachment-error" data-testid="attachment-error" role="alert" hidden></p>
+          <textarea data-testid="prompt-input" rows="2" placeholder="Ask something… (Enter to send, Shift+Enter for a new line; paste or drop files to attach)"></textarea>
+        </div>
         <div class="composer-buttons">
           <button type="button" class="secondary" data-testid="abort-button" hidden>Stop</button>
+          <button type="button" class="secondary" data-testid="attach-button" title="Attach files">Attach</button>
+          <input type="file" data-testid="file-input" multiple hidden />
           <button type="submit" class="primary" data-testid="send-button">Send</button>
         </div>
       </form>
@@ -77,14 +84,24 @@ const sessionList = byTestId<HTMLUListElement>('session-list');
 const sessionHint = byTestId('session-list-hint');
 const sidebar = byTestId('sidebar');
 const titleEl = byTestId('session-title');
+const parentButton = byTestId<HTMLButtonElement>('open-parent');
 const statusEl = byTestId('session-status');
 const banner = byTestId('error-banner');
 const messagesEl = byTestId('messages');
-const permissionsEl = byTestId('permissions');
+const loadEarlierEl = byTestId('load-earlier');
 const composer = byTestId<HTMLFormElement>('composer');
 const input = byTestId<HTMLTextAreaElement>('prompt-input');
 const sendButton = byTestId<HTMLButtonElement>('send-button');
 const abortButton = byTestId<HTMLButtonElement>('abort-button');
+const fileInput = byTestId<HTMLInputElement>('file-input');
+const attachments = new ComposerAttachments(byTestId('attachments'), byTestId('attachment-error'));
+const requests = new PendingRequests(byTestId('permissions'), {
+  replyPermission: (requestId, reply) => client.replyPermission(currentId!, requestId, reply),
+  replyQuestion: (requestId, answers) => client.replyQuestion(currentId!, requestId, answers),
+  rejectQuestion: (requestId) => client.rejectQuestion(currentId!, requestId),
+  showError,
+});
+const subagents = new SubagentPanel(byTestId<HTMLDetailsElement>('subagents'), openSession);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Connection badge
@@ -153,11 +170,16 @@ async function refreshSessions(): Promise<void> {
       : `Could not list sessions (${e instanceof GatewayError ? e.code : 'error'}): showing the ones opened in this browser.`;
   }
 
-  if (currentId && !listed.some((s) => s.id === currentId)) {
-    remember(currentId, current?.view.session?.title);
-  }
+  keepCurrentListed();
 
   renderSessionList();
+}
+
+/** The open session stays in the list (opened by URL, or not on the first page), unless it is a subagent's. */
+function keepCurrentListed(): void {
+  if (currentId && !current?.view.session?.parentID && !listed.some((s) => s.id === currentId)) {
+    remember(currentId, current?.view.session?.title);
+  }
 }
 
 function toListed(sessions: readonly SessionMetadata[]): ListedSession[] {
@@ -171,9 +193,7 @@ client.onSessionListChanged((change) => {
   if (next === listedFromGateway) return;
   listedFromGateway = next;
   listed = toListed(next);
-  if (currentId && !listed.some((s) => s.id === currentId)) {
-    remember(currentId, current?.view.session?.title);
-  }
+  keepCurrentListed();
 
   renderSessionList();
 });
@@ -206,15 +226,27 @@ function renderSessionList(): void {
 
 let currentId: string | null = null;
 let current: WatchHandle | null = null;
-const messageNodes = new Map<string, { node: HTMLElement; view: MessageView | null; gaps: SessionView['gaps'] | null; parts: Map<string, { node: HTMLElement; part: Part; gaps?: readonly number[] }> }>();
+let loadingEarlier = false;
+/** A failed page is not fetched again by itself (only by the button or a scroll), so a failing call cannot loop. */
+let autoLoadFailed = false;
+
+interface MessageEntry {
+  node: HTMLElement;
+  view: MessageView | null;
+  gaps: SessionView['gaps'] | null;
+  parts: Map<string, { node: HTMLElement; part: Part; gaps: PartGaps | undefined }>;
+}
+
+const messageNodes = new Map<string, MessageEntry>();
 
 function openSession(id: string): void {
   if (id === currentId) return;
   current?.unsubscribe();
   currentId = id;
   messageNodes.clear();
-  messagesEl.replaceChildren();
-  permissionsEl.replaceChildren();
+  messagesEl.replaceChildren(loadEarlierEl);
+  requests.clear();
+  autoLoadFailed = false;
   const url = new URL(location.href);
   url.searchParams.set('session', id);
   history.replaceState(null, '', url);
@@ -228,7 +260,11 @@ function render(view: SessionView): void {
   if (view.sessionId !== currentId) return;
   const title = view.session?.title ?? view.metadata?.title ?? view.sessionId;
   titleEl.textContent = title;
-  if (view.session?.title) remember(view.sessionId, view.session.title, view.metadata?.tags);
+  // A subagent's session is reached from its parent, never listed on its own (the gateway's lists leave it out too).
+  const parentId = view.session?.parentID;
+  parentButton.hidden = !parentId;
+  if (parentId) parentButton.dataset.sessionId = parentId;
+  else if (view.session?.title) remember(view.sessionId, view.session.title, view.metadata?.tags);
 
   const status = view.status?.type ?? 'idle';
   statusEl.dataset.status = status;
@@ -244,14 +280,23 @@ function render(view: SessionView): void {
   banner.hidden = problems.length === 0;
   banner.textContent = problems.join(' ');
 
+  subagents.render(view);
   renderMessages(view);
-  renderPermissions(view.permissions);
+  requests.render(view);
+  loadEarlierIfNothingToScroll(view);
 }
 
+/**
+ * The message list. Messages paged in above the ones shown keep the view where it was (the first message shown stays
+ * in place); a list scrolled to its end follows the answer.
+ */
 function renderMessages(view: SessionView): void {
   const nearBottom = messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < 80;
+  const anchor = loadEarlierEl.nextElementSibling;
+  const anchorTop = anchor?.getBoundingClientRect().top ?? 0;
+  showLoadEarlier(view);
   const seen = new Set<string>();
-  let previous: Element | null = null;
+  let previous: Element = loadEarlierEl;
   for (const message of view.messages) {
     seen.add(message.info.id);
     let entry = messageNodes.get(message.info.id);
@@ -265,9 +310,8 @@ function renderMessages(view: SessionView): void {
       entry.view = message;
     }
 
-    const expectedPosition: Element | null = previous ? previous.nextElementSibling : messagesEl.firstElementChild;
-    if (expectedPosition !== entry.node) {
-      messagesEl.insertBefore(entry.node, expectedPosition);
+    if (previous.nextElementSibling !== entry.node) {
+      messagesEl.insertBefore(entry.node, previous.nextElementSibling);
     }
 
     previous = entry.node;
@@ -280,11 +324,45 @@ function renderMessages(view: SessionView): void {
     }
   }
 
-  if (nearBottom) messagesEl.scrollTop = messagesEl.scrollHeight;
+  if (nearBottom) {
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+  } else if (anchor?.isConnected) {
+    messagesEl.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
+  }
 }
 
-function updateMessage(entry: { node: HTMLElement; gaps: SessionView['gaps'] | null; parts: Map<string, { node: HTMLElement; part: Part; gaps?: readonly number[] }> },
-  message: MessageView, gaps: SessionView['gaps']): void {
+/** The top of the list: a "load earlier" button while older messages exist, a note while they load. */
+function showLoadEarlier(view: SessionView): void {
+  loadEarlierEl.hidden = !view.earlier;
+  loadEarlierEl.dataset.state = loadingEarlier ? 'loading' : 'idle';
+  const button = loadEarlierEl.firstElementChild as HTMLButtonElement;
+  button.disabled = loadingEarlier;
+  button.textContent = loadingEarlier ? 'Loading earlier messages…' : 'Load earlier messages';
+}
+
+/** Pages earlier messages in (scrolled to the top, or the button); one page at a time. */
+async function loadEarlier(): Promise<void> {
+  const handle = current;
+  if (!handle || loadingEarlier || !handle.view.earlier) return;
+  loadingEarlier = true;
+  showLoadEarlier(handle.view);
+  try {
+    await handle.loadEarlier();
+  } catch (e) {
+    autoLoadFailed = true;
+    showError(e);
+  } finally {
+    loadingEarlier = false;
+    if (handle === current) render(handle.view);
+  }
+}
+
+/** Messages that do not fill the list cannot be scrolled to the top: page on until they do or none are left. */
+function loadEarlierIfNothingToScroll(view: SessionView): void {
+  if (view.earlier && !loadingEarlier && !autoLoadFailed && messagesEl.scrollHeight <= messagesEl.clientHeight) void loadEarlier();
+}
+
+function updateMessage(entry: MessageEntry, message: MessageView, gaps: SessionView['gaps']): void {
   entry.gaps = gaps;
   const role = message.info.role ?? 'assistant';
   entry.node.dataset.role = role;
@@ -293,14 +371,14 @@ function updateMessage(entry: { node: HTMLElement; gaps: SessionView['gaps'] | n
   let previous: Element | null = null;
   for (const part of message.parts) {
     let partEntry = entry.parts.get(part.id);
-    const partGaps = gaps[part.id]?.text;
+    const partGaps = gaps[part.id];
     if (partEntry && partEntry.part === part && partEntry.gaps === partGaps) {
       seen.add(part.id);
       previous = partEntry.node;
       continue;
     }
 
-    const node = renderPart(part, partEntry?.node, partGaps ?? []);
+    const node = renderPart(part, partEntry?.node, partGaps ?? {}, { openSession });
     if (!node) continue;
     seen.add(part.id);
     if (partEntry && partEntry.node !== node) partEntry.node.replaceWith(node);
@@ -331,114 +409,6 @@ function updateMessage(entry: { node: HTMLElement; gaps: SessionView['gaps'] | n
   }
 }
 
-/**
- * A text with gap marks: the pieces between gaps rendered apart, a visible mark where text is missing (the gateway
- * lost continuity with opencode there; the final text replaces it). Never a silent splice.
- */
-function renderWithGaps(text: string, gaps: readonly number[]): string {
-  if (gaps.length === 0) return renderMarkdown(text);
-  const mark = '<span class="gap" data-testid="gap-mark" title="Part of this text was not received; it appears when the answer ends.">…</span>';
-  const pieces: string[] = [];
-  let start = 0;
-  for (const gap of gaps) {
-    if (gap > start) pieces.push(renderMarkdown(text.slice(start, gap)));
-    pieces.push(mark);
-    start = gap;
-  }
-
-  pieces.push(renderMarkdown(text.slice(start)));
-  return pieces.join('');
-}
-
-/** Renders (or updates in place) one part; null for parts the demo does not show. */
-function renderPart(part: Part, existing: HTMLElement | undefined, gaps: readonly number[]): HTMLElement | null {
-  switch (part.type) {
-    case 'text':
-    case undefined: {
-      if (part.type === 'text' && part.synthetic === true) return null;
-      const node = existing?.classList.contains('text') ? existing : el('div', { class: 'part text markdown', 'data-testid': 'text-part' });
-      node.dataset.partId = part.id;
-      node.innerHTML = renderWithGaps(part.text ?? '', gaps);
-      return node;
-    }
-    case 'reasoning': {
-      let node = existing?.tagName === 'DETAILS' ? existing : null;
-      if (!node) {
-        node = el('details', { class: 'part reasoning', 'data-testid': 'reasoning-part' });
-        node.append(el('summary', {}, 'Thinking'), el('div', { class: 'markdown' }));
-      }
-
-      node.dataset.partId = part.id;
-      node.querySelector('summary')!.textContent = part.time?.end ? 'Thought' : 'Thinking…';
-      node.querySelector('.markdown')!.innerHTML = renderWithGaps(part.text ?? '', gaps);
-      return node;
-    }
-    case 'tool': {
-      const node = existing?.classList.contains('tool') ? existing : el('div', { class: 'part tool', 'data-testid': 'tool-part' });
-      const state = part.state;
-      const status = state?.status ?? 'pending';
-      node.dataset.partId = part.id;
-      node.dataset.status = status;
-      const input: Record<string, unknown> = state?.input ?? {};
-      const title = state?.status === 'running' || state?.status === 'completed' ? state.title : undefined;
-      const summary = title ?? (typeof input.command === 'string' ? input.command : typeof input.filePath === 'string' ? input.filePath : '');
-      const output = state?.status === 'completed' ? state.output : state?.status === 'error' ? state.error : '';
-      node.innerHTML = `
-        <div class="tool-head">
-          <span class="tool-name">${escapeHtml(part.tool ?? 'tool')}</span>
-          <span class="tool-status" data-testid="tool-status" data-status="${escapeHtml(status)}">${escapeHtml(status)}</span>
-        </div>
-        ${summary ? `<div class="tool-summary"><code>${escapeHtml(String(summary))}</code></div>` : ''}
-        ${output ? `<pre class="tool-output">${escapeHtml(output.length > 4000 ? `${output.slice(0, 4000)}\n…` : output)}</pre>` : ''}`;
-      return node;
-    }
-    case 'file': {
-      const node = existing ?? el('div', { class: 'part file' });
-      node.dataset.partId = part.id;
-      node.textContent = `📎 ${String(part.filename ?? part.url ?? 'file')}`;
-      return node;
-    }
-    default:
-      return null; // step-start, step-finish, snapshot, patch, …
-  }
-}
-
-function renderPermissions(permissions: readonly PermissionRequest[]): void {
-  const key = permissions.map((p) => p.id).join();
-  if (permissionsEl.dataset.key === key) return;
-  permissionsEl.dataset.key = key;
-  permissionsEl.replaceChildren(
-    ...permissions.map((p) => {
-      const card = el('div', { class: 'permission', 'data-testid': 'permission', 'data-request-id': p.id });
-      const what = (p.patterns ?? []).join(', ') || String((p.metadata as Record<string, unknown> | undefined)?.command ?? '');
-      card.append(
-        el('div', { class: 'permission-title' }, `Allow ${p.permission}?`),
-        el('code', { class: 'permission-what' }, what),
-      );
-      const buttons = el('div', { class: 'permission-buttons' });
-      const choices: [PermissionReply, string, string][] = [
-        ['once', 'Allow once', 'primary'],
-        ['always', 'Always', 'secondary'],
-        ['reject', 'Deny', 'danger'],
-      ];
-      for (const [reply, label, cls] of choices) {
-        const button = el('button', { type: 'button', class: cls, 'data-testid': `permission-${reply}`, 'data-request-id': p.id }, label);
-        button.addEventListener('click', () => {
-          buttons.querySelectorAll('button').forEach((b) => (b.disabled = true));
-          client.replyPermission(currentId!, p.id, reply).catch((e: unknown) => {
-            buttons.querySelectorAll('button').forEach((b) => (b.disabled = false));
-            showError(e);
-          });
-        });
-        buttons.append(button);
-      }
-
-      card.append(buttons);
-      return card;
-    }),
-  );
-}
-
 function showError(e: unknown): void {
   banner.hidden = false;
   banner.textContent = e instanceof GatewayError ? `${e.code}: ${e.message}` : String(e);
@@ -464,12 +434,16 @@ byTestId('toggle-sessions').addEventListener('click', () => document.body.classL
 composer.addEventListener('submit', (e) => {
   e.preventDefault();
   const text = input.value.trim();
-  if (!text) return;
+  const files = attachments.parts;
+  if (!text && files.length === 0) return;
+  // Attachments go as parts after the text; a text alone as the prompt's text.
+  const content: string | PromptPart[] = files.length === 0 ? text : [...(text ? [{ type: 'text' as const, text }] : []), ...files];
   sendButton.disabled = true;
   (async () => {
     const id = currentId ?? (await newSession());
-    await client.prompt(id, text);
+    await client.prompt(id, content);
     input.value = '';
+    attachments.clear();
   })()
     .catch(showError)
     .finally(() => {
@@ -487,6 +461,40 @@ input.addEventListener('keydown', (e) => {
 
 abortButton.addEventListener('click', () => {
   if (currentId) client.abort(currentId).catch(showError);
+});
+
+parentButton.addEventListener('click', () => openSession(parentButton.dataset.sessionId!));
+loadEarlierEl.firstElementChild!.addEventListener('click', () => void loadEarlier());
+messagesEl.addEventListener('scroll', () => {
+  if (messagesEl.scrollTop < 120) void loadEarlier();
+});
+
+// Attachments: pasted (a screenshot), dropped anywhere on the composer, or picked.
+function attach(files: FileList | null | undefined): void {
+  if (files?.length) attachments.add([...files]).catch(showError);
+}
+
+input.addEventListener('paste', (e) => {
+  if (!e.clipboardData?.files.length) return;
+  if (!e.clipboardData.getData('text/plain')) e.preventDefault(); // an image alone: nothing to paste as text
+  attach(e.clipboardData.files);
+});
+composer.addEventListener('dragover', (e) => {
+  if (!e.dataTransfer?.types.includes('Files')) return;
+  e.preventDefault();
+  composer.classList.add('dragging');
+});
+composer.addEventListener('dragleave', () => composer.classList.remove('dragging'));
+composer.addEventListener('drop', (e) => {
+  if (!e.dataTransfer?.files.length) return;
+  e.preventDefault();
+  composer.classList.remove('dragging');
+  attach(e.dataTransfer.files);
+});
+byTestId('attach-button').addEventListener('click', () => fileInput.click());
+fileInput.addEventListener('change', () => {
+  attach(fileInput.files);
+  fileInput.value = '';
 });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -9,12 +9,17 @@ import type {
   JoinRequest,
   JoinResult,
   ListSessionsRequest,
+  LoadEarlierRequest,
+  MessagePage,
   SessionList,
   SessionListChange,
   PermissionReply,
   PermissionReplyRequest,
+  PromptPart,
   PromptRequest,
   PromptResult,
+  QuestionRejectRequest,
+  QuestionReplyRequest,
   SessionEvent,
   SessionInfo,
   SessionMetadata,
@@ -22,9 +27,9 @@ import type {
   StreamPosition,
   UpdateSessionRequest,
 } from './contracts.js';
-import { ClientErrorCodes } from './contracts.js';
+import { ClientErrorCodes, defaultMaxAttachmentBytes } from './contracts.js';
 import { GatewayError, isTransientError, toGatewayError } from './errors.js';
-import { toJoinResult, toSessionEvent, toSessionSnapshot } from './normalize.js';
+import { toJoinResult, toMessagePage, toSessionEvent, toSessionSnapshot } from './normalize.js';
 import { SessionState, type RejoinAction, type SessionView } from './session-state.js';
 import type { IHubProtocol } from '@microsoft/signalr';
 import { createSignalRTransport, defaultReconnectDelaysMs, reconnectDelay, type HubTransport } from './transport.js';
@@ -42,8 +47,9 @@ export interface GatewayClientOptions {
    */
   skipNegotiation?: boolean;
   /**
-   * The gateway's `Gateway:Hub:MaximumReceiveMessageSize` (default 1 MiB): a call whose arguments are bigger is
-   * refused here with `payload_too_large` instead of being sent (the hub would close the connection).
+   * The gateway's `Gateway:Hub:MaximumReceiveMessageSize` (default `defaultMaxMessageBytes`, 7,842,476 bytes: one
+   * attachment at `Gateway:Prompts:MaxAttachmentBytes`' 5 MiB plus the longest text prompt): a call whose arguments
+   * are bigger is refused here with `payload_too_large` instead of being sent (the hub would close the connection).
    */
   maxMessageBytes?: number;
   /**
@@ -75,6 +81,8 @@ export type SessionListener = (view: SessionView) => void;
 export interface WatchHandle {
   /** The session's current view (a new object whenever it changed). */
   readonly view: SessionView;
+  /** `client.loadEarlier` of this session. */
+  loadEarlier(limit?: number): Promise<boolean>;
   /** Stops this listener; the session is left when no listener remains. */
   unsubscribe(): void;
 }
@@ -99,9 +107,21 @@ export interface GatewayClient {
   /** The current view of a watched session. */
   view(sessionId: string): SessionView | undefined;
   createSession(request?: CreateSessionRequest): Promise<SessionInfo>;
-  prompt(sessionId: string, text: string, options?: PromptOptions): Promise<PromptResult>;
+  /** Sends a text, or parts: text and attachments (`filePromptPart` makes one from a `File` or `Blob`). */
+  prompt(sessionId: string, content: string | readonly PromptPart[], options?: PromptOptions): Promise<PromptResult>;
   abort(sessionId: string): Promise<void>;
+  /** Answers a permission request of the session or of a descendant (`sessionId`: the watched session will do). */
   replyPermission(sessionId: string, requestId: string, reply: PermissionReply, message?: string): Promise<void>;
+  /** Answers a question of the session or of a descendant: one array of chosen labels (or typed text) per question. */
+  replyQuestion(sessionId: string, requestId: string, answers: readonly (readonly string[])[]): Promise<void>;
+  /** Dismisses a question: its tool call ends with an error and the run goes on. */
+  rejectQuestion(sessionId: string, requestId: string): Promise<void>;
+  /**
+   * Pages the messages before a watched session's view in (`LoadEarlier` from its `earlier.cursor`; `limit` 1–100,
+   * default the gateway's page size). Resolves true when it added a page, false when there was nothing to load or a
+   * new snapshot replaced the view meanwhile (call it again). One call per cursor at a time: a second one shares it.
+   */
+  loadEarlier(sessionId: string, limit?: number): Promise<boolean>;
   listSessions(request?: ListSessionsRequest): Promise<SessionList>;
   /**
    * Calls `listener` for every `SessionListChanged`: a session the caller may see was created, changed or archived
@@ -133,7 +153,16 @@ interface Watched {
   left: boolean;
   /** The session handle this session is registered under in `byHandle` (compact deltas name it). */
   handle: number | null;
+  /** The `LoadEarlier` in flight, by the cursor it was sent with. */
+  earlierLoad: { readonly cursor: string; readonly promise: Promise<boolean> } | null;
 }
+
+/**
+ * The gateway's default `Gateway:Hub:MaximumReceiveMessageSize`: it follows `Gateway:Prompts:MaxAttachmentBytes` so
+ * that one attachment at the limit (base64: 4/3 of it) plus the longest text prompt (262,144 characters, 3 UTF-8
+ * bytes each at most) and 64 KiB of JSON fit.
+ */
+export const defaultMaxMessageBytes = Math.floor((defaultMaxAttachmentBytes + 2) / 3) * 4 + 262_144 * 3 + 64 * 1024;
 
 function defaultScheduleFlush(flush: () => void): void {
   if (typeof globalThis.requestAnimationFrame === 'function') {
@@ -170,7 +199,7 @@ class GatewayClientImpl implements GatewayClient {
 
   constructor(options: GatewayClientOptions) {
     this.delays = options.reconnectDelaysMs ?? defaultReconnectDelaysMs;
-    this.maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
+    this.maxMessageBytes = options.maxMessageBytes ?? defaultMaxMessageBytes;
     this.offlineAfter = options.offlineAfterAttempts ?? 3;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 20_000;
     this.scheduleFlush = options.scheduleFlush ?? defaultScheduleFlush;
@@ -261,6 +290,7 @@ class GatewayClientImpl implements GatewayClient {
         notifiedVersion: -1,
         left: false,
         handle: null,
+        earlierLoad: null,
       };
       this.sessions.set(sessionId, w);
       this.join(w, w.state.beginJoin());
@@ -280,6 +310,7 @@ class GatewayClientImpl implements GatewayClient {
       get view() {
         return watched.state.view();
       },
+      loadEarlier: (limit?: number) => this.loadEarlier(sessionId, limit),
       unsubscribe: () => {
         if (!active) {
           return;
@@ -306,8 +337,10 @@ class GatewayClientImpl implements GatewayClient {
     return this.call<SessionInfo>('CreateSession', request ?? {});
   }
 
-  prompt(sessionId: string, text: string, options?: PromptOptions): Promise<PromptResult> {
-    const request: PromptRequest = { sessionId, text, ...options };
+  prompt(sessionId: string, content: string | readonly PromptPart[], options?: PromptOptions): Promise<PromptResult> {
+    const request: PromptRequest = typeof content === 'string'
+      ? { sessionId, text: content, ...options }
+      : { sessionId, parts: [...content], ...options };
     return this.call<PromptResult>('Prompt', request);
   }
 
@@ -318,6 +351,46 @@ class GatewayClientImpl implements GatewayClient {
   async replyPermission(sessionId: string, requestId: string, reply: PermissionReply, message?: string): Promise<void> {
     const request: PermissionReplyRequest = { sessionId, requestId, reply, ...(message !== undefined ? { message } : {}) };
     await this.call<void>('ReplyPermission', request);
+  }
+
+  async replyQuestion(sessionId: string, requestId: string, answers: readonly (readonly string[])[]): Promise<void> {
+    const request: QuestionReplyRequest = { sessionId, requestId, answers: answers.map((a) => [...a]) };
+    await this.call<void>('ReplyQuestion', request);
+  }
+
+  async rejectQuestion(sessionId: string, requestId: string): Promise<void> {
+    const request: QuestionRejectRequest = { sessionId, requestId };
+    await this.call<void>('RejectQuestion', request);
+  }
+
+  loadEarlier(sessionId: string, limit?: number): Promise<boolean> {
+    const w = this.sessions.get(sessionId);
+    const cursor = w?.state.view().earlier?.cursor;
+    if (!w || !cursor) {
+      return Promise.resolve(false);
+    }
+
+    if (w.earlierLoad?.cursor === cursor) {
+      return w.earlierLoad.promise;
+    }
+
+    const request: LoadEarlierRequest = { sessionId, before: cursor, ...(limit !== undefined ? { limit } : {}) };
+    const promise = this.call<MessagePage>('LoadEarlier', request)
+      .then((page) => {
+        const added = !w.left && w.state.applyEarlier(cursor, toMessagePage(page));
+        if (added) {
+          this.markChanged();
+        }
+
+        return added;
+      })
+      .finally(() => {
+        if (w.earlierLoad?.promise === promise) {
+          w.earlierLoad = null;
+        }
+      });
+    w.earlierLoad = { cursor, promise };
+    return promise;
   }
 
   listSessions(request?: ListSessionsRequest): Promise<SessionList> {

@@ -19,6 +19,7 @@ export interface SessionInfo {
   id: string;
   title?: string;
   directory?: string;
+  /** A subagent's session: the session whose `task` tool started it. */
   parentID?: string;
   time?: { created?: number; updated?: number; [key: string]: unknown };
   [key: string]: unknown;
@@ -127,6 +128,10 @@ export interface ToolPart extends PartBase {
   type: 'tool';
   tool: string;
   callID: string;
+  /**
+   * Its streamed fields (`StreamedFields.ToolMetadataOutput`, `StreamedFields.ToolOutput`) grow by positioned deltas
+   * like a text part's `text`: `state.metadata.output` while the tool runs, `state.output` once it completed.
+   */
   state: ToolState;
   metadata?: JsonObject;
 }
@@ -250,6 +255,40 @@ export interface Todo {
 
 export type PermissionReply = 'once' | 'always' | 'reject';
 
+/** One question of a `question.asked` request, with the options a user picks from. */
+export interface QuestionInfo {
+  question: string;
+  header?: string;
+  options: { label: string; description?: string }[];
+  /** More than one option may be chosen. */
+  multiple?: boolean;
+  [key: string]: unknown;
+}
+
+/** A pending question of opencode's `question` tool (`question.asked`): answer with one string array per question. */
+export interface QuestionRequest {
+  id: string;
+  /** The session that asked: the watched one or a descendant (a subagent's). */
+  sessionID: string;
+  questions: QuestionInfo[];
+  tool?: { messageID?: string; callID?: string };
+  [key: string]: unknown;
+}
+
+/** A descendant session of the watched one (a subagent's session, any depth). */
+export interface ChildSession {
+  id: string;
+  /** Its parent: the watched session or another descendant. */
+  parentId: string;
+  title?: string | null;
+  status: SessionStatus;
+}
+
+/** Where the messages older than a snapshot's (or a page's) begin: pass `cursor` to `LoadEarlier`. */
+export interface EarlierMessages {
+  cursor: string;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // HubContracts.cs
 
@@ -288,10 +327,26 @@ export interface CreateSessionRequest {
   metadata?: Json;
 }
 
-export interface PromptPart {
-  type: string;
+export interface TextPromptPart {
+  type: 'text';
   text: string;
 }
+
+/**
+ * An attachment (a screenshot, a file): `url` is a base64 `data:` URL of at most `Gateway:Prompts:MaxAttachmentBytes`
+ * decoded bytes (`defaultMaxAttachmentBytes`); the gateway refuses other URLs and paths. `filePromptPart` makes one.
+ */
+export interface FilePromptPart {
+  type: 'file';
+  mime: string;
+  url: string;
+  filename?: string | null;
+}
+
+export type PromptPart = TextPromptPart | FilePromptPart;
+
+/** `Gateway:Prompts:MaxAttachmentBytes`'s default: the largest attachment the gateway accepts, in decoded bytes. */
+export const defaultMaxAttachmentBytes = 5 * 1024 * 1024;
 
 export interface PromptRequest {
   sessionId: string;
@@ -307,16 +362,47 @@ export interface PromptResult {
 }
 
 export interface PermissionReplyRequest {
+  /** The session that asked or any of its ancestors (the watched one). */
   sessionId: string;
   requestId: string;
   reply: PermissionReply;
   message?: string | null;
 }
 
+export interface QuestionReplyRequest {
+  /** The session that asked or any of its ancestors (the watched one). */
+  sessionId: string;
+  requestId: string;
+  /** One array of chosen labels (or typed answers) per question of the request, in order. */
+  answers: string[][];
+}
+
+/** Dismisses a question: its tool call ends with an error and the run goes on. */
+export interface QuestionRejectRequest {
+  sessionId: string;
+  requestId: string;
+}
+
+export interface LoadEarlierRequest {
+  sessionId: string;
+  /** The `earlier.cursor` of a snapshot or of the previous page. */
+  before: string;
+  /** Messages per page, 1–100 (default: the gateway's `Gateway:Snapshots:MaxMessages`). */
+  limit?: number | null;
+}
+
+/** The messages just before a cursor, oldest first, as opencode stored them; `earlier` when older ones remain. */
+export interface MessagePage {
+  messages: MessageWithParts[];
+  earlier?: EarlierMessages | null;
+}
+
 /** The gateway's record of a session (owner, workspace, tags, free-form metadata). Dates are ISO 8601 strings. */
 export interface SessionMetadata {
   sessionId: string;
   upstream: string;
+  /** A subagent's session: its parent (it belongs to whoever may see its root, and is left out of session lists). */
+  parentId?: string | null;
   ownerId?: string | null;
   workspace?: string | null;
   title?: string | null;
@@ -410,12 +496,28 @@ export const SessionEventTypes = {
   PermissionAsked: 'permission.asked',
   PermissionReplied: 'permission.replied',
   TodoUpdated: 'todo.updated',
+  QuestionAsked: 'question.asked',
+  QuestionReplied: 'question.replied',
+  QuestionRejected: 'question.rejected',
+  ChildUpdated: 'child.updated',
   SessionUpdated: 'session.updated',
   SessionDeleted: 'session.deleted',
   EpochStarted: 'epoch.started',
 } as const;
 
 export type SessionEventType = (typeof SessionEventTypes)[keyof typeof SessionEventTypes];
+
+/**
+ * The part fields the gateway streams as positioned deltas (field paths, dot-separated): a text or reasoning part's
+ * `text`; a tool part's `state.metadata.output` (while it runs) and `state.output` (once completed).
+ */
+export const StreamedFields = {
+  Text: 'text',
+  ToolMetadataOutput: 'state.metadata.output',
+  ToolOutput: 'state.output',
+} as const;
+
+export type StreamedField = (typeof StreamedFields)[keyof typeof StreamedFields] | (string & {});
 
 /** The envelope every event has. */
 export interface SessionEventBase {
@@ -427,14 +529,30 @@ export interface SessionEventBase {
   seq: number;
 }
 
-/** A part was created or changed: replace it; when `part` has no `text` member the text is unchanged. */
+/**
+ * A part was created or changed: replace it, except that a streamed field you hold that `part` lacks keeps your text
+ * (for `text`, as always), and a field named in `copies` that `part` lacks becomes the text of that handle.
+ */
 export interface PartUpdatedEvent extends SessionEventBase {
   type: 'part.updated';
   messageId: string;
   partId: string;
   part: Part;
-  /** When `part` has `text`: the handle of the part's `text` field (see `CompactDelta.h`). */
+  /**
+   * The handle of `field` when the event has one (a tool part's streamed field it extends), else, when `part` has
+   * `text`, of `text` (see `CompactDelta.h`).
+   */
   handle?: number;
+  /** A tool part's streamed field (a path, e.g. `state.metadata.output`) this update only extends. */
+  field?: string;
+  /** With `field`: the field's length before `delta` (UTF-16 code units). */
+  offset?: number;
+  /** With `field`: the text it appended. */
+  delta?: string;
+  /** A tool part's streamed fields introduced here: field path → handle. */
+  handles?: Record<string, number>;
+  /** A tool part's streamed fields whose value is the text held for a handle: field path → handle. */
+  copies?: Record<string, number>;
 }
 
 /** Put `delta` into the part's `field` (opencode streams `text`) at `offset`, its length in UTF-16 code units before. */
@@ -492,15 +610,46 @@ export interface ErrorEvent extends SessionEventBase {
   error: OpencodeError;
 }
 
+/** A permission request, of the session or (with `childSessionId`) of a descendant. */
 export interface PermissionAskedEvent extends SessionEventBase {
   type: 'permission.asked';
   permission: PermissionRequest;
+  /** Raised in this descendant session (a subagent's), delivered here as the watched session's own event. */
+  childSessionId?: string;
 }
 
 export interface PermissionRepliedEvent extends SessionEventBase {
   type: 'permission.replied';
   requestId: string;
   reply: PermissionReply;
+  childSessionId?: string;
+}
+
+/** opencode's `question` tool waits for an answer (`ReplyQuestion`) or a dismissal (`RejectQuestion`). */
+export interface QuestionAskedEvent extends SessionEventBase {
+  type: 'question.asked';
+  question: QuestionRequest;
+  childSessionId?: string;
+}
+
+export interface QuestionRepliedEvent extends SessionEventBase {
+  type: 'question.replied';
+  question: { id: string; sessionID?: string; answers?: string[][] };
+  childSessionId?: string;
+}
+
+/** The question was dismissed; its tool part ends with `state.status: "error"`. */
+export interface QuestionRejectedEvent extends SessionEventBase {
+  type: 'question.rejected';
+  question: { id: string; sessionID?: string };
+  childSessionId?: string;
+}
+
+/** A descendant session (a subagent's, any depth) was created, renamed or changed status. */
+export interface ChildUpdatedEvent extends SessionEventBase {
+  type: 'child.updated';
+  childSessionId: string;
+  child: ChildSession;
 }
 
 export interface TodoUpdatedEvent extends SessionEventBase {
@@ -547,6 +696,10 @@ export type KnownSessionEvent =
   | ErrorEvent
   | PermissionAskedEvent
   | PermissionRepliedEvent
+  | QuestionAskedEvent
+  | QuestionRepliedEvent
+  | QuestionRejectedEvent
+  | ChildUpdatedEvent
   | TodoUpdatedEvent
   | SessionUpdatedEvent
   | SessionDeletedEvent
@@ -555,7 +708,7 @@ export type KnownSessionEvent =
 /** One event of one session, discriminated by `type` (`toSessionEvent` makes one from what the hub sends). */
 export type SessionEvent = KnownSessionEvent | UnknownSessionEvent;
 
-/** Every member any event may have (the flat C# record `SessionEvent`). */
+/** Every member any type of a union has (for events: the flat C# record `SessionEvent`). */
 type AllKeys<T> = T extends unknown ? keyof T : never;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -573,14 +726,22 @@ export interface SessionSnapshot {
   epoch: number;
   seq: number;
   session: SessionInfo;
+  /** The newest messages (at most `Gateway:Snapshots:MaxMessages`), oldest first. */
   messages: MessageWithParts[];
+  /** Set when older messages exist: page them with `LoadEarlier`. */
+  earlier?: EarlierMessages | null;
   status: SessionStatus;
+  /** Pending permission requests of the session and of its descendants (a request's `sessionID` says whose). */
   permissions: PermissionRequest[];
+  /** Pending questions of the session and of its descendants. */
+  questions?: QuestionRequest[];
+  /** The descendant sessions (subagents', any depth), oldest first. */
+  children?: ChildSession[];
   todos?: Todo[] | null;
   metadata?: SessionMetadata | null;
   /** Where in-flight texts are not continuous: part id → field → sorted UTF-16 offsets (absent: all continuous). */
   gaps?: Record<string, Record<string, number[]>> | null;
-  /** The handles of the streamed part fields: part id → field → handle (see `CompactDelta.h`). */
+  /** The handles of the streamed part fields: part id → field path → handle (see `CompactDelta.h`). */
   handles?: Record<string, Record<string, number>> | null;
   /** Compact connections only: this connection's handle of the session in the snapshot's epoch (`CompactDelta.s`). */
   sessionHandle?: number | null;
@@ -636,6 +797,8 @@ export const GatewayErrorCodes = {
   UpstreamError: 'upstream_error',
   BadRequest: 'bad_request',
   PermissionNotFound: 'permission_not_found',
+  /** The question is not pending on the session or any of its descendants. */
+  QuestionNotFound: 'question_not_found',
   Unauthorized: 'unauthorized',
   Forbidden: 'forbidden',
   Conflict: 'conflict',
@@ -674,17 +837,24 @@ export const contractFields = {
   JoinRequest: ['sessionId', 'upstream', 'since'],
   JoinResult: ['upstream', 'sessionId', 'epoch', 'seq', 'recovered', 'events', 'snapshot', 'sessionHandle'],
   CreateSessionRequest: ['title', 'upstream', 'workspace', 'tags', 'metadata'],
-  PromptPart: ['type', 'text'],
+  PromptPart: ['type', 'text', 'mime', 'url', 'filename'],
   PromptRequest: ['sessionId', 'text', 'parts', 'agent', 'model'],
   PromptResult: ['sessionId', 'queued'],
   PermissionReplyRequest: ['sessionId', 'requestId', 'reply', 'message'],
-  SessionMetadata: ['sessionId', 'upstream', 'ownerId', 'workspace', 'title', 'tags', 'metadata', 'createdAt', 'updatedAt',
-    'archivedAt'],
+  QuestionReplyRequest: ['sessionId', 'requestId', 'answers'],
+  QuestionRejectRequest: ['sessionId', 'requestId'],
+  LoadEarlierRequest: ['sessionId', 'before', 'limit'],
+  MessagePage: ['messages', 'earlier'],
+  SessionMetadata: ['sessionId', 'upstream', 'parentId', 'ownerId', 'workspace', 'title', 'tags', 'metadata', 'createdAt',
+    'updatedAt', 'archivedAt'],
   SessionEvent: ['upstream', 'sessionId', 'epoch', 'seq', 'type', 'messageId', 'partId', 'field', 'offset', 'delta', 'part',
-    'info', 'status', 'error', 'permission', 'requestId', 'reply', 'todos', 'handle'],
-  SessionSnapshot: ['upstream', 'sessionId', 'epoch', 'seq', 'session', 'messages', 'status', 'permissions', 'todos',
-    'metadata', 'gaps', 'handles', 'sessionHandle'],
+    'info', 'status', 'error', 'permission', 'requestId', 'reply', 'todos', 'handle', 'handles', 'copies', 'question',
+    'childSessionId', 'child'],
+  SessionSnapshot: ['upstream', 'sessionId', 'epoch', 'seq', 'session', 'messages', 'earlier', 'status', 'permissions',
+    'questions', 'children', 'todos', 'metadata', 'gaps', 'handles', 'sessionHandle'],
   MessageWithParts: ['info', 'parts'],
+  EarlierMessages: ['cursor'],
+  ChildSession: ['id', 'parentId', 'title', 'status'],
   ListSessionsRequest: ['workspace', 'tag', 'archived', 'q', 'cursor', 'limit'],
   SessionList: ['items', 'nextCursor'],
   SessionListChange: ['kind', 'session'],
@@ -702,14 +872,20 @@ interface ContractTypes {
   JoinRequest: JoinRequest;
   JoinResult: JoinResult;
   CreateSessionRequest: CreateSessionRequest;
-  PromptPart: PromptPart;
+  PromptPart: { [K in AllKeys<PromptPart>]: unknown };
   PromptRequest: PromptRequest;
   PromptResult: PromptResult;
   PermissionReplyRequest: PermissionReplyRequest;
+  QuestionReplyRequest: QuestionReplyRequest;
+  QuestionRejectRequest: QuestionRejectRequest;
+  LoadEarlierRequest: LoadEarlierRequest;
+  MessagePage: MessagePage;
   SessionMetadata: SessionMetadata;
   SessionEvent: { [K in AllKeys<KnownSessionEvent>]: unknown };
   SessionSnapshot: SessionSnapshot;
   MessageWithParts: MessageWithParts;
+  EarlierMessages: EarlierMessages;
+  ChildSession: ChildSession;
   ListSessionsRequest: ListSessionsRequest;
   SessionList: SessionList;
   SessionListChange: SessionListChange;

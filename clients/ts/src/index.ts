@@ -1,8 +1,10 @@
 export * from './contracts.js';
 export { GatewayError, toGatewayError, isTransientError } from './errors.js';
-export { toJoinResult, toPart, toSessionEvent, toSessionSnapshot } from './normalize.js';
+export { toJoinResult, toMessagePage, toPart, toSessionEvent, toSessionSnapshot } from './normalize.js';
+export { filePromptPart, type FilePromptPartOptions } from './attachments.js';
 export {
   SessionState,
+  fieldText,
   type SessionView,
   type MessageView,
   type RejoinAction,
@@ -18,6 +20,7 @@ export {
 } from './transport.js';
 export {
   createGatewayClient,
+  defaultMaxMessageBytes,
   type ConnectionState,
   type GatewayClient,
   type GatewayClientOptions,

@@ -8,6 +8,7 @@ import {
   partTypes,
   SessionEventTypes,
   type JoinResult,
+  type MessagePage,
   type MessageWithParts,
   type Part,
   type SessionEvent,
@@ -65,6 +66,10 @@ export function toSessionSnapshot(snapshot: SessionSnapshot): SessionSnapshot {
     return message;
   });
   return changed ? { ...snapshot, messages } : snapshot;
+}
+
+export function toMessagePage(page: MessagePage): MessagePage {
+  return { ...page, messages: (page.messages ?? []).map(toMessage) };
 }
 
 export function toJoinResult(result: JoinResult): JoinResult {

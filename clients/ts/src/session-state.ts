@@ -6,13 +6,19 @@
  */
 import {
   SessionEventTypes,
+  StreamedFields,
+  type ChildSession,
   type CompactDelta,
+  type EarlierMessages,
   type JoinResult,
   type MessageInfo,
+  type MessagePage,
+  type MessageWithParts,
   type OpencodeError,
   type Part,
-  type PartDeltaEvent,
+  type PartUpdatedEvent,
   type PermissionRequest,
+  type QuestionRequest,
   type SessionEvent,
   type SessionInfo,
   type SessionMetadata,
@@ -42,8 +48,17 @@ export interface SessionView {
   /** Ordered by message id (opencode ids sort by time). */
   readonly messages: readonly MessageView[];
   readonly status: SessionStatus;
-  /** Pending permission requests. */
+  /**
+   * Pending permission requests of the session and of its descendants (a request's `sessionID` says whose): answer
+   * each one with this session's id.
+   */
   readonly permissions: readonly PermissionRequest[];
+  /** Pending questions of the session and of its descendants, answered or dismissed with this session's id. */
+  readonly questions: readonly QuestionRequest[];
+  /** The descendant sessions (subagents', any depth), oldest first. */
+  readonly children: readonly ChildSession[];
+  /** Set while older messages than `messages[0]` exist: `loadEarlier` pages them in. */
+  readonly earlier: EarlierMessages | null;
   readonly todos: readonly Todo[] | null;
   readonly metadata: SessionMetadata | null;
   /** The last `error` event of the session (cleared when it becomes busy again). */
@@ -53,8 +68,8 @@ export interface SessionView {
   /** The session was deleted. */
   readonly deleted: boolean;
   /**
-   * Where a part's text is not continuous: part id → field → sorted offsets. Show a mark (e.g. `…`) at each one: the
-   * text before it is what opencode streamed, what follows came after text the gateway never received.
+   * Where a part's text is not continuous: part id → field path → sorted offsets. Show a mark (e.g. `…`) at each one:
+   * the text before it is what opencode streamed, what follows came after text the gateway never received.
    */
   readonly gaps: Readonly<Record<string, Readonly<Record<string, readonly number[]>>>>;
 }
@@ -68,7 +83,10 @@ export type RejoinReason =
   | 'epoch'
   /** Recovered events did not bring us to the promised position: rejoin without since. */
   | 'recovery-failed'
-  /** A compact delta named a part field handle never introduced: our state is not the gateway's; rejoin without since. */
+  /**
+   * A compact delta or a `copies` named a part field handle never introduced: our state is not the gateway's; rejoin
+   * without since.
+   */
   | 'unknown-handle';
 
 export interface RejoinAction {
@@ -87,10 +105,51 @@ type Buffered =
 interface PartField {
   readonly messageId: string;
   readonly partId: string;
+  /** A path into the part: `text`, `state.metadata.output`, `state.output`. */
   readonly field: string;
 }
 
+/** What applying an event's content came to: done, or why the state cannot take it (the caller rejoins). */
+type Applied = 'applied' | 'offset-past-end' | 'unknown-handle';
+
 const idleStatus: SessionStatus = { type: 'idle' };
+const streamedFieldPaths: readonly string[] = Object.values(StreamedFields);
+
+/** The string at a dot-separated path of a part (`text`, `state.metadata.output`), if there is one. */
+export function fieldText(part: Part | undefined, field: string): string | undefined {
+  let value: unknown = part;
+  for (const key of field.split('.')) {
+    if (typeof value !== 'object' || value === null) {
+      return undefined;
+    }
+
+    value = (value as Record<string, unknown>)[key];
+  }
+
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A copy of `part` whose `field` path holds `text`: the objects on the way are copied (created when missing), never mutated. */
+function withFieldText(part: Part, field: string, text: string): Part {
+  const set = (target: unknown, keys: readonly string[]): Record<string, unknown> => {
+    const copy = typeof target === 'object' && target !== null ? { ...(target as Record<string, unknown>) } : {};
+    const [key, ...rest] = keys;
+    copy[key!] = rest.length === 0 ? text : set(copy[key!], rest);
+    return copy;
+  };
+  return set(part, field.split('.')) as unknown as Part;
+}
+
+/** `list` with `item` in the place of the one with its id, or appended. */
+function upsertById<T extends { readonly id: string }>(list: readonly T[], item: T): readonly T[] {
+  const index = list.findIndex((x) => x.id === item.id);
+  return index < 0 ? [...list, item] : list.map((x, i) => (i === index ? item : x));
+}
+
+/** `list` without the item of `id` (`list` itself when it has none). */
+function withoutId<T extends { readonly id: string }>(list: readonly T[], id: string): readonly T[] {
+  return list.some((x) => x.id === id) ? list.filter((x) => x.id !== id) : list;
+}
 
 /** Inserts `id` into the sorted array unless present; ids mostly arrive in order, so check the end first. */
 function insertSorted(ids: string[], id: string): void {
@@ -169,7 +228,12 @@ export class SessionState {
   private readonly messageIds: string[] = [];
   private session: SessionInfo | null = null;
   private status: SessionStatus = idleStatus;
-  private readonly permissions = new Map<string, PermissionRequest>();
+  // Replaced, never mutated: a view keeps the arrays it was given, and unchanged ones keep their identity.
+  private permissions: readonly PermissionRequest[] = [];
+  private questions: readonly QuestionRequest[] = [];
+  private children: readonly ChildSession[] = [];
+  /** Where the messages older than the oldest one held begin (null: none are older). */
+  private earlier: EarlierMessages | null = null;
   /** part id → field → sorted gap offsets */
   private gaps: Record<string, Record<string, number[]>> = {};
   private todos: Todo[] | null = null;
@@ -343,6 +407,25 @@ export class SessionState {
     return null;
   }
 
+  /**
+   * Adds a page of `LoadEarlier`'s messages, fetched with `cursor` (the view's `earlier.cursor` then), before the
+   * messages held, and takes the page's `earlier`. False when the view no longer starts where `cursor` points (a
+   * snapshot replaced it meanwhile): nothing is added, page again from the view's `earlier`.
+   */
+  applyEarlier(cursor: string, page: MessagePage): boolean {
+    if (!this.hasState || this.earlier?.cursor !== cursor) {
+      return false;
+    }
+
+    for (const message of page.messages) {
+      this.addPagedMessage(message);
+    }
+
+    this.earlier = page.earlier ?? null;
+    this.touch();
+    return true;
+  }
+
   /** Sets the gateway metadata (e.g. after UpdateMetadata). */
   setMetadata(metadata: SessionMetadata | null): void {
     this.metadata = metadata;
@@ -364,7 +447,10 @@ export class SessionState {
       session: this.session,
       messages: this.messageIds.map((id) => this.messages.get(id)!.view()),
       status: this.status,
-      permissions: [...this.permissions.values()],
+      permissions: this.permissions,
+      questions: this.questions,
+      children: this.children,
+      earlier: this.earlier,
       todos: this.todos,
       metadata: this.metadata,
       error: this.error,
@@ -419,22 +505,38 @@ export class SessionState {
         : this.requestRejoin(this.position, 'gap', [{ kind: 'event', event }]);
     }
 
-    this.noteHandle(event);
-    if (event.type === SessionEventTypes.PartDelta && !this.applyDelta(event)) {
-      const again = this.lastDeltaGap?.epoch === event.epoch && this.lastDeltaGap.seq === event.seq;
-      this.lastDeltaGap = { epoch: event.epoch, seq: event.seq };
-      return again
-        ? this.requestRejoin(null, 'delta-gap', [{ kind: 'event', event }])
-        : this.requestRejoin(this.position, 'delta-gap', [{ kind: 'event', event }]);
+    this.noteHandles(event);
+    const applied = this.applyContent(event);
+    if (applied === 'unknown-handle') {
+      return this.requestRejoin(null, 'unknown-handle');
     }
 
-    if (event.type !== SessionEventTypes.PartDelta) {
-      this.applyOther(event);
+    if (applied === 'offset-past-end') {
+      return this.rejoinForDeltaGap(event.seq, { kind: 'event', event });
     }
 
     this.seq = event.seq;
     this.touch();
     return null;
+  }
+
+  /** A delta's offset is past the text held: rejoin with since, or for a snapshot when the same delta gapped before. */
+  private rejoinForDeltaGap(seq: number, item: Buffered): RejoinAction {
+    const again = this.lastDeltaGap?.epoch === this.epoch && this.lastDeltaGap.seq === seq;
+    this.lastDeltaGap = { epoch: this.epoch, seq };
+    return this.requestRejoin(again ? null : this.position, 'delta-gap', [item]);
+  }
+
+  private applyContent(event: SessionEvent): Applied {
+    switch (event.type) {
+      case SessionEventTypes.PartDelta:
+        return this.applyDeltaTo(event.messageId ?? '', event.partId ?? '', event.field ?? StreamedFields.Text, event.offset, event.delta ?? '');
+      case SessionEventTypes.PartUpdated:
+        return this.applyPartUpdated(event);
+      default:
+        this.applyOther(event);
+        return 'applied';
+    }
   }
 
   /** A compact delta of this session's epoch: the seq rules of any event, then the delta on the field `h` names. */
@@ -452,12 +554,8 @@ export class SessionState {
       return this.requestRejoin(null, 'unknown-handle');
     }
 
-    if (!this.applyDeltaTo(target.messageId, target.partId, target.field, compact.offset, compact.delta)) {
-      const again = this.lastDeltaGap?.epoch === this.epoch && this.lastDeltaGap.seq === compact.seq;
-      this.lastDeltaGap = { epoch: this.epoch, seq: compact.seq };
-      return again
-        ? this.requestRejoin(null, 'delta-gap', [{ kind: 'compact', delta: compact }])
-        : this.requestRejoin(this.position, 'delta-gap', [{ kind: 'compact', delta: compact }]);
+    if (this.applyDeltaTo(target.messageId, target.partId, target.field, compact.offset, compact.delta) !== 'applied') {
+      return this.rejoinForDeltaGap(compact.seq, { kind: 'compact', delta: compact });
     }
 
     this.seq = compact.seq;
@@ -465,67 +563,107 @@ export class SessionState {
     return null;
   }
 
-  /** Remembers the part field an event's `handle` names (compact deltas name it by that handle alone). */
-  private noteHandle(event: SessionEvent): void {
-    if (
-      (event.type === SessionEventTypes.PartUpdated || event.type === SessionEventTypes.PartDelta || event.type === SessionEventTypes.PartGap) &&
-      typeof event.handle === 'number'
-    ) {
-      const field = event.type === SessionEventTypes.PartUpdated ? 'text' : event.field;
-      this.partHandles.set(event.handle, { messageId: event.messageId, partId: event.partId, field });
+  /**
+   * Remembers the part fields an event's handles name (compact deltas name a field by its handle alone): its `handle`
+   * (of `field`, else of `text`) and a tool part's `handles`.
+   */
+  private noteHandles(event: SessionEvent): void {
+    if (event.type !== SessionEventTypes.PartUpdated && event.type !== SessionEventTypes.PartDelta && event.type !== SessionEventTypes.PartGap) {
+      return;
+    }
+
+    const { messageId, partId } = event;
+    if (typeof event.handle === 'number') {
+      this.partHandles.set(event.handle, { messageId, partId, field: event.field ?? StreamedFields.Text });
+    }
+
+    if (event.type === SessionEventTypes.PartUpdated) {
+      for (const [field, handle] of Object.entries(event.handles ?? {})) {
+        this.partHandles.set(handle, { messageId, partId, field });
+      }
     }
   }
 
-  /** Applies a `part.delta`; false when its offset is past the text we have (a gap). */
-  private applyDelta(event: PartDeltaEvent): boolean {
-    return this.applyDeltaTo(event.messageId ?? '', event.partId ?? '', event.field ?? 'text', event.offset, event.delta ?? '');
-  }
-
-  private applyDeltaTo(messageId: string, partId: string, field: string, eventOffset: number | undefined, delta: string): boolean {
+  /** Puts a positioned delta into a part's field (client rule 4); `offset-past-end` when text before it is missing. */
+  private applyDeltaTo(messageId: string, partId: string, field: string, eventOffset: number | undefined, delta: string): Applied {
     const entry = this.ensureMessage(messageId);
     const part = entry.parts.get(partId);
-    const value = (part as Record<string, unknown> | undefined)?.[field];
-    const current = typeof value === 'string' ? value : '';
+    const current = fieldText(part, field) ?? '';
     const offset = eventOffset ?? current.length;
 
     let text: string;
     if (offset === current.length) {
       text = current + delta;
     } else if (offset + delta.length <= current.length) {
-      return true; // already have it
+      return 'applied'; // already have it
     } else if (offset < current.length) {
       text = current + delta.slice(current.length - offset);
     } else {
-      return false;
+      return 'offset-past-end';
     }
 
-    const next = (part ? { ...part, [field]: text } : { id: partId, messageID: messageId, type: undefined, [field]: text }) as Part;
+    entry.setPart(withFieldText(part ?? ({ id: partId, messageID: messageId, type: undefined } as Part), field, text));
+    return 'applied';
+  }
+
+  /**
+   * Client rule 9: the part replaces the one held, except that without `text` it keeps the text held, and a field
+   * `copies` names that it lacks takes the text of that handle (read before replacing). Any other streamed field it
+   * lacks is gone (opencode dropped it); one it carries is restated whole. Either way that field's gaps go. (A pure
+   * extension's `field`/`delta` need nothing more: its part carries the field whole, or it arrives as `D`.)
+   */
+  private applyPartUpdated(event: PartUpdatedEvent): Applied {
+    const part = event.part;
+    if (!part) {
+      return 'applied';
+    }
+
+    const partId = event.partId ?? part.id;
+    const messageId = event.messageId ?? part.messageID;
+    const copies = this.readCopies(event.copies);
+    if (copies === null) {
+      return 'unknown-handle';
+    }
+
+    const entry = this.ensureMessage(messageId);
+    const existing = entry.parts.get(partId);
+    let next = { ...part, id: partId, messageID: messageId } as Part;
+    for (const field of new Set([...streamedFieldPaths, ...copies.keys()])) {
+      const lacked = fieldText(part, field) === undefined;
+      const copy = copies.get(field);
+      const heldText = field === StreamedFields.Text ? fieldText(existing, field) : undefined;
+      if (lacked && copy) {
+        next = withFieldText(next, field, copy.text);
+        this.setGaps(partId, field, copy.gaps.length > 0 ? [...copy.gaps] : null);
+      } else if (lacked && heldText !== undefined) {
+        next = withFieldText(next, field, heldText); // its gaps stay
+      } else {
+        this.setGaps(partId, field, null); // restated whole, or gone
+      }
+    }
+
     entry.setPart(next);
-    return true;
+    return 'applied';
+  }
+
+  /** The text (and gaps) each `copies` field takes, by field; null when a handle names no part field held. */
+  private readCopies(copies: Record<string, number> | undefined): Map<string, { text: string; gaps: readonly number[] }> | null {
+    const result = new Map<string, { text: string; gaps: readonly number[] }>();
+    for (const [field, handle] of Object.entries(copies ?? {})) {
+      const source = this.partHandles.get(handle);
+      if (!source) {
+        return null;
+      }
+
+      const part = this.messages.get(source.messageId)?.parts.get(source.partId);
+      result.set(field, { text: fieldText(part, source.field) ?? '', gaps: this.gaps[source.partId]?.[source.field] ?? [] });
+    }
+
+    return result;
   }
 
   private applyOther(event: SessionEvent): void {
     switch (event.type) {
-      case SessionEventTypes.PartUpdated: {
-        const part = event.part;
-        if (!part) {
-          break;
-        }
-
-        const partId = event.partId ?? part.id;
-        const messageId = event.messageId ?? part.messageID;
-        const entry = this.ensureMessage(messageId);
-        const existing = entry.parts.get(partId);
-        const next = { ...part, id: partId, messageID: messageId } as Part;
-        if (!('text' in part) && existing && 'text' in existing && typeof existing.text === 'string') {
-          (next as { text?: string }).text = existing.text;
-        } else if ('text' in part) {
-          this.setGaps(partId, 'text', null); // the text is restated whole
-        }
-
-        entry.setPart(next);
-        break;
-      }
       case SessionEventTypes.PartGap: {
         const current = this.gaps[event.partId]?.[event.field] ?? [];
         if (!current.includes(event.offset)) {
@@ -588,15 +726,35 @@ export class SessionState {
       case SessionEventTypes.Error:
         this.error = event.error ?? { name: 'UnknownError' };
         break;
+      // Pending requests of the session and its descendants alike, by request id (client rule 10).
       case SessionEventTypes.PermissionAsked:
         if (event.permission?.id) {
-          this.permissions.set(event.permission.id, event.permission);
+          this.permissions = upsertById(this.permissions, event.permission);
         }
 
         break;
       case SessionEventTypes.PermissionReplied:
         if (event.requestId) {
-          this.permissions.delete(event.requestId);
+          this.permissions = withoutId(this.permissions, event.requestId);
+        }
+
+        break;
+      case SessionEventTypes.QuestionAsked:
+        if (event.question?.id) {
+          this.questions = upsertById(this.questions, event.question);
+        }
+
+        break;
+      case SessionEventTypes.QuestionReplied:
+      case SessionEventTypes.QuestionRejected:
+        if (event.question?.id) {
+          this.questions = withoutId(this.questions, event.question.id);
+        }
+
+        break;
+      case SessionEventTypes.ChildUpdated:
+        if (event.child?.id) {
+          this.children = upsertById(this.children, event.child);
         }
 
         break;
@@ -633,28 +791,61 @@ export class SessionState {
     insertSorted(this.messageIds, messageId);
   }
 
+  /** A page's message, before the ones held; one held already (an event created it) keeps what it has. */
+  private addPagedMessage(message: MessageWithParts): void {
+    const existing = this.messages.get(message.info.id);
+    if (!existing) {
+      this.addMessage(message.info.id, entryOf(message));
+      return;
+    }
+
+    if (existing.info.role === undefined) {
+      existing.setInfo(message.info);
+    }
+
+    for (const part of message.parts) {
+      if (!existing.parts.has(part.id)) {
+        existing.setPart(part);
+      }
+    }
+  }
+
+  /**
+   * Client rule 11: the messages held that are older than a new snapshot's window, kept when they reach up to it (the
+   * window's first message is one of them, so nothing lies between), and none when the snapshot says no older exist.
+   */
+  private messagesBefore(snapshot: SessionSnapshot): MessageEntry[] {
+    const first = snapshot.messages[0]?.info.id;
+    if (!snapshot.earlier || first === undefined || !this.messages.has(first)) {
+      return [];
+    }
+
+    return this.messageIds.filter((id) => id < first).map((id) => this.messages.get(id)!);
+  }
+
   private replaceWith(snapshot: SessionSnapshot): void {
+    const kept = this.hasState ? this.messagesBefore(snapshot) : [];
     this.upstream = snapshot.upstream;
     this.epoch = snapshot.epoch;
     this.seq = snapshot.seq;
     this.hasState = true;
     this.messages.clear();
     this.messageIds.length = 0;
-    for (const message of snapshot.messages) {
-      const entry = new MessageEntry(message.info);
-      for (const part of message.parts) {
-        entry.setPart(part);
-      }
-
-      this.addMessage(message.info.id, entry);
+    for (const entry of kept) {
+      this.addMessage(entry.info.id, entry);
     }
 
+    for (const message of snapshot.messages) {
+      this.addMessage(message.info.id, entryOf(message));
+    }
+
+    // Kept messages start where this state's cursor points; otherwise the window starts where the snapshot's does.
+    this.earlier = kept.length > 0 ? this.earlier : (snapshot.earlier ?? null);
     this.session = snapshot.session;
     this.status = snapshot.status ?? idleStatus;
-    this.permissions.clear();
-    for (const permission of snapshot.permissions ?? []) {
-      this.permissions.set(permission.id, permission);
-    }
+    this.permissions = snapshot.permissions ?? [];
+    this.questions = snapshot.questions ?? [];
+    this.children = snapshot.children ?? [];
 
     this.todos = snapshot.todos ?? null;
     this.metadata = snapshot.metadata ?? null;
@@ -711,6 +902,15 @@ export class SessionState {
   private touch(): void {
     this.version++;
   }
+}
+
+function entryOf(message: MessageWithParts): MessageEntry {
+  const entry = new MessageEntry(message.info);
+  for (const part of message.parts) {
+    entry.setPart(part);
+  }
+
+  return entry;
 }
 
 function structuredCloneGaps(gaps: SessionSnapshot['gaps']): Record<string, Record<string, number[]>> {

@@ -12,13 +12,17 @@
  */
 import type { ConnectionState, GatewayClient, PromptOptions, WatchHandle } from './client.js';
 import type {
+  ChildSession,
   CreateSessionRequest,
+  FilePart,
   ListSessionsRequest,
   OpencodeError,
   Part,
   PermissionReply,
   PermissionRequest,
+  PromptPart,
   PromptResult,
+  QuestionRequest,
   SessionInfo,
   SessionListChange,
   SessionMetadata,
@@ -59,7 +63,16 @@ export interface SessionChatState {
   readonly view: SessionView | null;
   /** The view's messages plus optimistic user messages, oldest first. */
   readonly messages: readonly ChatMessage[];
+  /** Pending permission requests of the session and of its descendants (subagents'): answer them here. */
   readonly permissions: readonly PermissionRequest[];
+  /** Pending questions of the session and of its descendants: answer or dismiss them here. */
+  readonly questions: readonly QuestionRequest[];
+  /** The descendant sessions (subagents', any depth), oldest first. */
+  readonly children: readonly ChildSession[];
+  /** Older messages exist than the first one in `messages`: `loadEarlier` pages them in. */
+  readonly hasEarlier: boolean;
+  /** A `loadEarlier` is in flight. */
+  readonly loadingEarlier: boolean;
   readonly error: ChatError | null;
 }
 
@@ -85,6 +98,11 @@ export function userText(parts: readonly Part[]): string {
     .filter((p): p is TextPart => p.type === 'text' && !p.synthetic)
     .map((p) => p.text ?? '')
     .join('');
+}
+
+/** Whether a message's parts hold anything a user sent: text they typed or an attachment. */
+function hasUserContent(parts: readonly Part[]): boolean {
+  return userText(parts) !== '' || parts.some((p) => p.type === 'file');
 }
 
 /** The text of a part that has one (text, reasoning, and a placeholder created by a delta), else `''`. */
@@ -114,6 +132,7 @@ export class SessionChatStore {
    */
   private awaiting: { readonly echoId: string; sawBusy: boolean } | null = null;
   private promptError: ChatError | null = null;
+  private loadingEarlier = false;
   private handle: WatchHandle | null = null;
   private stopStateListener: (() => void) | null = null;
   private state: SessionChatState;
@@ -159,18 +178,18 @@ export class SessionChatStore {
   }
 
   /**
-   * Sends a prompt. Its user message shows at once (`optimistic: true`) and is replaced by opencode's own when that
-   * arrives. Never rejects: when the prompt fails, the optimistic message is removed, `error` says why (source
-   * `prompt`), and the promise resolves to undefined.
+   * Sends a prompt: a text, or parts (text and attachments). Its user message shows at once (`optimistic: true`) and is
+   * replaced by opencode's own when that arrives. Never rejects: when the prompt fails, the optimistic message is
+   * removed, `error` says why (source `prompt`), and the promise resolves to undefined.
    */
-  readonly prompt = async (text: string, options?: PromptOptions): Promise<PromptResult | undefined> => {
+  readonly prompt = async (content: string | readonly PromptPart[], options?: PromptOptions): Promise<PromptResult | undefined> => {
     const view = this.handle?.view ?? this.client.view(this.sessionId) ?? null;
     const localId = `optimistic_${++optimisticCounter}`;
     const info: UserMessageInfo = { id: localId, sessionID: this.sessionId, role: 'user', time: { created: Date.now() } };
-    const part: TextPart = { id: `${localId}_text`, messageID: localId, sessionID: this.sessionId, type: 'text', text };
+    const parts = optimisticParts(typeof content === 'string' ? [{ type: 'text', text: content }] : content, localId, this.sessionId);
     const pending: PendingPrompt = {
-      message: { info, parts: [part], optimistic: true },
-      text,
+      message: { info, parts, optimistic: true },
+      text: userText(parts),
       knownUserIds: new Set(view?.messages.filter((m) => m.info.role === 'user').map((m) => m.info.id) ?? []),
       accepted: false,
     };
@@ -178,7 +197,7 @@ export class SessionChatStore {
     this.promptError = null;
     this.update();
     try {
-      const result = await this.client.prompt(this.sessionId, text, options);
+      const result = await this.client.prompt(this.sessionId, content, options);
       pending.accepted = true;
       this.lastView = null; // look for its echo again: any new user message may now be it
       this.update();
@@ -202,6 +221,23 @@ export class SessionChatStore {
   readonly replyPermission = (requestId: string, reply: PermissionReply, message?: string): Promise<void> =>
     this.client.replyPermission(this.sessionId, requestId, reply, message);
 
+  readonly replyQuestion = (requestId: string, answers: readonly (readonly string[])[]): Promise<void> =>
+    this.client.replyQuestion(this.sessionId, requestId, answers);
+
+  readonly rejectQuestion = (requestId: string): Promise<void> => this.client.rejectQuestion(this.sessionId, requestId);
+
+  /** Pages earlier messages in (see `GatewayClient.loadEarlier`); `loadingEarlier` is true meanwhile. */
+  readonly loadEarlier = async (limit?: number): Promise<boolean> => {
+    this.loadingEarlier = true;
+    this.update();
+    try {
+      return await this.client.loadEarlier(this.sessionId, limit);
+    } finally {
+      this.loadingEarlier = false;
+      this.update();
+    }
+  };
+
   // -------------------------------------------------------------------------------------------------------------
 
   private update(): void {
@@ -212,6 +248,7 @@ export class SessionChatStore {
       next.status === prev.status &&
       next.connection === prev.connection &&
       next.view === prev.view &&
+      next.loadingEarlier === prev.loadingEarlier &&
       next.error === prev.error &&
       next.messages.length === prev.messages.length &&
       next.messages.every((m, i) => m === prev.messages[i])
@@ -235,7 +272,11 @@ export class SessionChatStore {
       connection,
       view,
       messages: this.sameMessages(messages),
-      permissions: view?.permissions ?? [],
+      permissions: view?.permissions ?? noPermissions,
+      questions: view?.questions ?? noQuestions,
+      children: view?.children ?? noChildren,
+      hasEarlier: Boolean(view?.earlier),
+      loadingEarlier: this.loadingEarlier,
       error: sameError(error, this.state?.error) ? this.state.error : error,
     };
   }
@@ -262,7 +303,7 @@ export class SessionChatStore {
     const waiting = this.pending.length > 0;
     const result: ChatMessage[] = [];
     for (const message of view.messages) {
-      if (waiting && message.info.role === 'user' && userText(message.parts) === '' && !this.pending[0]!.knownUserIds.has(message.info.id)) {
+      if (waiting && message.info.role === 'user' && !hasUserContent(message.parts) && !this.pending[0]!.knownUserIds.has(message.info.id)) {
         continue;
       }
 
@@ -282,7 +323,7 @@ export class SessionChatStore {
     }
 
     const claimed = new Set<string>();
-    const candidates = view.messages.filter((m) => m.info.role === 'user' && userText(m.parts) !== '');
+    const candidates = view.messages.filter((m) => m.info.role === 'user' && hasUserContent(m.parts));
     this.pending = this.pending.filter((p) => {
       const fresh = candidates.filter((m) => !p.knownUserIds.has(m.info.id) && !claimed.has(m.info.id));
       const echo = fresh.find((m) => userText(m.parts) === p.text) ?? (p.accepted ? fresh[0] : undefined);
@@ -353,6 +394,20 @@ export class SessionChatStore {
 
     return error ? 'error' : 'ready';
   }
+}
+
+const noPermissions: readonly PermissionRequest[] = [];
+const noQuestions: readonly QuestionRequest[] = [];
+const noChildren: readonly ChildSession[] = [];
+
+/** The parts an optimistic user message shows for a prompt's parts. */
+function optimisticParts(parts: readonly PromptPart[], messageId: string, sessionId: string): Part[] {
+  return parts.map((p, i): TextPart | FilePart => {
+    const base = { id: `${messageId}_${i}`, messageID: messageId, sessionID: sessionId };
+    return p.type === 'text'
+      ? { ...base, type: 'text', text: p.text }
+      : { ...base, type: 'file', mime: p.mime, url: p.url, ...(p.filename ? { filename: p.filename } : {}) };
+  });
 }
 
 function sameError(a: ChatError | null, b: ChatError | null | undefined): b is ChatError | null {

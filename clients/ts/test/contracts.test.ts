@@ -14,6 +14,7 @@ import {
   GatewayErrorCodes,
   plannedContracts,
   SessionEventTypes,
+  StreamedFields,
 } from '../src/contracts.js';
 
 const contractsDir = fileURLToPath(new URL('../../../src/Gateway.Contracts/', import.meta.url));
@@ -190,5 +191,9 @@ describe('contracts.ts matches src/Gateway.Contracts', () => {
 
   it('has the same event types', () => {
     expect(Object.fromEntries(cs.constants.get('SessionEventTypes') ?? [])).toEqual(SessionEventTypes);
+  });
+
+  it('has the same streamed part fields', () => {
+    expect(Object.fromEntries(cs.constants.get('StreamedFields') ?? [])).toEqual(StreamedFields);
   });
 });

@@ -39,6 +39,14 @@ function describeEvent(event: SessionEvent): string {
       return `asks ${event.permission.permission}`;
     case 'permission.replied':
       return `${event.requestId}: ${event.reply}`;
+    case 'question.asked':
+      return `asks ${event.question.questions.map((q) => q.question).join(' ')}`;
+    case 'question.replied':
+      return `${event.question.id}: ${JSON.stringify(event.question.answers)}`;
+    case 'question.rejected':
+      return `${event.question.id} dismissed`;
+    case 'child.updated':
+      return `child ${event.child.title ?? event.childSessionId} ${event.child.status.type}`;
     case 'todo.updated':
       return `${event.todos.length} todos`;
     case 'session.updated':

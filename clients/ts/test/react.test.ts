@@ -15,7 +15,7 @@ import {
   type ListSessionsRequest,
   type SessionMetadata,
 } from '@opencode-gateway/client';
-import { GatewayProvider, useGatewayClient, useSession, useSessions } from '@opencode-gateway/client/react';
+import { GatewayProvider, useGatewayClient, usePendingRequests, useSession, useSessions } from '@opencode-gateway/client/react';
 import { ev, FakeTransport, partUpdated, settle, snapshot, snapshotResult, textPart } from './helpers.js';
 
 const E = 1_700_000_000_000_001;
@@ -247,6 +247,85 @@ describe('React bindings', () => {
     act(() => void result.current[0].prompt('shared'));
     expect(result.current[1].messages.map((m) => m.optimistic)).toEqual([true]);
     expect(transport.invocations.filter((i) => i.method === 'Join')).toHaveLength(0); // one Join for both
+  });
+
+  it('usePendingRequests shows a subagent\'s permission and question and answers them through the watched session', async () => {
+    const CHILD = 'ses_child1';
+    const child = { id: CHILD, parentId: SID, title: 'sub task (@general subagent)', status: { type: 'busy' as const } };
+    const { result } = renderHook(() => usePendingRequests(SID), { wrapper });
+    await waitFor(() => expect(transport.invocations.some((i) => i.method === 'Join')).toBe(true));
+    await act(async () => {
+      for (const join of transport.take('Join')) join.resolve(snapshotResult(snapshot(E, seq, [], SID, { children: [child] })));
+      await settle();
+    });
+    expect(result.current.children).toEqual([child]);
+    const before = result.current;
+    await push(ev(E, 0, 'status', { status: { type: 'busy' } }));
+    expect(result.current).toBe(before); // nothing it holds changed
+
+    const question = { id: 'que_1', sessionID: CHILD, questions: [{ question: 'Which color?', header: 'Color', options: [{ label: 'Red', description: 'r' }] }] };
+    await push(
+      ev(E, 0, 'permission.asked', { permission: { id: 'per_1', sessionID: CHILD, permission: 'bash', patterns: ['ls'] }, childSessionId: CHILD }),
+      ev(E, 0, 'question.asked', { question, childSessionId: CHILD }),
+    );
+    expect(result.current.permissions.map((p) => [p.id, p.sessionID])).toEqual([['per_1', CHILD]]);
+    expect(result.current.questions).toEqual([question]);
+
+    act(() => void result.current.replyPermission('per_1', 'once'));
+    expect((await takeCall('ReplyPermission')).args[0]).toEqual({ sessionId: SID, requestId: 'per_1', reply: 'once' });
+    act(() => void result.current.replyQuestion('que_1', [['Red']]));
+    expect((await takeCall('ReplyQuestion')).args[0]).toEqual({ sessionId: SID, requestId: 'que_1', answers: [['Red']] });
+    act(() => void result.current.rejectQuestion('que_1'));
+    expect((await takeCall('RejectQuestion')).args[0]).toEqual({ sessionId: SID, requestId: 'que_1' });
+    await push(
+      ev(E, 0, 'permission.replied', { requestId: 'per_1', reply: 'once', childSessionId: CHILD }),
+      ev(E, 0, 'question.replied', { question: { id: 'que_1', sessionID: CHILD, answers: [['Red']] }, childSessionId: CHILD }),
+    );
+    expect([result.current.permissions, result.current.questions]).toEqual([[], []]);
+  });
+
+  it('useSession pages earlier messages in, saying when it loads and whether more are left', async () => {
+    const { result } = renderHook(() => useSession(SID), { wrapper });
+    await waitFor(() => expect(transport.invocations.some((i) => i.method === 'Join')).toBe(true));
+    const newest = { info: { id: 'msg_0003', sessionID: SID, role: 'user' as const }, parts: [textPart('prt_0003', 'newest', 'msg_0003')] };
+    await act(async () => {
+      for (const join of transport.take('Join')) join.resolve(snapshotResult(snapshot(E, seq, [newest], SID, { earlier: { cursor: 'c3' } })));
+      await settle();
+    });
+    expect([result.current.hasEarlier, result.current.loadingEarlier]).toEqual([true, false]);
+
+    let loaded: Promise<boolean> | undefined;
+    act(() => {
+      loaded = result.current.loadEarlier();
+    });
+    expect(result.current.loadingEarlier).toBe(true);
+    const call = await takeCall('LoadEarlier');
+    expect(call.args[0]).toEqual({ sessionId: SID, before: 'c3' });
+    await act(async () => {
+      call.resolve({ messages: [{ info: { id: 'msg_0001', sessionID: SID, role: 'user' }, parts: [textPart('prt_0001', 'oldest', 'msg_0001')] }] });
+      await loaded;
+    });
+    expect(await loaded).toBe(true);
+    expect(result.current.messages.map((m) => m.info.id)).toEqual(['msg_0001', 'msg_0003']);
+    expect([result.current.hasEarlier, result.current.loadingEarlier]).toEqual([false, false]);
+  });
+
+  it('shows an attachment prompt at once and takes opencode\'s echo of it', async () => {
+    const { result } = renderHook(() => useSession(SID), { wrapper });
+    await answerJoin();
+    const file = { type: 'file' as const, mime: 'image/png', url: 'data:image/png;base64,iVBORw0KGgo=', filename: 'pixel.png' };
+    act(() => void result.current.prompt([file]));
+    expect(result.current.messages.map((m) => [m.optimistic, m.parts.map((p) => p.type === 'file' && [p.mime, p.filename])])).toEqual([
+      [true, [['image/png', 'pixel.png']]],
+    ]);
+    const call = await takeCall('Prompt');
+    expect(call.args[0]).toEqual({ sessionId: SID, parts: [file] });
+    await act(async () => {
+      call.resolve({ sessionId: SID, queued: false });
+      await settle();
+    });
+    await push(userMessage('msg_0001'), partUpdated(E, 0, { id: 'prt_0001', messageID: 'msg_0001', type: 'file', mime: 'image/png', url: file.url, filename: 'pixel.png' }));
+    expect(result.current.messages.map((m) => [m.info.id, m.optimistic])).toEqual([['msg_0001', false]]);
   });
 
   it('useSessions loads the list, reloads it after createSession and after a reconnect', async () => {

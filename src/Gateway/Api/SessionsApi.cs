@@ -181,7 +181,7 @@ public static class SessionsApi
                 case "title":
                     patch = patch with
                     {
-                        Title = member.Value.ValueKind == JsonValueKind.String ? member.Value.GetString()
+                        Title = member.Value.ValueKind == JsonValueKind.String ? SessionRules.ReadString(member.Value, "title")
                             : throw GatewayException.Invalid("title", "must be a string."),
                     };
                     break;
@@ -235,7 +235,7 @@ public static class SessionsApi
         var i = 0;
         foreach (var item in value.EnumerateArray())
         {
-            tags.Add(item.ValueKind == JsonValueKind.String ? item.GetString()
+            tags.Add(item.ValueKind == JsonValueKind.String ? SessionRules.ReadString(item, $"tags[{i}]")
                 : throw GatewayException.Invalid($"tags[{i}]", "must be a string."));
             i++;
         }
@@ -258,7 +258,8 @@ public static class SessionsApi
         catch (JsonException e)
         {
             var field = string.IsNullOrEmpty(e.Path) ? "body" : e.Path.TrimStart('$', '.');
-            throw GatewayException.Invalid(field.Length == 0 ? "body" : field, "has the wrong type.");
+            throw GatewayException.Invalid(field.Length == 0 ? "body" : field,
+                e.InnerException is InvalidOperationException ? "must be valid Unicode text (it holds a lone surrogate)." : "has the wrong type.");
         }
     }
 

@@ -52,6 +52,13 @@ public sealed class JwtOptions
     /// <summary>Longer tokens (shared-secret or identity-provider) are refused before any parsing.</summary>
     public int MaxTokenLength { get; set; } = 8 * 1024;
 
+    /// <summary>
+    /// The longest a token your application mints (HS256) may still be valid: one whose <c>exp</c> is further than this
+    /// from now is refused, so a leaked token cannot be used for years. (Identity providers' tokens follow their own
+    /// policy.)
+    /// </summary>
+    public TimeSpan MaxLifetime { get; set; } = TimeSpan.FromHours(24);
+
     internal const string Base64Prefix = "base64:";
     internal const int MinKeyBytes = 32;
     internal const int MaxWorkspaces = 256;
@@ -142,6 +149,11 @@ internal sealed class GatewayAuthOptionsValidator(IHostEnvironment environment, 
         if (!IsClaimName(options.WorkspacesClaim))
         {
             failures.Add($"{prefix}:WorkspacesClaim: must be a claim name (1-256 characters, no spaces)");
+        }
+
+        if (jwt.MaxLifetime <= TimeSpan.Zero || jwt.MaxLifetime > TimeSpan.FromDays(366))
+        {
+            failures.Add($"{prefix}:Jwt:MaxLifetime: must be a positive duration of at most 366.00:00:00");
         }
 
         if (jwt.ClockSkew < TimeSpan.Zero || jwt.ClockSkew > TimeSpan.FromMinutes(5))

@@ -10,7 +10,7 @@ public sealed class PromptOptions
 
     /// <summary>
     /// Largest attachment (a <c>file</c> part's <c>data:</c> URL), in decoded bytes. A prompt with a bigger one is refused
-    /// (<c>bad_request</c> naming this limit). The hub's largest message follows it (see
+    /// (<c>payload_too_large</c> naming this limit). The hub's largest message follows it (see
     /// <c>Gateway:Hub:MaximumReceiveMessageSize</c>), so an attachment within it is always sendable.
     /// </summary>
     public long MaxAttachmentBytes { get; set; } = 5 * 1024 * 1024;

@@ -206,6 +206,11 @@ internal sealed class SessionCatalog(
             throw GatewayException.Invalid("q", $"must be at most {SessionRules.MaxQueryLength} characters.");
         }
 
+        if (request.Q is { } q)
+        {
+            SessionRules.RequireWellFormed(q, "q");
+        }
+
         var page = await store.ListAsync(new SessionQuery
         {
             VisibleTo = user.IsAdmin ? null : user.UserId,

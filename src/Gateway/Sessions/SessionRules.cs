@@ -34,6 +34,89 @@ internal static class SessionRules
         {
             throw GatewayException.Invalid(field, $"must be at most {MaxTitleLength} characters.");
         }
+
+        RequireWellFormed(title, field);
+    }
+
+    /// <summary>
+    /// Refuses text that is not well-formed UTF-16 (a lone surrogate, which JSON's <c>\ud800</c> escape can carry): it
+    /// can be neither stored as UTF-8 nor sent on to opencode.
+    /// </summary>
+    public static void RequireWellFormed(string text, string field)
+    {
+        if (!IsWellFormed(text))
+        {
+            throw GatewayException.Invalid(field, "must be valid Unicode text (it holds a lone surrogate).");
+        }
+    }
+
+    public static bool IsWellFormed(ReadOnlySpan<char> text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// A JSON string's text, refused like <see cref="RequireWellFormed(string, string)"/> when it is not well-formed (the
+    /// reader throws on a lone surrogate's escape).
+    /// </summary>
+    public static string ReadString(JsonElement value, string field)
+    {
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException) when (value.ValueKind == JsonValueKind.String)
+        {
+            throw GatewayException.Invalid(field, "must be valid Unicode text (it holds a lone surrogate).");
+        }
+    }
+
+    /// <summary>Every string and member name of a JSON value is well-formed text (see <see cref="RequireWellFormed"/>).</summary>
+    private static void RequireWellFormed(JsonElement value, string field)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.String:
+                RequireWellFormed(ReadString(value, field), field);
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in value.EnumerateArray())
+                {
+                    RequireWellFormed(item, field);
+                }
+
+                break;
+            case JsonValueKind.Object:
+                foreach (var member in value.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = member.Name;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        throw GatewayException.Invalid(field, "must be valid Unicode text (a member name holds a lone surrogate).");
+                    }
+
+                    RequireWellFormed(name, field);
+                    RequireWellFormed(member.Value, field);
+                }
+
+                break;
+        }
     }
 
     public static void ValidateWorkspace(string? workspace, string field = "workspace")
@@ -61,9 +144,9 @@ internal static class SessionRules
         for (var i = 0; i < tags.Count; i++)
         {
             var tag = tags[i];
-            if (string.IsNullOrWhiteSpace(tag) || tag.Any(char.IsControl))
+            if (string.IsNullOrWhiteSpace(tag) || tag.Any(char.IsControl) || !IsWellFormed(tag))
             {
-                throw GatewayException.Invalid($"{field}[{i}]", "must be a non-blank string without control characters.");
+                throw GatewayException.Invalid($"{field}[{i}]", "must be a non-blank string of valid Unicode without control characters.");
             }
 
             if (tag.Length > MaxTagLength)
@@ -93,6 +176,8 @@ internal static class SessionRules
             throw GatewayException.Invalid(field, "must be a JSON object.");
         }
 
+        RequireWellFormed(metadata.Value, field);
+
         return Serialize(JsonNode.Parse(metadata.Value.GetRawText())!.AsObject(), field);
     }
 
@@ -107,6 +192,7 @@ internal static class SessionRules
             throw GatewayException.Invalid(field, "must be a JSON object (a JSON Merge Patch of the metadata).");
         }
 
+        RequireWellFormed(patch, field);
         var target = JsonNode.Parse(currentJson) as JsonObject ?? new JsonObject();
         var merged = Merge(target, JsonNode.Parse(patch.GetRawText()));
         return Serialize(merged!.AsObject(), field);

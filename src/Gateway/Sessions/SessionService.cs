@@ -157,6 +157,8 @@ internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSes
                         throw GatewayException.Invalid($"parts[{i}].text", "must not be empty.");
                     }
 
+                    SessionRules.RequireWellFormed(text.Text, request.Parts is null ? "text" : $"parts[{i}].text");
+
                     total += text.Text.Length;
                     break;
                 case { Type: "file" } file:
@@ -193,7 +195,8 @@ internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSes
             throw GatewayException.Invalid($"{field}.mime", "must be a media type such as 'image/png'.");
         }
 
-        if (file.Filename is { } name && (name.Length is 0 or > 255 || name.Any(c => char.IsControl(c) || c is '/' or '\\')))
+        if (file.Filename is { } name && (name.Length is 0 or > 255 || name.Any(c => char.IsControl(c) || c is '/' or '\\')
+                                         || !SessionRules.IsWellFormed(name)))
         {
             throw GatewayException.Invalid($"{field}.filename", "must be a file name of 1–255 characters, without paths or control characters.");
         }
@@ -243,6 +246,11 @@ internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSes
             throw GatewayException.BadRequest("reply must be 'once', 'always' or 'reject'.");
         }
 
+        if (request.Message is { } message)
+        {
+            SessionRules.RequireWellFormed(message, "message");
+        }
+
         // opencode's reply endpoint does not name the session: check the request is pending in the session's run.
         if (!await IsPendingInRunAsync(client, request.SessionId, request.RequestId, client.GetPendingPermissionsAsync, ct))
         {
@@ -275,6 +283,8 @@ internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSes
                 {
                     throw GatewayException.Invalid($"answers[{i}][{j}]", $"must be a non-empty string of at most {MaxAnswerLength} characters.");
                 }
+
+                SessionRules.RequireWellFormed(answers[j], $"answers[{i}][{j}]");
             }
         }
 
@@ -363,8 +373,15 @@ internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSes
                 return request;
             }
 
-            var ancestors = await tree.GetAncestorsAsync(new SessionKey(client.UpstreamId, askedIn), ct);
-            return ancestors.Contains(sessionId, StringComparer.Ordinal) ? request : null;
+            try
+            {
+                var ancestors = await tree.GetAncestorsAsync(new SessionKey(client.UpstreamId, askedIn), ct);
+                return ancestors.Contains(sessionId, StringComparer.Ordinal) ? request : null;
+            }
+            catch (GatewayException e) when (e.Code == GatewayErrorCodes.SessionNotFound)
+            {
+                return null; // asked in a session opencode no longer has: not this run's
+            }
         }
 
         return null;

@@ -93,6 +93,19 @@ public sealed class SharedSecretTokenTests(SharedSecretTokenTests.Host fixture) 
         Assert.Contains("malformed token", await RefusalAsync(TestTokens.Sign(header, $$"""{"sub":["alice"],"exp":{{exp}}}""")));
         Assert.Contains("exp (expiry, seconds since epoch) is required", await RefusalAsync(TestTokens.Sign(header, """{"sub":"alice"}""")));
         Assert.Contains("malformed token", await RefusalAsync(TestTokens.Sign(header, """{"sub":"alice","exp":"tomorrow"}""")));
+        // A number is not a user id, even though the claims API reads it as its text.
+        Assert.Contains("sub (the user id) is required", await RefusalAsync(TestTokens.Sign(header, $$"""{"sub":12345,"exp":{{exp}}}""")));
+        Assert.Contains("malformed token", await RefusalAsync(TestTokens.Sign(header, $$"""{"sub":true,"exp":{{exp}}}""")));
+    }
+
+    [Fact]
+    public async Task A_token_valid_for_longer_than_the_maximum_lifetime_is_refused()
+    {
+        const string header = """{"alg":"HS256"}""";
+        Assert.Contains("exp is further than Gateway:Auth:Jwt:MaxLifetime (1.00:00:00) from now",
+            await RefusalAsync(TestTokens.Sign(header, Payload(exp: new DateTimeOffset(9999, 1, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeSeconds()))));
+        Assert.Contains("exp is further than", await RefusalAsync(TestTokens.Sign(header, Payload(exp: Now.AddHours(25).ToUnixTimeSeconds()))));
+        await AcceptedAsync(TestTokens.Sign(header, Payload(exp: Now.AddHours(23).ToUnixTimeSeconds())));
     }
 
     [Fact]

@@ -27,10 +27,14 @@ export const sel = {
   badge: '[data-testid="connection-badge"]',
   newSession: '[data-testid="new-session"]',
   input: '[data-testid="prompt-input"]',
+  composer: '[data-testid="composer"]',
   send: '[data-testid="send-button"]',
   status: '[data-testid="session-status"]',
   permission: '[data-testid="permission"]',
   permissionOnce: '[data-testid="permission-once"]',
+  question: '[data-testid="question"]',
+  subagent: '[data-testid="subagent"]',
+  message: '[data-testid="message"]',
   toolPart: '[data-testid="tool-part"]',
   toolStatus: '[data-testid="tool-status"]',
   assistantText: '[data-testid="message"][data-role="assistant"] [data-testid="text-part"]',
@@ -194,6 +198,25 @@ export async function shownTextViolations(page, finalText) {
   }
 
   return { violations, withGaps, moments: shown.length };
+}
+
+/**
+ * What lies wider than the viewport: the page or the message list scrolling sideways, or an element of one of
+ * `testids` reaching past the screen's edges. Empty when everything fits.
+ */
+export function horizontalOverflow(page, testids) {
+  return page.evaluate((testids) => {
+    const problems = [];
+    const width = window.innerWidth;
+    if (document.documentElement.scrollWidth > width) problems.push(`page scrollWidth ${document.documentElement.scrollWidth}`);
+    const list = document.querySelector('[data-testid="messages"]');
+    if (list.scrollWidth > list.clientWidth) problems.push(`message list scrollWidth ${list.scrollWidth} > ${list.clientWidth}`);
+    for (const node of document.querySelectorAll(testids.map((id) => `[data-testid="${id}"]`).join(', '))) {
+      const r = node.getBoundingClientRect();
+      if (r.width > 0 && (r.left < 0 || r.right > width + 0.5)) problems.push(`${node.dataset.testid} spans ${Math.round(r.left)}..${Math.round(r.right)}`);
+    }
+    return problems;
+  }, testids);
 }
 
 /** Records every data-state the connection badge takes, from now on; read with `badgeStates(page)`. */

@@ -270,3 +270,29 @@ export async function replyPermission(opencodeUrl, requestId, reply) {
   });
   if (!response.ok) throw new Error(`POST /permission/${requestId}/reply: HTTP ${response.status} ${await response.text()}`);
 }
+
+/** opencode's messages of a session as it stores them (`GET /session/{id}/message`): `[{info, parts}]`. */
+export async function storedMessages(opencodeUrl, sessionId) {
+  const response = await fetch(`${opencodeUrl}/session/${sessionId}/message`, { signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`GET /session/${sessionId}/message: HTTP ${response.status}`);
+  return response.json();
+}
+
+/** opencode's pending questions (`GET /question`). */
+export async function pendingQuestions(opencodeUrl) {
+  const response = await fetch(`${opencodeUrl}/question`, { signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`GET /question: HTTP ${response.status}`);
+  return response.json();
+}
+
+/** Sends a prompt straight to opencode and waits for its answer (`POST /session/{id}/message`). */
+export async function promptOpencode(opencodeUrl, sessionId, text) {
+  const response = await fetch(`${opencodeUrl}/session/${sessionId}/message`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ parts: [{ type: 'text', text }] }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!response.ok) throw new Error(`POST /session/${sessionId}/message: HTTP ${response.status} ${await response.text()}`);
+  await response.arrayBuffer();
+}

@@ -4,12 +4,23 @@
  * `useSyncExternalStore` over the framework-free stores of `stores.ts`. React 19.
  *
  *   <GatewayProvider options={{ url, accessTokenFactory, skipNegotiation: true }}>…</GatewayProvider>
- *   const { status, messages, prompt } = useSession(sessionId);
+ *   const { status, messages, prompt, loadEarlier } = useSession(sessionId);
+ *   const { permissions, questions, children, replyQuestion } = usePendingRequests(sessionId);
  *   const { sessions, createSession } = useSessions({ tag: 'demo' });
  */
 import { createContext, createElement, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { createGatewayClient, type GatewayClient, type GatewayClientOptions, type PromptOptions } from '../client.js';
-import type { CreateSessionRequest, ListSessionsRequest, PermissionReply, PromptResult, SessionInfo } from '../contracts.js';
+import type {
+  ChildSession,
+  CreateSessionRequest,
+  ListSessionsRequest,
+  PermissionReply,
+  PermissionRequest,
+  PromptPart,
+  PromptResult,
+  QuestionRequest,
+  SessionInfo,
+} from '../contracts.js';
 import { GatewayError } from '../errors.js';
 import {
   GatewayStores,
@@ -99,21 +110,31 @@ export function useGatewayClient(): GatewayClient | null {
 
 export interface UseSessionResult extends SessionChatState {
   /**
-   * Sends a prompt: its user message shows at once (`optimistic: true`) until opencode's own replaces it. Never
-   * rejects: on failure the optimistic message is removed, `error` says why and the promise resolves to undefined.
+   * Sends a prompt, a text or parts (text and attachments: `filePromptPart(file)`): its user message shows at once
+   * (`optimistic: true`) until opencode's own replaces it. Never rejects: on failure the optimistic message is removed,
+   * `error` says why and the promise resolves to undefined.
    */
-  prompt(text: string, options?: PromptOptions): Promise<PromptResult | undefined>;
+  prompt(content: string | readonly PromptPart[], options?: PromptOptions): Promise<PromptResult | undefined>;
   /** Stops the answer in progress. */
   abort(): Promise<void>;
-  /** Answers a permission request of the session (`once`, `always`, `reject`). */
+  /** Answers a permission request of the session or of a subagent's (`once`, `always`, `reject`). */
   replyPermission(requestId: string, reply: PermissionReply, message?: string): Promise<void>;
+  /** Answers a question of the session or of a subagent's: one array of chosen labels per question. */
+  replyQuestion(requestId: string, answers: readonly (readonly string[])[]): Promise<void>;
+  /** Dismisses a question (its tool call ends with an error, the run goes on). */
+  rejectQuestion(requestId: string): Promise<void>;
+  /** Pages older messages in, while `hasEarlier`; true when a page was added. */
+  loadEarlier(limit?: number): Promise<boolean>;
 }
 
 const noSubscription = () => () => undefined;
 const notConnected = (): Promise<never> => Promise.reject(new GatewayError('disconnected', 'Not connected to the gateway yet.'));
 
 function connectingSession(sessionId: string): SessionChatState {
-  return { sessionId, status: 'connecting', connection: 'connecting', view: null, messages: [], permissions: [], error: null };
+  return {
+    sessionId, status: 'connecting', connection: 'connecting', view: null, messages: [], permissions: [], questions: [],
+    children: [], hasEarlier: false, loadingEarlier: false, error: null,
+  };
 }
 
 /**
@@ -136,8 +157,36 @@ export function useSession(sessionId: string): UseSessionResult {
       prompt: store?.prompt ?? (() => Promise.resolve(undefined)),
       abort: store?.abort ?? notConnected,
       replyPermission: store?.replyPermission ?? notConnected,
+      replyQuestion: store?.replyQuestion ?? notConnected,
+      rejectQuestion: store?.rejectQuestion ?? notConnected,
+      loadEarlier: store?.loadEarlier ?? (() => Promise.resolve(false)),
     }),
     [state, store],
+  );
+}
+
+export interface UsePendingRequestsResult {
+  /** Pending permission requests of the session and of its descendants (a request's `sessionID` says whose). */
+  readonly permissions: readonly PermissionRequest[];
+  /** Pending questions of the session and of its descendants. */
+  readonly questions: readonly QuestionRequest[];
+  /** The descendant sessions (subagents'), to name the one that asked: `children.find((c) => c.id === r.sessionID)`. */
+  readonly children: readonly ChildSession[];
+  replyPermission(requestId: string, reply: PermissionReply, message?: string): Promise<void>;
+  replyQuestion(requestId: string, answers: readonly (readonly string[])[]): Promise<void>;
+  rejectQuestion(requestId: string): Promise<void>;
+}
+
+/**
+ * What a run of the session waits for: every pending permission request and question, the session's own and its
+ * subagents', each answered through the watched session. Shares `useSession`'s join; the result keeps its identity
+ * while none of them changes.
+ */
+export function usePendingRequests(sessionId: string): UsePendingRequestsResult {
+  const { permissions, questions, children, replyPermission, replyQuestion, rejectQuestion } = useSession(sessionId);
+  return useMemo(
+    () => ({ permissions, questions, children, replyPermission, replyQuestion, rejectQuestion }),
+    [permissions, questions, children, replyPermission, replyQuestion, rejectQuestion],
   );
 }
 

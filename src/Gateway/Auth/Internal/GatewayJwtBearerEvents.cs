@@ -15,7 +15,7 @@ namespace OpencodeGateway.Auth.Internal;
 /// size limit, the user and workspaces from the configured claims (with their shapes checked), refusals that name the
 /// reason, and problem-details answers.
 /// </summary>
-internal sealed class GatewayJwtBearerEvents(IOptions<GatewayAuthOptions> options, ILogger<GatewayJwtBearerEvents> logger)
+internal sealed class GatewayJwtBearerEvents(IOptions<GatewayAuthOptions> options, TimeProvider time, ILogger<GatewayJwtBearerEvents> logger)
     : JwtBearerEvents
 {
     public override Task MessageReceived(MessageReceivedContext context)
@@ -62,6 +62,11 @@ internal sealed class GatewayJwtBearerEvents(IOptions<GatewayAuthOptions> option
         {
             Refuse(context, "critical header extensions are not supported");
         }
+        else if (context.Scheme.Name == GatewayAuthenticationSchemes.SharedSecret
+                 && token.ValidTo - time.GetUtcNow().UtcDateTime > settings.Jwt.MaxLifetime + settings.Jwt.ClockSkew)
+        {
+            Refuse(context, $"exp is further than Gateway:Auth:Jwt:MaxLifetime ({settings.Jwt.MaxLifetime}) from now");
+        }
         else if (ReadUserId(token, settings.UserIdClaim) is not { } user)
         {
             Refuse(context, $"{settings.UserIdClaim} (the user id) is required and {Identifiers.UserIdRule}");
@@ -97,11 +102,15 @@ internal sealed class GatewayJwtBearerEvents(IOptions<GatewayAuthOptions> option
         context.Fail(reason);
     }
 
-    /// <summary>The user id: one string claim (a number or an array is refused) that <see cref="Identifiers.IsValidUserId"/>.</summary>
+    /// <summary>
+    /// The user id: one JSON string (a number or an array is refused) that <see cref="Identifiers.IsValidUserId"/>. Read
+    /// from the payload itself: the token API turns a numeric <c>sub</c> into its text.
+    /// </summary>
     private static string? ReadUserId(JsonWebToken token, string claim)
     {
-        var claims = token.Claims.Where(c => c.Type == claim).Take(2).ToList();
-        return claims is [{ ValueType: ClaimValueTypes.String, Value: var user }] && Identifiers.IsValidUserId(user) ? user : null;
+        using var payload = JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(token.EncodedPayload));
+        return payload.RootElement.TryGetProperty(claim, out var value) && value.ValueKind == JsonValueKind.String
+            && value.GetString() is { } user && Identifiers.IsValidUserId(user) ? user : null;
     }
 
     /// <summary>The workspaces claim: absent (none), or an array of workspace ids; null when it has another shape.</summary>

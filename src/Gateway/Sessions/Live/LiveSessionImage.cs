@@ -244,6 +244,13 @@ internal sealed record LiveSessionImage(
         var source = live.Json is { } json && !(live.JsonStale && hasStored) ? json : stored;
         var storedFinal = hasStored && (idle || (stored.TryGetProperty("time", out var time) && time.ValueKind == JsonValueKind.Object
             && time.TryGetProperty("end", out _)));
+        if (live.JsonStale && hasStored && PartFields.IsTool(stored))
+        {
+            // opencode stores a tool part whole on every update: after a break its stored part, output included, is
+            // fresher than what the gateway carried over (and the part's next update restates it whole).
+            return stored;
+        }
+
         var part = source.ValueKind == JsonValueKind.Object
             ? JsonSerializer.SerializeToNode(source)!.AsObject()
             : new JsonObject { ["id"] = partId, ["messageID"] = live.MessageId, ["sessionID"] = Key.SessionId };

@@ -128,7 +128,72 @@ public abstract class SessionHistorySpec : IAsyncLifetime
     private protected static string TextOf(LiveSessionImage image, string partId = "prt_1") =>
         image.Parts[partId].Fields.Single(f => f.Name == "text").Text;
 
+    /// <summary>A tool part as opencode sends it on each update: its output so far under <c>state.metadata.output</c>.</summary>
+    private protected static UpstreamEvent ToolPart(SessionKey key, string messageId, string partId, string status, string? output, bool completed = false) => new()
+    {
+        Kind = UpstreamEventKind.PartUpdated, Type = "message.part.updated", SessionId = key.SessionId, MessageId = messageId, PartId = partId,
+        Payload = completed
+            ? Json(new { id = partId, messageID = messageId, sessionID = key.SessionId, type = "tool", tool = "bash",
+                state = new { status, input = new { command = "x" }, output, metadata = new { output, exit = 0 } } })
+            : Json(new { id = partId, messageID = messageId, sessionID = key.SessionId, type = "tool", tool = "bash",
+                state = new { status, input = new { command = "x" }, metadata = new { output } } }),
+        Size = 200 + (output?.Length ?? 0),
+    };
+
+    private protected static UpstreamEvent SessionInfo(SessionKey key, string? parentId, string title) => new()
+    {
+        Kind = UpstreamEventKind.SessionUpdated, Type = "session.updated", SessionId = key.SessionId, ParentId = parentId,
+        Payload = Json(new { id = key.SessionId, parentID = parentId, title }), Size = 150,
+    };
+
+    private protected static UpstreamEvent Question(SessionKey key, string requestId, UpstreamEventKind kind = UpstreamEventKind.QuestionAsked) => new()
+    {
+        Kind = kind, Type = kind == UpstreamEventKind.QuestionAsked ? "question.asked" : "question.replied", SessionId = key.SessionId,
+        RequestId = requestId, Size = 150,
+        Payload = kind == UpstreamEventKind.QuestionAsked
+            ? Json(new { id = requestId, sessionID = key.SessionId, questions = new[] { new { question = "Which?", header = "H", options = Array.Empty<object>() } } })
+            : Json(new[] { new[] { "Red" } }),
+    };
+
     // ---------------------------------------------------------------- the specification
+
+    [Fact]
+    public async Task A_tools_streamed_output_questions_and_descendants_reach_every_readers_image()
+    {
+        var node = await StartNodeAsync();
+        await node.ConnectAsync();
+        var root = NewKey();
+        var child = NewKey();
+        await node.AppendAsync(
+        [
+            SessionInfo(root, null, "root"), SessionInfo(child, root.SessionId, "sub task (@general subagent)"),
+            MessageUpdated(root, "msg_1"), ToolPart(root, "msg_1", "prt_t", "running", ""), ToolPart(root, "msg_1", "prt_t", "running", "line 1\n"),
+            ToolPart(root, "msg_1", "prt_t", "running", "line 1\nline 2\n"),
+            Question(child, "que_1"), Question(child, "que_2"), Question(child, "que_1", UpstreamEventKind.QuestionReplied),
+        ]);
+        foreach (var reader in await ReadersAsync(node))
+        {
+            var image = (await reader.History.ReadImageAsync(root, CancellationToken.None))!;
+            var field = image.Parts["prt_t"].Fields.Single(f => f.Name == StreamedFields.ToolMetadataOutput);
+            Assert.Equal("line 1\nline 2\n", field.Text);
+            Assert.Equal(["que_2"], image.Questions.Pending.Keys);
+            Assert.Contains("que_1", image.Questions.Answered);
+            Assert.Equal(child.SessionId, Assert.Single(image.Children).Id);
+            Assert.Equal((root.SessionId, "sub task (@general subagent)"), (image.Children[0].ParentId, image.Children[0].Title));
+        }
+
+        // Completed: the output repeated as state.output; the part's fields are both known, with their handles.
+        await node.AppendAsync([ToolPart(root, "msg_1", "prt_t", "completed", "line 1\nline 2\n", completed: true)]);
+        foreach (var reader in await ReadersAsync(node))
+        {
+            var image = (await reader.History.ReadImageAsync(root, CancellationToken.None))!;
+            var fields = image.Parts["prt_t"].Fields.ToDictionary(f => f.Name);
+            Assert.Equal("line 1\nline 2\n", fields[StreamedFields.ToolOutput].Text);
+            Assert.Equal("line 1\nline 2\n", fields[StreamedFields.ToolMetadataOutput].Text);
+            Assert.NotEqual(fields[StreamedFields.ToolOutput].Handle, fields[StreamedFields.ToolMetadataOutput].Handle);
+            Assert.Equal("completed", image.Parts["prt_t"].Json!.Value.GetProperty("state").GetProperty("status").GetString());
+        }
+    }
 
     [Fact]
     public async Task ReadAfter_returns_exactly_the_events_after_a_position_in_order()

@@ -25,6 +25,8 @@ public sealed class ChatApiTests(OpencodeStack stack)
         public string? LastEventId { get; set; }
         public List<(long Epoch, long Seq)> Ids { get; } = [];
         public List<string> Types { get; } = [];
+        /// <summary>Every event's type and data, in order.</summary>
+        public List<(string Type, JsonElement Data)> Events { get; } = [];
         public bool Done => Types.LastOrDefault() == "done";
 
         public void Apply(SseItem<string> item)
@@ -38,6 +40,7 @@ public sealed class ChatApiTests(OpencodeStack stack)
             }
 
             var data = JsonDocument.Parse(item.Data).RootElement;
+            Events.Add((item.EventType, data));
             if (item.EventType == "session")
             {
                 SessionId = data.GetProperty("sessionId").GetString();
@@ -79,7 +82,9 @@ public sealed class ChatApiTests(OpencodeStack stack)
                 .Select(s => $"{s.PartId}: \"{s.Text}\" gaps [{string.Join(",", s.Gaps)}]").ToList();
     }
 
-    private static async Task ReadAsync(HttpResponseMessage response, Assembled into, Func<Assembled, bool> stopWhen)
+    /// <param name="onEvent">Called after each event is applied, before the next is read (e.g. to answer a request).</param>
+    private static async Task ReadAsync(HttpResponseMessage response, Assembled into, Func<Assembled, bool> stopWhen,
+        Func<Assembled, Task>? onEvent = null)
     {
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
@@ -88,6 +93,11 @@ public sealed class ChatApiTests(OpencodeStack stack)
         await foreach (var item in SseParser.Create(stream).EnumerateAsync(timeout.Token))
         {
             into.Apply(item);
+            if (onEvent is not null)
+            {
+                await onEvent(into);
+            }
+
             if (into.Done || stopWhen(into))
             {
                 return;
@@ -229,6 +239,94 @@ public sealed class ChatApiTests(OpencodeStack stack)
         await ReadAsync(resumed, assembled, _ => false);
         Assert.True(assembled.Done);
         Assert.Equal(await StoredAnswerAsync(assembled.SessionId!), string.Join("\n", assembled.Text.Select(p => $"{p.Key}: {p.Value}")));
+    }
+
+    [Fact]
+    public async Task A_subagents_permission_is_a_permission_event_with_its_session_restated_on_resume_and_answered_through_the_sessions_route()
+    {
+        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        using var http = gateway.HttpClient();
+        var assembled = new Assembled();
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "api/chat") { Content = JsonContent.Create(new { message = AgentRunTests.SubagentPrompt }) })
+        using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        {
+            await ReadAsync(response, assembled, a => a.Types.Contains("permission"));
+        } // cut while the run waits
+
+        var sessionId = assembled.SessionId!;
+        var asked = assembled.Events.Single(e => e.Type == "permission").Data;
+        var requestId = asked.GetProperty("requestId").GetString()!;
+        var child = asked.GetProperty("childSessionId").GetString()!;
+        Assert.NotEqual(sessionId, child);
+        Assert.Equal(child, asked.GetProperty("request").GetProperty("sessionID").GetString());
+
+        // A resume from a position the gateway restates from a snapshot shows the pending request again.
+        var restated = new Assembled();
+        using (var resume = Resume(sessionId, "1-1"))
+        using (var response = await http.SendAsync(resume, HttpCompletionOption.ResponseHeadersRead))
+        {
+            await ReadAsync(response, restated, a => a.Types.Contains("permission"));
+        }
+
+        var again = restated.Events.Single(e => e.Type == "permission").Data;
+        Assert.Equal((requestId, child), (again.GetProperty("requestId").GetString(), again.GetProperty("childSessionId").GetString()));
+
+        using (var resume = Resume(sessionId, assembled.LastEventId))
+        using (var response = await http.SendAsync(resume, HttpCompletionOption.ResponseHeadersRead))
+        {
+            var reply = await http.PostAsJsonAsync($"api/sessions/{sessionId}/permissions/{requestId}", new { reply = "once" });
+            Assert.Equal(HttpStatusCode.NoContent, reply.StatusCode);
+            await ReadAsync(response, assembled, _ => false);
+        }
+
+        Assert.True(assembled.Done);
+        var replied = assembled.Events.Single(e => e.Type == "permission-replied").Data;
+        Assert.Equal((requestId, "once", child), (replied.GetProperty("requestId").GetString(), replied.GetProperty("reply").GetString(),
+            replied.GetProperty("childSessionId").GetString()));
+        Assert.Equal(await StoredAnswerAsync(sessionId), assembled.Rendered);
+    }
+
+    [Fact]
+    public async Task A_question_is_a_question_event_answered_or_dismissed_through_the_sessions_routes()
+    {
+        await using var gateway = await StartGatewayAsync(stack.BaseUrl);
+        using var http = gateway.HttpClient();
+        var created = await http.PostAsJsonAsync("api/sessions", new { title = "questions" });
+        var sessionId = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("session").GetProperty("sessionId").GetString()!;
+
+        foreach (var (route, body, expected) in new[] { ("reply", (object?)new { answers = new[] { new[] { "Red" } } }, "question-replied"), ("reject", null, "question-rejected") })
+        {
+            var assembled = new Assembled();
+            using var request = new HttpRequestMessage(HttpMethod.Post, "api/chat") { Content = JsonContent.Create(new { message = AgentRunTests.QuestionPrompt, sessionId }) };
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            string? requestId = null;
+            await ReadAsync(response, assembled, _ => false, async a =>
+            {
+                if (requestId is null && a.Events[^1] is ("question", var asked))
+                {
+                    Assert.False(asked.TryGetProperty("childSessionId", out _));
+                    Assert.Equal("Which color?", asked.GetProperty("request").GetProperty("questions")[0].GetProperty("question").GetString());
+                    requestId = asked.GetProperty("requestId").GetString()!;
+                    var answered = await http.PostAsync($"api/sessions/{sessionId}/questions/{requestId}/{route}", body is null ? null : JsonContent.Create(body));
+                    Assert.Equal(HttpStatusCode.NoContent, answered.StatusCode);
+                }
+            });
+
+            Assert.True(assembled.Done);
+            var outcome = assembled.Events.Single(e => e.Type == expected).Data;
+            Assert.Equal(requestId, outcome.GetProperty("requestId").GetString());
+            if (route == "reply")
+            {
+                Assert.Equal("""[["Red"]]""", outcome.GetProperty("answers").GetRawText());
+                Assert.Contains(assembled.Events, e => e.Type == "tool" && e.Data.GetProperty("tool").GetString() == "question"
+                    && e.Data.GetProperty("status").GetString() == "completed");
+            }
+            else
+            {
+                Assert.Contains(assembled.Events, e => e.Type == "tool" && e.Data.GetProperty("tool").GetString() == "question"
+                    && e.Data.GetProperty("status").GetString() == "error");
+            }
+        }
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Fanout;
+using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Snapshots;
@@ -24,6 +25,7 @@ internal sealed class AiSdkChatStreams(
     SessionSubscriptions subscriptions,
     ISessionHistory history,
     SnapshotService snapshots,
+    SessionService sessions,
     IOptions<OutboxOptions> options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
@@ -31,6 +33,9 @@ internal sealed class AiSdkChatStreams(
 {
     /// <summary>A comment line this often keeps proxies from closing a quiet stream (the AI SDK ignores comments).</summary>
     internal static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long an answering route waits for its answer to show in the session's events.</summary>
+    internal static readonly TimeSpan AnswerShownTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
     private static readonly byte[] KeepAlive = ": keep-alive\n\n"u8.ToArray();
@@ -62,14 +67,27 @@ internal sealed class AiSdkChatStreams(
     public Task<SessionSnapshot> SnapshotAsync(Watch watch, CancellationToken ct) => snapshots.BuildAsync(watch.Key, metadata: null, ct);
 
     /// <summary>
-    /// Streams the answer until the session is idle: after a prompt (<paramref name="restateFrom"/> null: the events
-    /// after the subscription, ending at the first idle after busy), or on resume (the answer in <paramref
-    /// name="restateFrom"/> restated from its start, then live).
+    /// Streams the answer until the session is idle or waits for the user (a permission request or a question shown in
+    /// the stream): after a prompt (<paramref name="restateFrom"/> null: the events after the subscription, ending at
+    /// the first idle after busy), on resume (the answer in <paramref name="restateFrom"/> restated from its start,
+    /// then live), or continuing the app's copy of the answer (<paramref name="continuing"/>, from <paramref
+    /// name="restateFrom"/>).
     /// </summary>
-    public async Task WriteAsync(HttpContext context, Watch watch, SessionSnapshot? restateFrom)
+    public async Task WriteAsync(HttpContext context, Watch watch, SessionSnapshot? restateFrom, Continuation? continuing = null)
     {
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         var ct = stopping.Token;
+        // Roles of messages this stream never saw: from the live state where this node sequences the session.
+        var mapper = new UiMessageMapper(watch.SessionId, id => live.TryGet(watch.Key, out _) ? live.Use(watch.Key, s => s.RoleOf(id)) : null);
+        var chunks = new List<UiMessageChunk>();
+        var (epoch, seq) = (watch.SubscribedAt.Epoch, watch.SubscribedAt.Seq);
+        var busy = false;
+        var idle = false;
+        if (restateFrom is not null)
+        {
+            await RestateAsync(restateFrom, continuing); // before the response starts: a failure is a problem response
+        }
+
         var response = context.Response;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
@@ -77,21 +95,10 @@ internal sealed class AiSdkChatStreams(
         response.Headers["x-accel-buffering"] = "no";
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
-        // Roles of messages this stream never saw: from the live state where this node sequences the session.
-        var mapper = new UiMessageMapper(id => live.TryGet(watch.Key, out _) ? live.Use(watch.Key, s => s.RoleOf(id)) : null);
-        var chunks = new List<UiMessageChunk>();
-        var (epoch, seq) = (watch.SubscribedAt.Epoch, watch.SubscribedAt.Seq);
-        var busy = false;
-        var idle = false;
-        if (restateFrom is not null)
-        {
-            Restate(restateFrom);
-        }
-
         try
         {
             await response.StartAsync(ct);
-            while (!idle)
+            while (!idle && !mapper.WaitingForUser)
             {
                 await WriteChunksAsync(response, chunks, ct);
                 var next = await ReadAsync(watch.Subscription, ct);
@@ -104,21 +111,21 @@ internal sealed class AiSdkChatStreams(
                 {
                     if (pushed.Epoch != epoch || pushed.Seq > seq)
                     {
-                        Restate(pushed);
+                        await RestateAsync(pushed, continuation: null);
                     }
                 }
                 else if (next is SessionEvent evt)
                 {
                     if (evt.Epoch != epoch)
                     {
-                        Restate(await SnapshotAsync(watch, ct)); // continuity lost upstream
+                        await RestateAsync(await SnapshotAsync(watch, ct), continuation: null); // continuity lost upstream
                     }
                     else if (evt.Seq > seq)
                     {
                         seq = evt.Seq;
                         if (!mapper.Apply(evt, chunks))
                         {
-                            Restate(await SnapshotAsync(watch, ct)); // text this stream never saw
+                            await RestateAsync(await SnapshotAsync(watch, ct), continuation: null); // text this stream never saw
                         }
                         else if (evt.Type == SessionEventTypes.Status)
                         {
@@ -153,32 +160,114 @@ internal sealed class AiSdkChatStreams(
         await response.Body.WriteAsync(Done, ct);
         await response.Body.FlushAsync(ct);
 
-        void Restate(SessionSnapshot snapshot)
+        async Task RestateAsync(SessionSnapshot snapshot, Continuation? continuation)
         {
+            var answer = continuation?.Answer ?? await LatestAnswerAsync(watch.Client, snapshot, ct);
             (epoch, seq) = (snapshot.Epoch, snapshot.Seq);
-            mapper.Restate(LatestAnswer(snapshot), snapshot.Permissions, snapshot.Gaps, chunks);
+            if (continuation is null)
+            {
+                mapper.Restate(answer, snapshot, chunks);
+            }
+            else
+            {
+                mapper.Continue(continuation.Client, continuation.Answered, answer, snapshot, chunks);
+            }
+
             var status = UiMessageMapper.String(snapshot.Status, "type");
             busy |= status is "busy" or "retry";
             idle = status == "idle" && (busy || mapper.Started);
         }
     }
 
+    /// <summary>
+    /// Waits, at most <see cref="AnswerShownTimeout"/>, until the session's events (from <paramref name="watch"/>'s
+    /// subscription, taken before the answer was sent) show request <paramref name="requestId"/> answered: opencode
+    /// accepts an answer before its event reaches the gateway, and a resume in between would show the request again.
+    /// </summary>
+    public async Task WaitUntilAnsweredAsync(Watch watch, string requestId, CancellationToken ct)
+    {
+        using var timeout = new CancellationTokenSource(AnswerShownTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
+        try
+        {
+            object next;
+            do
+            {
+                next = await watch.Subscription.Reader.ReadAsync(linked.Token);
+            }
+            while (!Answers(next, requestId));
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            AiSdkLog.AnswerNotShown(logger, watch.SessionId, requestId);
+        }
+        catch (System.Threading.Channels.ChannelClosedException e) when (e.InnerException is SlowSubscriberException)
+        {
+            AiSdkLog.AnswerNotShown(logger, watch.SessionId, requestId);
+        }
+    }
+
+    /// <summary>An event or snapshot that shows request <paramref name="requestId"/> no longer pending.</summary>
+    private static bool Answers(object next, string requestId) => next switch
+    {
+        SessionEvent { Type: SessionEventTypes.PermissionReplied } e => e.RequestId == requestId,
+        SessionEvent { Type: SessionEventTypes.QuestionReplied or SessionEventTypes.QuestionRejected, Question: { } question } =>
+            UiMessageMapper.String(question, "id") == requestId,
+        SessionSnapshot snapshot => !snapshot.Permissions.Concat(snapshot.Questions).Any(r => UiMessageMapper.String(r, "id") == requestId),
+        _ => false,
+    };
+
     /// <summary>Whether the session is answering (busy or retrying) in the snapshot.</summary>
     public static bool IsAnswering(SessionSnapshot snapshot) => UiMessageMapper.String(snapshot.Status, "type") is "busy" or "retry";
 
-    /// <summary>The assistant messages after the last user message.</summary>
-    internal static IEnumerable<MessageWithParts> LatestAnswer(SessionSnapshot snapshot)
+    /// <summary>
+    /// The latest answer: the assistant messages after the last user message, paged back past the snapshot's window
+    /// when the answer began before it (its id is its first message's).
+    /// </summary>
+    public async Task<IReadOnlyList<MessageWithParts>> LatestAnswerAsync(OpencodeClient client, SessionSnapshot snapshot, CancellationToken ct)
     {
-        var lastUser = -1;
-        for (var i = 0; i < snapshot.Messages.Count; i++)
+        var messages = snapshot.Messages;
+        var earlier = snapshot.Earlier;
+        var lastUser = LastUserMessage(messages);
+        while (lastUser < 0 && earlier is not null)
         {
-            if (UiMessageMapper.String(snapshot.Messages[i].Info, "role") == "user")
+            var page = await sessions.LoadEarlierAsync(client, snapshot.SessionId, earlier.Cursor, limit: null, ct);
+            messages = [.. page.Messages, .. messages];
+            earlier = page.Earlier;
+            lastUser = LastUserMessage(page.Messages); // the page comes first: its index is the index in messages
+        }
+
+        return [.. messages.Skip(lastUser + 1).Where(m => UiMessageMapper.String(m.Info, "role") == "assistant")];
+    }
+
+    /// <summary>
+    /// A window of messages (a snapshot's or a page's) with earlier pages put before it until it starts with a user
+    /// message, so that no answer is cut in two; <c>earlier</c>: where the messages before it begin.
+    /// </summary>
+    public async Task<(IReadOnlyList<MessageWithParts> Messages, EarlierMessages? Earlier)> WholeAnswersAsync(OpencodeClient client,
+        string sessionId, IReadOnlyList<MessageWithParts> messages, EarlierMessages? earlier, CancellationToken ct)
+    {
+        while (earlier is not null && (messages.Count == 0 || UiMessageMapper.String(messages[0].Info, "role") != "user"))
+        {
+            var page = await sessions.LoadEarlierAsync(client, sessionId, earlier.Cursor, limit: null, ct);
+            messages = [.. page.Messages, .. messages];
+            earlier = page.Earlier;
+        }
+
+        return (messages, earlier);
+    }
+
+    private static int LastUserMessage(IReadOnlyList<MessageWithParts> messages)
+    {
+        for (var i = messages.Count - 1; i >= 0; i--)
+        {
+            if (UiMessageMapper.String(messages[i].Info, "role") == "user")
             {
-                lastUser = i;
+                return i;
             }
         }
 
-        return snapshot.Messages.Skip(lastUser + 1).Where(m => UiMessageMapper.String(m.Info, "role") == "assistant");
+        return -1;
     }
 
     private async Task<object?> ReadAsync(SessionSubscriptions.Subscription subscription, CancellationToken ct)
@@ -216,6 +305,12 @@ internal sealed class AiSdkChatStreams(
         await response.WriteAsync(buffer.ToString(), ct);
         await response.Body.FlushAsync(ct);
     }
+
+    /// <summary>A POST that continues the app's copy of the answer (<see cref="UiMessageMapper.Continue"/>).</summary>
+    /// <param name="Answer">The latest answer, whose id the app's message has.</param>
+    /// <param name="Answered">What this POST answered: request id → reply (or <c>replied</c>/<c>rejected</c>) and answers.</param>
+    public sealed record Continuation(ClientAnswer Client, IReadOnlyList<MessageWithParts> Answer,
+        IReadOnlyDictionary<string, (string Status, JsonElement? Answers)> Answered);
 
     public sealed class Watch(OpencodeClient client, SessionKey key, SessionSubscriptions.Subscription subscription,
         IAsyncDisposable feed, StreamPosition subscribedAt) : IAsyncDisposable

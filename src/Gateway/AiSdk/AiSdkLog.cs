@@ -13,4 +13,7 @@ internal static partial class AiSdkLog
 
     [LoggerMessage(1103, LogLevel.Information, "AI SDK stream of session {SessionId} ended with {Code}: {Message}")]
     public static partial void StreamFailed(ILogger logger, string sessionId, string code, string message);
+
+    [LoggerMessage(1104, LogLevel.Warning, "AI SDK chat: the answer to {RequestId} did not show in session {SessionId}'s events in time; a resume may still show it pending")]
+    public static partial void AnswerNotShown(ILogger logger, string sessionId, string requestId);
 }

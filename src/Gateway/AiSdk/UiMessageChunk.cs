@@ -14,6 +14,8 @@ internal sealed record UiMessageChunk(string Type)
     public string? Delta { get; init; }
     public string? MessageId { get; init; }
     public string? ToolCallId { get; init; }
+    public string? ApprovalId { get; init; }
+    public bool? Approved { get; init; }
     public string? ToolName { get; init; }
     public JsonElement? Input { get; init; }
     public JsonElement? Output { get; init; }
@@ -55,6 +57,12 @@ internal static class UiChunkTypes
     public const string ToolInputAvailable = "tool-input-available";
     public const string ToolOutputAvailable = "tool-output-available";
     public const string ToolOutputError = "tool-output-error";
+    /// <summary>The tool call waits for the user's approval (<c>approvalId</c>: opencode's permission request id).</summary>
+    public const string ToolApprovalRequest = "tool-approval-request";
+    /// <summary>The approval was answered (by this app or any other client).</summary>
+    public const string ToolApprovalResponse = "tool-approval-response";
+    /// <summary>The tool call failed because its approval was refused.</summary>
+    public const string ToolOutputDenied = "tool-output-denied";
 
     /// <summary>A gap in a text or reasoning part: the text parts before and after it are not continuous.</summary>
     public const string DataGap = "data-opencode-gap";

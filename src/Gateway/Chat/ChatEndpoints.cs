@@ -23,7 +23,8 @@ namespace OpencodeGateway.Chat;
 /// answer as SSE until the session is idle.</item>
 /// <item><c>GET ?sessionId=</c> with <c>Accept: text/event-stream</c>: resumes a stream after <c>Last-Event-ID</c>
 /// (header, or <c>lastEventId</c> query) until the session is idle; otherwise answers
-/// <c>{session, messages, status, metadata}</c>.</item>
+/// <c>{session, messages, earlier?, status, permissions, questions, children, metadata, …}</c> (the newest messages;
+/// older ones are paged with <c>GET /api/sessions/{id}/messages?before=</c>).</item>
 /// </list>
 /// </summary>
 internal static class ChatEndpoints
@@ -63,7 +64,7 @@ internal static class ChatEndpoints
         }
 
         var (client, _) = await catalog.AuthorizeAsync(user, sessionId, upstream: null, ct);
-        var watch = await streams.SubscribeAsync(new SessionKey(client.UpstreamId, sessionId), ct);
+        var watch = await streams.SubscribeAsync(client, sessionId, ct);
         try
         {
             await sessions.PromptAsync(client, new PromptRequest(sessionId, request.Message), ct);
@@ -92,16 +93,16 @@ internal static class ChatEndpoints
             var snapshot = await snapshots.BuildAsync(new SessionKey(client.UpstreamId, sessionId), record?.ToContract(), ct);
             return TypedResults.Ok(new
             {
-                session = snapshot.Session, messages = snapshot.Messages, status = snapshot.Status,
-                permissions = snapshot.Permissions, metadata = snapshot.Metadata, epoch = snapshot.Epoch, seq = snapshot.Seq,
-                gaps = snapshot.Gaps,
+                session = snapshot.Session, messages = snapshot.Messages, earlier = snapshot.Earlier, status = snapshot.Status,
+                permissions = snapshot.Permissions, questions = snapshot.Questions, children = snapshot.Children,
+                metadata = snapshot.Metadata, epoch = snapshot.Epoch, seq = snapshot.Seq, gaps = snapshot.Gaps,
             });
         }
 
         var header = context.Request.Headers["Last-Event-ID"].ToString();
         var position = ParsePosition(string.IsNullOrEmpty(header) ? lastEventId : header);
         await client.GetSessionAsync(sessionId, ct); // a 404 now, as problem details, not mid-stream
-        var watch = await streams.SubscribeAsync(new SessionKey(client.UpstreamId, sessionId), ct);
+        var watch = await streams.SubscribeAsync(client, sessionId, ct);
         return TypedResults.ServerSentEvents(Run(watch, position ?? new StreamPosition(0, 0), ct));
     }
 
@@ -160,18 +161,19 @@ internal static class ChatEndpoints
 
 /// <summary>Creates the in-process watches behind <c>/api/chat</c> streams.</summary>
 internal sealed class ChatStreams(SessionFeeds feeds, SessionSubscriptions subscriptions, ISessionHistory history,
-    SnapshotService snapshots, IOptions<OutboxOptions> options, TimeProvider time)
+    SnapshotService snapshots, SessionService sessions, IOptions<OutboxOptions> options, TimeProvider time)
 {
     /// <summary>Subscribes to the session's events on this node, then reads its position: nothing falls between.</summary>
-    public async Task<Watch> SubscribeAsync(SessionKey key, CancellationToken ct)
+    public async Task<Watch> SubscribeAsync(OpencodeClient client, string sessionId, CancellationToken ct)
     {
+        var key = new SessionKey(client.UpstreamId, sessionId);
         var subscription = subscriptions.Add(key.GroupName, options.Value.MaxQueuedMessages);
         IAsyncDisposable? feed = null;
         try
         {
             feed = await feeds.AcquireAsync(key, ct);
             var position = await history.EnsureAsync(key, ct);
-            return new Watch(key.SessionId, subscription, feed, position, new ChatStream(key, subscription, history, snapshots, time));
+            return new Watch(key.SessionId, subscription, feed, position, new ChatStream(client, key, subscription, history, snapshots, sessions, time));
         }
         catch
         {

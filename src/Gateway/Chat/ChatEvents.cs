@@ -20,8 +20,22 @@ internal static class ChatEvents
     public const string Gap = "gap";
     /// <summary>A tool call's state.</summary>
     public const string Tool = "tool";
-    /// <summary>A permission request waiting for a reply.</summary>
+    /// <summary>
+    /// A permission request waiting for a reply, of the session or of a descendant (<c>childSessionId</c>): answer it with
+    /// <c>POST /api/sessions/{sessionId}/permissions/{requestId}</c>.
+    /// </summary>
     public const string Permission = "permission";
+    /// <summary>A permission request was answered (by any client).</summary>
+    public const string PermissionReplied = "permission-replied";
+    /// <summary>
+    /// A question waiting for an answer, of the session or of a descendant (<c>childSessionId</c>): answer it with
+    /// <c>POST /api/sessions/{sessionId}/questions/{requestId}/reply</c> or dismiss it with <c>…/reject</c>.
+    /// </summary>
+    public const string Question = "question";
+    /// <summary>A question was answered (by any client).</summary>
+    public const string QuestionReplied = "question-replied";
+    /// <summary>A question was dismissed (by any client): its tool call ends with an error.</summary>
+    public const string QuestionRejected = "question-rejected";
     public const string Error = "error";
     /// <summary>The session went idle: the answer is complete. The stream ends.</summary>
     public const string Done = "done";
@@ -39,7 +53,25 @@ internal sealed record ChatGapData(string SessionId, string MessageId, string Pa
 internal sealed record ChatToolData(string SessionId, string MessageId, string PartId, string? Tool, string? CallId, string? Status,
     string? Title, JsonElement? Input, string? Output, string? Error);
 
-internal sealed record ChatPermissionData(string SessionId, string RequestId, JsonElement Request);
+/// <param name="Request">opencode's request: <c>{id, sessionID, permission, patterns, metadata, always, tool?}</c>.</param>
+/// <param name="ChildSessionId">The descendant session (a subagent's) that asked; absent for the session's own.</param>
+internal sealed record ChatPermissionData(string SessionId, string RequestId, JsonElement Request,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ChildSessionId);
+
+/// <param name="Reply"><c>once</c>, <c>always</c> or <c>reject</c>.</param>
+internal sealed record ChatPermissionRepliedData(string SessionId, string RequestId, string? Reply,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ChildSessionId);
+
+/// <param name="Request">opencode's request: <c>{id, sessionID, questions: [{question, header, options: [{label, description}], multiple?}], tool?}</c>.</param>
+internal sealed record ChatQuestionData(string SessionId, string RequestId, JsonElement Request,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ChildSessionId);
+
+/// <param name="Answers">One array of chosen labels per question.</param>
+internal sealed record ChatQuestionRepliedData(string SessionId, string RequestId, JsonElement? Answers,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ChildSessionId);
+
+internal sealed record ChatQuestionRejectedData(string SessionId, string RequestId,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ChildSessionId);
 
 internal sealed record ChatErrorData(string SessionId, string Code, string Message);
 

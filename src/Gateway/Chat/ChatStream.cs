@@ -3,15 +3,18 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Fanout;
+using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Snapshots;
+using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Chat;
 
 /// <summary>
 /// Turns one session's events into the <c>/api/chat</c> SSE stream: assistant text and reasoning as positioned deltas,
-/// gap marks, tool states, permission requests, errors, and <c>done</c> when the session goes idle.
+/// gap marks, tool states, permission requests and questions (the session's and its descendants') with their answers,
+/// errors, and <c>done</c> when the session goes idle.
 /// </summary>
 /// <remarks>
 /// Ids: an item made from one event carries that event's position <c>{epoch}-{seq}</c>; a restatement (the latest
@@ -20,10 +23,12 @@ namespace OpencodeGateway.Chat;
 /// Resuming from any id sent therefore yields exactly what followed it.
 /// </remarks>
 internal sealed class ChatStream(
+    OpencodeClient client,
     SessionKey key,
     SessionSubscriptions.Subscription subscription,
     ISessionHistory history,
     SnapshotService snapshots,
+    SessionService sessions,
     TimeProvider time)
 {
     private static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(15);
@@ -34,6 +39,8 @@ internal sealed class ChatStream(
     private StreamPosition _position = new(0, 0);
     // The last id sent (or resumed from): ids must grow past it.
     private StreamPosition _lastId = new(0, 0);
+    // The session went idle: the stream ends.
+    private bool _idle;
 
     /// <summary>
     /// The stream after <paramref name="from"/> (a <c>Last-Event-ID</c>): the events after it when the history still
@@ -44,7 +51,6 @@ internal sealed class ChatStream(
         [EnumeratorCancellation] CancellationToken ct)
     {
         yield return new SseItem<object>(new ChatSessionData(_sessionId, key.Upstream), ChatEvents.Session);
-        var idle = false;
         List<SseItem<object>> first = [];
         if (from is null)
         {
@@ -59,8 +65,8 @@ internal sealed class ChatStream(
                 _position = from;
                 foreach (var evt in missed)
                 {
-                    first.AddRange(Translate(evt, ref idle));
-                    if (idle)
+                    first.AddRange(Translate(evt));
+                    if (_idle)
                     {
                         break;
                     }
@@ -68,7 +74,7 @@ internal sealed class ChatStream(
             }
             else
             {
-                first.AddRange(Restate(await snapshots.BuildAsync(key, metadata: null, ct), ref idle));
+                first.AddRange(await RestateAsync(await snapshots.BuildAsync(key, metadata: null, ct), ct));
             }
         }
 
@@ -77,7 +83,7 @@ internal sealed class ChatStream(
             yield return item;
         }
 
-        while (!idle)
+        while (!_idle)
         {
             using var pingTimer = new CancellationTokenSource(PingInterval, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, pingTimer.Token);
@@ -100,14 +106,14 @@ internal sealed class ChatStream(
             List<SseItem<object>> items;
             if (next is SessionSnapshot pushed)
             {
-                items = After(pushed.Epoch, pushed.Seq) ? Restate(pushed, ref idle) : [];
+                items = After(pushed.Epoch, pushed.Seq) ? await RestateAsync(pushed, ct) : [];
             }
             else
             {
                 var evt = (SessionEvent)next;
                 // Another epoch: continuity was lost upstream; restate the answer from a fresh snapshot, then go on.
-                items = evt.Epoch > _position.Epoch ? Restate(await snapshots.BuildAsync(key, metadata: null, ct), ref idle)
-                    : Translate(evt, ref idle);
+                items = evt.Epoch > _position.Epoch ? await RestateAsync(await snapshots.BuildAsync(key, metadata: null, ct), ct)
+                    : Translate(evt);
             }
 
             foreach (var item in items)
@@ -119,7 +125,7 @@ internal sealed class ChatStream(
 
     private bool After(long epoch, long seq) => epoch > _position.Epoch || (epoch == _position.Epoch && seq > _position.Seq);
 
-    private List<SseItem<object>> Translate(SessionEvent evt, ref bool idle)
+    private List<SseItem<object>> Translate(SessionEvent evt)
     {
         var items = new List<SseItem<object>>(1);
         if (evt.Epoch != _position.Epoch || evt.Seq <= _position.Seq)
@@ -158,17 +164,29 @@ internal sealed class ChatStream(
                 }
 
                 break;
-            case SessionEventTypes.PermissionAsked:
-                var request = evt.Permission!.Value;
-                items.Add(Item(ChatEvents.Permission, new ChatPermissionData(_sessionId, request.GetProperty("id").GetString()!, request)));
+            case SessionEventTypes.PermissionAsked when evt.Permission is { } permission && String(permission, "id") is { } permissionId:
+                items.Add(Item(ChatEvents.Permission, new ChatPermissionData(_sessionId, permissionId, permission, evt.ChildSessionId)));
+                break;
+            case SessionEventTypes.PermissionReplied:
+                items.Add(Item(ChatEvents.PermissionReplied, new ChatPermissionRepliedData(_sessionId, evt.RequestId!, evt.Reply, evt.ChildSessionId)));
+                break;
+            case SessionEventTypes.QuestionAsked when evt.Question is { } question && String(question, "id") is { } questionId:
+                items.Add(Item(ChatEvents.Question, new ChatQuestionData(_sessionId, questionId, question, evt.ChildSessionId)));
+                break;
+            case SessionEventTypes.QuestionReplied when evt.Question is { } replied && String(replied, "id") is { } repliedId:
+                items.Add(Item(ChatEvents.QuestionReplied, new ChatQuestionRepliedData(_sessionId, repliedId,
+                    replied.TryGetProperty("answers", out var answers) ? answers : null, evt.ChildSessionId)));
+                break;
+            case SessionEventTypes.QuestionRejected when evt.Question is { } rejected && String(rejected, "id") is { } rejectedId:
+                items.Add(Item(ChatEvents.QuestionRejected, new ChatQuestionRejectedData(_sessionId, rejectedId, evt.ChildSessionId)));
                 break;
             case SessionEventTypes.Error:
                 var error = evt.Error ?? default;
                 items.Add(Item(ChatEvents.Error, new ChatErrorData(_sessionId, ErrorName(error), ErrorMessage(error))));
                 break;
             case SessionEventTypes.Status:
-                idle = evt.Status?.GetProperty("type").GetString() == "idle";
-                if (idle)
+                _idle = evt.Status?.GetProperty("type").GetString() == "idle";
+                if (_idle)
                 {
                     items.Add(Item(ChatEvents.Done, new ChatDoneData(_sessionId)));
                 }
@@ -179,23 +197,31 @@ internal sealed class ChatStream(
         return items;
     }
 
-    /// <summary>The latest answer (assistant messages after the last user message) restated from a snapshot.</summary>
-    private List<SseItem<object>> Restate(SessionSnapshot snapshot, ref bool idle)
+    /// <summary>
+    /// The latest answer (assistant messages after the last user message, paged back past the snapshot's window when
+    /// it began before it) restated from a snapshot, then what waits for an answer in the session and its descendants.
+    /// </summary>
+    private async Task<List<SseItem<object>>> RestateAsync(SessionSnapshot snapshot, CancellationToken ct)
     {
         _position = new StreamPosition(snapshot.Epoch, snapshot.Seq);
-        var items = new List<SseItem<object>>();
-        var lastUser = -1;
-        for (var i = 0; i < snapshot.Messages.Count; i++)
+        var messages = snapshot.Messages;
+        var earlier = snapshot.Earlier;
+        var lastUser = LastUserMessage(messages);
+        while (lastUser < 0 && earlier is not null)
         {
-            var role = snapshot.Messages[i].Info.TryGetProperty("role", out var r) ? r.GetString() ?? "" : "";
-            _roles[snapshot.Messages[i].Info.GetProperty("id").GetString()!] = role;
-            if (role == "user")
-            {
-                lastUser = i;
-            }
+            var page = await sessions.LoadEarlierAsync(client, _sessionId, earlier.Cursor, limit: null, ct);
+            messages = [.. page.Messages, .. messages];
+            earlier = page.Earlier;
+            lastUser = LastUserMessage(page.Messages); // the page comes first: its index is the index in messages
         }
 
-        foreach (var message in snapshot.Messages.Skip(lastUser + 1))
+        var items = new List<SseItem<object>>();
+        foreach (var message in messages)
+        {
+            _roles[message.Info.GetProperty("id").GetString()!] = String(message.Info, "role") ?? "";
+        }
+
+        foreach (var message in messages.Skip(lastUser + 1))
         {
             var messageId = message.Info.GetProperty("id").GetString()!;
             foreach (var part in message.Parts)
@@ -210,8 +236,20 @@ internal sealed class ChatStream(
             }
         }
 
-        idle = snapshot.Status.TryGetProperty("type", out var status) && status.GetString() == "idle";
-        if (idle)
+        foreach (var permission in snapshot.Permissions)
+        {
+            items.Add(new SseItem<object>(new ChatPermissionData(_sessionId, String(permission, "id")!, permission, DescendantOf(permission)),
+                ChatEvents.Permission));
+        }
+
+        foreach (var question in snapshot.Questions)
+        {
+            items.Add(new SseItem<object>(new ChatQuestionData(_sessionId, String(question, "id")!, question, DescendantOf(question)),
+                ChatEvents.Question));
+        }
+
+        _idle = snapshot.Status.TryGetProperty("type", out var status) && status.GetString() == "idle";
+        if (_idle)
         {
             items.Add(new SseItem<object>(new ChatDoneData(_sessionId), ChatEvents.Done));
         }
@@ -224,6 +262,22 @@ internal sealed class ChatStream(
 
         return items;
     }
+
+    private static int LastUserMessage(IReadOnlyList<MessageWithParts> messages)
+    {
+        for (var i = messages.Count - 1; i >= 0; i--)
+        {
+            if (String(messages[i].Info, "role") == "user")
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>The descendant session that raised a request, or null for the session's own.</summary>
+    private string? DescendantOf(JsonElement request) => String(request, "sessionID") is { } asker && asker != _sessionId ? asker : null;
 
     /// <param name="gaps">For text and reasoning: the gaps of the restated text (a restatement replaces them).</param>
     private SseItem<object>? FromPart(string messageId, string partId, JsonElement part, IReadOnlyList<int> gaps, bool withId = true)

@@ -13,7 +13,7 @@ public sealed class UiMessageMapperTests
     private static (List<UiMessageChunk> Chunks, List<SessionEvent> Events) Map(string file, string sessionId)
     {
         var live = new LiveSession(new SessionKey("local", sessionId), 7, 100_000, long.MaxValue, 0);
-        var mapper = new UiMessageMapper(live.RoleOf);
+        var mapper = new UiMessageMapper(sessionId, live.RoleOf);
         var chunks = new List<UiMessageChunk>();
         var events = new List<SessionEvent>();
         foreach (var upstream in CapturedStreams.Normalized(file).Where(e => e.SessionId == sessionId))
@@ -60,9 +60,10 @@ public sealed class UiMessageMapperTests
         Assert.Equal("output-available", tool.State);
         Assert.Equal("echo mock-tool-output", tool.Input!.Value.GetProperty("command").GetString());
         Assert.Equal("mock-tool-output\n", tool.Output!.Value.GetString());
-        Assert.All(chunks.Where(c => c.ToolCallId is not null), c => Assert.True(c.ProviderExecuted));
-        Assert.Equal(["tool-input-start", "tool-input-available", "tool-output-available"],
+        Assert.All(chunks.Where(c => c.Type is "tool-input-start" or "tool-input-available" or "tool-output-available"), c => Assert.True(c.ProviderExecuted));
+        Assert.Equal(["tool-input-start", "tool-input-available", "tool-approval-request", "tool-approval-response", "tool-output-available"],
             chunks.Where(c => c.Type.StartsWith("tool-", StringComparison.Ordinal)).Select(c => c.Type));
+        Assert.Equal(("output-available", true), (tool.State, tool.Approved));
         // the permission request it waited for, then its reply, as one data part restated with the reply
         var permission = Assert.Single(message.Parts, p => p.Type == UiChunkTypes.DataPermission);
         var replied = events.Single(e => e.Type == SessionEventTypes.PermissionReplied).Reply;
@@ -72,7 +73,7 @@ public sealed class UiMessageMapperTests
     [Fact]
     public void A_gap_ends_the_text_part_and_marks_it_before_the_text_that_follows()
     {
-        var mapper = new UiMessageMapper(_ => "assistant");
+        var mapper = new UiMessageMapper("ses_1", _ => "assistant");
         var chunks = new List<UiMessageChunk>();
         Apply(mapper, chunks, Part("text", ""), Delta(0, "Hello "), Gap(6), Delta(6, "world"));
 
@@ -88,7 +89,7 @@ public sealed class UiMessageMapperTests
     [Fact]
     public void A_restatement_that_does_not_extend_the_shown_text_resets_the_step_and_shows_it_again()
     {
-        var mapper = new UiMessageMapper(_ => "assistant");
+        var mapper = new UiMessageMapper("ses_1", _ => "assistant");
         var chunks = new List<UiMessageChunk>();
         Apply(mapper, chunks, StepStart(), Part("text", ""), Delta(0, "Hello "), Gap(6), Delta(6, "world"),
             Part("text", "Hello dear world", ended: true));
@@ -103,7 +104,7 @@ public sealed class UiMessageMapperTests
     [Fact]
     public void A_restatement_that_extends_the_text_streams_only_the_rest()
     {
-        var mapper = new UiMessageMapper(_ => "assistant");
+        var mapper = new UiMessageMapper("ses_1", _ => "assistant");
         var chunks = new List<UiMessageChunk>();
         Apply(mapper, chunks, StepStart(), Part("text", ""), Delta(0, "Hel"), Part("text", "Hello", ended: true));
 
@@ -114,7 +115,7 @@ public sealed class UiMessageMapperTests
     [Fact]
     public void A_delta_past_the_known_text_asks_for_a_snapshot_and_a_repeated_one_is_applied_once()
     {
-        var mapper = new UiMessageMapper(_ => "assistant");
+        var mapper = new UiMessageMapper("ses_1", _ => "assistant");
         var chunks = new List<UiMessageChunk>();
         Apply(mapper, chunks, Part("text", ""), Delta(0, "abc"), Delta(1, "bcd"));
         Assert.Equal("abcd", UiMessageModel.Fold(chunks).Parts.Single().Text);
@@ -126,12 +127,12 @@ public sealed class UiMessageMapperTests
     public void A_snapshot_with_gaps_shows_the_text_split_at_them_with_gap_parts_between()
     {
         // A resume right after an upstream reconnect: the gateway kept "t1 t2 " and what followed the gap.
-        var mapper = new UiMessageMapper(_ => "assistant");
+        var mapper = new UiMessageMapper("ses_1", _ => "assistant");
         var chunks = new List<UiMessageChunk>();
         IReadOnlyDictionary<string, IReadOnlyDictionary<string, IReadOnlyList<int>>> gaps =
             new Dictionary<string, IReadOnlyDictionary<string, IReadOnlyList<int>>> { ["prt_1"] = new Dictionary<string, IReadOnlyList<int>> { ["text"] = [6] } };
         mapper.Restate([new MessageWithParts(Info(), [Json("""{"id":"prt_s","type":"step-start"}"""),
-            Json("""{"id":"prt_1","type":"text","text":"t1 t2 t9 t10 ","time":{"start":1}}""")])], [], gaps, chunks);
+            Json("""{"id":"prt_1","type":"text","text":"t1 t2 t9 t10 ","time":{"start":1}}""")])], Snapshot() with { Gaps = gaps }, chunks);
 
         var message = UiMessageModel.Fold(chunks);
         Assert.Equal(["step-start", "text", UiChunkTypes.DataGap, "text"], message.Parts.Select(p => p.Type));
@@ -143,11 +144,11 @@ public sealed class UiMessageMapperTests
     [Fact]
     public void A_snapshot_of_a_part_in_an_earlier_step_that_changed_is_marked_as_restated()
     {
-        var mapper = new UiMessageMapper(_ => "assistant");
+        var mapper = new UiMessageMapper("ses_1", _ => "assistant");
         var chunks = new List<UiMessageChunk>();
         Apply(mapper, chunks, StepStart(), Part("text", ""), Delta(0, "lost text"), StepStart("prt_s2"));
 
-        mapper.Restate([new MessageWithParts(Info(), [Json("""{"id":"prt_1","type":"text","text":"kept","time":{"start":1,"end":2}}""")])], [], null, chunks);
+        mapper.Restate([new MessageWithParts(Info(), [Json("""{"id":"prt_1","type":"text","text":"kept","time":{"start":1,"end":2}}""")])], Snapshot(), chunks);
 
         var message = UiMessageModel.Fold(chunks);
         Assert.Equal(["step-start", "text", "step-start", UiChunkTypes.DataGap, "text"], message.Parts.Select(p => p.Type));
@@ -158,7 +159,7 @@ public sealed class UiMessageMapperTests
     [Fact]
     public void Opencode_errors_become_error_chunks_and_an_abort_an_abort()
     {
-        var mapper = new UiMessageMapper(_ => "assistant");
+        var mapper = new UiMessageMapper("ses_1", _ => "assistant");
         var chunks = new List<UiMessageChunk>();
         mapper.Apply(Event(SessionEventTypes.Error) with { Error = Json("""{"name":"APIError","data":{"message":"rate limited"}}""") }, chunks);
         mapper.Apply(Event(SessionEventTypes.Error) with { Error = Json("""{"name":"MessageAbortedError","data":{"message":"Aborted"}}""") }, chunks);
@@ -188,6 +189,12 @@ public sealed class UiMessageMapperTests
 
     private static JsonElement Info() => Json("""{"id":"msg_1","role":"assistant"}""");
 
+    private static SessionSnapshot Snapshot() => new()
+    {
+        Upstream = "local", SessionId = "ses_1", Epoch = 1, Seq = 0, Session = Json("{}"), Messages = [],
+        Status = Json("""{"type":"busy"}"""), Permissions = [],
+    };
+
     private static SessionEvent StepStart(string id = "prt_s1") =>
         Event(SessionEventTypes.PartUpdated) with { MessageId = "msg_1", PartId = id, Part = Json($$"""{"id":"{{id}}","type":"step-start"}""") };
 
@@ -205,90 +212,4 @@ public sealed class UiMessageMapperTests
         Event(SessionEventTypes.PartGap) with { MessageId = "msg_1", PartId = "prt_1", Field = "text", Offset = offset };
 
     private static JsonElement Json(string json) => JsonDocument.Parse(json).RootElement.Clone();
-}
-
-/// <summary>The UI message the AI SDK's <c>processUIMessageStream</c> builds from chunks (the parts these tests read).</summary>
-internal sealed class UiMessageModel
-{
-    public string? Id { get; private set; }
-    public List<UiPart> Parts { get; } = [];
-
-    public static UiMessageModel Fold(IEnumerable<UiMessageChunk> chunks)
-    {
-        var message = new UiMessageModel();
-        var open = new Dictionary<string, UiPart>();
-        foreach (var c in chunks)
-        {
-            switch (c.Type)
-            {
-                case "start":
-                    message.Id = c.MessageId ?? message.Id;
-                    break;
-                case "start-step":
-                    message.Parts.Add(new UiPart("step-start"));
-                    break;
-                case "reset-step":
-                    var from = message.Parts.FindLastIndex(p => p.Type == "step-start") + 1;
-                    message.Parts.RemoveRange(from, message.Parts.Count - from);
-                    open.Clear();
-                    break;
-                case "text-start" or "reasoning-start":
-                    var part = new UiPart(c.Type[..^6]) { State = "streaming" };
-                    open[c.Id!] = part;
-                    message.Parts.Add(part);
-                    break;
-                case "text-delta" or "reasoning-delta":
-                    open[c.Id!].Text += c.Delta;
-                    break;
-                case "text-end" or "reasoning-end":
-                    open[c.Id!].State = "done";
-                    open.Remove(c.Id!);
-                    break;
-                case "tool-input-start":
-                    message.Parts.Add(new UiPart("dynamic-tool") { ToolCallId = c.ToolCallId, ToolName = c.ToolName, State = "input-streaming" });
-                    break;
-                case "tool-input-available":
-                    var tool = message.Parts.Last(p => p.ToolCallId == c.ToolCallId);
-                    (tool.State, tool.Input) = ("input-available", c.Input);
-                    break;
-                case "tool-output-available":
-                    var done = message.Parts.Last(p => p.ToolCallId == c.ToolCallId);
-                    (done.State, done.Output) = ("output-available", c.Output);
-                    break;
-                case "tool-output-error":
-                    message.Parts.Last(p => p.ToolCallId == c.ToolCallId).State = "output-error";
-                    break;
-                default:
-                    if (c.Type.StartsWith("data-", StringComparison.Ordinal))
-                    {
-                        var existing = c.Id is null ? null : message.Parts.FirstOrDefault(p => p.Type == c.Type && p.Id == c.Id);
-                        if (existing is not null)
-                        {
-                            existing.Data = c.Data;
-                        }
-                        else
-                        {
-                            message.Parts.Add(new UiPart(c.Type) { Id = c.Id, Data = c.Data });
-                        }
-                    }
-
-                    break;
-            }
-        }
-
-        return message;
-    }
-}
-
-internal sealed class UiPart(string type)
-{
-    public string Type { get; } = type;
-    public string? Id { get; init; }
-    public string Text { get; set; } = "";
-    public string? State { get; set; }
-    public string? ToolCallId { get; init; }
-    public string? ToolName { get; init; }
-    public JsonElement? Input { get; set; }
-    public JsonElement? Output { get; set; }
-    public object? Data { get; set; }
 }

@@ -68,7 +68,7 @@ public static class CorsServiceCollectionExtensions
                 policy.WithMethods(HttpMethods.Get, HttpMethods.Post, HttpMethods.Patch, HttpMethods.Delete)
                     .AllowAnyHeader()
                     // Readable by the page: where a created session is, when to retry, the AI SDK's stream marker.
-                    .WithExposedHeaders("Location", "Retry-After", "x-vercel-ai-ui-message-stream")
+                    .WithExposedHeaders("Location", "Retry-After", "x-vercel-ai-ui-message-stream", "x-opencode-earlier")
                     .SetPreflightMaxAge(settings.PreflightMaxAge);
             });
         }

@@ -87,7 +87,7 @@ function Conversation({ chatId, initialMessages }: { chatId: string; initialMess
     () => new ResumeAwareTransport({ api: `${gatewayUrl}/api/ai-sdk/chat`, headers: authorization }),
     [gatewayUrl],
   );
-  const { messages, setMessages, sendMessage, status, stop, error } = useChat<ChatMessage>({
+  const { messages, setMessages, sendMessage, resumeStream, status, stop, error } = useChat<ChatMessage>({
     id: chatId,
     messages: initialMessages,
     transport,
@@ -116,11 +116,13 @@ function Conversation({ chatId, initialMessages }: { chatId: string; initialMess
   }
 
   async function replyPermission(requestId: string, reply: 'once' | 'always' | 'reject') {
-    await fetch(`${gatewayUrl}/api/ai-sdk/chat/${encodeURIComponent(chatId)}/permissions/${encodeURIComponent(requestId)}`, {
+    const response = await fetch(`${gatewayUrl}/api/ai-sdk/chat/${encodeURIComponent(chatId)}/permissions/${encodeURIComponent(requestId)}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(await authorization()) },
       body: JSON.stringify({ reply }),
     });
+    // The stream ended while the run waited for this answer: the rest of the answer comes with a resume.
+    if (response.ok) await resumeStream();
   }
 
   return (

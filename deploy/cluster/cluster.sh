@@ -404,9 +404,13 @@ EOF
     listen $HOST:$FRONT_PORT;
     # Which node answered (this dev topology only: it shows internal addresses).
     add_header X-Gateway-Upstream \$upstream_addr always;
-    location / {
+    # The public API only; the internals (/metrics, /openapi) and anything else stay off the front (404).
+    location ~ ^/(hubs/|api/|healthz\$|readyz\$) {
       proxy_pass http://gateway_nodes;
       include $ROOT/deploy/nginx/gateway-proxy.conf;
+    }
+    location / {
+      return 404;
     }
   }
 }

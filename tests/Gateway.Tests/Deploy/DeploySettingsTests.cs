@@ -6,7 +6,9 @@ using Gateway.Tests.Support;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Cluster;
 using OpencodeGateway.Cors;
+using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
+using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Snapshots;
 using OpencodeGateway.Sessions.Store;
@@ -41,6 +43,8 @@ public sealed partial class DeploySettingsTests
         (ClusterOptions.SectionName, typeof(ClusterOptions)),
         (GatewayAuthOptions.SectionName, typeof(GatewayAuthOptions)),
         (StoreOptions.SectionName, typeof(StoreOptions)),
+        (PromptOptions.SectionName, typeof(PromptOptions)),
+        (ManagementOptions.SectionName, typeof(ManagementOptions)),
     ];
 
     /// <summary>Connection strings the gateway reads (<c>GetConnectionString</c>).</summary>
@@ -170,6 +174,35 @@ public sealed partial class DeploySettingsTests
         Assert.DoesNotContain(lastUser, new[] { "root", "0", "0:0" });
         Assert.Contains(lines, l => l.StartsWith("EXPOSE 8080", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.Contains("http://127.0.0.1:8080/healthz", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_shipped_ingress_and_nginx_route_the_public_api_only_and_pass_the_bodies_the_gateway_takes()
+    {
+        var root = PostgresFixture.RepoRoot();
+        var ingress = (YamlMappingNode)LoadYaml(Path.Combine(root, "deploy/k8s/ingress.yaml")).Documents.Single().RootNode;
+        var paths = ingress.AllNodes.OfType<YamlMappingNode>()
+            .Where(n => n.Children.ContainsKey("path") && n.Children.ContainsKey("pathType"))
+            .Select(n => $"{n["pathType"]} {n["path"]}")
+            .Order().ToList();
+        Assert.Equal(["Exact /healthz", "Exact /readyz", "Prefix /api", "Prefix /hubs"], paths);
+        var annotations = (YamlMappingNode)((YamlMappingNode)ingress["metadata"])["annotations"];
+        // 12 MB: a prompt with an attachment at the limit and the conversation useChat sends with it (AiSdkEndpoints).
+        Assert.Equal("12m", annotations["nginx.ingress.kubernetes.io/proxy-body-size"].ToString());
+        Assert.True(OpencodeGateway.AiSdk.AiSdkEndpoints.MaxSendBodyBytes(new PromptOptions()) <= 12 * 1024 * 1024);
+        Assert.Equal("false", annotations["nginx.ingress.kubernetes.io/enable-access-log"].ToString());
+
+        foreach (var nginx in new[] { "deploy/docker/nginx.conf", "deploy/cluster/cluster.sh" })
+        {
+            var text = File.ReadAllText(Path.Combine(root, nginx));
+            Assert.Matches(@"location ~ \^/\(hubs/\|api/\|healthz\\?\$\|readyz\\?\$\)", text);
+            Assert.Matches(@"location / \{\s*return 404;", text);
+        }
+
+        Assert.Contains("client_max_body_size 12m;", File.ReadAllText(Path.Combine(root, "deploy/nginx/gateway-proxy.conf")));
+        // The internals have a port of their own, which the Service names and no Ingress routes.
+        Assert.Contains("Gateway__Management__Urls: http://0.0.0.0:9090", File.ReadAllText(Path.Combine(root, "deploy/k8s/configmap.yaml")));
+        Assert.Contains("name: management", File.ReadAllText(Path.Combine(root, "deploy/k8s/service.yaml")));
     }
 
     /// <summary>Settings a file passes, as configuration keys (<c>Gateway:Upstreams:0:BaseUrl</c>).</summary>

@@ -18,7 +18,7 @@ public sealed class OpencodeStack : IAsyncLifetime
     }
 
     /// <summary>Another opencode (and mock) of a test's own, on <paramref name="port"/> and the next port.</summary>
-    public OpencodeStack(int port)
+    internal OpencodeStack(int port)
     {
         RepoRoot = FindRepoRoot();
         _env = new Dictionary<string, string>

@@ -2,6 +2,8 @@ using Microsoft.Extensions.Options;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Cors;
 using OpencodeGateway.Health;
+using OpencodeGateway.Hubs;
+using OpencodeGateway.SignalR;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway;
@@ -22,6 +24,8 @@ public static class GatewayApplication
         // error filter logs the unexpected failures itself.
         builder.Logging.AddFilter("Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher", LogLevel.Critical);
         builder.Services.AddOpencodeGateway(builder.Configuration);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.UseReceiveClocks());
+        builder.WebHost.UseBoundedSocketSendBuffers(builder.Configuration);
         configure?.Invoke(builder);
         var app = builder.Build();
         // Before anything below resolves services that log (mapping the hub does): a bad setting ends here, silently.
@@ -35,6 +39,7 @@ public static class GatewayApplication
             app.UseStaticFiles();
         }
 
+        app.UseSilentHubConnectionWatch();
         app.UseAuthentication();
         app.UseManagementAccess();
         app.UseAuthorization();

@@ -6,7 +6,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -30,12 +29,6 @@ public sealed class GatewayHostOptions
     /// <summary>Wait at start until the gateway is ready and reads every upstream's event stream.</summary>
     public bool WaitUntilReady { get; init; } = true;
 
-    /// <summary>
-    /// A fixed send buffer for the sockets the gateway accepts. Loopback TCP autotuning lets the kernel hold megabytes
-    /// for a client that stopped reading before the gateway's outbox sees any pressure; a small one makes the outbox
-    /// bound the limit.
-    /// </summary>
-    public int? SocketSendBufferSize { get; init; }
 
     /// <summary>Last changes to the builder (services, Kestrel, logging).</summary>
     public Action<WebApplicationBuilder>? Configure { get; init; }
@@ -110,16 +103,6 @@ public sealed class GatewayHost : IAsyncDisposable
                 if (options.Time is { } time)
                 {
                     builder.Services.AddSingleton(time);
-                }
-
-                if (options.SocketSendBufferSize is { } sendBuffer)
-                {
-                    builder.WebHost.UseSockets(o => o.CreateBoundListenSocket = endpoint =>
-                    {
-                        var socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
-                        socket.SendBufferSize = sendBuffer;
-                        return socket;
-                    });
                 }
 
                 options.Configure?.Invoke(builder);

@@ -48,6 +48,9 @@ public sealed record GatewayHubClientOptions
     /// <summary>The client's server timeout (official default 30 s): how long it waits for any message before closing.</summary>
     public TimeSpan? ServerTimeout { get; init; }
 
+    /// <summary>How often the client pings a server it sent nothing else to (official default 15 s).</summary>
+    public TimeSpan? KeepAliveInterval { get; init; }
+
     /// <summary>How long the client waits for the handshake's answer (official default 15 s).</summary>
     public TimeSpan? HandshakeTimeout { get; init; }
 
@@ -190,6 +193,11 @@ public sealed class GatewayHubClient : IAsyncDisposable
         }
 
         var connection = connectionBuilder.Build();
+        if (options.KeepAliveInterval is { } keepAlive)
+        {
+            connection.KeepAliveInterval = keepAlive;
+        }
+
         if (options.ServerTimeout is { } serverTimeout)
         {
             connection.ServerTimeout = serverTimeout;

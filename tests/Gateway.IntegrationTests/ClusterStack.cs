@@ -67,7 +67,6 @@ public sealed class ClusterStack : IAsyncLifetime
         {
             Upstream = Proxy.BaseUrl,
             Environment = "Production",
-            SocketSendBufferSize = options.SocketSendBufferSize,
             Time = options.Time,
             Configure = options.Configure,
             Settings = new Dictionary<string, string?>(options.Settings)
@@ -77,6 +76,11 @@ public sealed class ClusterStack : IAsyncLifetime
                 ["Gateway:Cluster:NodeId"] = nodeId,
                 ["Gateway:Cluster:HistoryCheckInterval"] = "00:00:01",
                 ["Gateway:Auth:Jwt:SigningKey"] = SigningKey,
+                // The cluster's admin key too (beside the test host's own): the tests ask every node what it holds.
+                ["Gateway:Auth:ApiKeys:1:Name"] = "cluster",
+                ["Gateway:Auth:ApiKeys:1:Admin"] = "true",
+                ["Gateway:Auth:ApiKeys:1:KeyHash"] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(
+                    System.Text.Encoding.UTF8.GetBytes(Env("ADMIN_API_KEY")))),
             },
         });
 

@@ -167,13 +167,12 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
     [Fact]
     public async Task A_stalled_client_delays_none_of_forty_others_on_its_node_and_another_and_alone_is_dropped()
     {
-        // The stalled client's node runs in this process, joined to the cluster, so that its accepted sockets get a
-        // small send buffer (loopback autotuning would otherwise hold the whole answer in the kernel) and its outbox
-        // bound is reached; the 20 clients of node 2 are the control group.
+        // The stalled client's node runs in this process, joined to the cluster, with bounds small enough for one answer
+        // to pass them: its sockets' send buffer and its outbox; the 20 clients of node 2 are the control group.
         await using var node = await cluster.StartInProcessNodeAsync("node-stall", new GatewayHostOptions
         {
             // Compact deltas (the default) are ~50 bytes: the whole answer is ~0.5 MB, so the bound must be below that.
-            SocketSendBufferSize = 32 * 1024, Settings = new() { ["Gateway:Outbox:MaxQueuedBytes"] = "131072" },
+            Settings = new() { ["Gateway:Outbox:MaxQueuedBytes"] = "131072", ["Gateway:Outbox:SocketSendBufferBytes"] = "32768" },
         });
         using var dropped = new MetricCollector<long>(node.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.connections.slow_dropped");
         var sessionId = await CreateSessionAsync();

@@ -178,9 +178,10 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     {
         await using var gateway = await GatewayHost.StartAsync(new GatewayHostOptions
         {
-            Upstream = stack.BaseUrl, SocketSendBufferSize = 32 * 1024,
-            // Compact deltas (the default) are ~50 bytes: the whole answer is ~0.5 MB, so the bound must be below that.
-            Settings = new() { ["Gateway:Outbox:MaxQueuedBytes"] = "131072" },
+            Upstream = stack.BaseUrl,
+            // Compact deltas (the default) are ~50 bytes: the whole answer is ~0.5 MB, so the bounds must be below that:
+            // the socket's send buffer (the production setting, smaller) and the outbox.
+            Settings = new() { ["Gateway:Outbox:MaxQueuedBytes"] = "131072", ["Gateway:Outbox:SocketSendBufferBytes"] = "32768" },
         });
         using var slowDropped = Collector(gateway, "gateway.connections.slow_dropped");
         var sessionId = await CreateSessionAsync(gateway, "slow consumer");

@@ -481,6 +481,22 @@ export interface SessionDetails {
   liveError?: string | null;
 }
 
+/** One opencode server and its event stream, as `GET /api/upstreams` (admins) reports it. */
+export interface UpstreamStatus {
+  id: string;
+  baseUrl: string;
+  /** Its event stream is read now, by the node answering or another. */
+  connected: boolean;
+  /** The node reading it (a cluster's lease holder). */
+  holder?: string | null;
+  fencingToken?: number | null;
+  /** The node answering reads it. */
+  heldHere: boolean;
+  since?: string | null;
+  lastError?: string | null;
+  reconnects: number;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // SessionEvent.cs
 
@@ -862,6 +878,7 @@ export const contractFields = {
   AdoptSessionRequest: ['ownerId', 'workspace', 'upstream', 'tags', 'metadata'],
   CreatedSession: ['session', 'info'],
   SessionDetails: ['session', 'info', 'status', 'lastAssistantMessage', 'liveError'],
+  UpstreamStatus: ['id', 'baseUrl', 'connected', 'holder', 'fencingToken', 'heldHere', 'since', 'lastError', 'reconnects'],
 } as const;
 
 /** Contract types the client speaks that the server's C# contracts do not declare (none at the moment). */
@@ -893,6 +910,7 @@ interface ContractTypes {
   AdoptSessionRequest: AdoptSessionRequest;
   CreatedSession: CreatedSession;
   SessionDetails: SessionDetails;
+  UpstreamStatus: UpstreamStatus;
 }
 
 type SameKeys<T, K extends PropertyKey> = [Exclude<keyof T, K>] extends [never]

@@ -22,6 +22,7 @@ public sealed class GatewayMetrics
     private readonly Counter<long> _reconnects;
     private readonly Counter<long> _eventsSent;
     private readonly Counter<long> _slowConsumers;
+    private readonly Counter<long> _silentConnections;
     private readonly Histogram<double> _dispatchDuration;
 
     public GatewayMetrics(IMeterFactory meterFactory)
@@ -33,6 +34,8 @@ public sealed class GatewayMetrics
         _reconnects = _meter.CreateCounter<long>("gateway.upstream.reconnects", "{reconnect}", "Reconnects of upstream event streams.");
         _eventsSent = _meter.CreateCounter<long>("gateway.session.events", "{event}", "Session events fanned out to session groups.");
         _slowConsumers = _meter.CreateCounter<long>("gateway.connections.slow_dropped", "{connection}", "Connections dropped because their outbox overflowed.");
+        _silentConnections = _meter.CreateCounter<long>("gateway.connections.silent_dropped", "{connection}",
+            "Hub connections closed because their client sent nothing for the client timeout.");
         _dispatchDuration = _meter.CreateHistogram(DispatchDurationName, "s",
             "From an upstream event's bytes arriving to the event being written or queued for every watching connection.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DispatchBucketBounds });
@@ -81,4 +84,6 @@ public sealed class GatewayMetrics
     public void EventDispatched(TimeSpan elapsed) => _dispatchDuration.Record(elapsed.TotalSeconds);
 
     public void SlowConsumerDropped() => _slowConsumers.Add(1);
+
+    public void SilentConnectionDropped() => _silentConnections.Add(1);
 }

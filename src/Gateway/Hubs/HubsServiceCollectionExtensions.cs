@@ -1,7 +1,9 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using OpencodeGateway.Contracts.Serialization;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Fanout;
 using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.Sessions;
@@ -22,7 +24,11 @@ public static class HubsServiceCollectionExtensions
         services.AddOptions<SessionHubOptions>().Bind(configuration.GetSection(SessionHubOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SessionHubOptions>, SessionHubOptionsValidator>());
         services.AddOptions<HubOptions>().Configure<IOptions<SessionHubOptions>, IOptions<PromptOptions>>((hub, options, prompts) =>
-            hub.MaximumReceiveMessageSize = SessionHubOptions.Effective(options.Value, prompts.Value));
+        {
+            hub.MaximumReceiveMessageSize = SessionHubOptions.Effective(options.Value, prompts.Value);
+            hub.KeepAliveInterval = options.Value.KeepAliveInterval;
+            hub.ClientTimeoutInterval = options.Value.ClientTimeoutInterval;
+        });
         services.AddSignalR(o =>
             {
                 o.AddFilter<GatewayErrorHubFilter>();
@@ -44,6 +50,12 @@ public static class HubsServiceCollectionExtensions
             services.Configure<LoggerFilterOptions>(o => o.AddFilter(HostingDiagnosticsCategory, LogLevel.None));
         }
 
+        services.TryAddSingleton(sp => new SilentConnections(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<GatewayMetrics>(),
+            sp.GetRequiredService<ILogger<SilentConnections>>())
+        {
+            Timeout = sp.GetRequiredService<IOptions<SessionHubOptions>>().Value.ClientTimeoutInterval,
+        });
+        services.AddHostedService(sp => sp.GetRequiredService<SilentConnections>());
         services.TryAddSingleton<CompactSessions>();
         services.TryAddSingleton<ILocalGroupManager<SessionHub>>(sp =>
             (ILocalGroupManager<SessionHub>)sp.GetRequiredService<HubLifetimeManager<SessionHub>>());
@@ -51,6 +63,17 @@ public static class HubsServiceCollectionExtensions
         services.TryAddSingleton<ISessionListNotifier, SessionListBroadcaster>();
         return services;
     }
+
+    /// <summary>
+    /// Closes hub WebSockets whose client sends nothing for <c>Gateway:Hub:ClientTimeoutInterval</c>
+    /// (<see cref="SilentConnections"/>); before the hub is mapped.
+    /// </summary>
+    public static IApplicationBuilder UseSilentHubConnectionWatch(this IApplicationBuilder app) =>
+        SilentConnections.UseSilentConnectionWatch(app, "/hubs");
+
+    /// <summary>Kestrel connection middleware of <see cref="SilentConnections"/>: every connection notes when it last received bytes.</summary>
+    public static void UseReceiveClocks(this KestrelServerOptions kestrel) =>
+        kestrel.ConfigureEndpointDefaults(listen => listen.Use(next => kestrel.ApplicationServices.GetRequiredService<SilentConnections>().Middleware(next)));
 
     /// <summary>Maps the session hub at <c>/hubs/session</c>.</summary>
     public static IEndpointRouteBuilder MapSessionHub(this IEndpointRouteBuilder endpoints)

@@ -17,6 +17,18 @@ public sealed class SessionHubOptions
     /// </summary>
     public long? MaximumReceiveMessageSize { get; set; }
 
+    /// <summary>
+    /// How often the hub pings a connection it sent nothing else to (SignalR's keep-alive), so clients and proxies see
+    /// the connection alive.
+    /// </summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// A connection that sends nothing for this long (clients ping every 15 s by default) is closed: a client that is
+    /// gone, or stuck, holds no connection slot. Twice the clients' keep-alive.
+    /// </summary>
+    public TimeSpan ClientTimeoutInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The limit in effect.</summary>
     internal static long Effective(SessionHubOptions hub, PromptOptions prompts) =>
         hub.MaximumReceiveMessageSize ?? Math.Max(1024 * 1024, prompts.LargestPromptMessageBytes);
@@ -40,6 +52,12 @@ internal sealed class SessionHubOptionsValidator(IOptions<PromptOptions> prompts
                     + $"{PromptOptions.SectionName}:MaxAttachmentBytes ({prompts.Value.MaxAttachmentBytes} bytes): set it to at least "
                     + $"{prompts.Value.LargestPromptMessageBytes}, or leave it unset to follow the attachment limit");
             }
+        }
+
+        OptionsRules.Positive(failures, $"{SessionHubOptions.SectionName}:KeepAliveInterval", options.KeepAliveInterval);
+        if (options.ClientTimeoutInterval <= options.KeepAliveInterval)
+        {
+            failures.Add($"{SessionHubOptions.SectionName}:ClientTimeoutInterval: must be longer than KeepAliveInterval (twice the clients' keep-alive, 00:00:30 by default)");
         }
 
         return OptionsRules.Result(failures);

@@ -19,6 +19,21 @@ public static class OutboxServiceCollectionExtensions
     }
 
     /// <summary>
+    /// Gives every socket Kestrel accepts the send buffer of <see cref="OutboxOptions.SocketSendBufferBytes"/> (accepted
+    /// sockets inherit the listening socket's).
+    /// </summary>
+    public static IWebHostBuilder UseBoundedSocketSendBuffers(this IWebHostBuilder builder, IConfiguration configuration)
+    {
+        var bytes = configuration.GetSection(OutboxOptions.SectionName).Get<OutboxOptions>()?.SocketSendBufferBytes ?? new OutboxOptions().SocketSendBufferBytes;
+        return bytes <= 0 ? builder : builder.UseSockets(o => o.CreateBoundListenSocket = endpoint =>
+        {
+            var socket = Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+            socket.SendBufferSize = bytes;
+            return socket;
+        });
+    }
+
+    /// <summary>
     /// Scales the hubs out through SignalR's Redis backplane, with channels under <paramref name="channelPrefix"/>, on a
     /// multiplexer configured as the one <paramref name="connection"/> gives, keeping each connection's outbox under it
     /// (<see cref="RedisOutboxHubLifetimeManager{THub}"/>).

@@ -18,6 +18,9 @@ internal sealed class BenchCluster(string script, string stateDir, string log, I
     public Uri FrontHubUrl => _script.FrontHubUrl;
     public int RedisPort => int.Parse(_script.Env("REDIS_PORT"), CultureInfo.InvariantCulture);
 
+    /// <summary>The nodes' token signing key.</summary>
+    public string SigningKey => _script.Env("SIGNING_KEY");
+
     public Uri NodeHubUrl(int node) => _script.NodeHubUrl(node);
 
     /// <summary>

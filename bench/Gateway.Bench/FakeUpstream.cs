@@ -164,6 +164,12 @@ internal sealed class FakeUpstream : IAsyncDisposable
             }
         });
         app.MapGet("/session/status", () => Results.Json(new { }));
+        // A created session and an accepted prompt (that nothing answers): what the limits benchmark's calls need.
+        app.MapPost("/session", () => Results.Json(new
+        {
+            id = "ses_bench" + Guid.NewGuid().ToString("N")[..16], title = "bench", directory = "/p", time = new { created = 1, updated = 1 },
+        }));
+        app.MapPost("/session/{id}/prompt_async", () => Results.NoContent());
         app.MapGet("/session/{id}", (string id) => Results.Json(new { id, title = "bench", directory = "/p", time = new { created = 1, updated = 1 } }));
         app.MapGet("/session/{id}/message", () => Results.Json(Array.Empty<object>()));
         app.MapGet("/session/{id}/todo", () => Results.Json(Array.Empty<object>()));

@@ -141,6 +141,8 @@ internal sealed class GatewayProcess : IAsyncDisposable
                    $"--Gateway:Upstreams:0:BaseUrl={upstream} --Logging:LogLevel:Default=Warning " +
                    $"--Gateway:Auth:ApiKeys:0:KeyHash={keyHash} --Gateway:Auth:ApiKeys:0:Admin=true --Gateway:Auth:ApiKeys:0:Name=bench " +
                    $"--Gateway:Store:DataDirectory={data} " +
+                   // (the idle scenario holds 10,000 connections and more; earlier gateways ignore the setting)
+                   "--Gateway:Limits:ConnectionsPerNode=1000000 " +
                    string.Join(' ', extraArgs.Select(a => $"'{a}'")) + $" >>'{log}' 2>&1";
         return await StartProcessAsync(args, port, log, "hubs/session");
     }

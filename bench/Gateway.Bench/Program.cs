@@ -9,6 +9,7 @@ using OpencodeGateway.Bench;
 //   cluster    --gateway-dll=DLL --cluster-sh=deploy/cluster/cluster.sh --state-dir=DIR [--port-base=N] (see ClusterScenario)
 //   joins      --oc-env=FILE --gateway-dll=DLL [--joins=200] [--rounds=3] (see JoinScenario)
 //   agent-run  --oc-env=FILE --gateway-dll=DLL [--lines=400] [--turns=10,20,30,40,60] (see AgentRunScenario)
+//   limits     --before-dll=DLL --gateway-dll=DLL [--cluster-sh=… --state-dir=DIR] [--connections=300] [--calls=2000] (see LimitsScenario)
 var a = new Args(args);
 ThreadPool.GetMinThreads(out _, out var io);
 ThreadPool.SetMinThreads(Environment.ProcessorCount * 4, io);
@@ -21,7 +22,8 @@ object result = a.Command switch
     "cluster" => await ClusterScenario.RunAsync(a),
     "joins" => await JoinScenario.RunAsync(a),
     "agent-run" => await AgentRunScenario.RunAsync(a),
-    _ => throw new ArgumentException("command: scenario-a | fanout | idle | client-cost | cluster | joins | agent-run"),
+    "limits" => await LimitsScenario.RunAsync(a),
+    _ => throw new ArgumentException("command: scenario-a | fanout | idle | client-cost | cluster | joins | agent-run | limits"),
 };
 var doc = new Dictionary<string, object?>
 {

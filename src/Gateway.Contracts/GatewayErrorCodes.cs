@@ -20,6 +20,12 @@ public static class GatewayErrorCodes
     public const string PayloadTooLarge = "payload_too_large";
 
     /// <summary>
+    /// A per-user limit (connections, prompts per minute, busy sessions, sessions per connection) or the failed
+    /// authentications of a client address: HTTP 429 with <c>Retry-After</c>; hub errors end with "retry after N s".
+    /// </summary>
+    public const string RateLimited = "rate_limited";
+
+    /// <summary>
     /// A service the gateway depends on (its session store; Redis in a cluster) did not answer in time: retry shortly.
     /// HTTP 503 with <c>Retry-After</c>.
     /// </summary>

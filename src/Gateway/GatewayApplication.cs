@@ -3,6 +3,7 @@ using OpencodeGateway.Auth;
 using OpencodeGateway.Cors;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
+using OpencodeGateway.Limits;
 using OpencodeGateway.SignalR;
 using OpencodeGateway.Upstreams;
 
@@ -30,7 +31,8 @@ public static class GatewayApplication
         var app = builder.Build();
         // Before anything below resolves services that log (mapping the hub does): a bad setting ends here, silently.
         ValidateConfiguration(app.Services);
-        app.UseGatewayCors(); // first: preflights answered, and refusals (503, 401) readable by other origins
+        app.UseForwardedClientAddress();
+        app.UseGatewayCors(); // before the rest: preflights answered, and refusals (503, 401) readable by other origins
         app.UseAdmissionGate();
         if (app.Environment.WebRootPath is { } webRoot && Directory.Exists(webRoot))
         {
@@ -41,6 +43,8 @@ public static class GatewayApplication
 
         app.UseSilentHubConnectionWatch();
         app.UseAuthentication();
+        app.UseAuthFailureThrottle();
+        app.UseHubConnectionLimit("/hubs");
         app.UseManagementAccess();
         app.UseAuthorization();
         app.MapOpencodeGateway();

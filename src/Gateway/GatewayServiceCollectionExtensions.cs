@@ -9,6 +9,7 @@ using OpencodeGateway.Fanout;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Leases;
+using OpencodeGateway.Limits;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.History;
 using OpencodeGateway.Sessions.Live;
@@ -54,6 +55,7 @@ public static class GatewayServiceCollectionExtensions
         }
         services.AddGatewayStore(configuration);
         services.AddGatewayAuth(configuration);
+        services.AddGatewayLimits(configuration, cluster);
         services.AddSessions(configuration);
         services.AddGatewayApi();
         services.AddChatApi();

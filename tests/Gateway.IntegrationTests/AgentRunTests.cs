@@ -210,7 +210,8 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
     [Fact]
     public async Task Sixty_turns_snapshot_a_bounded_window_and_page_back_to_every_stored_message()
     {
-        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
+        // Sixty prompts within a minute or two: past the default per-user prompt limit (tested on its own).
+        await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl, ("Gateway:Limits:PromptsPerMinute", "120"));
         var sessionId = await CreateSessionAsync(gateway, "long session");
         await using var driver = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
         var snapshotBytes = new Dictionary<int, int>();

@@ -590,4 +590,64 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
 
         output.WriteLine($"holder node-{holder}; answered through node-{others[1]}; child {child}");
     }
+
+    [Fact]
+    public async Task A_users_connections_count_across_nodes_and_a_killed_nodes_count_is_given_back()
+    {
+        // Two nodes in this process allow 10 connections per user; node 2 is one of the cluster's processes (it allows
+        // the default 100): the count is the user's, on every node, in Redis.
+        var limited = new GatewayHostOptions { Settings = { ["Gateway:Limits:ConnectionsPerUser"] = "10" } };
+        await using var first = await cluster.StartInProcessNodeAsync("node-limits-a", limited);
+        await using var third = await cluster.StartInProcessNodeAsync("node-limits-c", limited);
+        var user = "limited-" + Guid.NewGuid().ToString("N")[..8];
+        var options = cluster.As(user) with { AutomaticReconnect = false };
+        var tabs = new List<GatewayHubClient>();
+        for (var i = 0; i < 5; i++)
+        {
+            tabs.Add(await GatewayHubClient.ConnectAsync(first.HubUrl, options));
+            tabs.Add(await GatewayHubClient.ConnectAsync(cluster.HubUrl(2), options));
+        }
+
+        try
+        {
+            using var http = new HttpClient { BaseAddress = third.BaseUrl };
+            http.DefaultRequestHeaders.Authorization = new("Bearer", cluster.Token(user));
+            var negotiation = await http.PostAsync("hubs/session/negotiate?negotiateVersion=1", null);
+            Assert.Equal(System.Net.HttpStatusCode.TooManyRequests, negotiation.StatusCode);
+            Assert.NotNull(negotiation.Headers.RetryAfter);
+            var problem = JsonDocument.Parse(await negotiation.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal(GatewayErrorCodes.RateLimited, problem.GetProperty("code").GetString());
+            var refused = await Assert.ThrowsAnyAsync<Exception>(() => GatewayHubClient.ConnectAsync(third.HubUrl, options));
+            Assert.Contains("429", refused.ToString(), StringComparison.Ordinal); // the WebSocket request itself (no negotiation)
+
+            // Another user is not counted with this one.
+            await using (await GatewayHubClient.ConnectAsync(third.HubUrl, cluster.As("other-" + user)))
+            {
+            }
+
+            // Node 2 dies holding 5 of the user's connections: they stop counting within the lease TTL.
+            await cluster.KillNodeAsync(2);
+            var killed = Stopwatch.StartNew();
+            while (!(await http.PostAsync("hubs/session/negotiate?negotiateVersion=1", null)).IsSuccessStatusCode)
+            {
+                Assert.True(killed.Elapsed < TimeSpan.FromSeconds(30), "the killed node's connections still count after 30 s");
+                await Task.Delay(200);
+            }
+
+            output.WriteLine($"the killed node's 5 connections stopped counting after {killed.Elapsed.TotalSeconds:0.0} s");
+            for (var i = 0; i < 5; i++)
+            {
+                tabs.Add(await GatewayHubClient.ConnectAsync(third.HubUrl, options));
+            }
+
+            await Assert.ThrowsAnyAsync<Exception>(() => GatewayHubClient.ConnectAsync(third.HubUrl, options));
+        }
+        finally
+        {
+            foreach (var tab in tabs)
+            {
+                await tab.DisposeAsync();
+            }
+        }
+    }
 }

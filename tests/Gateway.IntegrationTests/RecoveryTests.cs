@@ -95,7 +95,8 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
     public async Task Two_hundred_concurrent_snapshot_joins_of_a_streaming_session_cost_opencode_a_handful_of_calls()
     {
         await using var proxy = await UpstreamProxy.StartAsync(stack.BaseUrl);
-        await using var gateway = await StartGatewayAsync(proxy.BaseUrl);
+        // 201 tabs of one user: past the default per-user connection limit (tested on its own).
+        await using var gateway = await StartGatewayAsync(proxy.BaseUrl, settings: ("Gateway:Limits:ConnectionsPerUser", "300"));
         var sessionId = await CreateSessionAsync(gateway, "mass join");
         await using var first = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
         await first.Connection.PromptAsync(new PromptRequest(sessionId, "answer tokens=600 delay=10"));

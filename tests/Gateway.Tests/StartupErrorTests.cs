@@ -74,6 +74,9 @@ public sealed class StartupErrorTests
     [InlineData("--Gateway:Streaming:StallTimeout=-", "Configuration error: Failed to convert configuration value '-' at 'Gateway:Streaming:StallTimeout'")]
     [InlineData("--Gateway:Auth:ApiKeys:0:Admin=yes", "Configuration error: Failed to convert configuration value 'yes' at 'Gateway:Auth:ApiKeys:0:Admin'")]
     [InlineData("--Authentication:Schemes:Bearer:Authority=http://idp.example/", "Configuration error: Authentication:Schemes:Bearer:Authority: must be https://")]
+    [InlineData("--Gateway:Limits:PromptsPerMinute=0", "Configuration error: Gateway:Limits:PromptsPerMinute: must be at least 1")]
+    [InlineData("--Gateway:Limits:ConnectionsPerNode=50", "Configuration error: Gateway:Limits:ConnectionsPerUser: 100 is more than ConnectionsPerNode (50)")]
+    [InlineData("--Gateway:Limits:TrustedProxies:0=10.0.0.0/33", "Configuration error: Gateway:Limits:TrustedProxies:0: '10.0.0.0/33' is not an IP address or a CIDR network")]
     [InlineData("--Gateway:Store:Provider=mysql", "Configuration error: Gateway:Store:Provider: 'mysql' must be 'sqlite' or 'postgres'")]
     [InlineData("--ConnectionStrings:Redis=127.0.0.1:9", "Configuration error: ConnectionStrings:Gateway: cluster mode (ConnectionStrings:Redis is set) needs the PostgreSQL store")]
     public async Task Every_configuration_error_is_one_line_naming_the_key_and_exit_code_2(string setting, string expected)

@@ -819,6 +819,11 @@ export const GatewayErrorCodes = {
   Forbidden: 'forbidden',
   Conflict: 'conflict',
   PayloadTooLarge: 'payload_too_large',
+  /**
+   * A per-user limit (connections, prompts per minute, busy sessions, sessions per connection) or the failed
+   * authentications of a client address: HTTP 429 with `Retry-After`; hub errors end with "retry after N s.".
+   */
+  RateLimited: 'rate_limited',
   /** The gateway's session store, or Redis in a cluster, did not answer in time: retry shortly. */
   ServiceUnavailable: 'service_unavailable',
 } as const;

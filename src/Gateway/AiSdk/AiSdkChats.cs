@@ -34,14 +34,22 @@ internal sealed partial class AiSdkChats(ISessionStore store, SessionCatalog cat
         }
     }
 
+    /// <summary>The chat's session, authorised for <paramref name="user"/>; null for a new chat id.</summary>
+    public async Task<(OpencodeClient Client, string SessionId)?> FindExistingAsync(GatewayUser user, string chatId, CancellationToken ct)
+    {
+        Validate(chatId);
+        return SessionIds.Session().IsMatch(chatId) || await store.GetChatAsync(user.UserId, chatId, ct) is not null
+            ? await FindAsync(user, chatId, ct)
+            : null;
+    }
+
     /// <summary>The chat's session; a new chat id gets a new session owned by the caller, titled <paramref name="title"/>.</summary>
     public async Task<(OpencodeClient Client, string SessionId)> FindOrCreateAsync(GatewayUser user, string chatId, string title,
         CancellationToken ct)
     {
-        Validate(chatId);
-        if (SessionIds.Session().IsMatch(chatId) || await store.GetChatAsync(user.UserId, chatId, ct) is not null)
+        if (await FindExistingAsync(user, chatId, ct) is { } existing)
         {
-            return await FindAsync(user, chatId, ct);
+            return existing;
         }
 
         var (record, _) = await catalog.CreateAsync(user, new CreateSessionRequest(title), ct);

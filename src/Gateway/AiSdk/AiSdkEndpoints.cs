@@ -72,7 +72,13 @@ internal static partial class AiSdkEndpoints
 
         var prompt = new PromptRequest(send.ChatId, Parts: send.Parts);
         Validate(sessions, prompt, send); // before a new chat's session is created
-        var (client, sessionId) = await chats.FindOrCreateAsync(user, send.ChatId, TitleOf(send.Parts), ct);
+        var existing = await chats.FindExistingAsync(user, send.ChatId, ct);
+        if (existing is null)
+        {
+            await sessions.AdmitNewSessionPromptAsync(user, ct); // a refused prompt creates nothing
+        }
+
+        var (client, sessionId) = existing ?? await chats.FindOrCreateAsync(user, send.ChatId, TitleOf(send.Parts), ct);
         var watch = await streams.SubscribeAsync(client, sessionId, ct);
         try
         {
@@ -85,7 +91,7 @@ internal static partial class AiSdkEndpoints
                     + "and questions (or dismiss them) before sending a new message.", GatewayErrorCodes.Conflict);
             }
 
-            await sessions.PromptAsync(client, prompt with { SessionId = sessionId }, ct);
+            await sessions.PromptAsync(user, client, prompt with { SessionId = sessionId }, ct, admitted: existing is null);
         }
         catch
         {
@@ -393,53 +399,9 @@ internal static partial class AiSdkEndpoints
         parts.FirstOrDefault(p => p.Type == "text")?.Text is { } text ? text.Length <= 60 ? text : text[..60]
         : parts.Select(p => p.Filename).FirstOrDefault(f => f is not null) ?? "Attachment";
 
-    /// <summary>
-    /// The JSON body, refused before it is read when its declared length passes <paramref name="maxBytes"/> and as soon
-    /// as what arrives does (<c>payload_too_large</c>).
-    /// </summary>
-    private static async Task<JsonDocument> ReadJsonAsync(HttpContext context, long maxBytes)
-    {
-        var request = context.Request;
-        if (request.ContentLength > maxBytes)
-        {
-            throw GatewayException.Invalid("body", $"is larger than {maxBytes} bytes.", GatewayErrorCodes.PayloadTooLarge);
-        }
-
-        var mediaType = request.ContentType?.Split(';')[0].Trim();
-        if (!string.Equals(mediaType, "application/json", StringComparison.OrdinalIgnoreCase))
-        {
-            throw GatewayException.Invalid("body", "Content-Type must be application/json.");
-        }
-
-        const int chunkBytes = 16 * 1024;
-        // Kestrel's own limit (30 MB) would refuse a large attachment, and without a problem response: ours counts.
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-        {
-            limit.MaxRequestBodySize = maxBytes + 2 * chunkBytes;
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[chunkBytes];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > maxBytes)
-            {
-                throw GatewayException.Invalid("body", $"is larger than {maxBytes} bytes.", GatewayErrorCodes.PayloadTooLarge);
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        try
-        {
-            return JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), new JsonDocumentOptions { MaxDepth = 64 });
-        }
-        catch (JsonException e)
-        {
-            throw GatewayException.Invalid("body", $"is not valid JSON ({e.Message}).");
-        }
-    }
+    /// <summary>The JSON body, within <paramref name="maxBytes"/> (<see cref="JsonBody"/>).</summary>
+    private static async Task<JsonDocument> ReadJsonAsync(HttpContext context, long maxBytes) =>
+        (await JsonBody.ReadAsync(context, maxBytes, allowEmpty: false, maxDepth: 64, "application/json"))!;
 }
 
 /// <summary>

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Problems;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Upstreams;
@@ -108,7 +109,7 @@ public static class SessionsApi
     {
         var user = GatewayUser.From(context.User);
         using var body = await ReadJsonAsync(context, allowEmpty: false);
-        var reply = Deserialize<PermissionReplyBody>(body!.RootElement);
+        var reply = JsonBody.Deserialize<PermissionReplyBody>(body!.RootElement);
         var (client, _) = await catalog.AuthorizeAsync(user, id, upstream: null, context.RequestAborted);
         await sessions.ReplyPermissionAsync(client, new PermissionReplyRequest(id, requestId, reply.Reply, reply.Message), context.RequestAborted);
         return TypedResults.NoContent();
@@ -119,7 +120,7 @@ public static class SessionsApi
     {
         var user = GatewayUser.From(context.User);
         using var body = await ReadJsonAsync(context, allowEmpty: false);
-        var reply = Deserialize<QuestionReplyBody>(body!.RootElement);
+        var reply = JsonBody.Deserialize<QuestionReplyBody>(body!.RootElement);
         var (client, _) = await catalog.AuthorizeAsync(user, id, upstream: null, context.RequestAborted);
         await sessions.ReplyQuestionAsync(client, new QuestionReplyRequest(id, requestId, reply.Answers), context.RequestAborted);
         return TypedResults.NoContent();
@@ -138,7 +139,7 @@ public static class SessionsApi
     {
         var user = GatewayUser.From(context.User);
         using var body = await ReadJsonAsync(context, allowEmpty: true);
-        var request = body is null ? new CreateSessionRequest() : Deserialize<CreateSessionRequest>(body.RootElement);
+        var request = body is null ? new CreateSessionRequest() : JsonBody.Deserialize<CreateSessionRequest>(body.RootElement);
         var (record, info) = await catalog.CreateAsync(user, request, context.RequestAborted);
         return TypedResults.Created($"/api/sessions/{record.SessionId}", new CreatedSession(record.ToContract(), info));
     }
@@ -219,7 +220,7 @@ public static class SessionsApi
         }
 
         using var body = await ReadJsonAsync(context, allowEmpty: false);
-        var request = Deserialize<AdoptSessionRequest>(body!.RootElement);
+        var request = JsonBody.Deserialize<AdoptSessionRequest>(body!.RootElement);
         var record = await catalog.AdoptAsync(user, id, request, context.RequestAborted);
         return TypedResults.Created($"/api/sessions/{record.SessionId}", record.ToContract());
     }
@@ -243,68 +244,9 @@ public static class SessionsApi
         return tags;
     }
 
-    private static T Deserialize<T>(JsonElement element)
-    {
-        if (element.ValueKind != JsonValueKind.Object)
-        {
-            throw GatewayException.Invalid("body", "must be a JSON object.");
-        }
-
-        try
-        {
-            return element.Deserialize<T>(JsonSerializerOptions.Web)
-                ?? throw GatewayException.Invalid("body", "must be a JSON object.");
-        }
-        catch (JsonException e)
-        {
-            var field = string.IsNullOrEmpty(e.Path) ? "body" : e.Path.TrimStart('$', '.');
-            throw GatewayException.Invalid(field.Length == 0 ? "body" : field,
-                e.InnerException is InvalidOperationException ? "must be valid Unicode text (it holds a lone surrogate)." : "has the wrong type.");
-        }
-    }
-
     /// <summary>Reads the JSON body, at most <see cref="MaxBodyBytes"/>; null when empty and allowed.</summary>
-    private static async Task<JsonDocument?> ReadJsonAsync(HttpContext context, bool allowEmpty)
-    {
-        var request = context.Request;
-        if (request.ContentLength > MaxBodyBytes)
-        {
-            throw GatewayException.Invalid("body", $"is larger than {MaxBodyBytes} bytes.", GatewayErrorCodes.PayloadTooLarge);
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > MaxBodyBytes)
-            {
-                throw GatewayException.Invalid("body", $"is larger than {MaxBodyBytes} bytes.", GatewayErrorCodes.PayloadTooLarge);
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        if (buffer.Length == 0)
-        {
-            return allowEmpty ? null : throw GatewayException.Invalid("body", "a JSON object is required.");
-        }
-
-        var mediaType = request.ContentType is { } ct ? ct.Split(';')[0].Trim() : null;
-        if (mediaType is not ("application/json" or "application/merge-patch+json"))
-        {
-            throw GatewayException.Invalid("body", "Content-Type must be application/json or application/merge-patch+json.");
-        }
-
-        try
-        {
-            return JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 32 });
-        }
-        catch (JsonException e)
-        {
-            throw GatewayException.Invalid("body", $"is not valid JSON ({e.Message}).");
-        }
-    }
+    private static Task<JsonDocument?> ReadJsonAsync(HttpContext context, bool allowEmpty) =>
+        JsonBody.ReadAsync(context, MaxBodyBytes, allowEmpty, maxDepth: 32, "application/json", "application/merge-patch+json");
 
     private static string? Single(IQueryCollection query, string name)
     {

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Problems;
 
 namespace OpencodeGateway.Auth;
 
@@ -124,10 +125,10 @@ internal sealed class GatewayCredentialsHandler(
     {
         var failure = (await HandleAuthenticateOnceSafeAsync()).Failure;
         Response.Headers.WWWAuthenticate = failure is null ? "Bearer" : "Bearer error=\"invalid_token\"";
-        await AuthProblems.WriteAsync(Context, StatusCodes.Status401Unauthorized, GatewayErrorCodes.Unauthorized,
+        await ProblemWriter.WriteAsync(Context, StatusCodes.Status401Unauthorized, GatewayErrorCodes.Unauthorized,
             $"Authentication failed: {failure?.Message ?? "authentication is required"}.");
     }
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
-        AuthProblems.WriteForbiddenAsync(Context);
+        ProblemWriter.WriteForbiddenAsync(Context);
 }

@@ -38,26 +38,47 @@ internal static class ChatEndpoints
     public static IEndpointRouteBuilder MapChatApi(this IEndpointRouteBuilder endpoints)
     {
         var group = endpoints.MapGroup("/api/chat").RequireAuthorization().AddEndpointFilter(SessionsApi.ProblemFilter).WithTags("chat");
-        group.MapPost("", PostAsync).WithSummary("Sends a prompt (creating a session when none is given) and streams the answer as SSE until the session is idle.")
+        group.MapPost("", PostAsync).DocumentsBody<ChatRequest>(required: true, "application/json").WithSummary("Sends a prompt (creating a session when none is given) and streams the answer as SSE until the session is idle.")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesProblem(StatusCodes.Status400BadRequest);
         group.MapGet("", GetAsync).WithSummary("With Accept: text/event-stream, resumes the stream after Last-Event-ID; otherwise the session as JSON.")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesProblem(StatusCodes.Status404NotFound);
         return endpoints;
     }
 
-    private static async Task<IResult> PostAsync(ChatRequest? request, SessionCatalog catalog, SessionService sessions,
-        ChatStreams streams, HttpContext context)
+    /// <summary>
+    /// Largest POST body: a prompt at its longest (<see cref="SessionService.MaxPromptLength"/> characters, each up to 6
+    /// bytes as a JSON escape) and a session id.
+    /// </summary>
+    public const long MaxBodyBytes = SessionService.MaxPromptLength * 6L + 4096;
+
+    private static async Task<IResult> PostAsync(SessionCatalog catalog, SessionService sessions, ChatStreams streams, HttpContext context)
     {
-        if (request is null || string.IsNullOrWhiteSpace(request.Message))
+        ChatRequest request;
+        using (var body = await JsonBody.ReadAsync(context, MaxBodyBytes, allowEmpty: false, maxDepth: 8, "application/json"))
+        {
+            request = JsonBody.Deserialize<ChatRequest>(body!.RootElement);
+        }
+
+        if (string.IsNullOrWhiteSpace(request.Message))
         {
             throw GatewayException.Invalid("message", "is required.");
+        }
+
+        if (!string.IsNullOrEmpty(request.SessionId) && !SessionIds.Session().IsMatch(request.SessionId))
+        {
+            throw GatewayException.Invalid("sessionId", "must be an opencode session id ('ses_' followed by letters and digits).");
         }
 
         var ct = context.RequestAborted;
         var user = GatewayUser.From(context.User);
         var sessionId = request.SessionId;
+        var admitted = false;
         if (string.IsNullOrEmpty(sessionId))
         {
+            // Refused before anything is created: a refused request leaves no session behind.
+            sessions.ValidatePrompt(new PromptRequest("", request.Message));
+            await sessions.AdmitNewSessionPromptAsync(user, ct);
+            admitted = true;
             var title = request.Message.Length <= 60 ? request.Message : request.Message[..60];
             var (record, _) = await catalog.CreateAsync(user, new CreateSessionRequest(title), ct);
             sessionId = record.SessionId;
@@ -67,7 +88,7 @@ internal static class ChatEndpoints
         var watch = await streams.SubscribeAsync(client, sessionId, ct);
         try
         {
-            await sessions.PromptAsync(client, new PromptRequest(sessionId, request.Message), ct);
+            await sessions.PromptAsync(user, client, new PromptRequest(sessionId, request.Message), ct, admitted);
         }
         catch
         {

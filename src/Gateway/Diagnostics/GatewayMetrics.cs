@@ -23,6 +23,7 @@ public sealed class GatewayMetrics
     private readonly Counter<long> _eventsSent;
     private readonly Counter<long> _slowConsumers;
     private readonly Counter<long> _silentConnections;
+    private readonly Counter<long> _limitRefusals;
     private readonly Histogram<double> _dispatchDuration;
 
     public GatewayMetrics(IMeterFactory meterFactory)
@@ -36,6 +37,8 @@ public sealed class GatewayMetrics
         _slowConsumers = _meter.CreateCounter<long>("gateway.connections.slow_dropped", "{connection}", "Connections dropped because their outbox overflowed.");
         _silentConnections = _meter.CreateCounter<long>("gateway.connections.silent_dropped", "{connection}",
             "Hub connections closed because their client sent nothing for the client timeout.");
+        _limitRefusals = _meter.CreateCounter<long>("gateway.limits.refused", "{request}",
+            "Requests, connections and hub calls refused by a limit (Gateway:Limits), by limit.");
         _dispatchDuration = _meter.CreateHistogram(DispatchDurationName, "s",
             "From an upstream event's bytes arriving to the event being written or queued for every watching connection.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DispatchBucketBounds });
@@ -86,4 +89,7 @@ public sealed class GatewayMetrics
     public void SlowConsumerDropped() => _slowConsumers.Add(1);
 
     public void SilentConnectionDropped() => _silentConnections.Add(1);
+
+    /// <summary>One refusal by <paramref name="limit"/> (a <c>Gateway:Limits</c> setting's name).</summary>
+    public void LimitRefused(string limit) => _limitRefusals.Add(1, new KeyValuePair<string, object?>("limit", limit));
 }

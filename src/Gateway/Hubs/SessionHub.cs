@@ -7,6 +7,7 @@ using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Fanout;
 using OpencodeGateway.Hubs.Internal;
+using OpencodeGateway.Limits;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.SignalR;
@@ -23,7 +24,8 @@ namespace OpencodeGateway.Hubs;
 /// </summary>
 [Authorize]
 internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds,
-    ILocalGroupManager<SessionHub> sessionGroups, CompactSessions compactSessions, ILogger<SessionHub> logger) : Hub<ISessionClient>
+    ILocalGroupManager<SessionHub> sessionGroups, CompactSessions compactSessions, UserLimits limits, ILogger<SessionHub> logger)
+    : Hub<ISessionClient>
 {
     /// <summary>Starts receiving a session's events; returns either what was missed since <c>since</c> or a snapshot.</summary>
     public async Task<JoinResult> Join(JoinRequest request)
@@ -36,6 +38,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         var compact = Joined.Compact;
         if (added)
         {
+            limits.CheckSessionsPerConnection(Caller, Joined.Count);
             Joined[key] = await feeds.AcquireAsync(key, Context.ConnectionAborted);
             if (compact)
             {
@@ -102,7 +105,7 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         ArgumentRequired(request);
         using var activity = GatewayTelemetry.StartActivity("gateway.prompt", sessionId: request.SessionId);
         var (client, _) = await catalog.AuthorizeAsync(Caller, request.SessionId, upstream: null, Context.ConnectionAborted);
-        return await sessions.PromptAsync(client, request, Context.ConnectionAborted);
+        return await sessions.PromptAsync(Caller, client, request, Context.ConnectionAborted);
     }
 
     /// <summary>Stops the session's current answer (queued prompts are dropped by opencode).</summary>
@@ -183,6 +186,13 @@ internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog
         if (exception is InvalidDataException { Message: var reason } && reason.Contains("maximum message size", StringComparison.Ordinal))
         {
             HubsLog.MessageTooLarge(logger, Context.ConnectionId, Context.UserIdentifier, reason);
+        }
+        else if (exception is InvalidDataException { InnerException: System.Text.Json.JsonException { Message: var deep } }
+                 && deep.Contains("maximum configured depth", StringComparison.Ordinal))
+        {
+            // SignalR's JSON protocol reads 64 levels (System.Text.Json's default): like an oversized message, a deeper
+            // one cannot be read, so it cannot be answered, and SignalR closes the connection.
+            HubsLog.MessageTooDeep(logger, Context.ConnectionId, Context.UserIdentifier, deep);
         }
 
         // (a connection that joined nothing has nothing to leave)

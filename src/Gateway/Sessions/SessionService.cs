@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions.History;
+using OpencodeGateway.Sessions.Internal;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Snapshots;
 using OpencodeGateway.Upstreams;
@@ -11,7 +13,8 @@ namespace OpencodeGateway.Sessions;
 
 /// <summary>Session operations shared by the hub and the HTTP API: validation, upstream lookup, live state.</summary>
 internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSessionRegistry live, ISessionHistory history,
-    SnapshotService snapshots, SessionTree tree, IOptions<PromptOptions> prompts, IOptions<SnapshotOptions> snapshotOptions)
+    SnapshotService snapshots, SessionTree tree, PromptAdmission admission, IOptions<PromptOptions> prompts,
+    IOptions<SnapshotOptions> snapshotOptions)
 {
     public const int MaxPromptLength = 256 * 1024;
 
@@ -119,12 +122,38 @@ internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSes
         };
     }
 
-    public async Task<PromptResult> PromptAsync(OpencodeClient client, PromptRequest request, CancellationToken ct)
+    /// <summary>
+    /// Refuses (<c>rate_limited</c>) a prompt of <paramref name="user"/> to a session about to be created that their
+    /// limits refuse, and counts it otherwise: then <see cref="PromptAsync"/> with <c>admitted</c>.
+    /// </summary>
+    public ValueTask AdmitNewSessionPromptAsync(GatewayUser user, CancellationToken ct) => admission.AdmitAsync(user, key: null, ct);
+
+    /// <summary>
+    /// Sends <paramref name="user"/>'s prompt, checked (<see cref="ValidatePrompt"/>) and admitted by the user's limits
+    /// (unless <paramref name="admitted"/> by <see cref="AdmitNewSessionPromptAsync"/>) before anything is sent.
+    /// </summary>
+    public async Task<PromptResult> PromptAsync(GatewayUser user, OpencodeClient client, PromptRequest request, CancellationToken ct,
+        bool admitted = false)
     {
         var parts = ValidatePrompt(request);
         var key = new SessionKey(client.UpstreamId, request.SessionId);
+        if (!admitted)
+        {
+            await admission.AdmitAsync(user, key, ct);
+        }
+
         var busy = live.TryGet(key, out _) && live.Use(key, s => s.Busy);
-        await client.PromptAsync(request.SessionId, parts, request.Agent, request.Model, ct);
+        await admission.NoteAsync(user, key, ct);
+        try
+        {
+            await client.PromptAsync(request.SessionId, parts, request.Agent, request.Model, ct);
+        }
+        catch
+        {
+            await admission.ForgetAsync(user, key, CancellationToken.None);
+            throw;
+        }
+
         return new PromptResult(request.SessionId, Queued: busy);
     }
 

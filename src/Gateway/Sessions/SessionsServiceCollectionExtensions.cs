@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using OpencodeGateway.Sessions.Internal;
 
 namespace OpencodeGateway.Sessions;
 
@@ -13,6 +14,7 @@ public static class SessionsServiceCollectionExtensions
     {
         services.AddOptions<PromptOptions>().Bind(configuration.GetSection(PromptOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PromptOptions>, PromptOptionsValidator>());
+        services.TryAddSingleton<PromptAdmission>();
         services.TryAddSingleton<SessionService>();
         services.TryAddSingleton<SessionCatalog>();
         return services;

@@ -7,6 +7,9 @@ public sealed class GatewayException(string code, string message, Exception? inn
 {
     public string Code { get; } = code;
 
+    /// <summary>When the caller may try again (<c>rate_limited</c>): HTTP <c>Retry-After</c>, and said in the message.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     /// <summary>Validation errors by field (camelCase JSON path), when the request was refused for its content.</summary>
     public IReadOnlyDictionary<string, string[]>? Errors { get; init; }
 
@@ -14,6 +17,13 @@ public sealed class GatewayException(string code, string message, Exception? inn
         new(GatewayErrorCodes.SessionNotFound, $"Session '{sessionId}' was not found.");
 
     public static GatewayException BadRequest(string message) => new(GatewayErrorCodes.BadRequest, message);
+
+    /// <summary>A limit was reached: <c>rate_limited</c>, with when to try again (whole seconds, at least 1).</summary>
+    public static GatewayException RateLimited(string message, TimeSpan retryAfter)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        return new(GatewayErrorCodes.RateLimited, $"{message}; retry after {seconds} s.") { RetryAfter = TimeSpan.FromSeconds(seconds) };
+    }
 
     /// <summary>A field of the request is invalid: the message and <see cref="Errors"/> name it.</summary>
     public static GatewayException Invalid(string field, string message, string code = GatewayErrorCodes.BadRequest) =>

@@ -49,4 +49,48 @@ public sealed class BadInputTests : IAsyncLifetime
         Assert.Equal("good", record.GetProperty("title").GetString());
 
     }
+
+    [Fact]
+    public async Task Api_chat_bounds_its_body_and_answers_every_refusal_with_a_problem_and_no_session_created()
+    {
+        using var http = _host.HttpClient("alice");
+        var sessionsBefore = _host.Upstream.Requests.Count(r => r == "POST /session");
+
+        // Bigger than any prompt: a declared length is refused unread (the client waits for 100-continue and never
+        // sends its 10 MB), a streamed body as soon as it passes the bound.
+        using (var declared = new HttpRequestMessage(HttpMethod.Post, "/api/chat") { Content = Json($$"""{"message":"{{new string('x', 10 * 1024 * 1024)}}"}""") })
+        {
+            declared.Headers.ExpectContinue = true;
+            await AssertProblemAsync(await http.SendAsync(declared), HttpStatusCode.RequestEntityTooLarge, "body");
+        }
+
+        var justOver = new string('x', (int)OpencodeGateway.Chat.ChatEndpoints.MaxBodyBytes + 10_000);
+        using (var streamed = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes($$"""{"message":"{{justOver}}"}"""))))
+        {
+            streamed.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/chat") { Content = streamed };
+            request.Headers.TransferEncodingChunked = true;
+            await AssertProblemAsync(await http.SendAsync(request), HttpStatusCode.RequestEntityTooLarge, "body");
+        }
+
+        await AssertProblemAsync(await http.PostAsync("/api/chat", Json("""{"message":""")), HttpStatusCode.BadRequest, "body");
+        await AssertProblemAsync(await http.PostAsync("/api/chat", Json("""{"message":"   "}""")), HttpStatusCode.BadRequest, "message");
+        await AssertProblemAsync(await http.PostAsync("/api/chat", Json("""{"message":5}""")), HttpStatusCode.BadRequest, "message");
+        await AssertProblemAsync(await http.PostAsync("/api/chat", Json($$"""{"message":"a{{LoneSurrogate}}"}""")), HttpStatusCode.BadRequest, "message");
+        await AssertProblemAsync(await http.PostAsync("/api/chat", Json("""{"message":"hi","sessionId":"../x"}""")), HttpStatusCode.BadRequest, "sessionId");
+        await AssertProblemAsync(await http.PostAsync("/api/chat", Json("""{"message":"hi"}""", "text/plain")), HttpStatusCode.BadRequest, "body");
+        await AssertProblemAsync(await http.PostAsync("/api/chat", new StringContent("")), HttpStatusCode.BadRequest, "body");
+
+        Assert.Equal(sessionsBefore, _host.Upstream.Requests.Count(r => r == "POST /session"));
+        Assert.Empty(_host.Upstream.Prompts);
+    }
+
+    private static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string field)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"{(int)response.StatusCode}: {body}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = JsonDocument.Parse(body).RootElement;
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), body);
+    }
 }

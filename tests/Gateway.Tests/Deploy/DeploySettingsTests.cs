@@ -8,6 +8,7 @@ using OpencodeGateway.Cluster;
 using OpencodeGateway.Cors;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
+using OpencodeGateway.Limits;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Sessions.Live;
 using OpencodeGateway.Sessions.Snapshots;
@@ -45,6 +46,7 @@ public sealed partial class DeploySettingsTests
         (StoreOptions.SectionName, typeof(StoreOptions)),
         (PromptOptions.SectionName, typeof(PromptOptions)),
         (ManagementOptions.SectionName, typeof(ManagementOptions)),
+        (LimitsOptions.SectionName, typeof(LimitsOptions)),
     ];
 
     /// <summary>Connection strings the gateway reads (<c>GetConnectionString</c>).</summary>

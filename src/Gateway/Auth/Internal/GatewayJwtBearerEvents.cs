@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Problems;
 
 namespace OpencodeGateway.Auth.Internal;
 
@@ -90,11 +91,11 @@ internal sealed class GatewayJwtBearerEvents(IOptions<GatewayAuthOptions> option
         context.HandleResponse();
         var failure = context.AuthenticateFailure;
         context.Response.Headers.WWWAuthenticate = failure is null ? "Bearer" : "Bearer error=\"invalid_token\"";
-        await AuthProblems.WriteAsync(context.HttpContext, StatusCodes.Status401Unauthorized, GatewayErrorCodes.Unauthorized,
+        await ProblemWriter.WriteAsync(context.HttpContext, StatusCodes.Status401Unauthorized, GatewayErrorCodes.Unauthorized,
             $"Authentication failed: {failure?.Message ?? "authentication is required"}.");
     }
 
-    public override Task Forbidden(ForbiddenContext context) => AuthProblems.WriteForbiddenAsync(context.HttpContext);
+    public override Task Forbidden(ForbiddenContext context) => ProblemWriter.WriteForbiddenAsync(context.HttpContext);
 
     private void Refuse(ResultContext<JwtBearerOptions> context, string reason)
     {

@@ -11,6 +11,9 @@ internal static partial class HubsLog
     [LoggerMessage(16, LogLevel.Warning, "Connection {ConnectionId} of user {UserId} closed: it sent a message over Gateway:Hub:MaximumReceiveMessageSize ({Reason})")]
     public static partial void MessageTooLarge(ILogger logger, string connectionId, string? userId, string reason);
 
+    [LoggerMessage(23, LogLevel.Warning, "Connection {ConnectionId} of user {UserId} closed: it sent a message nested deeper than the hub protocol reads ({Reason})")]
+    public static partial void MessageTooDeep(ILogger logger, string connectionId, string? userId, string reason);
+
     [LoggerMessage(19, LogLevel.Warning, "Hub method {Method}: a dependency did not answer ({ExceptionType}: {Reason}); the caller was told service_unavailable")]
     public static partial void DependencyUnavailable(ILogger logger, string method, string exceptionType, string reason);
 

@@ -37,6 +37,9 @@ internal interface ISessionHistory
     /// <summary>The session's latest position, or null when it has no live state.</summary>
     ValueTask<StreamPosition?> GetHeadAsync(SessionKey key, CancellationToken ct);
 
+    /// <summary>The session's latest position and whether it runs (busy or retrying), or null when it has no live state.</summary>
+    ValueTask<SessionActivity?> ReadActivityAsync(SessionKey key, CancellationToken ct);
+
     /// <summary>The session's position, starting an epoch for it when it has no live state.</summary>
     ValueTask<StreamPosition> EnsureAsync(SessionKey key, CancellationToken ct);
 
@@ -56,3 +59,6 @@ internal interface ISessionHistory
     /// </summary>
     ValueTask<IAsyncDisposable> WatchAsync(SessionKey key, Action<SessionEvent> onEvent, CancellationToken ct);
 }
+
+/// <summary>A session's latest position and whether it runs now (its status is <c>busy</c> or <c>retry</c>).</summary>
+internal sealed record SessionActivity(StreamPosition Head, bool Busy);

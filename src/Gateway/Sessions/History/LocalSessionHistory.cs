@@ -42,6 +42,11 @@ internal sealed class LocalSessionHistory(LiveSessionRegistry registry) : ISessi
     public ValueTask<StreamPosition?> GetHeadAsync(SessionKey key, CancellationToken ct) =>
         ValueTask.FromResult(registry.TryGet(key, out _) ? registry.Use(key, static s => (StreamPosition?)new StreamPosition(s.Epoch, s.Seq)) : null);
 
+    public ValueTask<SessionActivity?> ReadActivityAsync(SessionKey key, CancellationToken ct) =>
+        ValueTask.FromResult(registry.TryGet(key, out _)
+            ? registry.Use(key, static s => (SessionActivity?)new SessionActivity(new StreamPosition(s.Epoch, s.Seq), s.Busy))
+            : null);
+
     public ValueTask<StreamPosition> EnsureAsync(SessionKey key, CancellationToken ct) =>
         ValueTask.FromResult(registry.Use(key, static s => new StreamPosition(s.Epoch, s.Seq)));
 

@@ -284,6 +284,19 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
         return values[0].IsNull || values[1].IsNull ? null : new StreamPosition((long)values[0], (long)values[1]);
     }
 
+    public async ValueTask<SessionActivity?> ReadActivityAsync(SessionKey key, CancellationToken ct)
+    {
+        if (SequencedHere(key))
+        {
+            return await _sequencedHere.ReadActivityAsync(key, ct);
+        }
+
+        var values = await _redis.Database.HashGetAsync(Keys.State(key.Upstream, key.SessionId), ["~e", "~q", LiveStateEntries.Status]);
+        return values[0].IsNull || values[1].IsNull
+            ? null
+            : new SessionActivity(new StreamPosition((long)values[0], (long)values[1]), !values[2].IsNull && LiveSession.IsBusy(values[2].ToString()));
+    }
+
     public async ValueTask<IAsyncDisposable> WatchAsync(SessionKey key, Action<SessionEvent> onEvent, CancellationToken ct)
     {
         _local.AddOrUpdate(key, static (_, h) => [h], static (_, list, h) => list.Add(h), onEvent);

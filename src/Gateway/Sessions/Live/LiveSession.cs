@@ -124,7 +124,16 @@ internal sealed class LiveSession
     /// <summary>opencode's title of the session, when this epoch saw its info.</summary>
     public string? Title => _sessionInfo is { ValueKind: JsonValueKind.Object } info && info.TryGetProperty("title", out var title)
         && title.ValueKind == JsonValueKind.String ? title.GetString() : null;
-    public bool Busy => _statusType is "busy" or "retry";
+    public bool Busy => IsBusyType(_statusType);
+
+    private static bool IsBusyType(string? statusType) => statusType is "busy" or "retry";
+
+    /// <summary>Whether a status entry as the history stores it (<see cref="LiveStateEntries.Status"/>) says the session runs.</summary>
+    public static bool IsBusy(string statusEntry)
+    {
+        using var status = JsonDocument.Parse(statusEntry);
+        return IsBusyType(StatusType(status.RootElement));
+    }
     public ReplayLog Replay => _replay;
 
     /// <summary>

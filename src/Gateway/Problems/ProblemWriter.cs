@@ -3,13 +3,13 @@ using Microsoft.AspNetCore.WebUtilities;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Upstreams;
 
-namespace OpencodeGateway.Api;
+namespace OpencodeGateway.Problems;
 
 /// <summary>
 /// RFC 9457 problem details (<c>application/problem+json</c>, written by ASP.NET Core's <c>IProblemDetailsService</c>)
 /// with a stable <c>code</c> member and, for invalid input, <c>errors</c> by field.
 /// </summary>
-internal static class ProblemWriter
+public static class ProblemWriter
 {
     public static int StatusOf(string code) => code switch
     {
@@ -19,13 +19,25 @@ internal static class ProblemWriter
         GatewayErrorCodes.SessionNotFound or GatewayErrorCodes.PermissionNotFound or GatewayErrorCodes.QuestionNotFound => StatusCodes.Status404NotFound,
         GatewayErrorCodes.Conflict => StatusCodes.Status409Conflict,
         GatewayErrorCodes.PayloadTooLarge => StatusCodes.Status413PayloadTooLarge,
+        GatewayErrorCodes.RateLimited => StatusCodes.Status429TooManyRequests,
         GatewayErrorCodes.UpstreamError => StatusCodes.Status502BadGateway,
         GatewayErrorCodes.UpstreamUnavailable or GatewayErrorCodes.ServiceUnavailable => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };
 
-    public static Task WriteAsync(HttpContext context, GatewayException e) =>
-        WriteAsync(context, StatusOf(e.Code), e.Code, e.Message, e.Errors);
+    public static Task WriteAsync(HttpContext context, GatewayException e)
+    {
+        if (e.RetryAfter is { } retryAfter && !context.Response.HasStarted)
+        {
+            context.Response.Headers.RetryAfter = ((int)retryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return WriteAsync(context, StatusOf(e.Code), e.Code, e.Message, e.Errors);
+    }
+
+    /// <summary>The 403 of the authorization layer.</summary>
+    public static Task WriteForbiddenAsync(HttpContext context) =>
+        WriteAsync(context, StatusCodes.Status403Forbidden, GatewayErrorCodes.Forbidden, "The caller may not do this.");
 
     public static Task WriteAsync(HttpContext context, int status, string code, string detail,
         IReadOnlyDictionary<string, string[]>? errors = null)

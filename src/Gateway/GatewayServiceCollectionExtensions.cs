@@ -60,6 +60,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddGatewayCors(configuration);
         services.AddGatewayAiSdk();
         services.AddGatewayManagement(configuration);
+        services.AddGatewayReadinessGauge();
         return services;
     }
 

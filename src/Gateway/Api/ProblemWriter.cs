@@ -1,13 +1,15 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Api;
 
 /// <summary>
 /// RFC 9457 problem details (<c>application/problem+json</c>, written by ASP.NET Core's <c>IProblemDetailsService</c>)
-/// with a stable <c>code</c> member and, for invalid input, <c>errors</c> by field.
+/// with a stable <c>code</c> member and, for invalid input, <c>errors</c> by field; each one counted in
+/// <c>gateway.errors</c>.
 /// </summary>
 internal static class ProblemWriter
 {
@@ -43,6 +45,7 @@ internal static class ProblemWriter
             Instance = context.Request.Path.Value,
         };
         problem.Extensions["code"] = code;
+        context.RequestServices.GetRequiredService<GatewayMetrics>().ErrorAnswered(code, ErrorSurface.Http);
         if (errors is { Count: > 0 })
         {
             problem.Extensions["errors"] = errors;

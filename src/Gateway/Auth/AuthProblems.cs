@@ -1,9 +1,13 @@
 using Microsoft.AspNetCore.Mvc;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 
 namespace OpencodeGateway.Auth;
 
-/// <summary>The 401 and 403 answers: RFC 9457 problem details (through <c>AddProblemDetails</c>) with a stable <c>code</c>.</summary>
+/// <summary>
+/// The 401 and 403 answers: RFC 9457 problem details (through <c>AddProblemDetails</c>) with a stable <c>code</c>,
+/// counted in <c>gateway.errors</c>.
+/// </summary>
 internal static class AuthProblems
 {
     public static Task WriteAsync(HttpContext context, int status, string code, string detail)
@@ -15,6 +19,7 @@ internal static class AuthProblems
 
         var problem = new ProblemDetails { Status = status, Detail = detail, Instance = context.Request.Path.Value };
         problem.Extensions["code"] = code;
+        context.RequestServices.GetRequiredService<GatewayMetrics>().ErrorAnswered(code, ErrorSurface.Http);
         return TypedResults.Problem(problem).ExecuteAsync(context);
     }
 

@@ -19,13 +19,16 @@ else
   # The one-machine cluster (deploy/cluster/cluster.sh) and its tests: Redis and nginx, run as child processes.
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  # promtool, which checks and unit-tests deploy/observability's alert rules (tests/Gateway.Tests/Observability).
+  command -v promtool >/dev/null || missing+=(prometheus)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing: ${missing[*]}" >&2
-  # The packages' own services (nginx on :80, redis on :6379, a PostgreSQL cluster) must not start: the scripts run
-  # their own instances as child processes. policy-rc.d exit 101 = "action forbidden" for invoke-rc.d.
+  # The packages' own services (nginx on :80, redis on :6379, a PostgreSQL cluster, prometheus on :9090) must not
+  # start: the scripts run their own instances as child processes, and only promtool is used of prometheus.
+  # policy-rc.d exit 101 = "action forbidden" for invoke-rc.d.
   policy=/usr/sbin/policy-rc.d
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null

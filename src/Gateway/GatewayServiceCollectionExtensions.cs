@@ -62,6 +62,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddGatewayCors(configuration);
         services.AddGatewayAiSdk();
         services.AddGatewayManagement(configuration);
+        services.AddGatewayReadinessGauge();
         return services;
     }
 

@@ -33,6 +33,7 @@ public static class TelemetryServiceCollectionExtensions
                 .AddRuntimeInstrumentation()
                 // Each scrape reads the instruments now: a benchmark reads before and after a run.
                 .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
+        services.AddHostedService<GatewayMetricsStarter>();
         if (!string.IsNullOrWhiteSpace(configuration[OtlpEndpointKey]))
         {
             // Traces only when exported: without a listener no activity is created at all.

@@ -24,6 +24,29 @@ public static class HealthEndpoints
     }
 
     /// <summary>
+    /// Adds <c>gateway.ready</c>: the readiness checks (those of <c>/readyz</c>) run every
+    /// <see cref="ReadinessGauge.Period"/> from shortly after start, each one's last result published by check.
+    /// </summary>
+    public static IServiceCollection AddGatewayReadinessGauge(this IServiceCollection services)
+    {
+        services.AddHealthChecks();
+        services.Configure<HealthCheckPublisherOptions>(o =>
+        {
+            o.Delay = TimeSpan.FromSeconds(1);
+            o.Period = ReadinessGauge.Period;
+            o.Predicate = c => c.Tags.Contains(HealthTags.Ready);
+        });
+        services.TryAddSingleton<ReadinessGauge>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHealthCheckPublisher, ReadinessGauge>(sp =>
+        {
+            var gauge = sp.GetRequiredService<ReadinessGauge>();
+            sp.GetRequiredService<GatewayMetrics>().ObserveReadiness(() => gauge.Last);
+            return gauge;
+        }));
+        return services;
+    }
+
+    /// <summary>
     /// Serves an endpoint of the internals only where <see cref="ManagementAccess"/> allows it: elsewhere
     /// <see cref="UseManagementAccess"/> answers 404, as if it did not exist.
     /// </summary>

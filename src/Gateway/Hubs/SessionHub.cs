@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
@@ -24,11 +25,28 @@ namespace OpencodeGateway.Hubs;
 /// </summary>
 [Authorize]
 internal sealed class SessionHub(SessionService sessions, SessionCatalog catalog, SessionFeeds feeds,
-    ILocalGroupManager<SessionHub> sessionGroups, CompactSessions compactSessions, UserLimits limits, ILogger<SessionHub> logger)
+    ILocalGroupManager<SessionHub> sessionGroups, CompactSessions compactSessions, UserLimits limits, GatewayMetrics metrics,
+    ILogger<SessionHub> logger)
     : Hub<ISessionClient>
 {
     /// <summary>Starts receiving a session's events; returns either what was missed since <c>since</c> or a snapshot.</summary>
     public async Task<JoinResult> Join(JoinRequest request)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var outcome = "error";
+        try
+        {
+            var result = await JoinCoreAsync(request);
+            outcome = result.Recovered ? "recovered" : "snapshot";
+            return result;
+        }
+        finally
+        {
+            metrics.Joined(Stopwatch.GetElapsedTime(started), outcome);
+        }
+    }
+
+    private async Task<JoinResult> JoinCoreAsync(JoinRequest request)
     {
         ArgumentRequired(request);
         using var activity = GatewayTelemetry.StartActivity("gateway.join", request.Upstream, request.SessionId);

@@ -1,13 +1,15 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Problems;
 
 /// <summary>
 /// RFC 9457 problem details (<c>application/problem+json</c>, written by ASP.NET Core's <c>IProblemDetailsService</c>)
-/// with a stable <c>code</c> member and, for invalid input, <c>errors</c> by field.
+/// with a stable <c>code</c> member and, for invalid input, <c>errors</c> by field; each one counted in
+/// <c>gateway.errors</c>.
 /// </summary>
 public static class ProblemWriter
 {
@@ -55,6 +57,7 @@ public static class ProblemWriter
             Instance = context.Request.Path.Value,
         };
         problem.Extensions["code"] = code;
+        context.RequestServices.GetRequiredService<GatewayMetrics>().ErrorAnswered(code, ErrorSurface.Http);
         if (errors is { Count: > 0 })
         {
             problem.Extensions["errors"] = errors;

@@ -21,6 +21,10 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     private readonly ConcurrentDictionary<string, ConnectionOutbox[]> _groups = new(StringComparer.Ordinal);
     // Serialises membership changes, so concurrent joins to one group never lose each other's copy.
     private readonly Lock _membershipLock = new();
+    // Held while the outbox totals are read and while a connection leaves (its count moves into _closedMessages), so a
+    // collection never sees a connection's messages twice or not at all: the counter only grows.
+    private readonly Lock _totalsLock = new();
+    private long _closedMessages;
     private readonly OutboxOptions _options;
     private readonly GatewayMetrics _metrics;
     private readonly ILogger _logger;
@@ -30,6 +34,7 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         _options = options.Value;
         _metrics = metrics;
         _logger = logger;
+        metrics.ObserveOutboxes(Totals);
     }
 
     public int ConnectionCount => _connections.Count;
@@ -52,18 +57,27 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub>,
 
     public override Task OnDisconnectedAsync(HubConnectionContext connection)
     {
-        if (_connections.TryRemove(connection.ConnectionId, out var outbox))
+        ConnectionOutbox? outbox;
+        lock (_totalsLock)
         {
-            outbox.Close();
-            lock (_membershipLock)
+            if (!_connections.TryRemove(connection.ConnectionId, out outbox))
             {
-                foreach (var group in outbox.Groups)
-                {
-                    RemoveFromGroupCore(outbox, group);
-                }
-
-                outbox.Groups.Clear();
+                return Task.CompletedTask;
             }
+
+            // Closed, its count stops growing: it moves to _closedMessages once and for all.
+            outbox.Close();
+            _closedMessages += outbox.Counts.Messages;
+        }
+
+        lock (_membershipLock)
+        {
+            foreach (var group in outbox.Groups)
+            {
+                RemoveFromGroupCore(outbox, group);
+            }
+
+            outbox.Groups.Clear();
         }
 
         return Task.CompletedTask;
@@ -243,6 +257,22 @@ internal sealed class OutboxHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         }
 
         return Task.CompletedTask;
+    }
+
+    private OutboxTotals Totals()
+    {
+        lock (_totalsLock)
+        {
+            var totals = new OutboxTotals(_closedMessages, 0, 0, 0);
+            foreach (var (_, outbox) in _connections)
+            {
+                var (messages, queuedMessages, queuedBytes) = outbox.Counts;
+                totals = new OutboxTotals(totals.Messages + messages, totals.QueuedMessages + queuedMessages,
+                    totals.QueuedBytes + queuedBytes, Math.Max(totals.LargestQueuedBytes, queuedBytes));
+            }
+
+            return totals;
+        }
     }
 
     private static SerializedHubMessage Serialize(string methodName, object?[] args) =>

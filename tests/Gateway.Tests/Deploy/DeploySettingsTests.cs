@@ -207,6 +207,41 @@ public sealed partial class DeploySettingsTests
         Assert.Contains("name: management", File.ReadAllText(Path.Combine(root, "deploy/k8s/service.yaml")));
     }
 
+    [Fact]
+    public void The_service_monitor_scrapes_metrics_on_the_management_port_of_the_gateways_service()
+    {
+        var root = PostgresFixture.RepoRoot();
+        var monitor = (YamlMappingNode)LoadYaml(Path.Combine(root, "deploy/observability/servicemonitor.yaml")).Documents.Single().RootNode;
+        Assert.Equal("monitoring.coreos.com/v1", monitor["apiVersion"].ToString());
+        Assert.Equal("ServiceMonitor", monitor["kind"].ToString());
+        var spec = (YamlMappingNode)monitor["spec"];
+        var endpoint = (YamlMappingNode)Assert.Single((YamlSequenceNode)spec["endpoints"]);
+        Assert.Equal("management", endpoint["port"].ToString());
+        Assert.Equal("/metrics", endpoint["path"].ToString());
+
+        // It selects the Service by labels the Service has once kustomize applied deploy/k8s (its own and the ones
+        // kustomization.yaml gives every resource).
+        var service = (YamlMappingNode)LoadYaml(Path.Combine(root, "deploy/k8s/service.yaml")).Documents.Single().RootNode;
+        var kustomization = (YamlMappingNode)LoadYaml(Path.Combine(root, "deploy/k8s/kustomization.yaml")).Documents.Single().RootNode;
+        var serviceLabels = ((YamlSequenceNode)kustomization["labels"]).Cast<YamlMappingNode>()
+            .SelectMany(l => (YamlMappingNode)l["pairs"])
+            .Concat(((YamlMappingNode)service["metadata"]).Children.TryGetValue("labels", out var own) ? (YamlMappingNode)own : [])
+            .ToDictionary(p => p.Key.ToString(), p => p.Value.ToString());
+        var selector = (YamlMappingNode)((YamlMappingNode)spec["selector"])["matchLabels"];
+        Assert.NotEmpty(selector.Children);
+        Assert.All(selector, l => Assert.Equal(l.Value.ToString(), serviceLabels.GetValueOrDefault(l.Key.ToString())));
+        Assert.Contains("service.yaml", ((YamlSequenceNode)kustomization["resources"]).Select(r => r.ToString()));
+
+        // The Service's port of that name leads to the container port the gateway's management URL listens on.
+        var servicePort = ((YamlSequenceNode)((YamlMappingNode)service["spec"])["ports"]).Cast<YamlMappingNode>()
+            .Single(p => p["name"].ToString() == "management");
+        var containerPorts = LoadYaml(Path.Combine(root, "deploy/k8s/deployment.yaml")).Documents.Single().AllNodes.OfType<YamlMappingNode>()
+            .Where(n => n.Children.ContainsKey("containerPort")).ToList();
+        var containerPort = containerPorts.Single(p => p["name"].ToString() == servicePort["targetPort"].ToString());
+        Assert.Contains($"Gateway__Management__Urls: http://0.0.0.0:{containerPort["containerPort"]}",
+            File.ReadAllText(Path.Combine(root, "deploy/k8s/configmap.yaml")));
+    }
+
     /// <summary>Settings a file passes, as configuration keys (<c>Gateway:Upstreams:0:BaseUrl</c>).</summary>
     private static List<string> SettingsIn(string file)
     {

@@ -5,6 +5,7 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Testing;
@@ -58,6 +59,70 @@ public sealed class TelemetryTests
         var bounds = ((Histogram<double>)dispatch.Instrument!).Advice!.HistogramBucketBoundaries!;
         Assert.Equal(GatewayMetrics.DispatchBucketBounds, bounds);
         Assert.True(bounds.Count(b => b < 0.001) >= 4);
+    }
+
+    [Fact]
+    public async Task Joins_and_snapshots_are_timed_and_coded_errors_counted_by_code_and_surface()
+    {
+        var (host, hub, id) = await WatchedSessionAsync();
+        await using var _ = host;
+        await using var __ = hub;
+        using var joins = Collector<double>(host.Services, "gateway.join.duration");
+        using var snapshots = Collector<double>(host.Services, "gateway.snapshot.duration");
+        using var snapshotSizes = Collector<long>(host.Services, "gateway.snapshot.size");
+        using var errors = Collector<long>(host.Services, "gateway.errors");
+        host.Upstream.EmitMessage(id);
+        host.Upstream.EmitMessage(id);
+        Assert.NotNull(await hub.NextAsync("SessionEvent", TimeSpan.FromSeconds(10)));
+        Assert.NotNull(await hub.NextAsync("SessionEvent", TimeSpan.FromSeconds(10)));
+
+        await using var other = await host.ConnectHubAsync("alice");
+        var joined = await other.InvokeAsync("Join", new { sessionId = id });
+        var position = new { epoch = joined.GetProperty("epoch").GetInt64(), seq = joined.GetProperty("seq").GetInt64() };
+        await other.InvokeAsync("Join", new { sessionId = id, since = position });
+        await Assert.ThrowsAnyAsync<Exception>(() => other.InvokeAsync("Join", new { sessionId = "ses_missing" }));
+        using (var alice = host.HttpClient("alice"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await alice.GetAsync("api/sessions/ses_missing")).StatusCode);
+        }
+
+        Assert.Equal(["snapshot", "recovered", "error"], joins.GetMeasurementSnapshot().Select(m => (string)m.Tags["result"]!));
+        Assert.All(joins.GetMeasurementSnapshot(), m => Assert.InRange(m.Value, double.Epsilon, 10));
+        Assert.InRange(Assert.Single(snapshots.GetMeasurementSnapshot()).Value, double.Epsilon, 10);
+        // The size is the JSON of the snapshot's messages, as the client received them.
+        var messages = joined.GetProperty("snapshot").GetProperty("messages").EnumerateArray().ToList();
+        var received = messages.Sum(m => Encoding.UTF8.GetByteCount(m.GetProperty("info").GetRawText())
+            + m.GetProperty("parts").EnumerateArray().Sum(p => Encoding.UTF8.GetByteCount(p.GetRawText())));
+        Assert.Equal(received, Assert.Single(snapshotSizes.GetMeasurementSnapshot()).Value);
+        var errorTags = errors.GetMeasurementSnapshot().Select(m => $"{m.Tags["code"]} {m.Tags["surface"]} {m.Value}");
+        Assert.Equal(["session_not_found hub 1", "session_not_found http 1"], errorTags);
+    }
+
+    [Fact]
+    public async Task The_readiness_gauge_publishes_each_readiness_check_as_readyz_runs_them()
+    {
+        await using var host = await GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            WaitUntilReady = false,
+            Configure = builder => builder.Services.AddHealthChecks()
+                .AddCheck("failing", () => HealthCheckResult.Unhealthy("down for the test"), tags: [HealthTags.Ready])
+                .AddCheck("not-a-readiness-check", () => HealthCheckResult.Unhealthy()),
+        });
+        using var ready = Collector<int>(host.Services, "gateway.ready");
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        Dictionary<string, int> checks;
+        do
+        {
+            await Task.Delay(100);
+            ready.RecordObservableInstruments();
+            checks = ready.GetMeasurementSnapshot().GroupBy(m => (string)m.Tags["check"]!).ToDictionary(g => g.Key, g => g.Last().Value);
+        }
+        while (checks.Count == 0 && DateTime.UtcNow < deadline);
+
+        Assert.Equal(new Dictionary<string, int> { ["store"] = 1, ["failing"] = 0 }, checks);
+        using var anonymous = host.HttpClient(null);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await anonymous.GetAsync("readyz")).StatusCode);
     }
 
     [Fact]

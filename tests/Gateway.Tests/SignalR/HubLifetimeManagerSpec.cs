@@ -379,6 +379,45 @@ public abstract class HubLifetimeManagerSpec : IAsyncLifetime
         Assert.Equal(1, dropped.GetMeasurementSnapshot().EvaluateAsCounter());
     }
 
+    [Fact]
+    public async Task The_outbox_instruments_count_what_connections_were_handed_and_what_waits_for_them()
+    {
+        var node = await StartNodeAsync();
+        var meters = node.Services.GetRequiredService<IMeterFactory>();
+        using var handed = new MetricCollector<long>(meters, GatewayMetrics.MeterName, "gateway.outbox.messages");
+        using var queued = new MetricCollector<long>(meters, GatewayMetrics.MeterName, "gateway.outbox.queue.length");
+        using var queuedBytes = new MetricCollector<long>(meters, GatewayMetrics.MeterName, "gateway.outbox.queue.size");
+        using var fullest = new MetricCollector<long>(meters, GatewayMetrics.MeterName, "gateway.outbox.queue.max_size");
+        long Read(MetricCollector<long> collector)
+        {
+            collector.RecordObservableInstruments();
+            return collector.LastMeasurement!.Value;
+        }
+
+        var group = NewGroup();
+        var stalled = await ConnectStalledAsync(node, group);
+        var healthy = await ConnectHealthyAsync(node, group);
+        var payload = new string('x', 4000);
+        for (var n = 0; n < 20; n++)
+        {
+            await node.Manager.SendGroupAsync(group, "Hello", [payload]);
+        }
+
+        await healthy.ReadArgumentsAsync(20);
+        await Eventually.HoldsAsync(() => Read(handed) == 40, "both members handed the 20 messages");
+        // The stalled member's transport took 16 KB: the rest waits in its outbox, the healthy member's is empty.
+        Assert.InRange(Read(queued), 10, 19);
+        Assert.InRange(Read(queuedBytes), Read(queued) * 4000, Read(queued) * 4200);
+        Assert.Equal(Read(queuedBytes), Read(fullest));
+
+        await node.Manager.OnDisconnectedAsync(stalled.Context);
+
+        Assert.Equal(0, Read(queued));
+        Assert.Equal(0, Read(queuedBytes));
+        Assert.Equal(0, Read(fullest));
+        Assert.Equal(40, Read(handed)); // a closed connection's messages stay counted
+    }
+
     /// <summary>A member that never reads: its transport stops taking bytes at 16 KB, as a full TCP window does.</summary>
     private protected async Task<TestHubConnection> ConnectStalledAsync(ManagerNode node, string group)
     {

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Sessions.Live;
 
 namespace OpencodeGateway.Sessions.History;
@@ -14,12 +15,17 @@ public static class HistoryServiceCollectionExtensions
 
     /// <summary>
     /// Adds the cluster's history in Redis (with its writer, stopped after the pumps so what they read is written) and
-    /// live state that mirrors its changes there.
+    /// live state that mirrors its changes there; <c>gateway.history.pending</c> observes its queue.
     /// </summary>
     public static IServiceCollection AddRedisSessionHistory(this IServiceCollection services)
     {
         services.TryAddSingleton(sp => LiveSessionsServiceCollectionExtensions.CreateRegistry(sp, mirror: true));
-        services.TryAddSingleton<RedisSessionHistory>();
+        services.TryAddSingleton(sp =>
+        {
+            var history = ActivatorUtilities.CreateInstance<RedisSessionHistory>(sp);
+            sp.GetRequiredService<GatewayMetrics>().ObserveHistoryPending(() => history.Pending);
+            return history;
+        });
         services.TryAddSingleton<ISessionHistory>(sp => sp.GetRequiredService<RedisSessionHistory>());
         services.AddHostedService(sp => sp.GetRequiredService<RedisSessionHistory>());
         return services;

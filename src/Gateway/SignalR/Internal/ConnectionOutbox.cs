@@ -14,6 +14,7 @@ internal sealed class ConnectionOutbox(HubConnectionContext connection, int maxM
 {
     private readonly Queue<(SerializedHubMessage Message, int Size)> _queue = new();
     private long _queuedBytes;
+    private long _messages;
     // True while a write is in flight or the drain loop runs: new messages must queue behind it to keep order.
     private bool _writing;
     private bool _closed;
@@ -41,6 +42,7 @@ internal sealed class ConnectionOutbox(HubConnectionContext connection, int maxM
                 {
                     _queue.Enqueue((message, size));
                     _queuedBytes += size;
+                    _messages++;
                     return;
                 }
 
@@ -51,6 +53,7 @@ internal sealed class ConnectionOutbox(HubConnectionContext connection, int maxM
             else
             {
                 _writing = true;
+                _messages++;
             }
         }
 
@@ -102,6 +105,18 @@ internal sealed class ConnectionOutbox(HubConnectionContext connection, int maxM
 
         // Others queued behind this write meanwhile: leave the sender's stack and let the drain loop write them.
         _ = DrainAsync(YieldAsync());
+    }
+
+    /// <summary>Messages this outbox took (written or queued) and what it holds now; the count stops growing once closed.</summary>
+    public (long Messages, int QueuedMessages, long QueuedBytes) Counts
+    {
+        get
+        {
+            lock (_queue)
+            {
+                return (_messages, _queue.Count, _queuedBytes);
+            }
+        }
     }
 
     public void Close()

@@ -126,7 +126,7 @@ internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSes
     /// Refuses (<c>rate_limited</c>) a prompt of <paramref name="user"/> to a session about to be created that their
     /// limits refuse, and counts it otherwise: then <see cref="PromptAsync"/> with <c>admitted</c>.
     /// </summary>
-    public ValueTask AdmitNewSessionPromptAsync(GatewayUser user, CancellationToken ct) => admission.AdmitAsync(user, key: null, ct);
+    public async ValueTask AdmitNewSessionPromptAsync(GatewayUser user, CancellationToken ct) => await admission.AdmitAsync(user, key: null, ct);
 
     /// <summary>
     /// Sends <paramref name="user"/>'s prompt, checked (<see cref="ValidatePrompt"/>) and admitted by the user's limits
@@ -137,13 +137,10 @@ internal sealed partial class SessionService(UpstreamRegistry upstreams, LiveSes
     {
         var parts = ValidatePrompt(request);
         var key = new SessionKey(client.UpstreamId, request.SessionId);
-        if (!admitted)
-        {
-            await admission.AdmitAsync(user, key, ct);
-        }
-
+        // (a new session's prompt was admitted before the session was created: it has no position yet)
+        var admittance = admitted ? default : await admission.AdmitAsync(user, key, ct);
         var busy = live.TryGet(key, out _) && live.Use(key, s => s.Busy);
-        await admission.NoteAsync(user, key, ct);
+        await admission.NoteAsync(user, key, admittance, ct);
         try
         {
             await client.PromptAsync(request.SessionId, parts, request.Agent, request.Model, ct);

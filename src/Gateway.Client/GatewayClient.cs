@@ -147,7 +147,7 @@ public sealed class GatewayClient : IAsyncDisposable, IGatewayTransportEvents
                 throw new InvalidOperationException($"Session {sessionId} is watched already with PositionOnly = {watched.PositionOnly}.");
             }
 
-            watcher = new GatewaySession(this, watched, options.SynchronizationContext);
+            watcher = new GatewaySession(this, watched, options);
             watched.Add(watcher);
         }
 
@@ -157,10 +157,10 @@ public sealed class GatewayClient : IAsyncDisposable, IGatewayTransportEvents
             await watcher.Watched.FirstJoin.Task.WaitAsync(cancellationToken);
             return watcher;
         }
-        catch (Exception e)
+        catch (OperationCanceledException)
         {
-            // A join that failed joined nothing; one given up on may still join: leave it then.
-            await ReleaseAsync(watcher, leave: e is OperationCanceledException);
+            // Given up on, the join may still succeed: leave it then.
+            await ReleaseAsync(watcher, leave: true);
             throw;
         }
     }
@@ -322,19 +322,7 @@ public sealed class GatewayClient : IAsyncDisposable, IGatewayTransportEvents
                 return;
             }
 
-            session.Left = true;
-            session.JoinGeneration++;
-            CancelRetry(session);
-            if (session.Handle is { } handle && _byHandle.GetValueOrDefault(handle) == session)
-            {
-                _byHandle.Remove(handle);
-            }
-
-            if (_sessions.GetValueOrDefault(session.SessionId) == session)
-            {
-                _sessions.Remove(session.SessionId);
-            }
-
+            Forget(session);
             leave &= _connected;
         }
 
@@ -349,6 +337,23 @@ public sealed class GatewayClient : IAsyncDisposable, IGatewayTransportEvents
                 // Leaving is a courtesy: a connection that dropped has left every group already.
                 ClientLog.LeaveFailed(_logger, session.SessionId, GatewayException.From(e).Code);
             }
+        }
+    }
+
+    /// <summary>Stops following a session: nothing it receives from now on is applied. Under the lock.</summary>
+    private void Forget(WatchedSession session)
+    {
+        session.Left = true;
+        session.JoinGeneration++;
+        CancelRetry(session);
+        if (session.Handle is { } handle && _byHandle.GetValueOrDefault(handle) == session)
+        {
+            _byHandle.Remove(handle);
+        }
+
+        if (_sessions.GetValueOrDefault(session.SessionId) == session)
+        {
+            _sessions.Remove(session.SessionId);
         }
     }
 
@@ -678,8 +683,9 @@ public sealed class GatewayClient : IAsyncDisposable, IGatewayTransportEvents
 
             if (!session.FirstJoin.Task.IsCompleted && error.Code != GatewayException.Disconnected)
             {
-                // The first join fails the WatchAsync that asked for it.
+                // The first join fails the WatchAsync that asked for it; a failed join joined nothing to leave.
                 session.State.FailJoin(null, _time.GetTimestamp());
+                Forget(session);
                 session.FirstJoin.TrySetException(error);
                 return;
             }

@@ -16,12 +16,13 @@ public sealed class GatewaySession : INotifyPropertyChanged, IAsyncDisposable
     private SessionView? _notified;
     private int _disposed;
 
-    internal GatewaySession(GatewayClient client, WatchedSession watched, SynchronizationContext? synchronizationContext)
+    internal GatewaySession(GatewayClient client, WatchedSession watched, WatchOptions options)
     {
         Client = client;
         Watched = watched;
-        _notifier = new ChangeNotifier(this, nameof(View), synchronizationContext, watched.Logger);
+        _notifier = new ChangeNotifier(this, nameof(View), options.SynchronizationContext, watched.Logger);
         _notified = watched.State.View;
+        Updated += options.Updated;
     }
 
     public GatewayClient Client { get; }

@@ -106,5 +106,5 @@ public sealed class SessionUpdate : EventArgs
 /// <param name="Seq">The event's seq in that epoch.</param>
 /// <param name="H">The part field handle.</param>
 /// <param name="Offset">The field's length in UTF-16 code units before the delta.</param>
-/// <param name="Text">The text appended.</param>
-public sealed record CompactDelta(int S, long Seq, int H, int Offset, string Text);
+/// <param name="Delta">The text appended.</param>
+public sealed record CompactDelta(int S, long Seq, int H, int Offset, string Delta);

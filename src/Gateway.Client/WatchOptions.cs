@@ -25,4 +25,10 @@ public sealed class WatchOptions
     /// pending notification at a time. Null: on the thread that applied the change, after each message.
     /// </summary>
     public SynchronizationContext? SynchronizationContext { get; init; }
+
+    /// <summary>
+    /// A handler of <see cref="GatewaySession.Updated"/> attached before the join is sent, so it sees the first join's
+    /// updates too (a handler attached after <see cref="GatewayClient.WatchAsync"/> returns sees what follows).
+    /// </summary>
+    public EventHandler<SessionUpdate>? Updated { get; init; }
 }

@@ -80,7 +80,7 @@ public class EventPumpTests
         var (fake, gateway) = await StartAsync();
         await using var _ = fake;
         await using var __ = gateway;
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
         using var malformed = new MetricCollector<long>(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.upstream.events.malformed");
 
         fake.Emit("{this is not json");
@@ -88,7 +88,7 @@ public class EventPumpTests
         fake.Emit(Delta("prt_1", "hello "));
         fake.Emit(Delta("prt_1", "world"));
 
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("hello world", StringComparison.Ordinal), Timeout, "deltas after garbage");
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("hello world", StringComparison.Ordinal), Timeout, "deltas after garbage");
         Assert.Equal(1, malformed.GetMeasurementSnapshot().EvaluateAsCounter());
         Assert.Equal(1, fake.StreamConnections);
     }
@@ -99,10 +99,10 @@ public class EventPumpTests
         var (fake, gateway) = await StartAsync();
         await using var _ = fake;
         await using var __ = gateway;
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         for (var i = 0; i < 5; i++)
         {
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin()));
+            watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin()));
         }
 
         fake.Emit(Announce("prt_1"));
@@ -113,7 +113,7 @@ public class EventPumpTests
 
         foreach (var w in watchers)
         {
-            await w.WaitUntilAsync(x => x.Model.AllText().Contains("t19 ", StringComparison.Ordinal), Timeout, "all deltas");
+            await w.WaitUntilAsync(x => x.AllText().Contains("t19 ", StringComparison.Ordinal), Timeout, "all deltas");
             Assert.Equal(21, w.Read(x => x.EventsApplied));
             await w.DisposeAsync();
         }
@@ -134,25 +134,25 @@ public class EventPumpTests
         await using var __ = gateway;
         using var reconnects = new MetricCollector<long>(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.upstream.reconnects");
         fake.Heartbeats = false;
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
 
         // Silent for less than the stall timeout: the same stream still carries events (and the read restarts the wait).
         clock.Advance(TimeSpan.FromSeconds(29));
         fake.Emit(Delta("prt_1", "alive "));
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("alive", StringComparison.Ordinal), Timeout, "event before the stall timeout");
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("alive", StringComparison.Ordinal), Timeout, "event before the stall timeout");
         Assert.True(await StreamConnectedAsync(gateway));
 
         // Silent for the stall timeout: the stream is given up; the reconnect waits for its backoff on the same clock.
         clock.Advance(TimeSpan.FromSeconds(30));
-        await Poll.UntilAsync(() => !StreamConnectedAsync(gateway).Result, "stall detected", Timeout);
+        await Eventually.HoldsAsync(() => !StreamConnectedAsync(gateway).Result, "stall detected", Timeout);
         // The pump marks the upstream down, then counts the reconnect: the readiness probe can answer in between.
-        await Poll.UntilAsync(() => reconnects.GetMeasurementSnapshot().Any(m => m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local"))),
+        await Eventually.HoldsAsync(() => reconnects.GetMeasurementSnapshot().Any(m => m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local"))),
             "the reconnect counted", Timeout);
         Assert.Equal(1, fake.StreamConnections);
 
         await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");
-        await Poll.UntilAsync(() => StreamConnectedAsync(gateway).Result, "connected again", Timeout);
-        Assert.False(watcher.Connection.IsClosed);
+        await Eventually.HoldsAsync(() => StreamConnectedAsync(gateway).Result, "connected again", Timeout);
+        Assert.False(watcher.IsClosed);
     }
 
     [Fact]
@@ -169,7 +169,7 @@ public class EventPumpTests
             gateway.Get<IHttpClientFactory>(), gateway.Get<GatewayMetrics>(), TimeProvider.System, NullLogger.Instance);
         using var stopping = new CancellationTokenSource();
         var running = pump.RunAsync("test-lease", stopping.Token);
-        await Poll.UntilAsync(() => fake.Subscribers == 2, "the second pump reading", Timeout);
+        await Eventually.HoldsAsync(() => fake.Subscribers == 2, "the second pump reading", Timeout);
         fake.Emit(Delta("prt_1", "held "));
         await sink.Holding.WaitAsync(Timeout);
 
@@ -177,7 +177,7 @@ public class EventPumpTests
         await running;
         // The lease is released right after: its connection must be gone by then, not drained in the background (up
         // to SocketsHttpHandler's MaxResponseDrainTime, 2 s) while the next holder opens its own.
-        await Poll.UntilAsync(() => fake.Subscribers == 1, "the stopped pump's connection closed", TimeSpan.FromSeconds(1));
+        await Eventually.HoldsAsync(() => fake.Subscribers == 1, "the stopped pump's connection closed", TimeSpan.FromSeconds(1));
     }
 
     /// <summary>Holds the first event until the pump's token is cancelled.</summary>
@@ -206,11 +206,11 @@ public class EventPumpTests
             ("Gateway:Streaming:ReconnectMaxDelay", "00:00:05"));
         await using var _ = fake;
         await using var __ = gateway;
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
         fake.Emit(Announce("prt_1"));
         fake.Emit(Delta("prt_1", "before "));
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("before", StringComparison.Ordinal), Timeout, "first delta");
-        var firstEpoch = watcher.Read(w => w.Model.Epoch);
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("before", StringComparison.Ordinal), Timeout, "first delta");
+        var firstEpoch = watcher.Read(w => w.View.Epoch);
 
         // The answer ended while the stream was cut: opencode stored the whole part.
         fake.AddSession(Session, JsonSerializer.SerializeToElement(new
@@ -219,18 +219,18 @@ public class EventPumpTests
             parts = new[] { new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "before and after", time = new { start = 1, end = 2 } } },
         }));
         fake.CutStreams();
-        await Poll.UntilAsync(() => !StreamConnectedAsync(gateway).Result, "stream loss noticed", Timeout);
+        await Eventually.HoldsAsync(() => !StreamConnectedAsync(gateway).Result, "stream loss noticed", Timeout);
         Assert.Equal(1, fake.StreamConnections); // no reconnect before the backoff delay has passed
         await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(1), () => fake.StreamConnections >= 2, "reconnect");
-        await watcher.WaitUntilAsync(w => w.Model.Epoch > firstEpoch, Timeout, "new epoch");
-        Assert.Contains("prt_1: before and after", watcher.Read(w => w.Model.AllText()), StringComparison.Ordinal);
+        await watcher.WaitUntilAsync(w => w.View.Epoch > firstEpoch, Timeout, "new epoch");
+        Assert.Contains("prt_1: before and after", watcher.Read(w => w.AllText()), StringComparison.Ordinal);
 
-        Assert.Empty(watcher.Read(w => w.Model.GapsOf("prt_1")));
+        Assert.Empty(watcher.Read(w => w.View.Part("prt_1")!.GapsOf()));
         Assert.Equal(1, watcher.Read(w => w.PushedSnapshots));
 
         fake.Emit(Announce("prt_2"));
         fake.Emit(Delta("prt_2", "next"));
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("prt_2: next", StringComparison.Ordinal), Timeout, "events in the new epoch");
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("prt_2: next", StringComparison.Ordinal), Timeout, "events in the new epoch");
         Assert.Empty(watcher.Read(w => w.Failures));
         // The new epoch began with its snapshot, not with one of its events: no rejoin was needed.
         Assert.Equal(1, watcher.Read(w => w.Snapshots));
@@ -251,7 +251,7 @@ public class EventPumpTests
 
         // opencode gone: the node still serves (its store answers), and the upstreams API says what happened.
         await fake.DisposeAsync();
-        await Poll.UntilAsync(() => !GatewayHost.UpstreamsConnectedAsync(admin).Result, "the stream's loss seen", Timeout);
+        await Eventually.HoldsAsync(() => !GatewayHost.UpstreamsConnectedAsync(admin).Result, "the stream's loss seen", Timeout);
         upstream = (await admin.GetFromJsonAsync<JsonElement>("api/upstreams"))[0];
         Assert.False(upstream.GetProperty("connected").GetBoolean());
         Assert.True(upstream.TryGetProperty("lastError", out var error) && error.ValueKind == JsonValueKind.String, upstream.ToString());

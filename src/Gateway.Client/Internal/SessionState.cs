@@ -360,7 +360,7 @@ internal sealed class SessionState
                 return RequestRejoin(null, RejoinReason.UnknownHandle, receivedAt);
             }
 
-            if (ApplyDeltaTo(next, target, delta.Offset, delta.Text) is not (Applied.Applied, var applied))
+            if (ApplyDeltaTo(next, target, delta.Offset, delta.Delta) is not (Applied.Applied, var applied))
             {
                 return RejoinForDeltaGap(delta.Seq, receivedAt, delta: delta);
             }

@@ -5,18 +5,17 @@ using OpencodeGateway.Chat;
 using OpencodeGateway.Cluster;
 using OpencodeGateway.Cors;
 using OpencodeGateway.Diagnostics;
-using OpencodeGateway.Fanout;
+using OpencodeGateway.Delivery;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Leases;
 using OpencodeGateway.Limits;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Sessions.Snapshots;
-using OpencodeGateway.Sessions.Store;
-using OpencodeGateway.SignalR;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.History;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Snapshots;
+using OpencodeGateway.Store;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway;
@@ -43,10 +42,10 @@ public static class GatewayServiceCollectionExtensions
         }
 
         services.AddUpstreamStreaming(configuration);
-        services.AddLiveSessions(configuration);
+        services.AddSequencing(configuration);
         services.AddLocalSessionHistory();
         services.AddSnapshots(configuration);
-        services.AddFanout();
+        services.AddDelivery();
         services.AddSessionHub(configuration);
         if (cluster)
         {

@@ -2,11 +2,11 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Fanout;
+using OpencodeGateway.Delivery;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Sessions.Snapshots;
+using OpencodeGateway.History;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Snapshots;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Chat;

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
 
 namespace Gateway.Tests.Sessions;

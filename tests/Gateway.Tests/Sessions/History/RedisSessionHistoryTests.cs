@@ -7,9 +7,9 @@ using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Cluster;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Leases;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.History;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Ingest;
 using StackExchange.Redis;
 
 namespace Gateway.Tests.Sessions.History;

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpencodeGateway.Diagnostics;
+using OpencodeGateway.History.Internal;
 using OpencodeGateway.Sequencing;
 
 namespace OpencodeGateway.History;
@@ -20,7 +21,7 @@ public static class HistoryServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddRedisSessionHistory(this IServiceCollection services)
     {
-        services.TryAddSingleton(sp => SequencingServiceCollectionExtensions.CreateRegistry(sp, mirror: true));
+        services.TryAddSingleton(sp => SequencingServiceCollectionExtensions.CreateRegistry(sp, newObserver: () => new LiveStateMirror()));
         services.TryAddSingleton(sp =>
         {
             var history = ActivatorUtilities.CreateInstance<RedisSessionHistory>(sp);

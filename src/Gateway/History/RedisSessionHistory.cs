@@ -125,7 +125,7 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
             }
         }
 
-        var changes = session.TakeChanges();
+        var changes = LiveStateMirror.Of(session)?.TakeChanges(session);
         if (events.Count == 0 && changes is null or { IsEmpty: true })
         {
             return;
@@ -507,8 +507,9 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
             {
                 whole = _registry.Use(key, session =>
                 {
-                    session.MarkRewrite();
-                    var changes = session.TakeChanges();
+                    var mirror = LiveStateMirror.Of(session);
+                    mirror?.Reset();
+                    var changes = mirror?.TakeChanges(session);
                     return changes is null ? null
                         : new AppendBatch(key, LeaseOf(session.StreamId), session.StreamId ?? "", session.Epoch, session.Seq, session.Seq, changes, []);
                 });

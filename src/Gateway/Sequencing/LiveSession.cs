@@ -33,40 +33,36 @@ internal sealed class LiveSession
     private JsonElement? _todos;
     // The last part field handle given out (SessionEvent.Handle): never reused while this state lives.
     private int _lastHandle;
-    // What changed since TakeChanges, when the state is mirrored to a shared store (a cluster's Redis).
-    private readonly bool _mirror;
-    private bool _rewrite;
-    private readonly HashSet<string> _dirtyMessages = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _dirtyParts = new(StringComparer.Ordinal);
-    private readonly HashSet<(string PartId, string Field)> _dirtyFields = [];
-    private readonly HashSet<(string PartId, string Field)> _dirtyGaps = [];
-    private readonly List<(string PartId, string Field, string Text)> _appends = [];
-    private readonly HashSet<string> _dirtyPermissions = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _dirtyQuestions = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _dirtyChildren = new(StringComparer.Ordinal);
-    private bool _dirtyStatus;
-    private bool _dirtyInfo;
-    private bool _dirtyTodos;
 
-    /// <param name="mirror">Track what changes (<see cref="TakeChanges"/>) for a shared store.</param>
-    public LiveSession(SessionKey key, long epoch, int maxEvents, long maxBytes, long now, bool mirror = false)
+    /// <param name="observer">Told every change (a copy kept elsewhere); a new state is new to it: <see cref="ILiveStateObserver.Reset"/>.</param>
+    public LiveSession(SessionKey key, long epoch, int maxEvents, long maxBytes, long now, ILiveStateObserver? observer = null)
+        : this(key, epoch, maxEvents, maxBytes, now, observer, loaded: false)
+    {
+    }
+
+    private LiveSession(SessionKey key, long epoch, int maxEvents, long maxBytes, long now, ILiveStateObserver? observer, bool loaded)
     {
         Key = key;
         GroupName = key.GroupName;
         Epoch = epoch;
         _replay = new ReplayLog(maxEvents, maxBytes);
         LastActivity = now;
-        _mirror = mirror;
-        // A state new to the shared store is written whole first.
-        _rewrite = mirror;
+        Observer = observer;
+        if (!loaded)
+        {
+            observer?.Reset();
+        }
     }
 
-    /// <summary>The live state an image describes, continuing its epoch at its seq (a node taking over the stream).</summary>
-    public static LiveSession FromImage(LiveSessionImage image, int maxEvents, long maxBytes, long now, bool mirror)
+    /// <summary>
+    /// The live state an image describes, continuing its epoch at its seq (a node taking over the stream); the image
+    /// came from the copy <paramref name="observer"/> keeps, which holds it already.
+    /// </summary>
+    public static LiveSession FromImage(LiveSessionImage image, int maxEvents, long maxBytes, long now, ILiveStateObserver? observer)
     {
-        var session = new LiveSession(image.Key, image.Epoch, maxEvents, maxBytes, now, mirror)
+        var session = new LiveSession(image.Key, image.Epoch, maxEvents, maxBytes, now, observer, loaded: true)
         {
-            Seq = image.Seq, StreamId = image.StreamId, _rewrite = false,
+            Seq = image.Seq, StreamId = image.StreamId,
         };
         session._sessionInfo = image.SessionInfo;
         session._todos = image.Todos;
@@ -93,7 +89,7 @@ internal sealed class LiveSession
         foreach (var field in session._parts.Values.SelectMany(p => p.Fields ?? []).Where(f => f.Handle == 0))
         {
             field.Handle = ++session._lastHandle;
-            session._rewrite = mirror;
+            observer?.Reset();
         }
 
         session._permissions.Load(image.Permissions);
@@ -105,6 +101,9 @@ internal sealed class LiveSession
 
         return session;
     }
+
+    /// <summary>Told every change of this state (a copy kept elsewhere), if anyone is.</summary>
+    public ILiveStateObserver? Observer { get; }
 
     /// <summary>The connection of the upstream's event stream this state is continuous with.</summary>
     public string? StreamId { get; set; }
@@ -128,7 +127,7 @@ internal sealed class LiveSession
 
     private static bool IsBusyType(string? statusType) => statusType is "busy" or "retry";
 
-    /// <summary>Whether a status entry as the history stores it (<see cref="LiveStateEntries.Status"/>) says the session runs.</summary>
+    /// <summary>Whether a status as the history stores it (opencode's status object, as JSON) says the session runs.</summary>
     public static bool IsBusy(string statusEntry)
     {
         using var status = JsonDocument.Parse(statusEntry);
@@ -143,7 +142,7 @@ internal sealed class LiveSession
     /// </summary>
     public void BeginEpoch(long epoch, List<SessionEvent> output)
     {
-        _rewrite = true;
+        Observer?.Reset();
         Epoch = epoch;
         Seq = 0;
         _replay.Clear();
@@ -221,7 +220,7 @@ internal sealed class LiveSession
 
                 _statusType = type;
                 Status = e.Payload;
-                _dirtyStatus = true;
+                Observer?.StatusChanged();
                 output.Add(Next(SessionEventTypes.Status, e.Size, status: e.Payload));
                 return;
             }
@@ -234,12 +233,12 @@ internal sealed class LiveSession
                 return;
             case UpstreamEventKind.TodoUpdated:
                 _todos = e.Payload;
-                _dirtyTodos = true;
+                Observer?.TodosChanged();
                 output.Add(Next(SessionEventTypes.TodoUpdated, e.Size, todos: e.Payload));
                 return;
             case UpstreamEventKind.SessionUpdated:
                 _sessionInfo = e.Payload;
-                _dirtyInfo = true;
+                Observer?.InfoChanged();
                 output.Add(Next(SessionEventTypes.SessionUpdated, e.Size, info: e.Payload));
                 return;
             case UpstreamEventKind.SessionDeleted:
@@ -465,7 +464,7 @@ internal sealed class LiveSession
                 {
                     // (the shared store keeps a field's text apart: a field gone is written with the whole state)
                     part.Remove(field);
-                    MarkRewrite();
+                    Observer?.Reset();
                     rewritten = true;
                 }
 
@@ -569,155 +568,47 @@ internal sealed class LiveSession
         };
     }
 
-    /// <summary>
-    /// What changed since the last call, as entries for a shared store (null when this session is not mirrored or
-    /// nothing changed). A new epoch, or a first call, writes everything.
-    /// </summary>
-    public LiveChanges? TakeChanges()
-    {
-        if (!_mirror)
-        {
-            return null;
-        }
+    /// <summary>opencode's info of the session, when this epoch saw it.</summary>
+    public JsonElement? SessionInfo => _sessionInfo;
 
-        LiveChanges changes;
-        if (_rewrite)
-        {
-            changes = LiveStateEntries.FullWrite(CreateImage());
-        }
-        else
-        {
-            changes = new LiveChanges();
-            if (_dirtyInfo && _sessionInfo is { } info)
-            {
-                changes.Sets.Add((LiveStateEntries.Info, LiveStateEntries.Encode(info)));
-            }
+    /// <summary>The session's todo list, when this epoch saw it.</summary>
+    public JsonElement? Todos => _todos;
 
-            if (_dirtyStatus && Status is { } status)
-            {
-                changes.Sets.Add((LiveStateEntries.Status, LiveStateEntries.Encode(status)));
-            }
+    /// <summary>One message as an image (for a copy of the state).</summary>
+    public LiveMessageImage MessageImage(string id) => ImageOf(_messages[id]);
 
-            if (_dirtyTodos && _todos is { } todos)
-            {
-                changes.Sets.Add((LiveStateEntries.Todos, LiveStateEntries.Encode(todos)));
-            }
+    /// <summary>One part as an image, its streamed fields with their text (for a copy of the state).</summary>
+    public LivePartImage PartImage(string id) => ImageOf(_parts[id]);
 
-            foreach (var id in _dirtyMessages)
-            {
-                changes.Sets.Add((LiveStateEntries.MessageField(id), LiveStateEntries.Encode(ImageOf(_messages[id]))));
-            }
+    /// <summary>One streamed field of a part: its text, gaps and handle (for a copy of the state).</summary>
+    public LiveFieldImage FieldImage(string partId, string field) =>
+        _parts[partId].Find(field) is { } f ? new LiveFieldImage(f.Name, f.Text.ToString(), f.Gaps?.ToArray() ?? []) { Handle = f.Handle }
+        : throw new KeyNotFoundException($"part {partId} has no field {field}");
 
-            foreach (var id in _dirtyParts)
-            {
-                changes.Sets.Add((LiveStateEntries.PartField(id), LiveStateEntries.Encode(ImageOf(_parts[id]))));
-            }
+    /// <summary>A permission request as this epoch knows it: pending (the request), answered, or neither.</summary>
+    public (JsonElement? Pending, bool Answered) PermissionState(string id) => _permissions.StateOf(id);
 
-            foreach (var (partId, name) in _dirtyFields.Concat(_dirtyGaps).Distinct())
-            {
-                var field = _parts[partId].Find(name)!;
-                changes.Sets.Add((LiveStateEntries.TextField(partId, name), LiveStateEntries.EncodeField(field.Gaps ?? [], field.Handle)));
-            }
+    /// <summary>A question as this epoch knows it: pending (the question), answered, or neither.</summary>
+    public (JsonElement? Pending, bool Answered) QuestionState(string id) => _questions.StateOf(id);
 
-            foreach (var (partId, name) in _dirtyFields)
-            {
-                changes.TextSets.Add((LiveStateEntries.TextName(partId, name), _parts[partId].Find(name)!.Text.ToString()));
-            }
+    /// <summary>A descendant this epoch knows.</summary>
+    public ChildSession Child(string id) => _children[id];
 
-            foreach (var (partId, name, text) in _appends)
-            {
-                // A field written whole in this batch already holds what was appended to it.
-                if (!_dirtyFields.Contains((partId, name)))
-                {
-                    changes.TextAppends.Add((LiveStateEntries.TextName(partId, name), text));
-                }
-            }
+    private void MarkPart(string id) => Observer?.PartChanged(id);
 
-            foreach (var id in _dirtyPermissions)
-            {
-                _permissions.WriteChange(id, changes, LiveStateEntries.PendingField(id), LiveStateEntries.RepliedField(id));
-            }
+    private void MarkField(string partId, string field) => Observer?.FieldReplaced(partId, field);
 
-            foreach (var id in _dirtyQuestions)
-            {
-                _questions.WriteChange(id, changes, LiveStateEntries.PendingQuestionField(id), LiveStateEntries.AnsweredQuestionField(id));
-            }
+    private void MarkAppend(string partId, string field, string text) => Observer?.FieldAppended(partId, field, text);
 
-            foreach (var id in _dirtyChildren)
-            {
-                changes.Sets.Add((LiveStateEntries.ChildField(id), LiveStateEntries.Encode(_children[id])));
-            }
-        }
+    private void MarkPermission(string id) => Observer?.PermissionChanged(id);
 
-        _dirtyQuestions.Clear();
-        _dirtyChildren.Clear();
-        _rewrite = _dirtyStatus = _dirtyInfo = _dirtyTodos = false;
-        _dirtyMessages.Clear();
-        _dirtyParts.Clear();
-        _dirtyFields.Clear();
-        _dirtyGaps.Clear();
-        _appends.Clear();
-        _dirtyPermissions.Clear();
-        return changes;
-    }
+    private void MarkQuestion(string id) => Observer?.QuestionChanged(id);
 
-    /// <summary>Everything is written again at the next <see cref="TakeChanges"/> (the store lost what it had).</summary>
-    public void MarkRewrite() => _rewrite = _mirror;
-
-    private void MarkPart(string id)
-    {
-        if (_mirror && !_rewrite)
-        {
-            _dirtyParts.Add(id);
-        }
-    }
-
-    private void MarkField(string partId, string field)
-    {
-        if (_mirror && !_rewrite)
-        {
-            _dirtyFields.Add((partId, field));
-        }
-    }
-
-    private void MarkAppend(string partId, string field, string text)
-    {
-        if (_mirror && !_rewrite)
-        {
-            _appends.Add((partId, field, text));
-        }
-    }
-
-    private void MarkPermission(string id)
-    {
-        if (_mirror && !_rewrite)
-        {
-            _dirtyPermissions.Add(id);
-        }
-    }
-
-    private void MarkQuestion(string id)
-    {
-        if (_mirror && !_rewrite)
-        {
-            _dirtyQuestions.Add(id);
-        }
-    }
-
-    private void MarkChild(string id)
-    {
-        if (_mirror && !_rewrite)
-        {
-            _dirtyChildren.Add(id);
-        }
-    }
+    private void MarkChild(string id) => Observer?.ChildChanged(id);
 
     private LiveMessage Message(string id)
     {
-        if (_mirror && !_rewrite)
-        {
-            _dirtyMessages.Add(id);
-        }
+        Observer?.MessageChanged(id);
 
         if (!_messages.TryGetValue(id, out var message))
         {
@@ -834,27 +725,8 @@ internal sealed class LiveSession
         public LiveRequestsImage ToImage() => new(new Dictionary<string, JsonElement>(_pending, StringComparer.Ordinal),
             new HashSet<string>(_answered, StringComparer.Ordinal));
 
-        /// <summary>The entries of one request for a shared store: its pending entry and its answered mark, set or deleted.</summary>
-        public void WriteChange(string id, LiveChanges changes, string pendingEntry, string answeredEntry)
-        {
-            if (_pending.TryGetValue(id, out var request))
-            {
-                changes.Sets.Add((pendingEntry, LiveStateEntries.Encode(request)));
-            }
-            else
-            {
-                changes.Deletes.Add(pendingEntry);
-            }
-
-            if (_answered.Contains(id))
-            {
-                changes.Sets.Add((answeredEntry, "1"));
-            }
-            else
-            {
-                changes.Deletes.Add(answeredEntry);
-            }
-        }
+        public (JsonElement? Pending, bool Answered) StateOf(string id) =>
+            (_pending.TryGetValue(id, out var request) ? request : null, _answered.Contains(id));
     }
 
     private sealed class LiveMessage

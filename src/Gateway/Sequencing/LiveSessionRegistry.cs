@@ -14,8 +14,8 @@ internal sealed class LiveSessionRegistry(IOptions<ReplayOptions> options, Epoch
     private readonly ConcurrentDictionary<string, UpstreamStream> _streams = new(StringComparer.Ordinal);
     private readonly ReplayOptions _replay = options.Value;
 
-    /// <summary>Sessions' changes are mirrored to a shared store (cluster mode).</summary>
-    public bool Mirror { get; init; }
+    /// <summary>An observer of each new session's changes (a copy kept elsewhere: the cluster's history), if any.</summary>
+    public Func<ILiveStateObserver>? NewObserver { get; init; }
 
     public int Count => _sessions.Count;
 
@@ -45,11 +45,11 @@ internal sealed class LiveSessionRegistry(IOptions<ReplayOptions> options, Epoch
 
     /// <summary>A new, empty state in <paramref name="epoch"/>, continuous with the upstream's current stream.</summary>
     public LiveSession NewSession(SessionKey key, long epoch) =>
-        new(key, epoch, _replay.MaxEvents, _replay.MaxBytes, time.GetTimestamp(), Mirror) { StreamId = StreamOf(key.Upstream)?.Id };
+        new(key, epoch, _replay.MaxEvents, _replay.MaxBytes, time.GetTimestamp(), NewObserver?.Invoke()) { StreamId = StreamOf(key.Upstream)?.Id };
 
     /// <summary>The state an image holds, continuing its epoch.</summary>
     public LiveSession FromImage(LiveSessionImage image) =>
-        LiveSession.FromImage(image, _replay.MaxEvents, _replay.MaxBytes, time.GetTimestamp(), Mirror);
+        LiveSession.FromImage(image, _replay.MaxEvents, _replay.MaxBytes, time.GetTimestamp(), NewObserver?.Invoke());
 
     /// <summary>The sessions of one upstream (a moment's view: sessions may come and go meanwhile).</summary>
     public IEnumerable<LiveSession> SessionsOf(string upstream) => _sessions.Values.Where(s => s.Upstream == upstream);

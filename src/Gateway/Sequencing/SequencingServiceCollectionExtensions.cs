@@ -19,19 +19,19 @@ public static class SequencingServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<EpochSource>();
         services.TryAddSingleton<SessionTree>();
-        services.TryAddSingleton(sp => CreateRegistry(sp, mirror: false));
+        services.TryAddSingleton(sp => CreateRegistry(sp, newObserver: null));
         services.TryAddSingleton<SessionEventDispatcher>();
         services.TryAddSingleton<IUpstreamEventSink>(sp => sp.GetRequiredService<SessionEventDispatcher>());
         return services;
     }
 
     /// <summary>The registry, with <c>gateway.live_sessions</c> observing its count.</summary>
-    internal static LiveSessionRegistry CreateRegistry(IServiceProvider services, bool mirror)
+    internal static LiveSessionRegistry CreateRegistry(IServiceProvider services, Func<ILiveStateObserver>? newObserver)
     {
         var registry = new LiveSessionRegistry(services.GetRequiredService<IOptions<ReplayOptions>>(),
             services.GetRequiredService<EpochSource>(), services.GetRequiredService<TimeProvider>())
         {
-            Mirror = mirror,
+            NewObserver = newObserver,
         };
         services.GetRequiredService<GatewayMetrics>().ObserveLiveSessions(() => registry.Count);
         return registry;

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Sequencing;
 
-namespace OpencodeGateway.Sequencing;
+namespace OpencodeGateway.History.Internal;
 
 /// <summary>
 /// What changed in a session's live state since the last time it was asked, as entries of a flat key/value store (a

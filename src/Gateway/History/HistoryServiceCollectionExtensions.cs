@@ -7,7 +7,10 @@ namespace OpencodeGateway.History;
 
 public static class HistoryServiceCollectionExtensions
 {
-    /// <summary>Adds the single-node session history (in this process); cluster mode replaces it with Redis.</summary>
+    /// <summary>The observer that copies a session's live state to the cluster's history (for the sequencer's registry).</summary>
+    internal static ILiveStateObserver NewRedisMirror() => new LiveStateMirror();
+
+    /// <summary>Adds the single-node session history (in this process).</summary>
     public static IServiceCollection AddLocalSessionHistory(this IServiceCollection services)
     {
         services.TryAddSingleton<ISessionHistory, LocalSessionHistory>();
@@ -16,12 +19,11 @@ public static class HistoryServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Adds the cluster's history in Redis (with its writer, stopped after the pumps so what they read is written) and
-    /// live state that mirrors its changes there; <c>gateway.history.pending</c> observes its queue.
+    /// Adds the cluster's history in Redis (with its writer, stopped after the pumps so what they read is written; the
+    /// live state's changes come from <see cref="NewRedisMirror"/>); <c>gateway.history.pending</c> observes its queue.
     /// </summary>
     public static IServiceCollection AddRedisSessionHistory(this IServiceCollection services)
     {
-        services.TryAddSingleton(sp => SequencingServiceCollectionExtensions.CreateRegistry(sp, newObserver: () => new LiveStateMirror()));
         services.TryAddSingleton(sp =>
         {
             var history = ActivatorUtilities.CreateInstance<RedisSessionHistory>(sp);

@@ -9,8 +9,8 @@ namespace OpencodeGateway.Ingest;
 public static class StreamingServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <c>Gateway:Streaming</c> (validated at start) and one event pump per upstream, which hands what it reads to
-    /// the registered <see cref="IUpstreamEventSink"/>.
+    /// Adds <c>Gateway:Streaming</c> (validated at start) and one event pump per upstream, run under the registered
+    /// <see cref="IUpstreamLeases"/>, which hands what it reads to the registered <see cref="IUpstreamEventSink"/>.
     /// </summary>
     public static IServiceCollection AddUpstreamStreaming(this IServiceCollection services, IConfiguration configuration)
     {
@@ -25,8 +25,6 @@ public static class StreamingServiceCollectionExtensions
             metrics.ObserveUpstreamStreams(() => upstreams.Select(id => (id, state.IsConnected(id))));
             return state;
         });
-        // A single node holds every upstream's stream; cluster mode registers leases in Redis first.
-        services.TryAddSingleton<IUpstreamLeases, LocalUpstreamLeases>();
         services.AddHostedService<EventPumpService>();
         return services;
     }

@@ -61,7 +61,6 @@ public static class GatewayServiceCollectionExtensions
 
         services.AddSessions(configuration);
         services.AddGatewayApi();
-        services.AddChatApi();
         services.AddGatewayCors(configuration);
         services.AddGatewayAiSdk();
         services.AddGatewayManagement(configuration);

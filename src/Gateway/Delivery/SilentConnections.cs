@@ -3,7 +3,6 @@ using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.Logging;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Delivery.Internal;
 

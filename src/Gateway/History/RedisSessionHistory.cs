@@ -3,7 +3,6 @@ using System.Collections.Immutable;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading.Channels;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Cluster;
 using OpencodeGateway.Contracts;

@@ -1,5 +1,4 @@
 using System.Net.ServerSentEvents;
-using Microsoft.Extensions.Options;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Ingest.Internal;
 using OpencodeGateway.Upstreams;

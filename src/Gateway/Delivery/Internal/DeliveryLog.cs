@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 namespace OpencodeGateway.Delivery.Internal;
 
 /// <summary>Log lines of delivery: the feeds' resynchronisation after continuity was lost, their checks, eviction.</summary>

@@ -41,8 +41,7 @@ function run(command, args, options = {}) {
 export function buildAll() {
   const demo = join(repoRoot, 'clients', 'demo');
   // npm install, not npm ci: the registry lacks some platform-only optional packages, so npm ci rejects the lock.
-  // The client first: the demo installs it (file:), which runs its prepare script, which needs its own dependencies.
-  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: join(repoRoot, 'clients', 'ts') });
+  // The demo links the client (file:../ts); its prebuild installs and builds the client.
   run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: demo });
   run('npm', ['run', 'build'], { cwd: demo });
   if (process.env.E2E_SKIP_DOTNET_BUILD !== '1') {

@@ -10,11 +10,11 @@ using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Limits;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Sessions.Snapshots;
-using OpencodeGateway.Sessions.Store;
-using OpencodeGateway.SignalR;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Snapshots;
+using OpencodeGateway.Store;
+using OpencodeGateway.Delivery;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
 using YamlDotNet.RepresentationModel;
 

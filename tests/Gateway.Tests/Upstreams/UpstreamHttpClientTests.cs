@@ -7,6 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Testing;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace Gateway.Tests.Upstreams;
 

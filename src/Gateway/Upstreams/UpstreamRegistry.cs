@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Upstreams;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.SignalR;
+using OpencodeGateway.Client;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Testing;
 using Xunit.Abstractions;
@@ -55,13 +55,13 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         await compact.Client.PromptAsync(new PromptRequest(root, SubagentPrompt));
         await full.WaitUntilAsync(w => w.View.Permissions.Count == 1, AnswerTimeout, "the subagent's permission request on the root");
         var request = full.Read(w => w.View.Permissions.Single());
-        var child = request["sessionID"]!.GetValue<string>();
+        var child = request.GetProperty("sessionID").GetString()!;
         Assert.NotEqual(root, child);
         Assert.Contains(("permission.asked", child), full.Read(w => w.FromDescendants));
         await compact.WaitUntilAsync(w => w.View.Permissions.Ids().Contains(request.GetProperty("id").GetString()!), AnswerTimeout, "compact watcher");
         await full.WaitUntilAsync(w => w.View.Children.Any(c => c.Id == child), AnswerTimeout, "child.updated");
-        Assert.Equal(root, full.Read(w => w.View.Children[child]["parentId"]!.GetValue<string>()));
-        Assert.Equal("sub task (@general subagent)", full.Read(w => w.View.Children[child]["title"]!.GetValue<string>()));
+        Assert.Equal(root, full.Read(w => w.View.Children.Single(c => c.Id == child).ParentId));
+        Assert.Equal("sub task (@general subagent)", full.Read(w => w.View.Children.Single(c => c.Id == child).Title));
 
         // A late joiner of the root sees the child and its pending request in the snapshot; the child joins like any session.
         await using var late = await ObservedSession.StartAsync(gateway.HubUrl, root);
@@ -75,7 +75,7 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         foreach (var w in new[] { compact, full, late })
         {
             await w.WaitUntilAsync(x => Idle(x) && x.AllText().Contains("Tool finished.", StringComparison.Ordinal)
-                && x.View.PartsOfType("tool").Any(p => p["state"]!["status"]!.GetValue<string>() == "completed"), AnswerTimeout, "the run's end");
+                && x.View.PartsOfType("tool").Any(p => p.ToolStatus() == "completed"), AnswerTimeout, "the run's end");
             Assert.Empty(w.Read(x => x.View.Permissions));
         }
 
@@ -96,25 +96,25 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         await watcher.Client.PromptAsync(new PromptRequest(sessionId, QuestionPrompt));
         await watcher.WaitUntilAsync(w => w.View.Questions.Count == 1, AnswerTimeout, "question.asked");
         var question = watcher.Read(w => w.View.Questions.Single());
-        Assert.Equal("Which color?", question["questions"]![0]!["question"]!.GetValue<string>());
+        Assert.Equal("Which color?", question.GetProperty("questions")[0].GetProperty("question").GetString());
         var requestId = question.GetProperty("id").GetString()!;
         await using (var late = await ObservedSession.StartAsync(gateway.HubUrl, sessionId))
         {
             Assert.True(late.Read(w => w.View.Questions.Ids().Contains(requestId)));
         }
 
-        var wrongCount = await Assert.ThrowsAsync<HubException>(() => watcher.Client.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, requestId, [["Red"], ["Blue"]])));
-        Assert.Equal("bad_request", wrongCount.GatewayCode());
-        var unknown = await Assert.ThrowsAsync<HubException>(() => watcher.Client.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, "que_unknown1", [["Red"]])));
-        Assert.Equal("question_not_found", unknown.GatewayCode());
+        var wrongCount = await Assert.ThrowsAsync<GatewayException>(() => watcher.Client.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, requestId, [["Red"], ["Blue"]])));
+        Assert.Equal("bad_request", wrongCount.Code);
+        var unknown = await Assert.ThrowsAsync<GatewayException>(() => watcher.Client.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, "que_unknown1", [["Red"]])));
+        Assert.Equal("question_not_found", unknown.Code);
 
         await watcher.Client.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, requestId, [["Red"]]));
         await watcher.WaitUntilAsync(w => Idle(w) && w.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the answer after the question");
         Assert.Empty(watcher.Read(w => w.View.Questions));
         Assert.Contains("question.replied", watcher.Read(w => w.EventTypes));
-        var tool = watcher.Read(w => w.View.PartsOfType("tool").Single(p => p["tool"]!.GetValue<string>() == "question"));
-        Assert.Equal("completed", tool["state"]!["status"]!.GetValue<string>());
-        Assert.Contains("\"Which color?\"=\"Red\"", tool["state"]!["output"]!.GetValue<string>(), StringComparison.Ordinal);
+        var tool = watcher.Read(w => w.View.PartsOfType("tool").Single(p => p.Json.GetProperty("tool").GetString() == "question"));
+        Assert.Equal("completed", tool.ToolStatus());
+        Assert.Contains("\"Which color?\"=\"Red\"", tool.Field(StreamedFields.ToolOutput), StringComparison.Ordinal);
 
         // Dismissed: the tool call ends with an error and the session goes idle.
         await watcher.Client.PromptAsync(new PromptRequest(sessionId, QuestionPrompt));
@@ -122,9 +122,9 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         var second = watcher.Read(w => w.View.Questions.Ids().Single());
         await watcher.Client.RejectQuestionAsync(new QuestionRejectRequest(sessionId, second));
         await watcher.WaitUntilAsync(w => Idle(w) && w.View.Questions.Count == 0
-            && w.View.PartsOfType("tool").Count(p => p["state"]!["status"]!.GetValue<string>() == "error") == 1, AnswerTimeout, "the dismissed question");
+            && w.View.PartsOfType("tool").Count(p => p.ToolStatus() == "error") == 1, AnswerTimeout, "the dismissed question");
         Assert.Contains("question.rejected", watcher.Read(w => w.EventTypes));
-        await Assert.ThrowsAsync<HubException>(() => watcher.Client.RejectQuestionAsync(new QuestionRejectRequest(sessionId, second)));
+        await Assert.ThrowsAsync<GatewayException>(() => watcher.Client.RejectQuestionAsync(new QuestionRejectRequest(sessionId, second)));
         await AssertShownAndFinalAsync(sessionId, watcher);
     }
 
@@ -150,7 +150,7 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
             .Where(p => p.GetProperty("type").GetString() == "file").ToList();
         Assert.Equal([png, text], files.Select(f => f.GetProperty("url").GetString()));
         Assert.Equal(["dot.png", "notes.txt"], files.Select(f => f.GetProperty("filename").GetString()));
-        var shown = watcher.Read(w => w.View.PartsOfType("file").Select(p => p["url"]!.GetValue<string>()).ToList());
+        var shown = watcher.Read(w => w.View.PartsOfType("file").Select(p => p.Json.GetProperty("url").GetString()).ToList());
         Assert.Equal([png, text], shown);
     }
 
@@ -219,7 +219,7 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         {
             await driver.Client.PromptAsync(new PromptRequest(sessionId, $"turn {turn} tokens=20 delay=0"));
             await driver.WaitUntilAsync(w => Idle(w) && w.AllText().Contains($"turn {turn} ", StringComparison.Ordinal)
-                && w.View.Messages.Count() >= 2 * turn && w.View.Messages.Last().Info["time"]?["completed"] is not null, AnswerTimeout, $"turn {turn}");
+                && w.View.Messages.Count >= 2 * turn && w.View.Messages[^1].Info.GetProperty("time").TryGetProperty("completed", out _), AnswerTimeout, $"turn {turn}");
             if (turn is 30 or 60)
             {
                 await using var joiner = await gateway.ConnectHubAsync("alice");
@@ -235,14 +235,8 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         // Page back to the start: every message byte-identical to opencode's.
         await using var reader = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
         var pages = 0;
-        while (reader.Read(w => w.View.Earlier?.Cursor) is { } cursor)
+        while (await reader.Session.LoadEarlierAsync(25))
         {
-            var page = await reader.Connection.LoadEarlierAsync(new LoadEarlierRequest(sessionId, cursor, 25));
-            reader.Read(w =>
-            {
-                w.Model.ApplyEarlierPage(page);
-                return 0;
-            });
             pages++;
         }
 
@@ -253,15 +247,15 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         Assert.Equal(4, pages); // 100 older messages, 25 a page
         for (var i = 0; i < stored.Count; i++)
         {
-            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(stored[i].GetProperty("info").GetRawText()), held[i].Info), $"message {i} info");
-            var storedParts = stored[i].GetProperty("parts").EnumerateArray().Select(p => JsonNode.Parse(p.GetRawText())).ToList();
+            Assert.True(JsonElement.DeepEquals(stored[i].GetProperty("info"), held[i].Info), $"message {i} info");
+            var storedParts = stored[i].GetProperty("parts").EnumerateArray().ToList();
             Assert.Equal(storedParts.Count, held[i].Parts.Count);
-            Assert.All(storedParts.Zip(held[i].Parts), p => Assert.True(JsonNode.DeepEquals(p.First, p.Second), $"message {i}: {p.First}\n{p.Second}"));
+            Assert.All(storedParts.Zip(held[i].Parts), p => Assert.True(JsonElement.DeepEquals(p.First, p.Second.Json), $"message {i}: {p.First}\n{p.Second.Json}"));
         }
 
         // Bad cursors are refused with a code, the connection stays.
-        var bad = await Assert.ThrowsAsync<HubException>(() => reader.Connection.LoadEarlierAsync(new LoadEarlierRequest(sessionId, "not-a-cursor")));
-        Assert.Equal("bad_request", bad.GatewayCode());
+        var bad = await Assert.ThrowsAsync<GatewayException>(() => reader.Client.LoadEarlierAsync(new LoadEarlierRequest(sessionId, "not-a-cursor")));
+        Assert.Equal("bad_request", bad.Code);
     }
 
     [Fact]
@@ -277,7 +271,7 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         await alice.Client.PromptAsync(new PromptRequest(root, SubagentPrompt));
         await alice.WaitUntilAsync(w => w.View.Permissions.Count == 1, AnswerTimeout, "the subagent's permission request");
         var request = alice.Read(w => w.View.Permissions.Single());
-        var child = request["sessionID"]!.GetValue<string>();
+        var child = request.GetProperty("sessionID").GetString()!;
         var requestId = request.GetProperty("id").GetString()!;
 
         foreach (var call in new Func<Task>[]

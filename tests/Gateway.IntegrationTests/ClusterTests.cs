@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using OpencodeGateway.Client;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Testing;
@@ -75,9 +76,9 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         return (await client.CreateSessionAsync(new CreateSessionRequest("cluster"))).GetProperty("id").GetString()!;
     }
 
-    private async Task<ObservedSession> WatchAsync(Uri hubUrl, string sessionId, SessionModel? model = null, GatewayHubClientOptions? options = null)
+    private async Task<ObservedSession> WatchAsync(Uri hubUrl, string sessionId, SessionView? resumeFrom = null, GatewayHubClientOptions? options = null)
     {
-        var watcher = await ObservedSession.StartAsync(hubUrl, sessionId, model, options ?? cluster.As());
+        var watcher = await ObservedSession.StartAsync(hubUrl, sessionId, resumeFrom, options ?? cluster.As());
         _watchers.Add(watcher);
         return watcher;
     }
@@ -216,29 +217,30 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
     public async Task A_users_second_tab_on_another_node_sees_a_new_session_appear_and_change_in_its_list()
     {
         await using var tab1 = await GatewayHubClient.ConnectAsync(cluster.HubUrl(1), cluster.As("dana", "team-x"));
-        await using var tab2 = await GatewayHubClient.ConnectAsync(cluster.HubUrl(2), cluster.As("dana", "team-x"));
-        await using var teammate = await GatewayHubClient.ConnectAsync(cluster.HubUrl(3), cluster.As("erin", "team-x"));
-        var secondTab = SessionListModel.Of(tab2);
-        var teammateList = SessionListModel.Of(teammate);
-        var before = (await tab2.ListSessionsAsync()).GetProperty("items").GetArrayLength();
+        await using var tab2 = await cluster.As("dana", "team-x").StartClientAsync(cluster.HubUrl(2));
+        await using var teammate = await cluster.As("erin", "team-x").StartClientAsync(cluster.HubUrl(3));
+        var secondTab = new HeardChanges(tab2);
+        var teammateList = new HeardChanges(teammate);
+        var before = (await tab2.ListSessionsAsync()).Items.Count;
 
         var sessionId = (await tab1.CreateSessionAsync(new CreateSessionRequest("from tab 1"))).GetProperty("id").GetString()!;
-        await secondTab.WaitForAsync(sessionId, (kind, s) => kind == SessionListChangeKinds.Created, TimeSpan.FromSeconds(10),
-            "node 2 hears the session node 1 created");
-        Assert.Equal(before + 1, (await tab2.ListSessionsAsync()).GetProperty("items").GetArrayLength());
+        await Eventually.HoldsAsync(() => secondTab.Any(sessionId, c => c.Kind == SessionListChangeKinds.Created),
+            "node 2 hears the session node 1 created", TimeSpan.FromSeconds(10));
+        Assert.Equal(before + 1, (await tab2.ListSessionsAsync()).Items.Count);
 
         // Renamed over HTTP on node 3: tab 2 hears it too.
         using var http = new HttpClient { BaseAddress = cluster.NodeUrl(3) };
         http.DefaultRequestHeaders.Authorization = new("Bearer", cluster.Token("dana", "team-x"));
         (await http.PatchAsJsonAsync($"/api/sessions/{sessionId}", new { title = "renamed on node 3" })).EnsureSuccessStatusCode();
-        await secondTab.WaitForAsync(sessionId, (kind, s) => kind == SessionListChangeKinds.Updated
-            && s.GetProperty("title").GetString() == "renamed on node 3", TimeSpan.FromSeconds(10), "the rename");
+        await Eventually.HoldsAsync(() => secondTab.Any(sessionId, c => c.Kind == SessionListChangeKinds.Updated && c.Session.Title == "renamed on node 3"),
+            "the rename", TimeSpan.FromSeconds(10));
 
         // A workspace's session reaches its members on other nodes; a personal one does not.
         var shared = (await tab1.CreateSessionAsync(new CreateSessionRequest("shared", Workspace: "team-x"))).GetProperty("id").GetString()!;
-        await teammateList.WaitForAsync(shared, (kind, _) => kind == SessionListChangeKinds.Created, TimeSpan.FromSeconds(10),
-            "a member on node 3 hears the workspace's new session");
+        await Eventually.HoldsAsync(() => teammateList.Any(shared, c => c.Kind == SessionListChangeKinds.Created),
+            "a member on node 3 hears the workspace's new session", TimeSpan.FromSeconds(10));
         Assert.DoesNotContain(teammateList.Heard, h => h.SessionId == sessionId);
+        Assert.Empty(secondTab.Violations);
     }
 
     /// <summary>Watchers behind the load balancer (round robin: spread over the nodes), reconnecting by themselves.</summary>
@@ -562,7 +564,7 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         }
 
         var request = watchers[0].Read(w => w.View.Permissions.Single());
-        var child = request["sessionID"]!.GetValue<string>();
+        var child = request.GetProperty("sessionID").GetString()!;
         Assert.All(watchers, w => Assert.Contains(("permission.asked", child), w.Read(x => x.FromDescendants)));
 
         // A late joiner on a node that does not hold the stream builds its snapshot from Redis: the child and its request are there.
@@ -578,7 +580,7 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         foreach (var w in watchers)
         {
             await w.WaitUntilAsync(x => Finished(x, "Tool finished.") && x.View.Permissions.Count == 0
-                && x.View.PartsOfType("tool").Any(p => p["state"]!["status"]!.GetValue<string>() == "completed"), AnswerTimeout, "the run's end");
+                && x.View.PartsOfType("tool").Any(p => p.ToolStatus() == "completed"), AnswerTimeout, "the run's end");
         }
 
         var stored = await cluster.StoredMessagesAsync(root);

@@ -146,7 +146,8 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
         Assert.Contains("maximum message size of 7842476B was exceeded", reason?.Message, StringComparison.Ordinal);
 
         // Nobody else noticed.
-        await bystander.Connection.JoinAsync(new JoinRequest(sessionId));
+        await bystander.Client.ListSessionsAsync();
+        Assert.False(bystander.IsClosed);
         await Eventually.HoldsAsync(() => logs.Count("sent a message over Gateway:Hub:MaximumReceiveMessageSize") > 0, "the oversized call logged",
             TimeSpan.FromSeconds(10));
         Assert.Equal(1, logs.Count("sent a message over Gateway:Hub:MaximumReceiveMessageSize"));

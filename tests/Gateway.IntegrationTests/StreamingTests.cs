@@ -54,7 +54,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         }
 
         var result = await watchers[0].Client.PromptAsync(new PromptRequest(sessionId, "answer tokens=500 delay=4"));
-        Assert.False(result.GetProperty("queued").GetBoolean());
+        Assert.False(result.Queued);
         foreach (var w in watchers)
         {
             await w.WaitUntilAsync(x => Finished(x, "t500 "), AnswerTimeout, "500-token answer");
@@ -117,8 +117,8 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         await asker.Client.PromptAsync(new PromptRequest(sessionId, "run it tool=bash"));
         await other.WaitUntilAsync(w => w.View.Permissions.Count == 1, AnswerTimeout, "permission request");
         var request = other.Read(w => w.View.Permissions.Single());
-        Assert.Equal("bash", request["permission"]!.GetValue<string>());
-        var toolStates = other.Read(w => w.View.PartsOfType("tool").Select(p => p["state"]!["status"]!.GetValue<string>()).ToList());
+        Assert.Equal("bash", request.GetProperty("permission").GetString());
+        var toolStates = other.Read(w => w.View.PartsOfType("tool").Select(p => p.ToolStatus()).ToList());
         Assert.Contains(toolStates, s => s is "pending" or "running");
 
         // A late joiner sees the pending request in its snapshot.
@@ -130,11 +130,11 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         {
             await w.WaitUntilAsync(x => Finished(x, "Tool finished."), AnswerTimeout, "answer after the tool");
             Assert.Empty(w.Read(x => x.View.Permissions));
-            Assert.Equal("completed", w.Read(x => x.View.PartsOfType("tool").Single()["state"]!["status"]!.GetValue<string>()));
+            Assert.Equal("completed", w.Read(x => x.View.PartsOfType("tool").Single().ToolStatus()));
         }
 
         Assert.Contains("permission.replied", other.Read(w => w.EventTypes));
-        Assert.Contains("mock-tool-output", other.Read(w => w.View.PartsOfType("tool").Single()["state"]!["output"]!.GetValue<string>()), StringComparison.Ordinal);
+        Assert.Contains("mock-tool-output", other.Read(w => w.View.PartsOfType("tool").Single().Field(StreamedFields.ToolOutput)), StringComparison.Ordinal);
         await AssertIdenticalToStoredAsync(sessionId, asker, other, late);
     }
 
@@ -226,7 +226,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         await AssertIdenticalToStoredAsync(sessionId, [.. fast]);
 
         // The dropped client recovers with since.
-        await using var back = await ObservedSession.StartAsync(gateway.HubUrl, sessionId, slow.Model);
+        await using var back = await ObservedSession.StartAsync(gateway.HubUrl, sessionId, slow.View);
         await back.WaitUntilAsync(x => Finished(x, "t10000 "), AnswerTimeout, "recovered client");
         await AssertIdenticalToStoredAsync(sessionId, back);
         await slow.DisposeAsync();

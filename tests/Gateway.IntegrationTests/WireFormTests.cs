@@ -1,3 +1,4 @@
+using OpencodeGateway.Client;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Testing;
 using Xunit.Abstractions;
@@ -75,12 +76,12 @@ public sealed class WireFormTests(OpencodeStack stack, ITestOutputHelper output)
             .Where(p => p.TryGetProperty("text", out _))
             .ToDictionary(p => p.GetProperty("id").GetString()!, p => p.GetProperty("text").GetString()!);
         Assert.Contains(final.Values, text => text.StartsWith("r1 r2 ", StringComparison.Ordinal)); // reasoning streamed too
-        var reference = first.Read(w => StreamedTexts(w.Model));
+        var reference = first.Read(w => StreamedTexts(w.View));
         foreach (var (name, w) in watchers)
         {
             Assert.Equal(stored, w.Read(x => x.AllText()));
-            Assert.Equal(reference, w.Read(x => StreamedTexts(x.Model)));
-            Assert.All(w.Read(x => StreamedTextsById(x.Model)), p => Assert.Equal(final[p.Key], p.Value));
+            Assert.Equal(reference, w.Read(x => StreamedTexts(x.View)));
+            Assert.All(w.Read(x => StreamedTextsById(x.View)), p => Assert.Equal(final[p.Key], p.Value));
             Assert.Empty(w.Read(x => x.ShownTextViolations(id => final.GetValueOrDefault(id))));
             Assert.Empty(w.Read(x => x.HandleViolations));
             Assert.Empty(w.Read(x => x.Failures));
@@ -102,10 +103,9 @@ public sealed class WireFormTests(OpencodeStack stack, ITestOutputHelper output)
     }
 
     /// <summary>Every streamed part's text (text and reasoning), in order, one line each.</summary>
-    private static string StreamedTexts(SessionModel model) =>
-        string.Join("\n", StreamedTextsById(model).Select(p => $"{p.Key}: {p.Value}"));
+    private static string StreamedTexts(SessionView view) =>
+        string.Join("\n", StreamedTextsById(view).Select(p => $"{p.Key}: {p.Value}"));
 
-    private static List<KeyValuePair<string, string>> StreamedTextsById(SessionModel model) =>
-        [.. model.Parts.Where(p => p["text"] is not null && p["type"]?.GetValue<string>() is "text" or "reasoning")
-            .Select(p => KeyValuePair.Create(p.GetProperty("id").GetString()!, p["text"]!.GetValue<string>()))];
+    private static List<KeyValuePair<string, string>> StreamedTextsById(SessionView view) =>
+        [.. view.Parts.Where(p => p.Text is not null && p.Type is "text" or "reasoning").Select(p => KeyValuePair.Create(p.Id, p.Text!))];
 }

@@ -395,7 +395,7 @@ public sealed partial class DeploySettingsTests
     [Fact]
     public void Every_setting_the_gateway_binds_is_documented()
     {
-        var root = PostgresFixture.RepoRoot();
+        var root = RepoScript.Root;
         var docs = string.Join('\n', new[] { "docs/configuration.md", "docs/sessions-and-auth.md", "docs/scaling.md" }
             .Select(f => File.ReadAllText(Path.Combine(root, f))));
         var undocumented = BoundSections.SelectMany(s => Keys(s.Section, s.Options))

@@ -15,7 +15,7 @@ public sealed class ClusterStack : IAsyncLifetime
 {
     public ClusterStack()
     {
-        Script = new ClusterScript(RepoScript.PathOf(".dev", "it-cluster"));
+        Script = new ClusterScript(RepoScript.PathOf("deploy", "cluster", "cluster.sh"), RepoScript.PathOf(".dev", "it-cluster"));
         Http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
     }
 

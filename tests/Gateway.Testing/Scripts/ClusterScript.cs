@@ -4,11 +4,11 @@ using System.Text.Json;
 namespace OpencodeGateway.Testing;
 
 /// <summary>
-/// The project's <c>deploy/cluster/cluster.sh</c> for one state dir, as the tests and the benchmark drive it: runs its
+/// The project's <c>deploy/cluster/cluster.sh</c> (<paramref name="script"/>) for one state dir, as the tests and the benchmark drive it: runs its
 /// commands and reads what it records (<c>cluster.sh env</c>) after every change. With a log file, each command's
 /// stderr goes there.
 /// </summary>
-public sealed class ClusterScript(string stateDir, string? log = null)
+public sealed class ClusterScript(string script, string stateDir, string? log = null)
 {
     private readonly Dictionary<string, string> _env = new(StringComparer.Ordinal);
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
@@ -105,7 +105,7 @@ public sealed class ClusterScript(string stateDir, string? log = null)
     private async Task<string> RunAsync(string[] args, IReadOnlyDictionary<string, string>? env = null, bool check = true)
     {
         var environment = new Dictionary<string, string>(env ?? new Dictionary<string, string>()) { ["CLUSTER_STATE_DIR"] = stateDir };
-        return (await RepoScript.RunAsync("deploy/cluster/cluster.sh", args, environment, check, log)).Stdout;
+        return (await RepoScript.RunAsync(script, args, environment, check, log)).Stdout;
     }
 }
 

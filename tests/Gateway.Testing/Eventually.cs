@@ -32,12 +32,18 @@ public static class Eventually
         HoldsAsync(() => Task.FromResult(condition()), what, timeout, describe);
 
     /// <summary>
-    /// Advances <paramref name="clock"/> by <paramref name="step"/> until <paramref name="condition"/> holds: what runs on
-    /// the clock may be busy when a tick comes (its work goes to Redis), so one step may not be enough.
+    /// Advances <paramref name="clock"/> by <paramref name="step"/> until <paramref name="condition"/> holds (not at all
+    /// when it holds already): what runs on the clock may be busy when a tick comes (its work goes to Redis) or not have
+    /// armed its timer yet, so one step may not be enough.
     /// </summary>
     public static async Task AdvanceUntilAsync(FakeTimeProvider clock, TimeSpan step, Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow + DefaultTimeout;
+        if (await condition())
+        {
+            return;
+        }
+
         while (true)
         {
             clock.Advance(step);

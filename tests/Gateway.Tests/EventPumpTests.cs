@@ -59,21 +59,6 @@ public class EventPumpTests
         return await GatewayHost.UpstreamsConnectedAsync(http);
     }
 
-    /// <summary>
-    /// Advances the gateway's clock by <paramref name="step"/> until <paramref name="condition"/> holds: the pump may
-    /// not have armed its backoff timer yet when the test first advances, so one step may not be enough.
-    /// </summary>
-    private static async Task AdvanceUntilAsync(FakeTimeProvider clock, TimeSpan step, Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out advancing the clock for: {what}");
-            clock.Advance(step);
-            await Task.Delay(50);
-        }
-    }
-
     [Fact]
     public async Task A_garbage_line_is_skipped_and_counted_and_the_stream_goes_on()
     {
@@ -150,7 +135,7 @@ public class EventPumpTests
             "the reconnect counted", Timeout);
         Assert.Equal(1, fake.StreamConnections);
 
-        await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");
+        await Eventually.AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");
         await Eventually.HoldsAsync(() => StreamConnectedAsync(gateway).Result, "connected again", Timeout);
         Assert.False(watcher.IsClosed);
     }
@@ -221,7 +206,7 @@ public class EventPumpTests
         fake.CutStreams();
         await Eventually.HoldsAsync(() => !StreamConnectedAsync(gateway).Result, "stream loss noticed", Timeout);
         Assert.Equal(1, fake.StreamConnections); // no reconnect before the backoff delay has passed
-        await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(1), () => fake.StreamConnections >= 2, "reconnect");
+        await Eventually.AdvanceUntilAsync(clock, TimeSpan.FromSeconds(1), () => fake.StreamConnections >= 2, "reconnect");
         await watcher.WaitUntilAsync(w => w.View.Epoch > firstEpoch, Timeout, "new epoch");
         Assert.Contains("prt_1: before and after", watcher.Read(w => w.AllText()), StringComparison.Ordinal);
 

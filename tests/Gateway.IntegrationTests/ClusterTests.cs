@@ -154,7 +154,7 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
             }
         }
 
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         foreach (var id in sessions)
         {
             for (var node = 1; node <= 3; node++)
@@ -164,17 +164,17 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
         }
 
         // Every session answers at once: the holder sequences them on its workers from one upstream stream.
-        await Task.WhenAll(sessions.Select(id => watchers.First(w => w.SessionId == id).Connection
+        await Task.WhenAll(sessions.Select(id => watchers.First(w => w.SessionId == id).Client
             .PromptAsync(new PromptRequest(id, "parallel tokens=300 delay=3"))));
         await FinishAllAsync(watchers, "t300 ", "eight 300-token answers");
         foreach (var id in sessions)
         {
             var mine = watchers.Where(w => w.SessionId == id).ToList();
             await AssertIdenticalToStoredAsync(id, mine);
-            var end = mine.Max(w => w.Read(x => x.Model.Seq));
+            var end = mine.Max(w => w.Read(x => x.View.Seq));
             foreach (var w in mine)
             {
-                await w.WaitUntilAsync(x => x.Model.Seq >= end, AnswerTimeout, $"seq {end}");
+                await w.WaitUntilAsync(x => x.View.Seq >= end, AnswerTimeout, $"seq {end}");
                 var applied = w.Read(x => x.AppliedPositions.ToList());
                 Assert.True(applied.Count >= 300);
                 Assert.All(applied.Zip(applied.Skip(1)), p => Assert.Equal((p.First.Epoch, p.First.Seq + 1), p.Second));

@@ -89,15 +89,15 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
             }
         }
 
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         foreach (var id in sessions)
         {
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, id, options: user));
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, id, options: user));
+            watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, id, options: user));
+            watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, id, options: user));
         }
 
         // Every session answers at once, one upstream stream interleaving their tokens.
-        await Task.WhenAll(sessions.Select(id => watchers.First(w => w.SessionId == id).Connection
+        await Task.WhenAll(sessions.Select(id => watchers.First(w => w.SessionId == id).Client
             .PromptAsync(new PromptRequest(id, "parallel tokens=300 delay=3"))));
         foreach (var w in watchers)
         {

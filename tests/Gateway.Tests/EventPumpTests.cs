@@ -177,13 +177,13 @@ public class EventPumpTests
             gateway.Get<IHttpClientFactory>(), gateway.Get<GatewayMetrics>(), TimeProvider.System, NullLogger.Instance);
         using var stopping = new CancellationTokenSource();
         var running = pump.RunAsync("test-lease", stopping.Token);
-        await Poll.UntilAsync(() => fake.Subscribers == 2, "the second pump reading", Timeout);
+        await Eventually.HoldsAsync(() => fake.Subscribers == 2, "the second pump reading", Timeout);
         var connections = fake.StreamConnections;
 
         fake.Emit(Delta("prt_1", "boom "));
         // The failure surfaces from the worker to the pump: the connection is closed (the sink hears it) and reopened.
-        await Poll.UntilAsync(() => sink.Closed >= 1, "the sink told the stream closed", Timeout);
-        await Poll.UntilAsync(() => fake.StreamConnections > connections && fake.Subscribers == 2, "the pump reconnected", Timeout);
+        await Eventually.HoldsAsync(() => sink.Closed >= 1, "the sink told the stream closed", Timeout);
+        await Eventually.HoldsAsync(() => fake.StreamConnections > connections && fake.Subscribers == 2, "the pump reconnected", Timeout);
 
         await stopping.CancelAsync();
         await running;

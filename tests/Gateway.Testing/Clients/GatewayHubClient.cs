@@ -246,9 +246,6 @@ public sealed class GatewayHubClient : IAsyncDisposable
     public IDisposable OnCompactDelta(Action<CompactDelta> handler) =>
         Connection.On<int, long, int, int, string>(nameof(ISessionClient.D), (s, seq, h, offset, delta) => handler(new CompactDelta(s, seq, h, offset, delta)));
 
-    /// <summary>Handles every pushed <c>SessionSnapshot</c>.</summary>
-    public IDisposable OnSessionSnapshot(Action<JsonElement> handler) => Connection.On(nameof(ISessionClient.SessionSnapshot), handler);
-
     /// <summary>Calls any hub method with any arguments (hostile calls included); the result as JSON.</summary>
     public async Task<JsonElement> InvokeAsync(string method, params object?[] args) =>
         await Connection.InvokeCoreAsync(method, typeof(JsonElement), args) is JsonElement result ? result : default;

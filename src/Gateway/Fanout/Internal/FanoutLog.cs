@@ -25,4 +25,7 @@ internal static partial class FanoutLog
 
     [LoggerMessage(18, LogLevel.Warning, "Could not compare watched sessions with the history ({Reason}); trying again every interval (logged again after a success)")]
     public static partial void HeadCheckFailed(ILogger logger, string reason);
+
+    [LoggerMessage(26, LogLevel.Information, "Upstream {Upstream} was removed: {Count} of its sessions got an upstream_not_found error")]
+    public static partial void UpstreamRemoved(ILogger logger, string upstream, int count);
 }

@@ -396,14 +396,17 @@ internal sealed class RedisUpstreamLeases : BackgroundService, IUpstreamLeases, 
             Upstream = upstream;
             Token = token;
             Value = value;
+            // (read once: the tokens still tell what happened after the lease is disposed)
+            Lost = _lost.Token;
+            HandOver = _handOver.Token;
             _renewing = RenewAsync();
         }
 
         public string Upstream { get; }
         public long Token { get; }
         public string Value { get; }
-        public CancellationToken Lost => _lost.Token;
-        public CancellationToken HandOver => _handOver.Token;
+        public CancellationToken Lost { get; }
+        public CancellationToken HandOver { get; }
 
         /// <summary>Asked to hand the lease over (the pump stops and disposes it).</summary>
         public bool HandingOver => _handOver.IsCancellationRequested;

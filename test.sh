@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: .NET unit tests, the integration suite on the real opencode (started by
 # deploy/dev/opencode.sh, offline, on a mock LLM), the browser end-to-end suite (the demo page in headless Chromium),
-# the AI SDK suite (tests/ai-sdk), the docs' snippets (tests/snippets) and the TypeScript client's tests. Installs what they need.
+# the AI SDK suite (tests/ai-sdk), the docs' snippets (tests/snippets) and the TypeScript client's tests and package
+# (npm pack). Installs what they need.
 # Prints one closing line "N passed, M failed, K skipped" and exits non-zero when anything failed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -11,6 +12,17 @@ rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 status=0
 step() { echo; echo "==> $*"; }
+# check NAME FAILURE COMMAND...: a step that is one test: passed when COMMAND succeeds (RESULTS/NAME.steps.json).
+check() {
+  local name="$1" failure="$2"
+  shift 2
+  if "$@"; then
+    echo '{"passed":1,"failed":0,"failures":[]}' > "$RESULTS/$name.steps.json"
+  else
+    printf '{"passed":0,"failed":1,"failures":["%s"]}\n' "$failure" > "$RESULTS/$name.steps.json"
+    status=1
+  fi
+}
 # Free loopback ports below the ephemeral range (and the one after each free too, for the mock LLM next to opencode):
 # the integration suite starts opencode minutes from now, by when a port from the ephemeral range can be any
 # connection's local port (CI failed once so: "Address already in use" for the mock LLM).
@@ -64,20 +76,22 @@ step "docs snippets against ./run.sh (tests/snippets)"
 # results: artifacts/test-results/snippets.steps.json, outputs in artifacts/snippets/.
 python3 tests/snippets/run_snippets.py "$RESULTS" || status=1
 
-step "TypeScript client (vitest)"
+step "TypeScript client: npm pack, then vitest (React 18 and 19)"
 # npm install, not npm ci: it installs the locked versions, but this registry lacks some platform-only optional
-# packages (rollup's), which npm then leaves out of the lock, and npm ci refuses such a lock.
-( cd clients/ts && npm install --no-audit --no-fund --loglevel=error \
-  && npx tsc -p tsconfig.json \
+# packages (rollup's), which npm then leaves out of the lock, and npm ci refuses such a lock. test/react18: React 18
+# for the hooks' tests, installed on its own. npm pack builds dist/ (prepack) and writes the package as it would be
+# published, the tarball examples/nextjs installs.
+pack_client() {
+  (cd clients/ts && npm install --no-audit --no-fund --loglevel=error \
+    && npm --prefix test/react18 install --no-audit --no-fund --loglevel=error \
+    && npm pack --loglevel=error)
+}
+check clients-ts-pack "installing or packing clients/ts (npm pack) failed" pack_client
+( cd clients/ts && npx tsc -p tsconfig.json \
   && npx vitest run --reporter=default --reporter=json --outputFile="$RESULTS/clients-ts.vitest.json" ) || status=1
 
 step "benchmarks, smoke (keeps bench/ working; never judged on numbers)"
-if bench/run.sh --smoke; then
-  echo '{"passed":1,"failed":0,"failures":[]}' > "$RESULTS/bench-smoke.steps.json"
-else
-  echo '{"passed":0,"failed":1,"failures":["bench/run.sh --smoke could not run a scenario"]}' > "$RESULTS/bench-smoke.steps.json"
-  status=1
-fi
+check bench-smoke "bench/run.sh --smoke could not run a scenario" bench/run.sh --smoke
 
 step "summary"
 python3 scripts/summarize-results.py "$RESULTS" || status=1

@@ -54,12 +54,15 @@ bench=(dotnet "$root/bench/Gateway.Bench/bin/Release/net10.0/Gateway.Bench.dll")
 
 case $mode in
   full)  a_args=(--watchers=1,10,100,500 --tokens=2000 --delay=10)
-         b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=4)
+         b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=4
+                 --levels=5000,6250,7500,8750,10000,12500,15000,17500,20000,25000,30000,35000,40000,50000,60000,70000,80000,100000,120000,150000,200000)
          i_args=(--connections=1000,5000,10000)
          j_args=(--joins=200 --rounds=3)
          r_args=(--lines=400 --turns=10,20,30,40,60) ;;
   quick) a_args=(--watchers=1,10,100,500 --tokens=500 --delay=10)
-         b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=2 --warm-seconds=1 --levels=10000,25000,50000,75000,100000,150000)
+         # A ladder fine enough that a capacity ratio does not jump with a step (each step +12.5-25 %)
+         b_args=(--configs=1x1000,100x10,1000x1 --step-seconds=2 --warm-seconds=1
+                 --levels=5000,6250,7500,8750,10000,12500,15000,17500,20000,25000,30000,35000,40000,50000,60000,70000,80000,100000,120000,150000)
          i_args=(--connections=1000,5000)
          j_args=(--joins=200 --rounds=1)
          r_args=(--lines=400 --turns=10,30,60) ;;

@@ -11,8 +11,8 @@ using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Contracts.Serialization;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Ingest;
 
 // Allocation and time per upstream event on the pump's path, over the captured opencode stream
 // (tests/Gateway.Tests/Fixtures/global-event.sse, 379 events of which 158 are text deltas). Every number is per event

@@ -55,63 +55,17 @@ START_TIMEOUT="${CLUSTER_START_TIMEOUT:-90}"
 
 log() { echo "[cluster.sh] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../lib/process.sh
+source "$ROOT/deploy/lib/process.sh"
 
-# ---------------------------------------------------------------- processes
-cmdline_of() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null || true; }
 
-# alive PID: the process exists and is not a zombie.
-alive() {
-  local state
-  [[ "$1" =~ ^[0-9]+$ ]] || return 1
-  state="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
-  [[ -n "$state" && "$state" != Z ]]
-}
 
-# children_of PID: the pids whose parent is PID (a pid's stat line starts with itself; its 4th field is the parent).
-children_of() {
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v parent="$1" '{ pid = $1; sub(/.*\) /, ""); if ($2 == parent) print pid }'
-}
 
-# pid_matches PID PATTERN...: alive and its command line contains every PATTERN (guards against pid reuse).
-pid_matches() {
-  local pid="$1" cmd p; shift
-  alive "$pid" || return 1
-  cmd="$(cmdline_of "$pid")"
-  for p in "$@"; do [[ "$cmd" == *"$p"* ]] || return 1; done
-}
 
-read_pid() { if [[ -f "$1" ]]; then tr -dc '0-9' < "$1"; fi; }
 
-# Runs a command detached (own session, stdio to a file, lock fd closed); echoes its pid.
-spawn() {
-  local out="$1"; shift
-  ( exec setsid "$@" </dev/null >>"$out" 2>&1 9>&- ) &
-  echo $!
-}
 
-# wait_gone PID SECONDS: 0 when the process is gone within SECONDS.
-wait_gone() {
-  local pid="$1" deadline=$((SECONDS + $2))
-  while alive "$pid"; do
-    [[ "$SECONDS" -lt "$deadline" ]] || return 1
-    sleep 0.1
-  done
-}
 
-http_code() { curl -s -m 2 -o /dev/null -w '%{http_code}' "$@" 2>/dev/null || true; }
 
-# port_free PORT: nothing listens on 127.0.0.1:PORT.
-port_free() {
-  python3 - "$1" <<'PY'
-import socket, sys
-with socket.socket() as s:
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", int(sys.argv[1])))
-    except OSError:
-        sys.exit(1)
-PY
-}
 
 # free_ports N: N distinct free loopback ports, below the ephemeral range: a node, Redis or opencode started again later
 # on its port cannot find it taken by some connection's local port meanwhile.
@@ -496,7 +450,7 @@ cmd_start() {
   ensure_prerequisites
   mkdir -p "$STATE_DIR"
   touch "$MARKER"
-  take_lock
+  take_cluster_lock
   if load_conf; then
     check_conf_matches
   else
@@ -529,7 +483,7 @@ cmd_stop() {
     log "nothing to stop ($STATE_DIR does not exist)"
     return 0
   fi
-  take_lock
+  take_cluster_lock
   if load_conf; then
     derive
     stop_nginx
@@ -636,14 +590,14 @@ cmd_env() {
   done
 }
 
-cmd_kill_node() { require_conf; derive; check_node_number "${1:-}"; take_lock; stop_node "$1" KILL; }
-cmd_term_node() { require_conf; derive; check_node_number "${1:-}"; take_lock; stop_node "$1" TERM; }
+cmd_kill_node() { require_conf; derive; check_node_number "${1:-}"; take_cluster_lock; stop_node "$1" KILL; }
+cmd_term_node() { require_conf; derive; check_node_number "${1:-}"; take_cluster_lock; stop_node "$1" TERM; }
 
 cmd_start_node() {
   require_conf
   derive
   check_node_number "${1:-}"
-  take_lock
+  take_cluster_lock
   if [[ -n "$(node_pid "$1")" ]]; then
     log "node-$1 already running (pid $(node_pid "$1"))"
   else
@@ -653,13 +607,7 @@ cmd_start_node() {
   node_url "$1"
 }
 
-take_lock() {
-  [[ -n "${LOCKED:-}" ]] && return 0
-  mkdir -p "$STATE_DIR"
-  exec 9>"$STATE_DIR/.lock"
-  flock -w 300 9 || die "could not lock $STATE_DIR/.lock within 300 s"
-  LOCKED=1
-}
+take_cluster_lock() { take_lock "$STATE_DIR/.lock" 300; }
 
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
@@ -681,12 +629,12 @@ case "$command" in
   kill-node) cmd_kill_node "$@" ;;
   term-node) cmd_term_node "$@" ;;
   start-node) cmd_start_node "$@" ;;
-  redis-stop) require_conf; derive; take_lock; redis_cmd stop ;;
-  redis-start) require_conf; derive; take_lock; redis_cmd start ;;
-  redis-restart) require_conf; derive; take_lock; redis_cmd stop; redis_cmd start ;;
-  opencode-restart) require_conf; derive; take_lock; oc_cmd restart-opencode ;;
-  postgres-stop) require_conf; derive; take_lock; pg_cmd stop ;;
-  postgres-start) require_conf; derive; take_lock; start_postgres ;;
+  redis-stop) require_conf; derive; take_cluster_lock; redis_cmd stop ;;
+  redis-start) require_conf; derive; take_cluster_lock; redis_cmd start ;;
+  redis-restart) require_conf; derive; take_cluster_lock; redis_cmd stop; redis_cmd start ;;
+  opencode-restart) require_conf; derive; take_cluster_lock; oc_cmd restart-opencode ;;
+  postgres-stop) require_conf; derive; take_cluster_lock; pg_cmd stop ;;
+  postgres-start) require_conf; derive; take_cluster_lock; start_postgres ;;
   -h | --help | help) usage 0 ;;
   *) usage ;;
 esac

@@ -19,6 +19,8 @@ HOST=127.0.0.1
 
 log() { echo "[opencode.sh] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../lib/process.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib/process.sh"
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required (install it first)"; }
 
 # ---------------------------------------------------------------- configuration
@@ -66,77 +68,17 @@ if [ -n "${OPENCODE_SERVER_PASSWORD:-}" ]; then
   curl_auth=(-u "${OPENCODE_SERVER_USERNAME:-opencode}:$OPENCODE_SERVER_PASSWORD")
 fi
 
-# ---------------------------------------------------------------- helpers
-# Exclusive lock on a file for the rest of this process (fd 9). Children started later must not
-# inherit it (see `9>&-` below), otherwise a long-lived server would hold the lock forever.
-take_lock() {
-  command -v flock >/dev/null 2>&1 || return 0
-  mkdir -p "$(dirname "$1")"
-  exec 9>"$1"
-  flock -w 300 9 || die "could not lock $1 within 300 s"
-}
 
-cmdline_of() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null || true; }
 
-# pid_matches PID PATTERN...: PID is alive and its command line contains every PATTERN.
-pid_matches() {
-  local pid="$1" cmd p; shift
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  cmd="$(cmdline_of "$pid")"
-  for p in "$@"; do [[ "$cmd" == *"$p"* ]] || return 1; done
-}
 
-read_pid() {
-  if [ -f "$1" ]; then tr -dc '0-9' < "$1"; fi
-}
 
 # What our processes' command lines contain (guards against pid reuse). cmdline_of turns every
 # NUL into a space, so "--port N " (trailing space) cannot match "--port N0".
 OC_MATCH=(" serve " "--port $OC_PORT ")
 MOCK_MATCH=("mock-llm.py " "--port $MOCK_PORT ")
 
-# stop_pid NAME PIDFILE PATTERN...: SIGTERM, up to 10 s grace, then SIGKILL. Only that pid.
-stop_pid() {
-  local name="$1" pidfile="$2" pid; shift 2
-  pid="$(read_pid "$pidfile")"
-  if [ -z "$pid" ]; then
-    rm -f "$pidfile"; return 0
-  fi
-  if ! kill -0 "$pid" 2>/dev/null; then
-    log "$name: pid $pid is not running"
-  elif ! pid_matches "$pid" "$@"; then
-    log "$name: pid $pid is now '$(cmdline_of "$pid")', not ours; leaving it alone"
-  else
-    kill -TERM "$pid" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$name: pid $pid still alive 10 s after SIGTERM, sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    log "$name: stopped pid $pid"
-  fi
-  rm -f "$pidfile"
-}
 
-http_code() { curl -s -m 2 -o /dev/null -w '%{http_code}' "$@" 2>/dev/null || true; }
 
-# Run a command detached (own session, no terminal, stdio to files); echo its pid.
-# `exec` keeps the pid of the program itself (setsid does not fork when not a group leader).
-spawn() {
-  local out="$1"; shift
-  if command -v setsid >/dev/null 2>&1; then
-    ( exec setsid "$@" </dev/null >>"$out" 2>&1 9>&- ) &
-  else
-    ( exec nohup "$@" </dev/null >>"$out" 2>&1 9>&- ) &
-  fi
-  echo $!
-}
 
 # ---------------------------------------------------------------- install
 lock_hash() { sha256sum "$HERE/opencode/package-lock.json" | cut -d' ' -f1; }
@@ -378,7 +320,7 @@ cmd_restart_opencode() {
   take_lock "$OC_STATE_DIR/.lock"
   ensure_project_dir
   ensure_mock
-  stop_pid opencode "$OC_PIDFILE" "${OC_MATCH[@]}"
+  stop_pidfile opencode "$OC_PIDFILE" 10 "${OC_MATCH[@]}"
   # The port is free as soon as the process is gone; make sure nothing still answers on it.
   local i
   for ((i = 0; i < 50; i++)); do
@@ -399,8 +341,8 @@ cmd_stop() {
   if [ -d "$OC_STATE_DIR" ]; then
     OC_STATE_DIR="$(cd "$OC_STATE_DIR" && pwd)"
     take_lock "$OC_STATE_DIR/.lock"
-    stop_pid opencode "$OC_PIDFILE" "${OC_MATCH[@]}"
-    stop_pid mock-llm "$MOCK_PIDFILE" "${MOCK_MATCH[@]}"
+    stop_pidfile opencode "$OC_PIDFILE" 10 "${OC_MATCH[@]}"
+    stop_pidfile mock-llm "$MOCK_PIDFILE" 10 "${MOCK_MATCH[@]}"
     rm -f "$ENV_FILE"
   fi
   if [ "$clean" = 1 ] && [ -d "$OC_STATE_DIR" ]; then

@@ -20,6 +20,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+log() { echo "$*" >&2; }
+die() { echo "error: $*" >&2; exit 1; }
+# shellcheck source=../lib/process.sh
+source "$ROOT/deploy/lib/process.sh"
 INSTANCE="${GATEWAY_DEV_PG_INSTANCE:-default}"
 [[ "$INSTANCE" =~ ^[A-Za-z0-9_-]+$ ]] || { echo "error: GATEWAY_DEV_PG_INSTANCE='$INSTANCE': letters, digits, '-', '_' only" >&2; exit 2; }
 PORT="${GATEWAY_DEV_PG_PORT:-55432}"
@@ -73,12 +77,10 @@ prepare_dir() {
 }
 
 running_pid() {
-  if [[ -f "$DATA/postmaster.pid" ]]; then
-    local pid
-    pid="$(head -n 1 "$DATA/postmaster.pid")"
-    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-      echo "$pid"
-    fi
+  local pid
+  pid="$(read_pid "$DATA/postmaster.pid")"
+  if alive "$pid"; then
+    echo "$pid"
   fi
 }
 
@@ -129,15 +131,8 @@ stop() {
   if [[ -z "$pid" ]]; then
     echo "stopped" >&2
   else
-    kill -INT "$pid"   # fast shutdown of this postmaster only
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "error: postgres (pid $pid) did not stop within 10 s" >&2
-      exit 1
-    fi
+    # SIGINT: fast shutdown of this postmaster only
+    signal_and_wait "$pid" INT 10 || die "postgres (pid $pid) did not stop within 10 s"
     echo "stopped (pid $pid)" >&2
   fi
   if [[ "${1:-}" == "--clean" && -d "$DIR" && ! -L "$DIR" ]]; then
@@ -146,9 +141,7 @@ stop() {
   fi
 }
 
-mkdir -p "$ROOT/.dev"
-exec 9>"$ROOT/.dev/postgres-$INSTANCE.lock"
-flock -w 120 9
+take_lock "$ROOT/.dev/postgres-$INSTANCE.lock" 120
 
 case "${1:-}" in
   start) start ;;

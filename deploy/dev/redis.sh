@@ -26,6 +26,11 @@ PIDFILE="$DIR/redis.pid"
 LOG="$DIR/redis.log"
 ADDRESS="127.0.0.1:$PORT"
 
+log() { echo "$*" >&2; }
+die() { echo "error: $*" >&2; exit 1; }
+# shellcheck source=../lib/process.sh
+source "$ROOT/deploy/lib/process.sh"
+
 install_server() {
   echo "redis-server not found; installing the 'redis-server' package" >&2
   "$ROOT/scripts/install-prerequisites.sh" redis-server >&2
@@ -35,9 +40,8 @@ install_server() {
 # The recorded pid, when that process is alive and is a redis-server (a recycled pid is never signalled).
 running_pid() {
   local pid
-  [[ -f "$PIDFILE" ]] || return 0
-  pid="$(head -n 1 "$PIDFILE")"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "redis-server"; then
+  pid="$(read_pid "$PIDFILE")"
+  if pid_matches "$pid" redis-server; then
     echo "$pid"
   fi
 }
@@ -90,15 +94,10 @@ stop() {
   local pid
   pid="$(running_pid)"
   if [[ -n "$pid" ]]; then
-    kill -TERM "$pid"   # redis flushes the AOF and exits
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
+    # SIGTERM: redis flushes the AOF and exits
+    if ! signal_and_wait "$pid" TERM 10; then
       echo "redis-server (pid $pid) did not stop within 10 s; SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+      signal_and_wait "$pid" KILL 10 || true
     fi
     echo "stopped (pid $pid)" >&2
   else
@@ -135,11 +134,7 @@ for arg in "$@"; do
 done
 
 # start and stop serialise on a lock in the data dir.
-lock() {
-  mkdir -p "$DIR"
-  exec 9>"$DIR/.lock"
-  flock -w 60 9
-}
+lock() { take_lock "$DIR/.lock" 60; }
 
 case "$command" in
   start) lock; start ;;

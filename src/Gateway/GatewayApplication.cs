@@ -4,7 +4,7 @@ using OpencodeGateway.Cors;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Limits;
-using OpencodeGateway.SignalR;
+using OpencodeGateway.Delivery;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway;

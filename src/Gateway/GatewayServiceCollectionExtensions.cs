@@ -5,18 +5,17 @@ using OpencodeGateway.Chat;
 using OpencodeGateway.Cluster;
 using OpencodeGateway.Cors;
 using OpencodeGateway.Diagnostics;
-using OpencodeGateway.Fanout;
+using OpencodeGateway.Delivery;
 using OpencodeGateway.Health;
 using OpencodeGateway.Hubs;
 using OpencodeGateway.Leases;
 using OpencodeGateway.Limits;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Sessions.Snapshots;
-using OpencodeGateway.Sessions.Store;
-using OpencodeGateway.SignalR;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.History;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Snapshots;
+using OpencodeGateway.Store;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway;
@@ -25,40 +24,43 @@ namespace OpencodeGateway;
 public static class GatewayServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the gateway along its event path (upstreams → pumps → live state → fan-out → hub), the session store and
-    /// catalog, authentication, and the HTTP endpoints' services. Every options section is validated at start.
+    /// Adds the gateway along its event path (upstreams → ingest → sequencing → history → snapshots → delivery → hub),
+    /// the session store and catalog, authentication, limits, and the HTTP endpoints' services. Every options section is
+    /// validated at start. Single node or cluster node is decided once, below, by <c>ConnectionStrings:Redis</c>.
     /// </summary>
     public static IServiceCollection AddOpencodeGateway(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddGatewayTelemetry(configuration);
-        services.AddUpstreams(configuration);
-        // Cluster mode (ConnectionStrings:Redis) puts leases, history and the backplane in Redis; the single-node
-        // defaults below are only added where cluster mode added nothing.
         var cluster = services.AddGatewayCluster(configuration);
+        services.AddUpstreams(configuration);
+        services.AddUpstreamStreaming(configuration);
+        services.AddSequencing(configuration, newObserver: cluster ? HistoryServiceCollectionExtensions.NewRedisMirror : null);
+        services.AddSnapshots(configuration);
+        services.AddDelivery();
+        services.AddSessionHub(configuration);
+        services.AddGatewayStore(configuration);
+        services.AddGatewayAuth(configuration);
+        services.AddGatewayLimits(configuration);
+        // What a cluster node shares through Redis, a single node keeps in this process: the leases on the upstreams'
+        // streams, the history, the hub's groups across nodes, the limits' counts.
         if (cluster)
         {
             services.AddRedisUpstreamLeases();
             services.AddRedisSessionHistory();
             services.AddFeedHeadChecks();
-        }
-
-        services.AddUpstreamStreaming(configuration);
-        services.AddLiveSessions(configuration);
-        services.AddLocalSessionHistory();
-        services.AddSnapshots(configuration);
-        services.AddFanout();
-        services.AddSessionHub(configuration);
-        if (cluster)
-        {
             services.AddRedisOutboxBackplane(sp => sp.GetRequiredService<RedisConnection>().Keys.Backplane,
                 sp => sp.GetRequiredService<RedisConnection>().ConnectedAsync());
+            services.AddRedisUserCounters();
         }
-        services.AddGatewayStore(configuration);
-        services.AddGatewayAuth(configuration);
-        services.AddGatewayLimits(configuration, cluster);
+        else
+        {
+            services.AddLocalUpstreamLeases();
+            services.AddLocalSessionHistory();
+            services.AddLocalUserCounters();
+        }
+
         services.AddSessions(configuration);
         services.AddGatewayApi();
-        services.AddChatApi();
         services.AddGatewayCors(configuration);
         services.AddGatewayAiSdk();
         services.AddGatewayManagement(configuration);

@@ -2,7 +2,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Testing;
 using Xunit.Abstractions;
 

@@ -6,7 +6,7 @@ using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Testing;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Ingest;
 using Xunit.Abstractions;
 
 namespace OpencodeGateway.IntegrationTests;

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
 using OpencodeGateway.Testing;
 

@@ -1,9 +1,9 @@
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
-using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Sequencing;
 using OpencodeGateway.Testing;
-using OpencodeGateway.Fanout;
+using OpencodeGateway.Delivery;
 
 namespace OpencodeGateway.Tests;
 

@@ -1,100 +1,91 @@
-using System.Text.RegularExpressions;
+using System.Reflection;
+using NetArchTest.Rules;
+using OpencodeGateway;
 
 namespace Gateway.Tests;
 
 /// <summary>
-/// The gateway's namespaces import only downwards: infrastructure, then the event path in its own order (upstream →
-/// pump → live state → history → fan-out → hub), then the HTTP endpoints; an <c>Internal</c> namespace is its
-/// component's alone. Read from the sources, so a new <c>using</c> that points upwards fails here.
+/// The gateway's components depend only downwards, read from the compiled assembly (every type a type references, in
+/// its signatures and in its method bodies, compiler-generated closures and state machines included: NetArchTest reads
+/// the IL with Mono.Cecil), so a reference through a parent namespace or a fully qualified name counts as much as a
+/// <c>using</c>. The order: the shared kernel and infrastructure, then the event path (upstreams → ingest → sequencing →
+/// history → snapshots → delivery), then session operations, the hub and the HTTP endpoints; the composition root
+/// (<c>OpencodeGateway</c>) above all. An <c>Internal</c> namespace is its component's alone.
 /// </summary>
-public sealed partial class LayeringTests
+public sealed class LayeringTests
 {
-    /// <summary>Each namespace's layer: a namespace may import its own layer's and lower ones' only.</summary>
+    private const string Root = "OpencodeGateway";
+
+    /// <summary>Each component's layer: a component may depend on its own layer's and lower ones' only.</summary>
     private static readonly Dictionary<string, int> Layers = new(StringComparer.Ordinal)
     {
+        ["Kernel"] = 0,
         ["Configuration"] = 0,
         ["Diagnostics"] = 0,
         ["Cluster"] = 1,
-        ["SignalR"] = 1,
         ["Cors"] = 1,
         ["Upstreams"] = 1,
-        ["Problems"] = 1,
         ["Auth"] = 2,
-        ["Limits"] = 2,
         ["Leases"] = 2,
-        ["Streaming"] = 3,
-        ["Sessions.Live"] = 4,
-        ["Sessions.Store"] = 4,
-        ["Sessions.History"] = 5,
-        ["Sessions.Snapshots"] = 6,
-        ["Sessions"] = 7,
-        ["Fanout"] = 8,
-        ["Hubs"] = 9,
-        ["Api"] = 10,
-        ["Health"] = 10,
-        ["Chat"] = 11,
-        ["AiSdk"] = 11,
+        ["Store"] = 2,
+        ["Limits"] = 3,
+        ["Ingest"] = 4,
+        ["Sequencing"] = 5,
+        ["History"] = 6,
+        ["Snapshots"] = 7,
+        ["Delivery"] = 8,
+        ["Sessions"] = 9,
+        ["Hubs"] = 10,
+        ["Api"] = 11,
+        ["Health"] = 11,
+        ["Chat"] = 12,
+        ["AiSdk"] = 12,
     };
 
-    [GeneratedRegex(@"^namespace OpencodeGateway\.([A-Za-z.]+);", RegexOptions.Multiline)]
-    private static partial Regex NamespaceDeclaration();
+    private static readonly Assembly Gateway = typeof(GatewayApplication).Assembly;
 
-    [GeneratedRegex(@"^using OpencodeGateway\.([A-Za-z.]+);", RegexOptions.Multiline)]
-    private static partial Regex GatewayUsing();
-
-    private static string Component(string ns) => ns.EndsWith(".Internal", StringComparison.Ordinal) ? ns[..^".Internal".Length] : ns;
-
-    private static IEnumerable<(string File, string Namespace, string[] Imports)> Sources()
+    private static string ComponentOf(string ns)
     {
-        var root = Path.GetDirectoryName(typeof(LayeringTests).Assembly.Location)!;
-        while (!File.Exists(Path.Combine(root, "Gateway.sln")))
-        {
-            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("Gateway.sln not found above the test assembly");
-        }
+        var name = ns[(Root.Length + 1)..];
+        return name.EndsWith(".Internal", StringComparison.Ordinal) ? name[..^".Internal".Length] : name;
+    }
 
-        var source = Path.Combine(root, "src", "Gateway");
-        foreach (var file in Directory.EnumerateFiles(source, "*.cs", SearchOption.AllDirectories)
-                     .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
-                         && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal)))
-        {
-            var text = File.ReadAllText(file);
-            if (NamespaceDeclaration().Match(text) is { Success: true } declaration)
-            {
-                yield return (Path.GetRelativePath(source, file), declaration.Groups[1].Value,
-                    [.. GatewayUsing().Matches(text).Select(m => m.Groups[1].Value)]);
-            }
-        }
+    // (a prefix: the component's Internal namespace and every nested type, whose own namespace is empty in the IL)
+    private static PredicateList TypesOf(string component) => Types.InAssembly(Gateway).That().ResideInNamespace($"{Root}.{component}");
+
+    [Fact]
+    public void Every_namespace_belongs_to_a_component_with_a_layer()
+    {
+        var namespaces = Gateway.GetTypes().Select(t => t.Namespace).OfType<string>()
+            .Where(ns => ns.StartsWith(Root + ".", StringComparison.Ordinal)).Distinct().ToList();
+        Assert.True(namespaces.Count > 20, $"only {namespaces.Count} namespaces found");
+        Assert.All(namespaces, ns => Assert.True(Layers.ContainsKey(ComponentOf(ns)), $"namespace {ns} has no layer"));
     }
 
     [Fact]
-    public void Every_namespace_has_a_layer()
-    {
-        var sources = Sources().ToList();
-        Assert.True(sources.Count > 100, $"only {sources.Count} source files found");
-        Assert.All(sources, s => Assert.True(Layers.ContainsKey(Component(s.Namespace)), $"{s.File}: namespace {s.Namespace} has no layer"));
-    }
-
-    [Fact]
-    public void No_namespace_imports_one_above_it_nor_another_components_internals()
+    public void No_component_depends_on_one_above_it()
     {
         var violations = new List<string>();
-        foreach (var (file, ns, imports) in Sources())
+        foreach (var (component, layer) in Layers)
         {
-            var layer = Layers.GetValueOrDefault(Component(ns), int.MaxValue);
-            // The contract is its own assembly under everything (Contracts and Contracts.Serialization).
-            foreach (var import in imports.Where(i => i != "Contracts" && !i.StartsWith("Contracts.", StringComparison.Ordinal)))
-            {
-                if (import.EndsWith(".Internal", StringComparison.Ordinal) && Component(import) != Component(ns))
-                {
-                    violations.Add($"{file} ({ns}) uses {import}, the internals of another component");
-                }
-                else if (Layers.GetValueOrDefault(Component(import), int.MaxValue) > layer)
-                {
-                    violations.Add($"{file} ({ns}, layer {layer}) imports {import} (layer {Layers.GetValueOrDefault(Component(import), -1)})");
-                }
-            }
+            var above = Layers.Where(l => l.Value > layer).Select(l => $"{Root}.{l.Key}").ToArray();
+            var result = TypesOf(component).Should().NotHaveDependencyOnAny(above).GetResult();
+            violations.AddRange((result.FailingTypes ?? []).Select(t => $"{t.FullName} ({component}, layer {layer}) depends on a component above it"));
         }
 
-        Assert.Empty(violations);
+        Assert.True(violations.Count == 0, string.Join(Environment.NewLine, violations));
+    }
+
+    [Fact]
+    public void No_component_depends_on_another_components_internals()
+    {
+        var violations = new List<string>();
+        foreach (var component in Layers.Keys)
+        {
+            var result = Types.InAssembly(Gateway).That().DoNotResideInNamespace($"{Root}.{component}").Should().NotHaveDependencyOnAny($"{Root}.{component}.Internal").GetResult();
+            violations.AddRange((result.FailingTypes ?? []).Select(t => $"{t.FullName} depends on {component}'s internals"));
+        }
+
+        Assert.True(violations.Count == 0, string.Join(Environment.NewLine, violations));
     }
 }

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
 using OpencodeGateway.Testing;
 using OpencodeGateway.Tests.Fixtures;

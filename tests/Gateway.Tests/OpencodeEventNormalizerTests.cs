@@ -1,5 +1,5 @@
 using System.Text;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Tests.Fixtures;
 
 namespace OpencodeGateway.Tests;

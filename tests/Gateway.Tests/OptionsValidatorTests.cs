@@ -1,6 +1,6 @@
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.SignalR;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Delivery;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Tests;

@@ -1,9 +1,10 @@
 using System.Text.Json;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
 using OpencodeGateway.Tests.Fixtures;
+using OpencodeGateway.History.Internal;
 
 namespace OpencodeGateway.Tests;
 
@@ -93,7 +94,8 @@ public class PartHandleTests
     [Fact]
     public void A_node_taking_over_from_the_shared_store_keeps_every_handle_and_goes_on_counting()
     {
-        var live = new LiveSession(new SessionKey("local", Session), 7, 100_000, long.MaxValue, 0, mirror: true);
+        var mirror = new LiveStateMirror();
+        var live = new LiveSession(new SessionKey("local", Session), 7, 100_000, long.MaxValue, 0, mirror);
         var entries = new Dictionary<string, string>(StringComparer.Ordinal);
         var texts = new Dictionary<string, string>(StringComparer.Ordinal);
         void Store(LiveChanges? changes)
@@ -115,23 +117,24 @@ public class PartHandleTests
         }
 
         Apply(live, Part("prt_a", ""));
-        Store(live.TakeChanges()); // first write: whole
+        Store(mirror.TakeChanges(live)); // first write: whole
         Apply(live, Delta("prt_a", "one "));
         Apply(live, Delta("prt_b", "two")); // a field added after: written as a change
-        Store(live.TakeChanges());
+        Store(mirror.TakeChanges(live));
 
         var image = LiveStateEntries.Decode(live.Key, live.Epoch, live.Seq, entries, texts);
-        var next = LiveSession.FromImage(image, 100_000, long.MaxValue, 0, mirror: true);
+        var next = LiveSession.FromImage(image, 100_000, long.MaxValue, 0, new LiveStateMirror());
         Assert.Equal(1, Apply(next, Delta("prt_a", "more")).Single().Handle);
         Assert.Equal(2, Apply(next, Delta("prt_b", "more")).Single().Handle);
         Assert.Equal(3, Apply(next, Part("prt_c", "")).Single().Handle);
 
         // Entries written before handles existed (gaps alone): the fields get handles that were never given.
         entries[LiveStateEntries.TextField("prt_a", "text")] = "[]";
-        var old = LiveSession.FromImage(LiveStateEntries.Decode(live.Key, live.Epoch, live.Seq, entries, texts), 100_000, long.MaxValue, 0, mirror: true);
+        var oldMirror = new LiveStateMirror();
+        var old = LiveSession.FromImage(LiveStateEntries.Decode(live.Key, live.Epoch, live.Seq, entries, texts), 100_000, long.MaxValue, 0, oldMirror);
         Assert.Equal(3, Apply(old, Delta("prt_a", "x")).Single().Handle);
         Assert.Equal(2, Apply(old, Delta("prt_b", "x")).Single().Handle);
-        Assert.True(old.TakeChanges()!.Full); // and the store gets them all
+        Assert.True(oldMirror.TakeChanges(old).Full); // and the store gets them all
     }
 
     [Fact]

@@ -1,4 +1,4 @@
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Ingest;
 
 namespace OpencodeGateway.Tests;
 

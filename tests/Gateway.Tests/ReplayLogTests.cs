@@ -1,5 +1,5 @@
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Sequencing;
 
 namespace OpencodeGateway.Tests;
 

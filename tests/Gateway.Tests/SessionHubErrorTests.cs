@@ -65,10 +65,7 @@ public class SessionHubErrorTests
     [Fact]
     public async Task An_unreachable_upstream_answers_upstream_unavailable_quickly()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop(); // nothing listens there now
+        var port = FreePorts.Take(); // nothing listens there
 
         await using var gateway = await GatewayHost.StartAsync(new GatewayHostOptions
         {
@@ -100,10 +97,7 @@ public class SessionHubErrorTests
     [Fact]
     public async Task With_several_upstreams_a_session_is_not_found_only_when_every_upstream_says_so()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var deadPort = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var deadPort = FreePorts.Take();
         await using var fake = await FakeOpencode.StartAsync();
         fake.AddSession("ses_known");
         await using var gateway = await GatewayHost.StartAsync(new GatewayHostOptions

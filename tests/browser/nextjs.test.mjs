@@ -109,7 +109,7 @@ describe('Next.js example (examples/nextjs) in headless Chromium', { concurrency
     buildAll();
     buildNextApp();
     opencode = startOpencode();
-    const appPort = Number(process.env.E2E_NEXT_PORT ?? (await freePort()));
+    const appPort = Number(process.env.E2E_NEXT_PORT ?? freePort());
     gateway = await startGateway(opencode, gatewayPort, {
       args: [`--Gateway:Cors:AllowedOrigins:0=http://127.0.0.1:${appPort}`],
       log: 'gateway-nextjs.log',

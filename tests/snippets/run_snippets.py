@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,30 +54,19 @@ def snippets():
             i = end + 1
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_pair():
-    """A port whose next port is free too (opencode and its mock LLM)."""
-    for _ in range(100):
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port pair")
+def free_ports(count):
+    """COUNT free loopback ports from the project's one finder (below the ephemeral range), each with the next one free
+    too (opencode's mock LLM takes the port after opencode's)."""
+    finder = os.path.join(ROOT, "scripts", "free-ports.py")
+    return [int(p) for p in subprocess.check_output([sys.executable, finder, str(count), "--with-next"], text=True).split()]
 
 
 def main():
     os.makedirs(RESULTS, exist_ok=True)
     os.makedirs(LOGS, exist_ok=True)
-    gateway_port = int(os.environ.get("SNIPPETS_GATEWAY_PORT") or free_port())
-    oc_port = int(os.environ.get("SNIPPETS_OC_PORT") or free_pair())
+    free_gateway, free_oc = free_ports(2)
+    gateway_port = int(os.environ.get("SNIPPETS_GATEWAY_PORT") or free_gateway)
+    oc_port = int(os.environ.get("SNIPPETS_OC_PORT") or free_oc)
     mock_port = int(os.environ.get("SNIPPETS_MOCK_PORT") or oc_port + 1)
     timeout = int(os.environ.get("SNIPPETS_TIMEOUT", "120"))
     data_dir = os.path.join(ROOT, ".dev", "snippets-gateway-data")

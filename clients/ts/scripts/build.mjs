@@ -1,8 +1,8 @@
 // Builds dist/esm (ES modules) and dist/cjs (CommonJS), each with its .d.ts files, from src/ with tsc. dist/cjs gets a
 // package.json saying "type": "commonjs", so Node and TypeScript read its .js and .d.ts files as CommonJS although
-// this package is "type": "module".
+// this package is "type": "module". Copies the repository's LICENSE here too: npm packs only this folder's files.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,3 +21,4 @@ for (const project of ['tsconfig.build.json', 'tsconfig.cjs.json']) {
 
 mkdirSync(join(root, 'dist', 'cjs'), { recursive: true });
 writeFileSync(join(root, 'dist', 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
+copyFileSync(join(root, '..', '..', 'LICENSE'), join(root, 'LICENSE'));

@@ -77,7 +77,7 @@ export interface SessionView {
 export type RejoinReason =
   /** An event's seq skipped one or more events: rejoin with since = current position. */
   | 'gap'
-  /** A delta's offset is past the text we have: rejoin with since (then with a snapshot if that did not help). */
+  /** A delta's offset is past the text we have: rejoin without since (the log cannot bring that text back). */
   | 'delta-gap'
   /** An event of another epoch: rejoin without since (fresh snapshot). */
   | 'epoch'
@@ -244,8 +244,6 @@ export class SessionState {
 
   private joining = false;
   private buffer: Buffered[] = [];
-  /** The event whose delta offset was past our text last time: a second time means `since` cannot fix it. */
-  private lastDeltaGap: StreamPosition | null = null;
   /** The `s` of this session's compact deltas on the current connection (null: none known, or the full form). */
   private currentSessionHandle: number | null = null;
   /** Part field handles of this epoch (from the snapshot's `handles` and events' `handle`). */
@@ -512,19 +510,12 @@ export class SessionState {
     }
 
     if (applied === 'offset-past-end') {
-      return this.rejoinForDeltaGap(event.seq, { kind: 'event', event });
+      return this.requestRejoin(null, 'delta-gap', [{ kind: 'event', event }]);
     }
 
     this.seq = event.seq;
     this.touch();
     return null;
-  }
-
-  /** A delta's offset is past the text held: rejoin with since, or for a snapshot when the same delta gapped before. */
-  private rejoinForDeltaGap(seq: number, item: Buffered): RejoinAction {
-    const again = this.lastDeltaGap?.epoch === this.epoch && this.lastDeltaGap.seq === seq;
-    this.lastDeltaGap = { epoch: this.epoch, seq };
-    return this.requestRejoin(again ? null : this.position, 'delta-gap', [item]);
   }
 
   private applyContent(event: SessionEvent): Applied {
@@ -555,7 +546,7 @@ export class SessionState {
     }
 
     if (this.applyDeltaTo(target.messageId, target.partId, target.field, compact.offset, compact.delta) !== 'applied') {
-      return this.rejoinForDeltaGap(compact.seq, { kind: 'compact', delta: compact });
+      return this.requestRejoin(null, 'delta-gap', [{ kind: 'compact', delta: compact }]);
     }
 
     this.seq = compact.seq;
@@ -862,7 +853,6 @@ export class SessionState {
 
     this.error = null;
     this.deleted = false;
-    this.lastDeltaGap = null;
     this.touch();
   }
 

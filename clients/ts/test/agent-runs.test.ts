@@ -171,7 +171,7 @@ describe('tool output as deltas (client rules 8 and 9)', () => {
       finals: { [`${TOOL} ${METADATA_OUTPUT}`]: '1\n2\n' },
     });
     expect(state.view().gaps).toEqual({ [TOOL]: { [METADATA_OUTPUT]: [2] } });
-    expect(state.receiveCompact({ s: S, seq: 2, h: 7, offset: 9, delta: 'x' })).toEqual({ type: 'rejoin', since: { epoch: E, seq: 1 }, reason: 'delta-gap' });
+    expect(state.receiveCompact({ s: S, seq: 2, h: 7, offset: 9, delta: 'x' })).toEqual({ type: 'rejoin', since: null, reason: 'delta-gap' });
     expect(fieldText(tool(state.view()), METADATA_OUTPUT)).toBe('1\n');
   });
 

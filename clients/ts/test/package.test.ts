@@ -70,4 +70,27 @@ describe('package exports', () => {
       ['@opencode-gateway/client/session-state', 'dist/cjs/session-state.d.ts'],
     ]);
   }, 30_000);
+
+  it("packs what the exports map names, the README and the repository's LICENSE, and no tests", () => {
+    const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }));
+    const files: string[] = pack.files.map((f: { path: string }) => f.path);
+    const manifest = JSON.parse(readFileSync(`${root}package.json`, 'utf8'));
+    const exported = JSON.stringify(manifest.exports).match(/\.\/dist\/[^"]+/g)!.map((path) => path.slice(2));
+    expect(exported.length).toBeGreaterThan(10);
+    expect(files).toEqual(expect.arrayContaining([...exported, 'dist/cjs/package.json']));
+    expect(files.filter((path) => !/^(dist|src)\//.test(path)).sort()).toEqual(['LICENSE', 'README.md', 'package.json']);
+    expect(readFileSync(`${root}LICENSE`, 'utf8')).toBe(readFileSync(`${root}../../LICENSE`, 'utf8'));
+  }, 30_000);
+
+  it("the React entry type-checks in a JSX app against React 19's types and React 18's (test/react18)", () => {
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    const react19 = `${root}node_modules/@types/react/index.d.ts`;
+    const react18 = `${root}test/react18/node_modules/@types/react/index.d.ts`;
+    for (const [project, used, unused] of [['tsconfig.react.json', react19, react18], ['tsconfig.react18.json', react18, react19]]) {
+      const files = node([tsc, '-p', `test/consumer/${project}`, '--listFiles']).split('\n');
+      expect(files).toContain(used);
+      expect(files).not.toContain(unused);
+      expect(files).toContain(`${root}dist/esm/react/index.d.ts`);
+    }
+  }, 30_000);
 });

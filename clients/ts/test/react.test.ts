@@ -5,7 +5,8 @@
  * played by hand through a fake transport.
  */
 import { act, renderHook, waitFor } from '@testing-library/react';
-import { createElement, StrictMode, type ReactNode } from 'react';
+import { createElement, StrictMode, version as reactVersion, type ReactNode } from 'react';
+import { version as reactDomVersion } from 'react-dom';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createGatewayClient,
@@ -30,6 +31,11 @@ function assistantMessage(id: string) {
 }
 
 describe('React bindings', () => {
+  it('run on the React this vitest project is for (react18 / react19), with its own react-dom', () => {
+    expect(reactVersion.split('.')[0]).toBe(process.env.EXPECTED_REACT_MAJOR);
+    expect(reactDomVersion).toBe(reactVersion);
+  });
+
   let transport: FakeTransport;
   let client: GatewayClient;
   let seq: number;
@@ -214,7 +220,10 @@ describe('React bindings', () => {
     const missing = renderHook(() => useSession('ses_missing'), { wrapper });
     await waitFor(() => expect(transport.invocations.some((i) => i.method === 'Join')).toBe(true));
     await act(async () => {
-      transport.take('Join')[0]!.reject(new Error("HubException: session_not_found: Session 'ses_missing' was not found."));
+      // All of them, as in answerJoin: React 18's StrictMode joins, leaves and joins again here.
+      for (const join of transport.take('Join')) {
+        join.reject(new Error("HubException: session_not_found: Session 'ses_missing' was not found."));
+      }
       await settle();
     });
     expect(missing.result.current.status).toBe('error');

@@ -1,16 +1,12 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Fanout;
+using OpencodeGateway.Delivery;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Sessions.Snapshots;
-using OpencodeGateway.SignalR;
+using OpencodeGateway.Sequencing;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.AiSdk;
 
@@ -21,12 +17,7 @@ namespace OpencodeGateway.AiSdk;
 /// </summary>
 internal sealed class AiSdkChatStreams(
     LiveSessionRegistry live,
-    SessionFeeds feeds,
-    SessionSubscriptions subscriptions,
-    ISessionHistory history,
-    SnapshotService snapshots,
-    SessionService sessions,
-    IOptions<OutboxOptions> options,
+    SessionWatches watches,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<AiSdkChatStreams> logger)
@@ -40,31 +31,21 @@ internal sealed class AiSdkChatStreams(
     private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
     private static readonly byte[] KeepAlive = ": keep-alive\n\n"u8.ToArray();
 
-    /// <summary>Subscribes to the session's events on this node, then reads its position: nothing falls between.</summary>
-    public async Task<Watch> SubscribeAsync(OpencodeClient client, string sessionId, CancellationToken ct)
-    {
-        var key = new SessionKey(client.UpstreamId, sessionId);
-        var subscription = subscriptions.Add(key.GroupName, options.Value.MaxQueuedMessages);
-        IAsyncDisposable? feed = null;
-        try
-        {
-            feed = await feeds.AcquireAsync(key, ct);
-            return new Watch(client, key, subscription, feed, await history.EnsureAsync(key, ct));
-        }
-        catch
-        {
-            subscription.Dispose();
-            if (feed is not null)
-            {
-                await feed.DisposeAsync();
-            }
-
-            throw;
-        }
-    }
+    /// <summary>Watches the session's events on this node (<see cref="SessionWatches.SubscribeAsync"/>).</summary>
+    public Task<SessionWatch> SubscribeAsync(OpencodeClient client, string sessionId, CancellationToken ct) =>
+        watches.SubscribeAsync(client, sessionId, ct);
 
     /// <summary>A snapshot taken after subscribing, so no event falls between it and the subscription.</summary>
-    public Task<SessionSnapshot> SnapshotAsync(Watch watch, CancellationToken ct) => snapshots.BuildAsync(watch.Key, metadata: null, ct);
+    public Task<SessionSnapshot> SnapshotAsync(SessionWatch watch, CancellationToken ct) => watches.SnapshotAsync(watch, ct);
+
+    /// <summary>The latest answer (<see cref="SessionWatches.LatestAnswerAsync"/>).</summary>
+    public Task<IReadOnlyList<MessageWithParts>> LatestAnswerAsync(OpencodeClient client, SessionSnapshot snapshot, CancellationToken ct) =>
+        watches.LatestAnswerAsync(client, snapshot, ct);
+
+    /// <summary>A window of messages with no answer cut in two (<see cref="SessionWatches.WholeAnswersAsync"/>).</summary>
+    public Task<(IReadOnlyList<MessageWithParts> Messages, EarlierMessages? Earlier)> WholeAnswersAsync(OpencodeClient client,
+        string sessionId, IReadOnlyList<MessageWithParts> messages, EarlierMessages? earlier, CancellationToken ct) =>
+        watches.WholeAnswersAsync(client, sessionId, messages, earlier, ct);
 
     /// <summary>
     /// Streams the answer until the session is idle or waits for the user (a permission request or a question shown in
@@ -73,7 +54,7 @@ internal sealed class AiSdkChatStreams(
     /// then live), or continuing the app's copy of the answer (<paramref name="continuing"/>, from <paramref
     /// name="restateFrom"/>).
     /// </summary>
-    public async Task WriteAsync(HttpContext context, Watch watch, SessionSnapshot? restateFrom, Continuation? continuing = null)
+    public async Task WriteAsync(HttpContext context, SessionWatch watch, SessionSnapshot? restateFrom, Continuation? continuing = null)
     {
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         var ct = stopping.Token;
@@ -101,7 +82,7 @@ internal sealed class AiSdkChatStreams(
             while (!idle && !mapper.WaitingForUser)
             {
                 await WriteChunksAsync(response, chunks, ct);
-                var next = await ReadAsync(watch.Subscription, ct);
+                var next = await watch.ReadAsync(KeepAliveInterval, ct);
                 if (next is null)
                 {
                     await response.Body.WriteAsync(KeepAlive, ct);
@@ -184,7 +165,7 @@ internal sealed class AiSdkChatStreams(
     /// subscription, taken before the answer was sent) show request <paramref name="requestId"/> answered: opencode
     /// accepts an answer before its event reaches the gateway, and a resume in between would show the request again.
     /// </summary>
-    public async Task WaitUntilAnsweredAsync(Watch watch, string requestId, CancellationToken ct)
+    public async Task WaitUntilAnsweredAsync(SessionWatch watch, string requestId, CancellationToken ct)
     {
         using var timeout = new CancellationTokenSource(AnswerShownTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
@@ -193,7 +174,7 @@ internal sealed class AiSdkChatStreams(
             object next;
             do
             {
-                next = await watch.Subscription.Reader.ReadAsync(linked.Token);
+                next = await watch.ReadAsync(linked.Token);
             }
             while (!Answers(next, requestId));
         }
@@ -201,7 +182,7 @@ internal sealed class AiSdkChatStreams(
         {
             AiSdkLog.AnswerNotShown(logger, watch.SessionId, requestId);
         }
-        catch (System.Threading.Channels.ChannelClosedException e) when (e.InnerException is SlowSubscriberException)
+        catch (SlowSubscriberException)
         {
             AiSdkLog.AnswerNotShown(logger, watch.SessionId, requestId);
         }
@@ -219,74 +200,6 @@ internal sealed class AiSdkChatStreams(
 
     /// <summary>Whether the session is answering (busy or retrying) in the snapshot.</summary>
     public static bool IsAnswering(SessionSnapshot snapshot) => UiMessageMapper.String(snapshot.Status, "type") is "busy" or "retry";
-
-    /// <summary>
-    /// The latest answer: the assistant messages after the last user message, paged back past the snapshot's window
-    /// when the answer began before it (its id is its first message's).
-    /// </summary>
-    public async Task<IReadOnlyList<MessageWithParts>> LatestAnswerAsync(OpencodeClient client, SessionSnapshot snapshot, CancellationToken ct)
-    {
-        var messages = snapshot.Messages;
-        var earlier = snapshot.Earlier;
-        var lastUser = LastUserMessage(messages);
-        while (lastUser < 0 && earlier is not null)
-        {
-            var page = await sessions.LoadEarlierAsync(client, snapshot.SessionId, earlier.Cursor, limit: null, ct);
-            messages = [.. page.Messages, .. messages];
-            earlier = page.Earlier;
-            lastUser = LastUserMessage(page.Messages); // the page comes first: its index is the index in messages
-        }
-
-        return [.. messages.Skip(lastUser + 1).Where(m => UiMessageMapper.String(m.Info, "role") == "assistant")];
-    }
-
-    /// <summary>
-    /// A window of messages (a snapshot's or a page's) with earlier pages put before it until it starts with a user
-    /// message, so that no answer is cut in two; <c>earlier</c>: where the messages before it begin.
-    /// </summary>
-    public async Task<(IReadOnlyList<MessageWithParts> Messages, EarlierMessages? Earlier)> WholeAnswersAsync(OpencodeClient client,
-        string sessionId, IReadOnlyList<MessageWithParts> messages, EarlierMessages? earlier, CancellationToken ct)
-    {
-        while (earlier is not null && (messages.Count == 0 || UiMessageMapper.String(messages[0].Info, "role") != "user"))
-        {
-            var page = await sessions.LoadEarlierAsync(client, sessionId, earlier.Cursor, limit: null, ct);
-            messages = [.. page.Messages, .. messages];
-            earlier = page.Earlier;
-        }
-
-        return (messages, earlier);
-    }
-
-    private static int LastUserMessage(IReadOnlyList<MessageWithParts> messages)
-    {
-        for (var i = messages.Count - 1; i >= 0; i--)
-        {
-            if (UiMessageMapper.String(messages[i].Info, "role") == "user")
-            {
-                return i;
-            }
-        }
-
-        return -1;
-    }
-
-    private async Task<object?> ReadAsync(SessionSubscriptions.Subscription subscription, CancellationToken ct)
-    {
-        using var keepAlive = new CancellationTokenSource(KeepAliveInterval, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, keepAlive.Token);
-        try
-        {
-            return await subscription.Reader.ReadAsync(linked.Token);
-        }
-        catch (OperationCanceledException) when (keepAlive.IsCancellationRequested && !ct.IsCancellationRequested)
-        {
-            return null;
-        }
-        catch (System.Threading.Channels.ChannelClosedException e) when (e.InnerException is SlowSubscriberException slow)
-        {
-            throw slow;
-        }
-    }
 
     private static async Task WriteChunksAsync(HttpResponse response, List<UiMessageChunk> chunks, CancellationToken ct)
     {
@@ -311,25 +224,4 @@ internal sealed class AiSdkChatStreams(
     /// <param name="Answered">What this POST answered: request id → reply (or <c>replied</c>/<c>rejected</c>) and answers.</param>
     public sealed record Continuation(ClientAnswer Client, IReadOnlyList<MessageWithParts> Answer,
         IReadOnlyDictionary<string, (string Status, JsonElement? Answers)> Answered);
-
-    public sealed class Watch(OpencodeClient client, SessionKey key, SessionSubscriptions.Subscription subscription,
-        IAsyncDisposable feed, StreamPosition subscribedAt) : IAsyncDisposable
-    {
-        private int _disposed;
-
-        public OpencodeClient Client { get; } = client;
-        public SessionKey Key { get; } = key;
-        public string SessionId => Key.SessionId;
-        public SessionSubscriptions.Subscription Subscription { get; } = subscription;
-        public StreamPosition SubscribedAt { get; } = subscribedAt;
-
-        public async ValueTask DisposeAsync()
-        {
-            if (Interlocked.Exchange(ref _disposed, 1) == 0)
-            {
-                Subscription.Dispose();
-                await feed.DisposeAsync();
-            }
-        }
-    }
 }

@@ -1,10 +1,10 @@
 using System.Text.RegularExpressions;
-using Microsoft.Extensions.Logging;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.Store;
+using OpencodeGateway.Store;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.AiSdk;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.AiSdk;
 

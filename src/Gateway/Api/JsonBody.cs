@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Api;
 

@@ -1,13 +1,11 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Logging;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Problems;
+using OpencodeGateway.Kernel;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Upstreams;
 using OpencodeGateway.Api.Internal;
 
 namespace OpencodeGateway.Api;

@@ -2,9 +2,10 @@ using Microsoft.AspNetCore.Mvc;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Leases;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.History;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Api;
 

@@ -2,10 +2,9 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Problems;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Auth;
 

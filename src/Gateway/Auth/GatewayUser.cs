@@ -1,6 +1,6 @@
 using System.Security.Claims;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Auth;
 

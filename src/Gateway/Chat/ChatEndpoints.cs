@@ -1,17 +1,14 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Api;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Sessions.Snapshots;
-using OpencodeGateway.Fanout;
-using OpencodeGateway.SignalR;
-using OpencodeGateway.Upstreams;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Snapshots;
+using OpencodeGateway.Delivery;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Chat;
 
@@ -29,12 +26,6 @@ namespace OpencodeGateway.Chat;
 /// </summary>
 internal static class ChatEndpoints
 {
-    public static IServiceCollection AddChatApi(this IServiceCollection services)
-    {
-        services.TryAddSingleton<ChatStreams>();
-        return services;
-    }
-
     public static IEndpointRouteBuilder MapChatApi(this IEndpointRouteBuilder endpoints)
     {
         var group = endpoints.MapGroup("/api/chat").RequireAuthorization().AddEndpointFilter(SessionsApi.ProblemFilter).WithTags("chat");
@@ -51,7 +42,7 @@ internal static class ChatEndpoints
     /// </summary>
     public const long MaxBodyBytes = SessionService.MaxPromptLength * 6L + 4096;
 
-    private static async Task<IResult> PostAsync(SessionCatalog catalog, SessionService sessions, ChatStreams streams, HttpContext context)
+    private static async Task<IResult> PostAsync(SessionCatalog catalog, SessionService sessions, SessionWatches watches, HttpContext context)
     {
         ChatRequest request;
         using (var body = await JsonBody.ReadAsync(context, MaxBodyBytes, allowEmpty: false, maxDepth: 8, "application/json"))
@@ -85,7 +76,7 @@ internal static class ChatEndpoints
         }
 
         var (client, _) = await catalog.AuthorizeAsync(user, sessionId, upstream: null, ct);
-        var watch = await streams.SubscribeAsync(client, sessionId, ct);
+        var watch = await watches.SubscribeAsync(client, sessionId, ct);
         try
         {
             await sessions.PromptAsync(user, client, new PromptRequest(sessionId, request.Message), ct, admitted);
@@ -96,11 +87,11 @@ internal static class ChatEndpoints
             throw;
         }
 
-        return TypedResults.ServerSentEvents(Run(watch, from: null, ct));
+        return TypedResults.ServerSentEvents(Run(watch, watches, from: null, ct));
     }
 
     private static async Task<IResult> GetAsync(string? sessionId, string? lastEventId, SessionCatalog catalog,
-        SnapshotService snapshots, ChatStreams streams, HttpContext context)
+        SnapshotService snapshots, SessionWatches watches, HttpContext context)
     {
         var ct = context.RequestAborted;
         if (string.IsNullOrEmpty(sessionId) || !SessionIds.Session().IsMatch(sessionId))
@@ -123,16 +114,16 @@ internal static class ChatEndpoints
         var header = context.Request.Headers["Last-Event-ID"].ToString();
         var position = ParsePosition(string.IsNullOrEmpty(header) ? lastEventId : header);
         await client.GetSessionAsync(sessionId, ct); // a 404 now, as problem details, not mid-stream
-        var watch = await streams.SubscribeAsync(client, sessionId, ct);
-        return TypedResults.ServerSentEvents(Run(watch, position ?? new StreamPosition(0, 0), ct));
+        var watch = await watches.SubscribeAsync(client, sessionId, ct);
+        return TypedResults.ServerSentEvents(Run(watch, watches, position ?? new StreamPosition(0, 0), ct));
     }
 
-    private static async IAsyncEnumerable<SseItem<object>> Run(ChatStreams.Watch watch, StreamPosition? from,
+    private static async IAsyncEnumerable<SseItem<object>> Run(SessionWatch watch, SessionWatches watches, StreamPosition? from,
         [EnumeratorCancellation] CancellationToken ct)
     {
         await using (watch)
         {
-            var items = watch.Stream.ReadAsync(from, watch.SubscribedAt, ct).WithCancellation(ct).ConfigureAwait(false);
+            var items = new ChatStream(watch, watches).ReadAsync(from, watch.SubscribedAt, ct).WithCancellation(ct).ConfigureAwait(false);
             await using var enumerator = items.GetAsyncEnumerator();
             while (true)
             {
@@ -177,53 +168,5 @@ internal static class ChatEndpoints
         }
 
         return new StreamPosition(epoch, seq);
-    }
-}
-
-/// <summary>Creates the in-process watches behind <c>/api/chat</c> streams.</summary>
-internal sealed class ChatStreams(SessionFeeds feeds, SessionSubscriptions subscriptions, ISessionHistory history,
-    SnapshotService snapshots, SessionService sessions, IOptions<OutboxOptions> options, TimeProvider time)
-{
-    /// <summary>Subscribes to the session's events on this node, then reads its position: nothing falls between.</summary>
-    public async Task<Watch> SubscribeAsync(OpencodeClient client, string sessionId, CancellationToken ct)
-    {
-        var key = new SessionKey(client.UpstreamId, sessionId);
-        var subscription = subscriptions.Add(key.GroupName, options.Value.MaxQueuedMessages);
-        IAsyncDisposable? feed = null;
-        try
-        {
-            feed = await feeds.AcquireAsync(key, ct);
-            var position = await history.EnsureAsync(key, ct);
-            return new Watch(key.SessionId, subscription, feed, position, new ChatStream(client, key, subscription, history, snapshots, sessions, time));
-        }
-        catch
-        {
-            subscription.Dispose();
-            if (feed is not null)
-            {
-                await feed.DisposeAsync();
-            }
-
-            throw;
-        }
-    }
-
-    public sealed class Watch(string sessionId, SessionSubscriptions.Subscription subscription, IAsyncDisposable feed,
-        StreamPosition subscribedAt, ChatStream stream) : IAsyncDisposable
-    {
-        private int _disposed;
-
-        public string SessionId { get; } = sessionId;
-        public StreamPosition SubscribedAt { get; } = subscribedAt;
-        public ChatStream Stream { get; } = stream;
-
-        public async ValueTask DisposeAsync()
-        {
-            if (Interlocked.Exchange(ref _disposed, 1) == 0)
-            {
-                subscription.Dispose();
-                await feed.DisposeAsync();
-            }
-        }
     }
 }

@@ -2,11 +2,9 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Fanout;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Sessions.Snapshots;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Snapshots;
 using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Chat;
@@ -22,19 +20,12 @@ namespace OpencodeGateway.Chat;
 /// resumes from before it and gets it again. Ids only ever grow: a position not after the last id sent is not sent.
 /// Resuming from any id sent therefore yields exactly what followed it.
 /// </remarks>
-internal sealed class ChatStream(
-    OpencodeClient client,
-    SessionKey key,
-    SessionSubscriptions.Subscription subscription,
-    ISessionHistory history,
-    SnapshotService snapshots,
-    SessionService sessions,
-    TimeProvider time)
+internal sealed class ChatStream(SessionWatch watch, SessionWatches watches)
 {
     private static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(15);
     private readonly Dictionary<string, string> _roles = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _partTypes = new(StringComparer.Ordinal);
-    private readonly string _sessionId = key.SessionId;
+    private readonly string _sessionId = watch.SessionId;
     // What this stream's client holds: the position of the last event or snapshot translated.
     private StreamPosition _position = new(0, 0);
     // The last id sent (or resumed from): ids must grow past it.
@@ -50,7 +41,7 @@ internal sealed class ChatStream(
     public async IAsyncEnumerable<SseItem<object>> ReadAsync(StreamPosition? from, StreamPosition subscribedAt,
         [EnumeratorCancellation] CancellationToken ct)
     {
-        yield return new SseItem<object>(new ChatSessionData(_sessionId, key.Upstream), ChatEvents.Session);
+        yield return new SseItem<object>(new ChatSessionData(_sessionId, watch.Key.Upstream), ChatEvents.Session);
         List<SseItem<object>> first = [];
         if (from is null)
         {
@@ -59,7 +50,7 @@ internal sealed class ChatStream(
         else
         {
             _lastId = from;
-            var missed = await history.ReadAfterAsync(key, from, ct);
+            var missed = await watches.ReadAfterAsync(watch, from, ct);
             if (missed is not null)
             {
                 _position = from;
@@ -74,7 +65,7 @@ internal sealed class ChatStream(
             }
             else
             {
-                first.AddRange(await RestateAsync(await snapshots.BuildAsync(key, metadata: null, ct), ct));
+                first.AddRange(await RestateAsync(await watches.SnapshotAsync(watch, ct), ct));
             }
         }
 
@@ -85,17 +76,7 @@ internal sealed class ChatStream(
 
         while (!_idle)
         {
-            using var pingTimer = new CancellationTokenSource(PingInterval, time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, pingTimer.Token);
-            object? next;
-            try
-            {
-                next = await subscription.Reader.ReadAsync(linked.Token);
-            }
-            catch (OperationCanceledException) when (pingTimer.IsCancellationRequested && !ct.IsCancellationRequested)
-            {
-                next = null;
-            }
+            var next = await watch.ReadAsync(PingInterval, ct);
 
             if (next is null)
             {
@@ -112,7 +93,7 @@ internal sealed class ChatStream(
             {
                 var evt = (SessionEvent)next;
                 // Another epoch: continuity was lost upstream; restate the answer from a fresh snapshot, then go on.
-                items = evt.Epoch > _position.Epoch ? await RestateAsync(await snapshots.BuildAsync(key, metadata: null, ct), ct)
+                items = evt.Epoch > _position.Epoch ? await RestateAsync(await watches.SnapshotAsync(watch, ct), ct)
                     : Translate(evt);
             }
 
@@ -204,24 +185,14 @@ internal sealed class ChatStream(
     private async Task<List<SseItem<object>>> RestateAsync(SessionSnapshot snapshot, CancellationToken ct)
     {
         _position = new StreamPosition(snapshot.Epoch, snapshot.Seq);
-        var messages = snapshot.Messages;
-        var earlier = snapshot.Earlier;
-        var lastUser = LastUserMessage(messages);
-        while (lastUser < 0 && earlier is not null)
-        {
-            var page = await sessions.LoadEarlierAsync(client, _sessionId, earlier.Cursor, limit: null, ct);
-            messages = [.. page.Messages, .. messages];
-            earlier = page.Earlier;
-            lastUser = LastUserMessage(page.Messages); // the page comes first: its index is the index in messages
-        }
-
+        var answer = await watches.LatestAnswerAsync(watch.Client, snapshot, ct);
         var items = new List<SseItem<object>>();
-        foreach (var message in messages)
+        foreach (var message in snapshot.Messages.Concat(answer))
         {
             _roles[message.Info.GetProperty("id").GetString()!] = String(message.Info, "role") ?? "";
         }
 
-        foreach (var message in messages.Skip(lastUser + 1))
+        foreach (var message in answer)
         {
             var messageId = message.Info.GetProperty("id").GetString()!;
             foreach (var part in message.Parts)
@@ -261,19 +232,6 @@ internal sealed class ChatStream(
         }
 
         return items;
-    }
-
-    private static int LastUserMessage(IReadOnlyList<MessageWithParts> messages)
-    {
-        for (var i = messages.Count - 1; i >= 0; i--)
-        {
-            if (String(messages[i].Info, "role") == "user")
-            {
-                return i;
-            }
-        }
-
-        return -1;
     }
 
     /// <summary>The descendant session that raised a request, or null for the session's own.</summary>

@@ -1,9 +1,8 @@
 using Microsoft.AspNetCore.SignalR;
-using Microsoft.Extensions.Logging;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
-using OpencodeGateway.Upstreams;
 using OpencodeGateway.Hubs.Internal;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Hubs;
 

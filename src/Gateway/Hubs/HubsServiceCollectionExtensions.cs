@@ -4,10 +4,9 @@ using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using OpencodeGateway.Contracts.Serialization;
 using OpencodeGateway.Diagnostics;
-using OpencodeGateway.Fanout;
+using OpencodeGateway.Delivery;
 using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.SignalR;
 
 namespace OpencodeGateway.Hubs;
 

@@ -2,17 +2,15 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
-using Microsoft.Extensions.Logging;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
-using OpencodeGateway.Fanout;
+using OpencodeGateway.Delivery;
 using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.Limits;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.SignalR;
-using OpencodeGateway.Upstreams;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Hubs;
 

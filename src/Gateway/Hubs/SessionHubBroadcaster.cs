@@ -1,8 +1,7 @@
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Fanout;
+using OpencodeGateway.Delivery;
 using OpencodeGateway.Hubs.Internal;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.SignalR;
+using OpencodeGateway.Sequencing;
 
 namespace OpencodeGateway.Hubs;
 

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.SignalR;
-using Microsoft.Extensions.Logging;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.Sessions;

@@ -4,6 +4,13 @@ namespace OpencodeGateway.Leases;
 
 public static class LeasesServiceCollectionExtensions
 {
+    /// <summary>A single node's leases: it holds every upstream's event stream.</summary>
+    public static IServiceCollection AddLocalUpstreamLeases(this IServiceCollection services)
+    {
+        services.TryAddSingleton<IUpstreamLeases, LocalUpstreamLeases>();
+        return services;
+    }
+
     /// <summary>
     /// Leases in the cluster's Redis: one node at a time reads each upstream's event stream, and the leases are spread
     /// over the nodes (the leases' hosted part writes this node's share of them every lease renew interval).

@@ -9,25 +9,14 @@ namespace OpencodeGateway.Limits;
 public static class LimitsServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <c>Gateway:Limits</c> (validated at start), the counts behind them (in Redis when
-    /// <paramref name="cluster"/>, in memory otherwise), the client address from the trusted proxies' <c>X-Forwarded-For</c>,
-    /// and Kestrel's cap on upgraded connections (<see cref="LimitsOptions.ConnectionsPerNode"/>).
+    /// Adds <c>Gateway:Limits</c> (validated at start) over the registered <see cref="IUserCounters"/>, the client
+    /// address from the trusted proxies' <c>X-Forwarded-For</c>, and Kestrel's cap on upgraded connections
+    /// (<see cref="LimitsOptions.ConnectionsPerNode"/>).
     /// </summary>
-    public static IServiceCollection AddGatewayLimits(this IServiceCollection services, IConfiguration configuration, bool cluster)
+    public static IServiceCollection AddGatewayLimits(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<LimitsOptions>().Bind(configuration.GetSection(LimitsOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LimitsOptions>, LimitsOptionsValidator>());
-        if (cluster)
-        {
-            services.TryAddSingleton<RedisUserCounters>();
-            services.TryAddSingleton<IUserCounters>(sp => sp.GetRequiredService<RedisUserCounters>());
-            services.AddHostedService(sp => sp.GetRequiredService<RedisUserCounters>());
-        }
-        else
-        {
-            services.TryAddSingleton<IUserCounters, LocalUserCounters>();
-        }
-
         services.TryAddSingleton<UserLimits>();
         services.TryAddSingleton<HubConnectionLimit>();
         services.TryAddSingleton<AuthFailureThrottle>();
@@ -43,6 +32,22 @@ public static class LimitsServiceCollectionExtensions
                 forwarded.KnownIPNetworks.Add(network);
             }
         });
+        return services;
+    }
+
+    /// <summary>A single node's counts, in this process.</summary>
+    public static IServiceCollection AddLocalUserCounters(this IServiceCollection services)
+    {
+        services.TryAddSingleton<IUserCounters, LocalUserCounters>();
+        return services;
+    }
+
+    /// <summary>The cluster's counts, in Redis (with the renewal of this node's liveness).</summary>
+    public static IServiceCollection AddRedisUserCounters(this IServiceCollection services)
+    {
+        services.TryAddSingleton<RedisUserCounters>();
+        services.TryAddSingleton<IUserCounters>(sp => sp.GetRequiredService<RedisUserCounters>());
+        services.AddHostedService(sp => sp.GetRequiredService<RedisUserCounters>());
         return services;
     }
 

@@ -1,10 +1,9 @@
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Limits.Internal;
-using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Limits;
 

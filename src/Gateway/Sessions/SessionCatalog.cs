@@ -1,12 +1,11 @@
 using System.Text.Json;
-using Microsoft.Extensions.Logging;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Diagnostics;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Sessions.Store;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Store;
 using OpencodeGateway.Upstreams;
 using OpencodeGateway.Sessions.Internal;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Sessions;
 

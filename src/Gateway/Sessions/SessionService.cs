@@ -3,11 +3,12 @@ using System.Text.Json;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.History;
+using OpencodeGateway.History;
 using OpencodeGateway.Sessions.Internal;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Sessions.Snapshots;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Snapshots;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Sessions;
 

@@ -16,6 +16,7 @@ public static class SessionsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PromptOptions>, PromptOptionsValidator>());
         services.TryAddSingleton<PromptAdmission>();
         services.TryAddSingleton<SessionService>();
+        services.TryAddSingleton<SessionWatches>();
         services.TryAddSingleton<SessionCatalog>();
         return services;
     }

@@ -1,12 +1,11 @@
 using System.Buffers.Text;
 using System.Net;
-using System.Net.Http.Json;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Text.Json;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Diagnostics;
 using Polly.CircuitBreaker;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Upstreams;
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
+using OpencodeGateway.Kernel;
 using OpencodeGateway.Upstreams.Internal;
 
 namespace OpencodeGateway.Upstreams;

@@ -4,6 +4,8 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using OpencodeGateway.Upstreams.Internal;
 using Polly;
+using OpencodeGateway.Contracts;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Upstreams;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using OpencodeGateway.AiSdk;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace Gateway.Tests.AiSdk;
 

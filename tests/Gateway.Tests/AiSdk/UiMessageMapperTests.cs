@@ -1,7 +1,7 @@
 using System.Text.Json;
 using OpencodeGateway.AiSdk;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.Sequencing;
 using OpencodeGateway.Tests.Fixtures;
 
 namespace Gateway.Tests.AiSdk;

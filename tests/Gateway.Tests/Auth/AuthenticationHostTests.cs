@@ -120,9 +120,9 @@ public sealed class AuthenticationHostTests
     [Fact]
     public async Task A_postgres_connection_string_alone_selects_postgres()
     {
-        var options = new OpencodeGateway.Sessions.Store.StoreOptions { NamedConnectionString = "Host=127.0.0.1;Port=1;Database=x" };
+        var options = new OpencodeGateway.Store.StoreOptions { NamedConnectionString = "Host=127.0.0.1;Port=1;Database=x" };
         Assert.Equal("postgres", options.ResolvedProvider);
-        Assert.Equal("sqlite", new OpencodeGateway.Sessions.Store.StoreOptions().ResolvedProvider);
+        Assert.Equal("sqlite", new OpencodeGateway.Store.StoreOptions().ResolvedProvider);
 
         // started for real: it tries PostgreSQL (and fails to connect), it does not fall back to SQLite
         await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => GatewayHost.StartAsync(new GatewayHostOptions

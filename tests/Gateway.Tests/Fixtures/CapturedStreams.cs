@@ -1,5 +1,5 @@
 using System.Text;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Ingest;
 
 namespace OpencodeGateway.Tests.Fixtures;
 

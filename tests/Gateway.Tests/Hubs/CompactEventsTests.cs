@@ -227,7 +227,7 @@ public class CompactEventsTests
         await using var fakeScope = fake;
         await using var gatewayScope = gateway;
         var compact = gateway.Get<CompactSessions>();
-        var group = Sessions.Live.SessionKey.GroupNameOf("local", Session);
+        var group = OpencodeGateway.Sequencing.SessionKey.GroupNameOf("local", Session);
         await using var full = await GatewayHubClient.ConnectAsync(gateway.HubUrl, As(EventForms.Full, messagePack: false));
         await full.JoinAsync(new JoinRequest(Session));
         Assert.Null(compact.Find(group)); // full connections are not counted

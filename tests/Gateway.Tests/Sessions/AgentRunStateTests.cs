@@ -1,9 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.History.Internal;
 
 namespace Gateway.Tests.Sessions;
 
@@ -18,7 +19,7 @@ public class AgentRunStateTests
     private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
     private static readonly JsonElement Busy = Json(new { type = "busy" });
 
-    private static LiveSession NewSession(string id = Root, bool mirror = false) => new(new SessionKey("local", id), 7, 100_000, long.MaxValue, 0, mirror);
+    private static LiveSession NewSession(string id = Root, LiveStateMirror? mirror = null) => new(new SessionKey("local", id), 7, 100_000, long.MaxValue, 0, mirror);
 
     private static JsonElement Json(object value) => JsonSerializer.SerializeToElement(value, Web);
 
@@ -127,22 +128,23 @@ public class AgentRunStateTests
     [Fact]
     public void A_rewritten_or_shrunk_output_is_sent_whole_and_a_dropped_field_is_gone()
     {
-        var live = NewSession(mirror: true);
-        live.TakeChanges();
+        var mirror = new LiveStateMirror();
+        var live = NewSession(mirror: mirror);
+        mirror.TakeChanges(live);
         Apply(live, Tool("running", "abc"));
-        live.TakeChanges();
+        mirror.TakeChanges(live);
         var rewritten = Apply(live, Tool("running", "xyz")).Single();
         Assert.Null(rewritten.Delta);
         Assert.Null(rewritten.Copies);
         var shrunk = Apply(live, Tool("running", "x")).Single();
         Assert.Null(shrunk.Delta);
-        Assert.False(live.TakeChanges()!.Full);
+        Assert.False(mirror.TakeChanges(live).Full);
 
         // opencode's error state has no metadata: the field is gone, and the shared store gets the whole state again.
         var failed = Apply(live, Tool("error", streamed: null)).Single();
         Assert.Null(failed.Delta);
         Assert.Null(failed.Handles);
-        Assert.True(live.TakeChanges()!.Full);
+        Assert.True(mirror.TakeChanges(live).Full);
         Assert.Empty(live.CreateImage().Parts["prt_t"].Fields);
     }
 

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
 using OpencodeGateway.Testing;
-using OpencodeGateway.Sessions.Store;
+using OpencodeGateway.Store;
 
 namespace Gateway.Tests.Sessions;
 

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using OpencodeGateway.Diagnostics;
-using OpencodeGateway.SignalR;
+using OpencodeGateway.Delivery;
 using Gateway.Tests.Support;
 
 namespace Gateway.Tests.SignalR;

@@ -3,7 +3,7 @@ using System.Reflection.Emit;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
-using OpencodeGateway.SignalR.Internal;
+using OpencodeGateway.Delivery.Internal;
 using Xunit.Abstractions;
 
 namespace Gateway.Tests.SignalR;

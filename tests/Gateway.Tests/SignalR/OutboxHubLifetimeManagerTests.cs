@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Configuration;
-using OpencodeGateway.SignalR;
+using OpencodeGateway.Delivery;
 
 namespace Gateway.Tests.SignalR;
 

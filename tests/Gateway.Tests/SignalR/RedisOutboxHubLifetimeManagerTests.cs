@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using OpencodeGateway.Cluster;
-using OpencodeGateway.SignalR;
+using OpencodeGateway.Delivery;
 
 namespace Gateway.Tests.SignalR;
 

@@ -1,6 +1,6 @@
 using Gateway.Tests.Support;
 using Npgsql;
-using OpencodeGateway.Sessions.Store;
+using OpencodeGateway.Store;
 
 namespace Gateway.Tests.Store;
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using OpencodeGateway.Sessions;
-using OpencodeGateway.Sessions.Store;
+using OpencodeGateway.Store;
 using OpencodeGateway.Upstreams;
 
 namespace Gateway.Tests.Store;

@@ -1,5 +1,5 @@
 using Microsoft.Data.Sqlite;
-using OpencodeGateway.Sessions.Store;
+using OpencodeGateway.Store;
 
 namespace Gateway.Tests.Store;
 

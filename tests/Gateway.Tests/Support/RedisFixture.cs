@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Cluster;
+using OpencodeGateway.Testing;
 using StackExchange.Redis;
 
 namespace Gateway.Tests.Support;
@@ -111,17 +110,8 @@ public sealed class RedisFixture : IAsyncLifetime
     }
 
     // GATEWAY_TEST_REDIS_RESTART_PORT when set (test.sh and developers sharing a machine pick it), otherwise a free one.
-    private static int RestartablePort()
-    {
-        if (int.TryParse(Environment.GetEnvironmentVariable("GATEWAY_TEST_REDIS_RESTART_PORT"), out var port))
-        {
-            return port;
-        }
-
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int RestartablePort() =>
+        int.TryParse(Environment.GetEnvironmentVariable("GATEWAY_TEST_REDIS_RESTART_PORT"), out var port) ? port : FreePorts.Take();
 }
 
 /// <summary>

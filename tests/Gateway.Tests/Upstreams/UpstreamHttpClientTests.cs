@@ -7,6 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Testing;
 using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace Gateway.Tests.Upstreams;
 
@@ -147,7 +148,7 @@ public sealed class UpstreamHttpClientTests
     public async Task Past_the_request_timeout_or_when_unreachable_a_call_is_upstream_unavailable()
     {
         await using var upstream = await ScriptedUpstream.StartAsync();
-        var closedPort = $"http://127.0.0.1:{FreePort()}";
+        var closedPort = $"http://127.0.0.1:{FreePorts.Take()}";
         await using var services = Services(TimeProvider.System,
             Upstream("slow", upstream.BaseUrl, TimeSpan.FromMilliseconds(500)), Upstream("gone", closedPort));
         var registry = services.GetRequiredService<UpstreamRegistry>();
@@ -174,12 +175,5 @@ public sealed class UpstreamHttpClientTests
         using var response = await http.GetAsync("global/event");
         Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal(1, upstream.Count("GET /global/event"));
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

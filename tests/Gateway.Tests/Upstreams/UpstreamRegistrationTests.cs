@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Data.Sqlite;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.Store;
+using OpencodeGateway.Store;
 using OpencodeGateway.Testing;
 
 namespace Gateway.Tests.Upstreams;

@@ -1,8 +1,8 @@
-// Builds and runs the Next.js example (examples/nextjs) for the browser suite: the TS client package built first
-// (its dist/ is what the example installs, through the package's exports map), the example's npm install and
+// Builds and runs the Next.js example (examples/nextjs) for the browser suite: the TS client packed first (`npm pack`;
+// the example installs that tarball, as an app installs the published package), the example's npm install and
 // `next build`, then `next start` as a child process on its own port, stopped by pid.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { logDir, repoRoot } from './stack.mjs';
 
@@ -27,10 +27,18 @@ function run(command, args, options = {}) {
   return result.stdout;
 }
 
-/** clients/ts: install (its prepare script builds dist/); the example: install (a packed copy of it) and next build. */
+/** clients/ts: install and pack (its prepack script builds dist/); the example: install (that tarball) and next build. */
 export function buildNextApp() {
+  // A lock that pins the tarball's integrity makes npm install the copy its cache holds for that integrity (the
+  // client as it was when the lock was written), or fail once the client changed: the tarball changes with the client.
+  const lock = JSON.parse(readFileSync(join(exampleDir, 'package-lock.json'), 'utf8'));
+  if (lock.packages['node_modules/@opencode-gateway/client']?.integrity) {
+    throw new Error('examples/nextjs/package-lock.json pins the integrity of the client tarball: remove that "integrity" line');
+  }
+
   run('npm', ['install', ...npmFlags], { cwd: clientDir });
-  // npm keeps an installed file: dependency of the same version; drop it so the copy is the package just built.
+  run('npm', ['pack', '--loglevel=error'], { cwd: clientDir });
+  // npm keeps an installed dependency of the same version; drop it so the copy is the package just packed.
   rmSync(join(exampleDir, 'node_modules', '@opencode-gateway', 'client'), { recursive: true, force: true });
   run('npm', ['install', ...npmFlags], { cwd: exampleDir });
   run(process.execPath, [nextBin, 'build'], { cwd: exampleDir, env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });

@@ -2,9 +2,8 @@
 // and run as its own process, and the real opencode + mock LLM of deploy/dev on the suite's own ports.
 // Everything started here is stopped by pid (opencode.sh stop uses its recorded pids), also when a test fails or the
 // process is interrupted.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { auth } from './auth.mjs';
@@ -41,8 +40,7 @@ function run(command, args, options = {}) {
 export function buildAll() {
   const demo = join(repoRoot, 'clients', 'demo');
   // npm install, not npm ci: the registry lacks some platform-only optional packages, so npm ci rejects the lock.
-  // The client first: the demo installs it (file:), which runs its prepare script, which needs its own dependencies.
-  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: join(repoRoot, 'clients', 'ts') });
+  // The demo links the client (file:../ts); its prebuild installs and builds the client.
   run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: demo });
   run('npm', ['run', 'build'], { cwd: demo });
   if (process.env.E2E_SKIP_DOTNET_BUILD !== '1') {
@@ -72,17 +70,12 @@ export function stopOpencode() {
   }
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/**
+ * A free port on 127.0.0.1 from the project's one finder, scripts/free-ports.py: below the ephemeral range, so no
+ * outgoing connection takes it before its server binds it, nor while a restarted gateway is down.
+ */
 export function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
+  return Number(execFileSync('python3', [join(repoRoot, 'scripts', 'free-ports.py'), '1'], { encoding: 'utf8' }).trim());
 }
 
 /**
@@ -194,7 +187,7 @@ const gateways = new Set();
 export async function startGateway(upstreamUrl, port, options = {}) {
   // E2E_GATEWAY_PORT is for one gateway at a time: one started while another runs takes a free port.
   const envPort = process.env.E2E_GATEWAY_PORT && ![...gateways].some((g) => g.child) ? Number(process.env.E2E_GATEWAY_PORT) : undefined;
-  const gateway = new Gateway(port ?? envPort ?? (await freePort()), upstreamUrl, options);
+  const gateway = new Gateway(port ?? envPort ?? freePort(), upstreamUrl, options);
   gateways.add(gateway);
   await gateway.start();
   return gateway;

@@ -1,7 +1,7 @@
 'use client';
 /**
  * React bindings (`@opencode-gateway/client/react`): a provider holding one `GatewayClient`, and hooks on
- * `useSyncExternalStore` over the framework-free stores of `stores.ts`. React 19.
+ * `useSyncExternalStore` over the framework-free stores of `stores.ts`. React 18 or 19.
  *
  *   <GatewayProvider options={{ url, accessTokenFactory, skipNegotiation: true }}>…</GatewayProvider>
  *   const { status, messages, prompt, loadEarlier } = useSession(sessionId);

@@ -1,13 +1,11 @@
-using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Problems;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Auth.Internal;
 

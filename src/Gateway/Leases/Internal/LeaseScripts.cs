@@ -1,21 +1,13 @@
-using System.Reflection;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Leases.Internal;
 
-/// <summary>The Lua scripts of <see cref="RedisUpstreamLeases"/>, embedded from <c>Leases/Scripts/*.lua</c> and read once.</summary>
+/// <summary>The Lua scripts of <see cref="RedisUpstreamLeases"/> (<c>Leases/Scripts/*.lua</c>, each says its keys and arguments).</summary>
 internal static class LeaseScripts
 {
-    public static readonly string Acquire = Load("acquire.lua");
-    public static readonly string Renew = Load("renew.lua");
-    public static readonly string Release = Load("release.lua");
-    public static readonly string Nodes = Load("nodes.lua");
-    public static readonly string Leave = Load("leave.lua");
-
-    private static string Load(string name)
-    {
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Leases/Scripts/" + name)
-            ?? throw new InvalidOperationException($"The script {name} is not embedded in the gateway's assembly.");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+    public static readonly string Acquire = EmbeddedLua.Load("Leases", "acquire.lua");
+    public static readonly string Renew = EmbeddedLua.Load("Leases", "renew.lua");
+    public static readonly string Release = EmbeddedLua.Load("Leases", "release.lua");
+    public static readonly string Nodes = EmbeddedLua.Load("Leases", "nodes.lua");
+    public static readonly string Leave = EmbeddedLua.Load("Leases", "leave.lua");
 }

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Authentication;
 using OpencodeGateway.Auth;
-using OpencodeGateway.Problems;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Limits.Internal;
 

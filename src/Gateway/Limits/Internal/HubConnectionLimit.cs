@@ -1,6 +1,5 @@
 using OpencodeGateway.Auth;
-using OpencodeGateway.Problems;
-using OpencodeGateway.Upstreams;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Limits.Internal;
 

@@ -1,20 +1,12 @@
-using System.Reflection;
+using OpencodeGateway.Kernel;
 
 namespace OpencodeGateway.Limits.Internal;
 
-/// <summary>The Lua scripts of <see cref="RedisUserCounters"/>, embedded from <c>Limits/Scripts/*.lua</c> and read once.</summary>
+/// <summary>The Lua scripts of <see cref="RedisUserCounters"/> (<c>Limits/Scripts/*.lua</c>).</summary>
 internal static class LimitScripts
 {
-    public static readonly string TakeSlot = Load("take-slot.lua");
-    public static readonly string CountSlots = Load("count-slots.lua");
-    public static readonly string TryCount = Load("try-count.lua");
-    public static readonly string RenewNode = Load("renew-node.lua");
-
-    private static string Load(string name)
-    {
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Limits/Scripts/" + name)
-            ?? throw new InvalidOperationException($"The script {name} is not embedded in the gateway's assembly.");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+    public static readonly string TakeSlot = EmbeddedLua.Load("Limits", "take-slot.lua");
+    public static readonly string CountSlots = EmbeddedLua.Load("Limits", "count-slots.lua");
+    public static readonly string TryCount = EmbeddedLua.Load("Limits", "try-count.lua");
+    public static readonly string RenewNode = EmbeddedLua.Load("Limits", "renew-node.lua");
 }

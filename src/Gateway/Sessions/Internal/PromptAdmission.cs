@@ -2,8 +2,8 @@ using System.Globalization;
 using OpencodeGateway.Auth;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Limits;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
+using OpencodeGateway.History;
+using OpencodeGateway.Sequencing;
 
 namespace OpencodeGateway.Sessions.Internal;
 

@@ -1,9 +1,9 @@
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.History;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Ingest;
 
 namespace Gateway.Tests.Sessions.History;
 

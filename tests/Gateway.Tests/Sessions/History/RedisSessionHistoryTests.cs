@@ -7,9 +7,10 @@ using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Cluster;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Leases;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.History;
+using OpencodeGateway.History.Internal;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Ingest;
 using StackExchange.Redis;
 
 namespace Gateway.Tests.Sessions.History;
@@ -58,7 +59,7 @@ public sealed class RedisSessionHistoryTests(RedisFixture redis) : SessionHistor
         var options = RedisFixture.Cluster(_endpoint, _keyPrefix, $"node{++_nodes}");
         configure?.Invoke(options);
         var connection = await RedisFixture.ConnectNodeAsync(options);
-        var registry = new LiveSessionRegistry(Options.Create(replay), new EpochSource(TimeProvider.System), TimeProvider.System) { Mirror = true };
+        var registry = new LiveSessionRegistry(Options.Create(replay), new EpochSource(TimeProvider.System), TimeProvider.System) { NewObserver = () => new LiveStateMirror() };
         var history = new RedisSessionHistory(connection, registry, Options.Create(options), Options.Create(replay), TimeProvider.System,
             log ?? NullLogger<RedisSessionHistory>.Instance);
         await history.StartAsync(CancellationToken.None);

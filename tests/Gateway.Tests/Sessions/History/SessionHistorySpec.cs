@@ -6,10 +6,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Contracts;
-using OpencodeGateway.Fanout;
-using OpencodeGateway.Sessions.History;
-using OpencodeGateway.Sessions.Live;
-using OpencodeGateway.Streaming;
+using OpencodeGateway.Delivery;
+using OpencodeGateway.History;
+using OpencodeGateway.Sequencing;
+using OpencodeGateway.Ingest;
 using OpencodeGateway.Upstreams;
 
 namespace Gateway.Tests.Sessions.History;

@@ -1,7 +1,0 @@
-namespace OpencodeGateway.Sessions.Store;
-
-internal static class StoreProviders
-{
-    public const string Sqlite = "sqlite";
-    public const string Postgres = "postgres";
-}

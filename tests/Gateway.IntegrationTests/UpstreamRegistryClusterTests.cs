@@ -12,7 +12,8 @@ namespace OpencodeGateway.IntegrationTests;
 /// <summary>
 /// Upstreams registered and removed at run time on the three-node cluster (deploy/cluster/cluster.sh): every node serves
 /// a new upstream within 5 s and answers <c>upstream_not_found</c> for a removed one within 5 s; 30 upstreams spread over
-/// the nodes with one event stream each, taken over within 10 s of a node's SIGKILL and spread again.
+/// the nodes with one event stream each, taken over within 10 s of a node's SIGKILL and spread again, and again over all
+/// three when the node returns.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutputHelper output)
@@ -168,7 +169,7 @@ public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutp
     }
 
     [Fact]
-    public async Task Thirty_upstreams_spread_over_three_nodes_one_stream_each_and_a_killed_nodes_are_taken_over_within_10_s_spread_again()
+    public async Task Thirty_upstreams_spread_over_three_nodes_one_stream_each_a_killed_nodes_taken_over_within_10_s_and_spread_again_when_it_returns()
     {
         const int count = 30;
         var fakes = new List<FakeOpencode>();
@@ -230,6 +231,16 @@ public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutp
                 + string.Join(", ", spread.OrderBy(s => s.Key).Select(s => $"{s.Key} {s.Value}")));
             Assert.True(takenOver < TimeSpan.FromSeconds(10), $"taken over after {takenOver.TotalSeconds:0.0} s");
             // Never two streams of one upstream at once.
+            Assert.All(proxies, p => Assert.Equal(1, p.MaxOpenStreams));
+
+            // The node back: the others hand it its share (each hand-over a release, then its acquisition).
+            var rejoining = Stopwatch.StartNew();
+            await cluster.StartNodeAsync(killed);
+            var rejoined = killed;
+            killed = 0;
+            var respread = await UntilAsync(rejoining, () => BalancedAsync(1, all), $"node-{rejoined} back with its share", TimeSpan.FromSeconds(60));
+            output.WriteLine($"node-{rejoined} started again; the leases spread over the 3 nodes after {respread.TotalSeconds:0.0} s (the node's start included): "
+                + string.Join(", ", spread.OrderBy(s => s.Key).Select(s => $"{s.Key} {s.Value}")));
             Assert.All(proxies, p => Assert.Equal(1, p.MaxOpenStreams));
         }
         finally

@@ -58,26 +58,27 @@ public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutp
         await second.InitializeAsync();
         await using var proxy = await UpstreamProxy.StartAsync(second.BaseUrl);
         var watchers = new List<SessionWatcher>();
+        GatewayHubClient[] clients = [];
         try
         {
+            // A client on every node, connected first: the times measured below are the registry's, not a connection's.
+            clients = await Task.WhenAll(Enumerable.Range(1, cluster.NodeCount).Select(node => GatewayHubClient.ConnectAsync(cluster.HubUrl(node), cluster.As())));
             using (var created = await AdminAsync(HttpMethod.Post, 1, "api/upstreams", new RegisterUpstreamRequest("second", proxy.BaseUrl.ToString())))
             {
                 Assert.Equal(HttpStatusCode.Created, created.StatusCode);
             }
 
-            // Every node lists it, then serves sessions on it: a client of each creates one there.
+            // Every node lists it and serves sessions on it: the client on each creates one there.
             var registered = Stopwatch.StartNew();
-            var listedAfter = await Task.WhenAll(Enumerable.Range(1, cluster.NodeCount).Select(node =>
+            var listing = Task.WhenAll(Enumerable.Range(1, cluster.NodeCount).Select(node =>
                 UntilAsync(registered, async () => (await UpstreamsAsync(node)).ContainsKey("second"), $"node-{node} listing the registered upstream", PickUp)));
             var sessions = new string[cluster.NodeCount + 1];
-            var servedAfter = await Task.WhenAll(Enumerable.Range(1, cluster.NodeCount).Select(async node =>
-            {
-                await using var client = await GatewayHubClient.ConnectAsync(cluster.HubUrl(node), cluster.As());
-                return await UntilAsync(registered, async () =>
+            var serving = Task.WhenAll(Enumerable.Range(1, cluster.NodeCount).Select(node =>
+                UntilAsync(registered, async () =>
                 {
                     try
                     {
-                        sessions[node] = (await client.CreateSessionAsync(new CreateSessionRequest($"on node {node}", Upstream: "second")))
+                        sessions[node] = (await clients[node - 1].CreateSessionAsync(new CreateSessionRequest($"on node {node}", Upstream: "second")))
                             .GetProperty("id").GetString()!;
                         return true;
                     }
@@ -85,8 +86,8 @@ public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutp
                     {
                         return false;
                     }
-                }, $"node-{node} serving the registered upstream", PickUp);
-            }));
+                }, $"node-{node} serving the registered upstream", PickUp)));
+            var (listedAfter, servedAfter) = (await listing, await serving);
             output.WriteLine("registered through node-1; listed by " + string.Join(", ", listedAfter.Select((t, i) => $"node-{i + 1} after {t.TotalMilliseconds:0} ms"))
                 + "; a session created on it through " + string.Join(", ", servedAfter.Select((t, i) => $"node-{i + 1} after {t.TotalMilliseconds:0} ms")));
 
@@ -120,22 +121,19 @@ public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutp
             }
 
             var removing = Stopwatch.StartNew();
-            var refusedAfter = await Task.WhenAll(Enumerable.Range(1, cluster.NodeCount).Select(async node =>
-            {
-                await using var client = await GatewayHubClient.ConnectAsync(cluster.HubUrl(node), cluster.As());
-                return await UntilAsync(removing, async () =>
+            var refusedAfter = await Task.WhenAll(Enumerable.Range(1, cluster.NodeCount).Select(node =>
+                UntilAsync(removing, async () =>
                 {
                     try
                     {
-                        await client.JoinAsync(new JoinRequest(sessions[node]));
+                        await clients[node - 1].JoinAsync(new JoinRequest(sessions[node]));
                         return false;
                     }
                     catch (HubException e) when (e.GatewayCode() == GatewayErrorCodes.UpstreamNotFound)
                     {
                         return true;
                     }
-                }, $"node-{node} answering upstream_not_found", PickUp);
-            }));
+                }, $"node-{node} answering upstream_not_found", PickUp)));
             output.WriteLine("removed through node-3; upstream_not_found from "
                 + string.Join(", ", refusedAfter.Select((t, i) => $"node-{i + 1} after {t.TotalMilliseconds:0} ms")));
 
@@ -161,6 +159,11 @@ public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutp
             foreach (var w in watchers)
             {
                 await w.DisposeAsync();
+            }
+
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync();
             }
 
             (await AdminAsync(HttpMethod.Delete, 1, "api/upstreams/second")).Dispose();

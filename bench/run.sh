@@ -14,7 +14,8 @@
 # run cluster.sh with its state in BENCH_CLUSTER_STATE_DIR (default .dev/bench-cluster) on the 8 consecutive ports from
 # BENCH_CLUSTER_PORT_BASE (default 5500: nginx, 3 nodes, Redis, PostgreSQL, opencode, mock LLM).
 # The gateway under test: BENCH_GATEWAY_GCSERVER=0 for workstation GC; BENCH_GATEWAY_ENV="NAME=VALUE ..." for other
-# runtime settings (given to the gateway process only, not to the load generator).
+# runtime settings (given to the gateway process only, not to the load generator). BENCH_BEFORE_DLL=path/Gateway.dll runs
+# an earlier build beside this one in scenario B (a before/after in one run, each against the bare broadcaster).
 # Not part of the test suite: exit status is non-zero only when a scenario could not run at all.
 set -euo pipefail
 mode=full
@@ -125,7 +126,7 @@ cp "$OC_STATE_DIR"/{opencode.log,mock.log} "$out/" 2>/dev/null || true
 # --- scenario B: fan-out on one node, fake upstream -------------------------------------------------------------
 log "scenario B: fan-out"
 # each configuration in both protocols, on the gateway and on the bare broadcaster (the machine's limit) alike
-"${bench[@]}" fanout --gateway-dll="$gw_dll" --bare-dll="$bare_dll" --protocols=json,msgpack --gateway-port="$gw_port" \
+"${bench[@]}" fanout --gateway-dll="$gw_dll" ${BENCH_BEFORE_DLL:+--before-dll="$BENCH_BEFORE_DLL"} --bare-dll="$bare_dll" --protocols=json,msgpack --gateway-port="$gw_port" \
   --fake-port=$((fake_port + 1)) --log-dir="$out" --out="$out/scenario-b.json" "${b_args[@]}" || { log "scenario B failed"; status=1; }
 log "scenario B: idle connections"
 "${bench[@]}" idle --gateway-dll="$gw_dll" --gateway-port=$((gw_port + 1)) --fake-port="$fake_port" --log-dir="$out" \

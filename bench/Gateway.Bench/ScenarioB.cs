@@ -13,6 +13,8 @@ internal static class ScenarioB
     {
         var dll = a.Get("gateway-dll");
         var bareDll = a.Get("bare-dll", "");
+        // An earlier build of the gateway, run beside this one on the same ladder (a before/after in one run).
+        var beforeDll = a.Get("before-dll", "");
         var gwPort = a.Int("gateway-port", 5496);
         var upPort = a.Int("fake-port", 5499);
         var logDir = a.Get("log-dir", ".");
@@ -28,7 +30,7 @@ internal static class ScenarioB
         var lowRate = a.Double("low-rate", 50);
         var protocols = a.Get("protocols", "json,msgpack").Split(',').Select(WireForm.OfProtocol).ToArray();
         // The bare broadcaster runs each configuration too, with the same connections, rates and load generator.
-        var servers = bareDll.Length > 0 ? new[] { "gateway", "bare" } : ["gateway"];
+        var servers = new[] { beforeDll.Length > 0 ? "before" : null, "gateway", bareDll.Length > 0 ? "bare" : null }.OfType<string>().ToArray();
 
         await using var fake = await FakeUpstream.StartAsync(upPort);
         var results = new List<Dictionary<string, object?>>();
@@ -44,23 +46,27 @@ internal static class ScenarioB
                     var log = Path.Combine(logDir, $"{server}-B-{S}x{W}-{form.Name}.log");
                     await using var gw = server == "bare"
                         ? await GatewayProcess.StartBareAsync(bareDll, gwPort, fake.BaseUrl, log)
-                        : await GatewayProcess.StartAsync(dll, gwPort, fake.BaseUrl, log, extra);
-                    var run = await RunLadderAsync(gw, server == "bare", form, S, W);
+                        : await GatewayProcess.StartAsync(server == "before" ? beforeDll : dll, gwPort, fake.BaseUrl, log, extra);
+                    var run = await RunLadderAsync(gw, server, form, S, W);
                     byServer[server] = run;
                     results.Add(run);
                 }
 
                 if (byServer.TryGetValue("bare", out var bare))
                 {
-                    ratios.Add(Ratios(byServer["gateway"], bare, S, W, form));
+                    foreach (var (server, run) in byServer.Where(r => r.Key != "bare"))
+                    {
+                        ratios.Add(Ratios(server, run, bare, S, W, form));
+                    }
                 }
             }
         }
 
         return new Dictionary<string, object> { ["configs"] = results, ["ratiosToBare"] = ratios };
 
-        async Task<Dictionary<string, object?>> RunLadderAsync(GatewayProcess gw, bool bare, WireForm form, int S, int W)
+        async Task<Dictionary<string, object?>> RunLadderAsync(GatewayProcess gw, string server, WireForm form, int S, int W)
         {
+            var bare = server == "bare";
             var sessions = Enumerable.Range(0, S).Select(i => $"ses_bench{S}x{W}n{i:D5}").ToArray();
             var hist = new Histogram();
             long delivered = 0;
@@ -154,7 +160,7 @@ internal static class ScenarioB
             await DisposeAllAsync(conns);
             return new Dictionary<string, object?>
             {
-                ["server"] = bare ? "bare" : "gateway", ["protocol"] = form.Name,
+                ["server"] = server, ["protocol"] = form.Name,
                 ["sessions"] = S, ["watchersPerSession"] = W, ["connections"] = S * W,
                 ["serverRssIdleMB"] = Math.Round(rssIdle / 1048576.0, 1),
                 ["bestDeliveredPerSecWithP99Under50ms"] = best,
@@ -167,7 +173,7 @@ internal static class ScenarioB
     /// The gateway against the bare broadcaster for one configuration: capacity (best delivered/s at p99 ≤ 50 ms) and
     /// CPU per delivered event, at the highest offered rate both kept up with (and at the low rate, for 1 session).
     /// </summary>
-    private static Dictionary<string, object?> Ratios(Dictionary<string, object?> gateway, Dictionary<string, object?> bare, int s, int w, WireForm form)
+    private static Dictionary<string, object?> Ratios(string server, Dictionary<string, object?> gateway, Dictionary<string, object?> bare, int s, int w, WireForm form)
     {
         static List<Dictionary<string, object>> Ok(Dictionary<string, object?> run) =>
             [.. ((List<object>)run["steps"]!).Cast<Dictionary<string, object>>().Where(step => (bool)step["ok"])];
@@ -180,7 +186,7 @@ internal static class ScenarioB
         var bareBest = (double)bare["bestDeliveredPerSecWithP99Under50ms"]!;
         var result = new Dictionary<string, object?>
         {
-            ["sessions"] = s, ["watchersPerSession"] = w, ["protocol"] = form.Name,
+            ["server"] = server, ["sessions"] = s, ["watchersPerSession"] = w, ["protocol"] = form.Name,
             ["gatewayBest"] = gateway["bestDeliveredPerSecWithP99Under50ms"], ["bareBest"] = bareBest,
             ["capacityRatio"] = bareBest > 0 ? Math.Round((double)gateway["bestDeliveredPerSecWithP99Under50ms"]! / bareBest, 2) : null,
             // the bare broadcaster still kept up at the last rate tried: the ratio is an upper bound

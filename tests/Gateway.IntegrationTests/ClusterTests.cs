@@ -141,6 +141,50 @@ public sealed class ClusterTests(ClusterStack cluster, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Eight_sessions_answering_at_once_are_sequenced_in_parallel_and_every_watcher_on_every_node_ends_in_order()
+    {
+        var user = cluster.As("parallel-" + Guid.NewGuid().ToString("N")[..8]);
+        var sessions = new List<string>();
+        await using (var client = await GatewayHubClient.ConnectAsync(cluster.HubUrl(1), user))
+        {
+            for (var i = 0; i < 8; i++)
+            {
+                sessions.Add((await client.CreateSessionAsync(new CreateSessionRequest($"parallel {i}"))).GetProperty("id").GetString()!);
+            }
+        }
+
+        var watchers = new List<SessionWatcher>();
+        foreach (var id in sessions)
+        {
+            for (var node = 1; node <= 3; node++)
+            {
+                watchers.Add(await WatchAsync(cluster.HubUrl(node), id, options: user));
+            }
+        }
+
+        // Every session answers at once: the holder sequences them on its workers from one upstream stream.
+        await Task.WhenAll(sessions.Select(id => watchers.First(w => w.SessionId == id).Connection
+            .PromptAsync(new PromptRequest(id, "parallel tokens=300 delay=3"))));
+        await FinishAllAsync(watchers, "t300 ", "eight 300-token answers");
+        foreach (var id in sessions)
+        {
+            var mine = watchers.Where(w => w.SessionId == id).ToList();
+            await AssertIdenticalToStoredAsync(id, mine);
+            var end = mine.Max(w => w.Read(x => x.Model.Seq));
+            foreach (var w in mine)
+            {
+                await w.WaitUntilAsync(x => x.Model.Seq >= end, AnswerTimeout, $"seq {end}");
+                var applied = w.Read(x => x.AppliedPositions.ToList());
+                Assert.True(applied.Count >= 300);
+                Assert.All(applied.Zip(applied.Skip(1)), p => Assert.Equal((p.First.Epoch, p.First.Seq + 1), p.Second));
+                Assert.Equal((1, 0, 0, 0), w.Read(x => (x.Snapshots, x.Recoveries, x.Duplicates, x.EventsBeforeTheirEpochSnapshot)));
+            }
+        }
+
+        Assert.Equal(1, cluster.Proxy.OpenStreams);
+    }
+
+    [Fact]
     public async Task A_client_that_drops_on_one_node_recovers_exactly_what_it_missed_on_another()
     {
         var sessionId = await CreateSessionAsync();

@@ -72,6 +72,56 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     }
 
     [Fact]
+    public async Task Eight_sessions_answering_at_once_are_sequenced_in_parallel_and_every_watcher_ends_in_order_and_byte_identical()
+    {
+        await using var gateway = await GatewayHost.StartAsync(new GatewayHostOptions
+        {
+            Upstream = stack.BaseUrl,
+            Settings = { ["Gateway:Streaming:SequencingWorkers"] = "4" },
+        });
+        var user = GatewayHost.As("parallel-" + Guid.NewGuid().ToString("N")[..8]);
+        var sessions = new List<string>();
+        await using (var connection = await GatewayHubClient.ConnectAsync(gateway.HubUrl, user))
+        {
+            for (var i = 0; i < 8; i++)
+            {
+                sessions.Add((await connection.CreateSessionAsync(new CreateSessionRequest($"parallel {i}"))).GetProperty("id").GetString()!);
+            }
+        }
+
+        var watchers = new List<SessionWatcher>();
+        foreach (var id in sessions)
+        {
+            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, id, options: user));
+            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, id, options: user));
+        }
+
+        // Every session answers at once, one upstream stream interleaving their tokens.
+        await Task.WhenAll(sessions.Select(id => watchers.First(w => w.SessionId == id).Connection
+            .PromptAsync(new PromptRequest(id, "parallel tokens=300 delay=3"))));
+        foreach (var w in watchers)
+        {
+            await w.WaitUntilAsync(x => Finished(x, "t300 "), AnswerTimeout, $"{w.SessionId}'s 300-token answer");
+        }
+
+        foreach (var id in sessions)
+        {
+            await AssertIdenticalToStoredAsync(id, [.. watchers.Where(w => w.SessionId == id)]);
+        }
+
+        foreach (var w in watchers)
+        {
+            // Each event once and in order: seq+1 of the one epoch at every event applied.
+            var applied = w.Read(x => x.AppliedPositions.ToList());
+            Assert.True(applied.Count >= 300);
+            Assert.All(applied.Zip(applied.Skip(1)), p => Assert.Equal((p.First.Epoch, p.First.Seq + 1), p.Second));
+            Assert.Equal((1, 0, 0, 0), w.Read(x => (x.Snapshots, x.Recoveries, x.Duplicates, x.EventsBeforeTheirEpochSnapshot)));
+            Assert.Empty(w.Read(x => x.Failures));
+            await w.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_late_joiner_and_a_client_that_drops_and_rejoins_end_byte_identical()
     {
         await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);

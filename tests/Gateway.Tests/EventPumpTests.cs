@@ -180,6 +180,50 @@ public class EventPumpTests
         await Poll.UntilAsync(() => fake.Subscribers == 1, "the stopped pump's connection closed", TimeSpan.FromSeconds(1));
     }
 
+    [Fact]
+    public async Task A_sink_that_fails_on_a_sequencing_worker_makes_the_pump_give_the_connection_up_and_reconnect()
+    {
+        var (fake, gateway) = await StartAsync();
+        await using var _ = fake;
+        await using var __ = gateway;
+        var sink = new FailingSink();
+        var upstream = gateway.Get<UpstreamRegistry>().Get("local");
+        var pump = new UpstreamEventPump(upstream, new StreamingOptions { SequencingWorkers = 4 }, sink, new UpstreamStreamState(),
+            gateway.Get<IHttpClientFactory>(), gateway.Get<GatewayMetrics>(), TimeProvider.System, NullLogger.Instance);
+        using var stopping = new CancellationTokenSource();
+        var running = pump.RunAsync("test-lease", stopping.Token);
+        await Poll.UntilAsync(() => fake.Subscribers == 2, "the second pump reading", Timeout);
+        var connections = fake.StreamConnections;
+
+        fake.Emit(Delta("prt_1", "boom "));
+        // The failure surfaces from the worker to the pump: the connection is closed (the sink hears it) and reopened.
+        await Poll.UntilAsync(() => sink.Closed >= 1, "the sink told the stream closed", Timeout);
+        await Poll.UntilAsync(() => fake.StreamConnections > connections && fake.Subscribers == 2, "the pump reconnected", Timeout);
+
+        await stopping.CancelAsync();
+        await running;
+    }
+
+    private sealed class FailingSink : IUpstreamEventSink
+    {
+        private int _closed;
+
+        public int Closed => Volatile.Read(ref _closed);
+
+        public ValueTask OnStreamConnectedAsync(UpstreamStream stream, CancellationToken ct) => ValueTask.CompletedTask;
+
+        public ValueTask OnEventAsync(UpstreamStream stream, UpstreamEvent e, CancellationToken ct) =>
+            throw new InvalidOperationException("a bug in the sink");
+
+        public ValueTask OnStreamClosedAsync(string upstream, CancellationToken ct)
+        {
+            Interlocked.Increment(ref _closed);
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask OnUpstreamRemovedAsync(string upstream, string lease, CancellationToken ct) => ValueTask.CompletedTask;
+    }
+
     /// <summary>Holds the first event until the pump's token is cancelled.</summary>
     private sealed class HoldingSink : IUpstreamEventSink
     {

@@ -25,6 +25,12 @@ public sealed class StreamingOptions
     /// offset, concatenated text). Zero (default) sends every upstream delta as it comes.
     /// </summary>
     public TimeSpan CoalesceWindow { get; set; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// How many workers sequence, store and deliver one upstream's events, each session always on the same one (its
+    /// events in the stream's order, sessions in parallel). Default: the number of processors.
+    /// </summary>
+    public int SequencingWorkers { get; set; } = Environment.ProcessorCount;
 }
 
 internal sealed class StreamingOptionsValidator : IValidateOptions<StreamingOptions>
@@ -44,6 +50,11 @@ internal sealed class StreamingOptionsValidator : IValidateOptions<StreamingOpti
         if (options.CoalesceWindow < TimeSpan.Zero || options.CoalesceWindow > TimeSpan.FromSeconds(1))
         {
             failures.Add($"{prefix}:CoalesceWindow: must be between 00:00:00 (off) and 00:00:01");
+        }
+
+        if (options.SequencingWorkers is < 1 or > 64)
+        {
+            failures.Add($"{prefix}:SequencingWorkers: must be between 1 and 64");
         }
 
         return OptionsRules.Result(failures);

@@ -1,4 +1,5 @@
 using System.Net.ServerSentEvents;
+using System.Runtime.ExceptionServices;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Ingest.Internal;
 using OpencodeGateway.Upstreams;
@@ -8,7 +9,9 @@ namespace OpencodeGateway.Ingest;
 /// <summary>
 /// Holds the ONE event subscription (<c>GET /global/event</c>) of one upstream: parses it with <see cref="SseParser"/>,
 /// treats silence longer than the stall timeout as a dead stream, reconnects with capped exponential backoff and jitter,
-/// and hands every event to the <see cref="IUpstreamEventSink"/>.
+/// and hands every event to the <see cref="IUpstreamEventSink"/> through <see cref="StreamingOptions.SequencingWorkers"/>
+/// ordered lanes chosen by session (<see cref="SessionLanes"/>): one session's events in the stream's order, sessions
+/// in parallel.
 /// </summary>
 internal sealed class UpstreamEventPump(
     OpencodeClient upstream,
@@ -114,7 +117,11 @@ internal sealed class UpstreamEventPump(
 
             await using var stream = new StallDetectingStream(await response.Content.ReadAsStreamAsync(stoppingToken),
                 options.StallTimeout, time);
-            using var readToken = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, stream.Stalled);
+            // Disposed after the loop (declared first): every event read is handed to the sink, or skipped once the
+            // connection is given up, before the response is closed and the sink hears the stream closed.
+            await using var lanes = new SessionLanes(options.SequencingWorkers, sink,
+                read => metrics.EventDispatched(time.GetElapsedTime(read)));
+            using var readToken = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, stream.Stalled, lanes.Faulted);
             var parser = SseParser.Create(stream, static (_, data) => OpencodeEventNormalizer.Normalize(data));
             try
             {
@@ -141,16 +148,27 @@ internal sealed class UpstreamEventPump(
                             break;
                         default:
                             metrics.UpstreamEvent(upstream.UpstreamId);
-                            await sink.OnEventAsync(current, e, readToken.Token);
-                            metrics.EventDispatched(time.GetElapsedTime(stream.LastReadTimestamp));
+                            await lanes.PostAsync(current, e, stream.LastReadTimestamp, readToken.Token);
                             break;
                     }
                 }
+            }
+            catch (OperationCanceledException) when (lanes.Fault is { } fault && !stoppingToken.IsCancellationRequested)
+            {
+                // The sink failed on a lane: give the connection up as if the pump itself had failed.
+                ExceptionDispatchInfo.Throw(fault);
             }
             catch (OperationCanceledException) when (stream.Stalled.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
             {
                 StreamingLog.StreamStalled(logger, upstream.UpstreamId, options.StallTimeout.TotalSeconds);
                 return $"stalled: no bytes for {options.StallTimeout.TotalSeconds:0.#} s";
+            }
+
+            // Whatever was read is sequenced before the stream counts as closed; a failure doing so is the pump's.
+            await lanes.DisposeAsync();
+            if (lanes.Fault is { } lateFault)
+            {
+                ExceptionDispatchInfo.Throw(lateFault);
             }
 
             return "the upstream closed the event stream";

@@ -10,6 +10,12 @@ public static class GatewayErrorCodes
     public const string SessionNotFound = "session_not_found";
     public const string UpstreamUnavailable = "upstream_unavailable";
     public const string UpstreamError = "upstream_error";
+
+    /// <summary>
+    /// The upstream named (or the one a session lives on) is not among the gateway's opencode servers: never registered,
+    /// or removed at run time. HTTP 404.
+    /// </summary>
+    public const string UpstreamNotFound = "upstream_not_found";
     public const string BadRequest = "bad_request";
     public const string PermissionNotFound = "permission_not_found";
     /// <summary>The question request is not pending on the session or any of its descendants.</summary>

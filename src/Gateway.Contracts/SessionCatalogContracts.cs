@@ -50,6 +50,16 @@ public sealed record UpdateSessionRequest(string SessionId, string? Title = null
 public sealed record AdoptSessionRequest(string OwnerId, string? Workspace = null, string? Upstream = null,
     IReadOnlyList<string>? Tags = null, JsonElement? Metadata = null);
 
+/// <summary>
+/// Body of <c>POST /api/upstreams</c> (admins): an opencode server registered at run time, kept in the session store and
+/// served by every node within <c>Gateway:UpstreamRegistry:RefreshInterval</c>.
+/// </summary>
+/// <param name="Id">1-64 letters, digits, '-' or '_'; unique among the configured and registered upstreams.</param>
+/// <param name="BaseUrl">Absolute http(s) URL of <c>opencode serve</c>, without query, fragment or user info.</param>
+/// <param name="Directory">Directory new sessions are created in (<c>x-opencode-directory</c>); the server's own when absent.</param>
+/// <param name="Password">The server's <c>OPENCODE_SERVER_PASSWORD</c> (user <c>opencode</c>); stored encrypted, never returned.</param>
+public sealed record RegisterUpstreamRequest(string Id, string BaseUrl, string? Directory = null, string? Password = null);
+
 /// <summary>Answer of <c>POST /api/sessions</c>: the record and opencode's session info.</summary>
 public sealed record CreatedSession(SessionMetadata Session, JsonElement Info);
 
@@ -68,13 +78,20 @@ public sealed record SessionDetails
 }
 
 /// <summary>
-/// One opencode server the gateway is configured with, as <c>GET /api/upstreams</c> (admins) reports it: whether its
-/// event stream is read (by this node, or in a cluster by the node holding its lease) and how that went.
+/// One opencode server of the gateway, as <c>GET /api/upstreams</c> (admins) reports it: whether its event stream is
+/// read (by this node, or in a cluster by the node holding its lease) and how that went. Never its password.
 /// </summary>
 public sealed record UpstreamStatus
 {
     public required string Id { get; init; }
     public required string BaseUrl { get; init; }
+    /// <summary>
+    /// From the configuration (<c>Gateway:Upstreams</c>): there for good, not removable through the API. False: registered
+    /// at run time (<c>POST /api/upstreams</c>).
+    /// </summary>
+    public required bool Configured { get; init; }
+    /// <summary>The directory new sessions are created in; null: the server's own.</summary>
+    public string? Directory { get; init; }
     /// <summary>Its event stream is read now, by this node or another.</summary>
     public required bool Connected { get; init; }
     /// <summary>The node reading it (a cluster's lease holder); null when none holds it.</summary>

@@ -149,7 +149,7 @@ public class EventPumpTests
         // A second pump of the same upstream, beside the gateway's own, whose sink holds the first event until the pump
         // stops: it stops inside the sink, not in a read of the stream (a busy holder stopping or losing its lease).
         var sink = new HoldingSink();
-        var upstream = gateway.Get<IOptions<UpstreamsOptions>>().Value.Upstreams[0];
+        var upstream = gateway.Get<UpstreamRegistry>().Get("local");
         var pump = new UpstreamEventPump(upstream, gateway.Get<IOptions<StreamingOptions>>().Value, sink, new UpstreamStreamState(),
             gateway.Get<IHttpClientFactory>(), gateway.Get<GatewayMetrics>(), TimeProvider.System, NullLogger.Instance);
         using var stopping = new CancellationTokenSource();
@@ -172,7 +172,7 @@ public class EventPumpTests
         await using var _ = fake;
         await using var __ = gateway;
         var sink = new FailingSink();
-        var upstream = gateway.Get<IOptions<UpstreamsOptions>>().Value.Upstreams[0];
+        var upstream = gateway.Get<UpstreamRegistry>().Get("local");
         var pump = new UpstreamEventPump(upstream, new StreamingOptions { SequencingWorkers = 4 }, sink, new UpstreamStreamState(),
             gateway.Get<IHttpClientFactory>(), gateway.Get<GatewayMetrics>(), TimeProvider.System, NullLogger.Instance);
         using var stopping = new CancellationTokenSource();
@@ -205,6 +205,8 @@ public class EventPumpTests
             Interlocked.Increment(ref _closed);
             return ValueTask.CompletedTask;
         }
+
+        public ValueTask OnUpstreamRemovedAsync(string upstream, string lease, CancellationToken ct) => ValueTask.CompletedTask;
     }
 
     /// <summary>Holds the first event until the pump's token is cancelled.</summary>
@@ -223,6 +225,8 @@ public class EventPumpTests
         }
 
         public ValueTask OnStreamClosedAsync(string upstream, CancellationToken ct) => ValueTask.CompletedTask;
+
+        public ValueTask OnUpstreamRemovedAsync(string upstream, string lease, CancellationToken ct) => ValueTask.CompletedTask;
     }
 
     [Fact]

@@ -20,6 +20,7 @@ public class OptionsValidatorTests
     [InlineData("ftp://host", "Gateway:Upstreams:0:BaseUrl")]
     [InlineData("/relative", "Gateway:Upstreams:0:BaseUrl")]
     [InlineData("http://host:4096/?x=1", "Gateway:Upstreams:0:BaseUrl")]
+    [InlineData("http://opencode:secret@host:4096/", "Gateway:Upstreams:0:BaseUrl")]
     public void Rejects_a_bad_url_naming_the_key(string url, string key)
     {
         var options = Valid();
@@ -50,6 +51,24 @@ public class OptionsValidatorTests
         options.Upstreams[0].Id = id;
         Assert.StartsWith("Gateway:Upstreams:0:Id:", Assert.Single(new UpstreamsOptionsValidator().Validate(null, options).Failures!), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("00:00:00.050", null, "Gateway:UpstreamRegistry:RefreshInterval:")]
+    [InlineData("00:00:06", null, "Gateway:UpstreamRegistry:RefreshInterval:")]
+    [InlineData("00:00:02", "not base64!", "Gateway:UpstreamRegistry:SecretKey:")]
+    [InlineData("00:00:02", "AAAA", "Gateway:UpstreamRegistry:SecretKey:")]
+    public void Rejects_a_bad_upstream_registry_setting_naming_the_key(string refresh, string? secretKey, string key)
+    {
+        var options = new UpstreamRegistryOptions { RefreshInterval = TimeSpan.Parse(refresh, System.Globalization.CultureInfo.InvariantCulture), SecretKey = secretKey };
+        Assert.StartsWith(key, Assert.Single(new UpstreamRegistryOptionsValidator().Validate(null, options).Failures!), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=")]
+    public void Accepts_no_secret_key_or_the_base64_of_32_bytes(string? secretKey) =>
+        Assert.True(new UpstreamRegistryOptionsValidator().Validate(null, new UpstreamRegistryOptions { SecretKey = secretKey }).Succeeded);
 
     [Fact]
     public void Rejects_nonsense_limits_naming_each_key()

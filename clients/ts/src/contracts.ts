@@ -481,10 +481,23 @@ export interface SessionDetails {
   liveError?: string | null;
 }
 
-/** One opencode server and its event stream, as `GET /api/upstreams` (admins) reports it. */
+/** Body of `POST /api/upstreams` (admins): an opencode server registered at run time. */
+export interface RegisterUpstreamRequest {
+  id: string;
+  baseUrl: string;
+  directory?: string | null;
+  /** opencode's `OPENCODE_SERVER_PASSWORD`; stored encrypted by the gateway, never returned. */
+  password?: string | null;
+}
+
+/** One opencode server and its event stream, as `GET /api/upstreams` (admins) reports it (never its password). */
 export interface UpstreamStatus {
   id: string;
   baseUrl: string;
+  /** From the gateway's configuration (not removable through the API); false: registered at run time. */
+  configured: boolean;
+  /** Directory new sessions are created in; absent: the server's own. */
+  directory?: string | null;
   /** Its event stream is read now, by the node answering or another. */
   connected: boolean;
   /** The node reading it (a cluster's lease holder). */
@@ -811,6 +824,8 @@ export const GatewayErrorCodes = {
   SessionNotFound: 'session_not_found',
   UpstreamUnavailable: 'upstream_unavailable',
   UpstreamError: 'upstream_error',
+  /** The upstream named, or the one a session lives on, is not the gateway's (never registered, or removed). */
+  UpstreamNotFound: 'upstream_not_found',
   BadRequest: 'bad_request',
   PermissionNotFound: 'permission_not_found',
   /** The question is not pending on the session or any of its descendants. */
@@ -883,7 +898,8 @@ export const contractFields = {
   AdoptSessionRequest: ['ownerId', 'workspace', 'upstream', 'tags', 'metadata'],
   CreatedSession: ['session', 'info'],
   SessionDetails: ['session', 'info', 'status', 'lastAssistantMessage', 'liveError'],
-  UpstreamStatus: ['id', 'baseUrl', 'connected', 'holder', 'fencingToken', 'heldHere', 'since', 'lastError', 'reconnects'],
+  RegisterUpstreamRequest: ['id', 'baseUrl', 'directory', 'password'],
+  UpstreamStatus: ['id', 'baseUrl', 'configured', 'directory', 'connected', 'holder', 'fencingToken', 'heldHere', 'since', 'lastError', 'reconnects'],
 } as const;
 
 /** Contract types the client speaks that the server's C# contracts do not declare (none at the moment). */
@@ -915,6 +931,7 @@ interface ContractTypes {
   AdoptSessionRequest: AdoptSessionRequest;
   CreatedSession: CreatedSession;
   SessionDetails: SessionDetails;
+  RegisterUpstreamRequest: RegisterUpstreamRequest;
   UpstreamStatus: UpstreamStatus;
 }
 

@@ -34,6 +34,15 @@ public sealed class RedisKeys(string prefix)
     /// <summary>The last epoch handed out: epochs grow cluster-wide.</summary>
     public RedisKey LastEpoch => $"{Prefix}:epoch";
 
+    /// <summary>The nodes sharing the leases (sorted set: node → when its liveness expires, Redis's clock in ms).</summary>
+    public RedisKey LeaseNodes => $"{Prefix}:lease-nodes";
+
+    /// <summary>How many leases each node holds (hash: node → count).</summary>
+    public RedisKey LeaseNodesHeld => $"{Prefix}:lease-nodes:held";
+
+    /// <summary>How many upstreams each node wants, tries or holds (hash: node → count).</summary>
+    public RedisKey LeaseNodesWanted => $"{Prefix}:lease-nodes:wanted";
+
     /// <summary>Published when a node gives a lease up, so another takes it at once.</summary>
     public RedisChannel LeaseReleased => RedisChannel.Literal($"{Prefix}:lease-released");
 

@@ -29,6 +29,9 @@ internal sealed class LocalSessionHistory(LiveSessionRegistry registry) : ISessi
     public ValueTask<IReadOnlyList<SessionKey>> OpenStreamAsync(UpstreamStream stream, CancellationToken ct) =>
         ValueTask.FromResult<IReadOnlyList<SessionKey>>([]);
 
+    public ValueTask<IReadOnlyList<SessionKey>> ActiveSessionsAsync(string upstream, CancellationToken ct) =>
+        ValueTask.FromResult<IReadOnlyList<SessionKey>>([]);
+
     public ValueTask CloseStreamAsync(string upstream, CancellationToken ct) => ValueTask.CompletedTask;
 
     public ValueTask<string?> ConnectedStreamAsync(string upstream, CancellationToken ct) =>

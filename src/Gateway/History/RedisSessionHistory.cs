@@ -150,8 +150,14 @@ internal sealed class RedisSessionHistory : ISessionHistory, IHostedService, IAs
         await database.StringSetAsync(Keys.Stream(stream.Upstream), stream.Id, _options.LeaseTtl);
         var cutoff = _time.GetUtcNow().ToUnixTimeMilliseconds() - TtlMs;
         await database.SortedSetRemoveRangeByScoreAsync(Keys.Active(stream.Upstream), double.NegativeInfinity, cutoff);
-        var active = await database.SortedSetRangeByScoreAsync(Keys.Active(stream.Upstream), cutoff);
-        return [.. active.Select(id => new SessionKey(stream.Upstream, id.ToString()))];
+        return await ActiveSessionsAsync(stream.Upstream, ct);
+    }
+
+    public async ValueTask<IReadOnlyList<SessionKey>> ActiveSessionsAsync(string upstream, CancellationToken ct)
+    {
+        var cutoff = _time.GetUtcNow().ToUnixTimeMilliseconds() - TtlMs;
+        var active = await _redis.Database.SortedSetRangeByScoreAsync(Keys.Active(upstream), cutoff);
+        return [.. active.Select(id => new SessionKey(upstream, id.ToString()))];
     }
 
     public async ValueTask CloseStreamAsync(string upstream, CancellationToken ct)

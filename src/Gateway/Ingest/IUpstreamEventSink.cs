@@ -14,4 +14,10 @@ internal interface IUpstreamEventSink
 
     /// <summary>The stream is no longer read (lost, or this node stops or lost its lease): store what it produced.</summary>
     ValueTask OnStreamClosedAsync(string upstream, CancellationToken ct);
+
+    /// <summary>
+    /// The upstream was removed at run time, while this node holds its lease (<paramref name="lease"/>) and no longer
+    /// reads its stream: tell the watchers of its sessions (an <c>error</c>, <c>upstream_not_found</c>) and store it.
+    /// </summary>
+    ValueTask OnUpstreamRemovedAsync(string upstream, string lease, CancellationToken ct);
 }

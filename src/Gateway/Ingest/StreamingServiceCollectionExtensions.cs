@@ -9,8 +9,9 @@ namespace OpencodeGateway.Ingest;
 public static class StreamingServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <c>Gateway:Streaming</c> (validated at start) and one event pump per upstream, run under the registered
-    /// <see cref="IUpstreamLeases"/>, which hands what it reads to the registered <see cref="IUpstreamEventSink"/>.
+    /// Adds <c>Gateway:Streaming</c> (validated at start) and one event pump per upstream of the registry (following its
+    /// changes), run under the registered <see cref="IUpstreamLeases"/>, which hands what it reads to the registered
+    /// <see cref="IUpstreamEventSink"/>.
     /// </summary>
     public static IServiceCollection AddUpstreamStreaming(this IServiceCollection services, IConfiguration configuration)
     {
@@ -19,10 +20,10 @@ public static class StreamingServiceCollectionExtensions
         services.TryAddSingleton(sp =>
         {
             var state = new UpstreamStreamState();
-            var upstreams = sp.GetRequiredService<IOptions<UpstreamsOptions>>().Value.Upstreams.Select(u => u.Id).ToList();
+            var registry = sp.GetRequiredService<UpstreamRegistry>();
             var metrics = sp.GetRequiredService<GatewayMetrics>();
-            metrics.ObserveUpstreamLeases(() => upstreams.Select(id => (id, state.LeaseToken(id))));
-            metrics.ObserveUpstreamStreams(() => upstreams.Select(id => (id, state.IsConnected(id))));
+            metrics.ObserveUpstreamLeases(() => registry.All.Select(u => (u.UpstreamId, state.LeaseToken(u.UpstreamId))));
+            metrics.ObserveUpstreamStreams(() => registry.All.Select(u => (u.UpstreamId, state.IsConnected(u.UpstreamId))));
             return state;
         });
         services.AddHostedService<EventPumpService>();

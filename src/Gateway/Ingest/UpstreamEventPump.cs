@@ -14,7 +14,7 @@ namespace OpencodeGateway.Ingest;
 /// in parallel.
 /// </summary>
 internal sealed class UpstreamEventPump(
-    UpstreamOptions upstream,
+    OpencodeClient upstream,
     StreamingOptions options,
     IUpstreamEventSink sink,
     UpstreamStreamState state,
@@ -29,15 +29,21 @@ internal sealed class UpstreamEventPump(
     public async Task RunAsync(string lease, CancellationToken stoppingToken)
     {
         var connections = 0L;
-        using var http = httpClients.CreateClient(UpstreamHttpClients.EventStream(upstream.Id));
-        var url = new Uri(http.BaseAddress!, "global/event");
+        using var http = httpClients.CreateClient(upstream.EventStreamClientName);
+        if (http.BaseAddress is null)
+        {
+            // Removed from the registry meanwhile (its client name is no longer configured): its pump is being stopped.
+            return;
+        }
+
+        var url = new Uri(http.BaseAddress, "global/event");
         var attempt = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
             string reason;
             try
             {
-                reason = await ReadStreamAsync(http, url, () => attempt = 0, new UpstreamStream(upstream.Id, lease, ++connections), stoppingToken);
+                reason = await ReadStreamAsync(http, url, () => attempt = 0, new UpstreamStream(upstream.UpstreamId, lease, ++connections), stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -50,17 +56,17 @@ internal sealed class UpstreamEventPump(
             catch (Exception e)
             {
                 // A bug must not end the one subscription for good: log it and reconnect like any other loss.
-                StreamingLog.PumpFailed(logger, upstream.Id, e);
+                StreamingLog.PumpFailed(logger, upstream.UpstreamId, e);
                 reason = e.GetType().Name;
             }
 
-            await sink.OnStreamClosedAsync(upstream.Id, CancellationToken.None);
-            state.Set(upstream.Id, connected: false, time.GetUtcNow(), reason);
-            metrics.Reconnect(upstream.Id);
+            await sink.OnStreamClosedAsync(upstream.UpstreamId, CancellationToken.None);
+            state.Set(upstream.UpstreamId, connected: false, time.GetUtcNow(), reason);
+            metrics.Reconnect(upstream.UpstreamId);
             var delay = ReconnectBackoff.Delay(attempt, options.ReconnectInitialDelay, options.ReconnectMaxDelay, _random);
             attempt++;
-            StreamingLog.StreamLost(logger, upstream.Id, reason, attempt, (long)delay.TotalMilliseconds);
-            using var reconnect = GatewayTelemetry.StartActivity("gateway.upstream.reconnect", upstream.Id)?.SetTag("gateway.reconnect.reason", reason).SetTag("gateway.reconnect.attempt", attempt);
+            StreamingLog.StreamLost(logger, upstream.UpstreamId, reason, attempt, (long)delay.TotalMilliseconds);
+            using var reconnect = GatewayTelemetry.StartActivity("gateway.upstream.reconnect", upstream.UpstreamId)?.SetTag("gateway.reconnect.reason", reason).SetTag("gateway.reconnect.attempt", attempt);
             try
             {
                 await Task.Delay(delay, time, stoppingToken);
@@ -72,8 +78,8 @@ internal sealed class UpstreamEventPump(
         }
 
         // Stopping (or the lease was lost): what the last connection produced is stored before the lease goes.
-        await sink.OnStreamClosedAsync(upstream.Id, CancellationToken.None);
-        state.Set(upstream.Id, connected: false, time.GetUtcNow(), "not reading the stream");
+        await sink.OnStreamClosedAsync(upstream.UpstreamId, CancellationToken.None);
+        state.Set(upstream.UpstreamId, connected: false, time.GetUtcNow(), "not reading the stream");
     }
 
     /// <summary>Reads one connection of the stream until it ends; returns why it ended.</summary>
@@ -127,21 +133,21 @@ internal sealed class UpstreamEventPump(
                         case UpstreamEventKind.Heartbeat:
                             break;
                         case UpstreamEventKind.ServerConnected:
-                            metrics.StreamConnected(upstream.Id);
-                            state.Set(upstream.Id, connected: true, time.GetUtcNow());
-                            StreamingLog.StreamConnected(logger, upstream.Id, url.ToString());
+                            metrics.StreamConnected(upstream.UpstreamId);
+                            state.Set(upstream.UpstreamId, connected: true, time.GetUtcNow());
+                            StreamingLog.StreamConnected(logger, upstream.UpstreamId, url.ToString());
                             onConnected();
                             await sink.OnStreamConnectedAsync(current, readToken.Token);
                             break;
                         case UpstreamEventKind.Malformed:
-                            metrics.MalformedEvent(upstream.Id);
-                            StreamingLog.MalformedEvent(logger, upstream.Id, e.Problem!);
+                            metrics.MalformedEvent(upstream.UpstreamId);
+                            StreamingLog.MalformedEvent(logger, upstream.UpstreamId, e.Problem!);
                             break;
                         case UpstreamEventKind.Ignored:
-                            StreamingLog.IgnoredEvent(logger, upstream.Id, e.Type);
+                            StreamingLog.IgnoredEvent(logger, upstream.UpstreamId, e.Type);
                             break;
                         default:
-                            metrics.UpstreamEvent(upstream.Id);
+                            metrics.UpstreamEvent(upstream.UpstreamId);
                             await lanes.PostAsync(current, e, stream.LastReadTimestamp, readToken.Token);
                             break;
                     }
@@ -154,7 +160,7 @@ internal sealed class UpstreamEventPump(
             }
             catch (OperationCanceledException) when (stream.Stalled.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
             {
-                StreamingLog.StreamStalled(logger, upstream.Id, options.StallTimeout.TotalSeconds);
+                StreamingLog.StreamStalled(logger, upstream.UpstreamId, options.StallTimeout.TotalSeconds);
                 return $"stalled: no bytes for {options.StallTimeout.TotalSeconds:0.#} s";
             }
 

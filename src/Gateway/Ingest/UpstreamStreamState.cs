@@ -27,6 +27,9 @@ public sealed class UpstreamStreamState
             _ => new Entry(false, DateTimeOffset.MinValue, 0, null, lease?.Value, lease?.Token),
             (_, old) => old with { Lease = lease?.Value, LeaseToken = lease?.Token });
 
+    /// <summary>Forgets an upstream that was removed.</summary>
+    internal void Remove(string upstream) => _entries.TryRemove(upstream, out _);
+
     /// <summary>The fencing token of the upstream's lease this node holds, null when it holds none.</summary>
     internal long? LeaseToken(string upstream) => _entries.TryGetValue(upstream, out var e) ? e.LeaseToken : null;
 }

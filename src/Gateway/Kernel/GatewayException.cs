@@ -16,6 +16,9 @@ public sealed class GatewayException(string code, string message, Exception? inn
     public static GatewayException SessionNotFound(string sessionId) =>
         new(GatewayErrorCodes.SessionNotFound, $"Session '{sessionId}' was not found.");
 
+    public static GatewayException UpstreamNotFound(string upstreamId) =>
+        new(GatewayErrorCodes.UpstreamNotFound, $"Upstream '{upstreamId}' is not one of the gateway's opencode servers (never registered, or removed).");
+
     public static GatewayException BadRequest(string message) => new(GatewayErrorCodes.BadRequest, message);
 
     /// <summary>A limit was reached: <c>rate_limited</c>, with when to try again (whole seconds, at least 1).</summary>

@@ -17,7 +17,8 @@ public static class ProblemWriter
         GatewayErrorCodes.BadRequest => StatusCodes.Status400BadRequest,
         GatewayErrorCodes.Unauthorized => StatusCodes.Status401Unauthorized,
         GatewayErrorCodes.Forbidden => StatusCodes.Status403Forbidden,
-        GatewayErrorCodes.SessionNotFound or GatewayErrorCodes.PermissionNotFound or GatewayErrorCodes.QuestionNotFound => StatusCodes.Status404NotFound,
+        GatewayErrorCodes.SessionNotFound or GatewayErrorCodes.PermissionNotFound or GatewayErrorCodes.QuestionNotFound
+            or GatewayErrorCodes.UpstreamNotFound => StatusCodes.Status404NotFound,
         GatewayErrorCodes.Conflict => StatusCodes.Status409Conflict,
         GatewayErrorCodes.PayloadTooLarge => StatusCodes.Status413PayloadTooLarge,
         GatewayErrorCodes.RateLimited => StatusCodes.Status429TooManyRequests,

@@ -2,7 +2,7 @@ namespace OpencodeGateway.Leases;
 
 /// <summary>
 /// Who may hold an upstream's one event stream. On a single node this node always does; in a cluster a lease in Redis
-/// names one node, with a fencing token that grows with every new holder.
+/// names one node, with a fencing token that grows with every new holder, and the leases are spread over the nodes.
 /// </summary>
 public interface IUpstreamLeases
 {
@@ -26,4 +26,16 @@ public interface IUpstreamLease : IAsyncDisposable
 
     /// <summary>Cancelled when the lease is lost (another node holds it): stop reading the stream at once.</summary>
     CancellationToken Lost { get; }
+
+    /// <summary>
+    /// Cancelled when this node holds more than its share of the leases and another node has room: stop reading the
+    /// stream and dispose the lease, which hands it over (released and announced).
+    /// </summary>
+    CancellationToken HandOver { get; }
+
+    /// <summary>
+    /// Gives the lease up because the upstream was removed: no node takes it for <paramref name="quarantine"/>, so that a
+    /// node that has not seen the removal yet does not read the removed server again. Disposing afterwards does nothing.
+    /// </summary>
+    ValueTask RetireAsync(TimeSpan quarantine);
 }

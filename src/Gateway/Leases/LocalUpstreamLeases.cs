@@ -1,6 +1,6 @@
 namespace OpencodeGateway.Leases;
 
-/// <summary>A single node holds every upstream's stream, for good.</summary>
+/// <summary>A single node holds every upstream's stream, for good: nobody to hand a lease over to, nobody to keep out.</summary>
 internal sealed class LocalUpstreamLeases : IUpstreamLeases
 {
     public Task<IUpstreamLease> AcquireAsync(string upstream, CancellationToken ct) => Task.FromResult<IUpstreamLease>(new Lease(upstream));
@@ -15,6 +15,9 @@ internal sealed class LocalUpstreamLeases : IUpstreamLeases
         public long Token => 0;
         public string Value => LocalValue;
         public CancellationToken Lost => CancellationToken.None;
+        public CancellationToken HandOver => CancellationToken.None;
+
+        public ValueTask RetireAsync(TimeSpan quarantine) => ValueTask.CompletedTask;
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }

@@ -22,6 +22,12 @@ internal interface ISequencedEventSink
     /// </summary>
     ValueTask<IReadOnlyList<SessionKey>> OpenStreamAsync(UpstreamStream stream, CancellationToken ct);
 
+    /// <summary>
+    /// The sessions of an upstream whose live state the store holds (in a cluster: every node's, from Redis); on a single
+    /// node, none beyond this node's own.
+    /// </summary>
+    ValueTask<IReadOnlyList<SessionKey>> ActiveSessionsAsync(string upstream, CancellationToken ct);
+
     /// <summary>The upstream's stream is no longer read: returns once what was appended for it is stored (bounded).</summary>
     ValueTask CloseStreamAsync(string upstream, CancellationToken ct);
 

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sequencing.Internal;
@@ -255,6 +256,56 @@ internal sealed class SessionEventDispatcher : IUpstreamEventSink, IDisposable
             registry.SetStream(upstream, stream with { Connection = -1 });
         }
 
+        await history.CloseStreamAsync(upstream, ct);
+    }
+
+    /// <summary>
+    /// The upstream was removed: every session of it this node knows or the store holds gets an <c>error</c>
+    /// (<c>upstream_not_found</c>) and, when it ran, goes idle (its run is gone with the server), in the epoch it is in:
+    /// nothing is restated, nothing more will come. Written under <paramref name="lease"/>, then stored.
+    /// </summary>
+    public async ValueTask OnUpstreamRemovedAsync(string upstream, string lease, CancellationToken ct)
+    {
+        FlushPending();
+        var keys = new HashSet<SessionKey>(registry.SessionsOf(upstream).Select(s => s.Key));
+        keys.UnionWith(await history.ActiveSessionsAsync(upstream, ct));
+        var streamId = $"{lease}|-1";
+        var error = JsonSerializer.SerializeToElement(new
+        {
+            name = GatewayErrorCodes.UpstreamNotFound,
+            data = new { message = $"Upstream '{upstream}' was removed from the gateway; its sessions are gone with it." },
+        });
+        var told = 0;
+        foreach (var key in keys)
+        {
+            if (!registry.TryGet(key, out _))
+            {
+                if (await history.LoadAsync(key, ct) is not { } image)
+                {
+                    continue; // forgotten meanwhile
+                }
+
+                registry.GetOrAdd(registry.FromImage(image));
+            }
+
+            var emitted = new List<SessionEvent>(2);
+            registry.Use(key, session =>
+            {
+                // Written under this node's lease, whichever stream the session was last continuous with.
+                session.StreamId = streamId;
+                session.Apply(new UpstreamEvent { Kind = UpstreamEventKind.Error, Size = 128, Payload = error, SessionId = key.SessionId }, emitted);
+                if (session.Busy)
+                {
+                    session.Apply(new UpstreamEvent { Kind = UpstreamEventKind.Status, Size = 16, Payload = IdleStatus, SessionId = key.SessionId }, emitted);
+                }
+
+                history.Append(session, emitted);
+                return 0;
+            });
+            told++;
+        }
+
+        SequencingLog.UpstreamRemoved(logger, upstream, told);
         await history.CloseStreamAsync(upstream, ct);
     }
 

@@ -3,14 +3,15 @@ using System.Text;
 using Dapper;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Kernel;
+using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Store;
 
 /// <summary>
-/// The Dapper code both databases share. Where their SQL differs (types of tags, metadata and timestamps, the tag
+/// The Dapper code both databases share (sessions, chats, and the upstreams registered at run time). Where their SQL differs (types of tags, metadata and timestamps, the tag
 /// filter, case-insensitive LIKE, the migration lock) the subclass says how.
 /// </summary>
-internal abstract class SqlSessionStore : ISessionStore
+internal abstract class SqlSessionStore : ISessionStore, IUpstreamStore
 {
     private const int MaxUpdateAttempts = 16;
 
@@ -283,6 +284,40 @@ internal abstract class SqlSessionStore : ISessionStore
         return row is null ? null : new ChatRecord(row.OwnerId, row.ChatId, row.SessionId, TimestampFromColumn(row.CreatedAt));
     }
 
+    public Task<IReadOnlyList<RegisteredUpstream>> ListUpstreamsAsync(CancellationToken ct) => RunAsync(async connection =>
+    {
+        var rows = await connection.QueryAsync<UpstreamRow>(new CommandDefinition("""
+            SELECT id AS Id, base_url AS BaseUrl, directory AS Directory, password AS Password, created_at AS CreatedAt
+            FROM upstreams ORDER BY created_at, id
+            """, cancellationToken: ct));
+        return (IReadOnlyList<RegisteredUpstream>)[.. rows.Select(r => new RegisteredUpstream(r.Id, r.BaseUrl, r.Directory, r.Password, TimestampFromColumn(r.CreatedAt)))];
+    }, ct);
+
+    public Task<bool> TryAddUpstreamAsync(RegisteredUpstream upstream, CancellationToken ct) => RunAsync(async connection =>
+    {
+        try
+        {
+            await connection.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO upstreams (id, base_url, directory, password, created_at)
+                VALUES (@Id, @BaseUrl, @Directory, @Password, @CreatedAt)
+                """, new { upstream.Id, upstream.BaseUrl, upstream.Directory, Password = upstream.SealedPassword,
+                    CreatedAt = TimestampToParameter(upstream.CreatedAt) }, cancellationToken: ct));
+            return true;
+        }
+        catch (DbException e) when (IsUniqueViolation(e))
+        {
+            // Registered already: by the first attempt, whose answer was lost, when the row is this very one.
+            var existing = await connection.QuerySingleOrDefaultAsync<UpstreamRow>(new CommandDefinition(
+                "SELECT id AS Id, base_url AS BaseUrl, directory AS Directory, password AS Password, created_at AS CreatedAt FROM upstreams WHERE id = @Id",
+                new { upstream.Id }, cancellationToken: ct));
+            return existing is not null && existing.Password == upstream.SealedPassword && TimestampFromColumn(existing.CreatedAt) == upstream.CreatedAt;
+        }
+    }, ct);
+
+    public Task<bool> RemoveUpstreamAsync(string upstreamId, CancellationToken ct) => RunAsync(async connection =>
+        await connection.ExecuteAsync(new CommandDefinition("DELETE FROM upstreams WHERE id = @upstreamId", new { upstreamId },
+            cancellationToken: ct)) == 1, ct);
+
     private DynamicParameters Parameters(SessionRecord r)
     {
         var p = new DynamicParameters();
@@ -320,6 +355,15 @@ internal abstract class SqlSessionStore : ISessionStore
     private static string EscapeLike(string value) =>
         value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal)
             .Replace("_", "\\_", StringComparison.Ordinal);
+
+    private sealed class UpstreamRow
+    {
+        public string Id { get; set; } = "";
+        public string BaseUrl { get; set; } = "";
+        public string? Directory { get; set; }
+        public string? Password { get; set; }
+        public object CreatedAt { get; set; } = 0L;
+    }
 
     private sealed class ChatRow
     {

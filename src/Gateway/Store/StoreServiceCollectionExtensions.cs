@@ -3,14 +3,16 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using OpencodeGateway.Diagnostics;
 using OpencodeGateway.Store.Internal;
+using OpencodeGateway.Upstreams;
 
 namespace OpencodeGateway.Store;
 
 public static class StoreServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the session store (<c>Gateway:Store</c>, <c>ConnectionStrings:Gateway</c>), the start-up step that
-    /// migrates it before the app serves, and its readiness check.
+    /// Adds the session store (<c>Gateway:Store</c>, <c>ConnectionStrings:Gateway</c>), which also keeps the upstreams
+    /// registered at run time (<see cref="IUpstreamStore"/>), the start-up step that migrates it before the app serves,
+    /// and its readiness check.
     /// </summary>
     public static IServiceCollection AddGatewayStore(this IServiceCollection services, IConfiguration configuration)
     {
@@ -24,13 +26,16 @@ public static class StoreServiceCollectionExtensions
             })
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>());
-        services.TryAddSingleton<ISessionStore>(sp => CreateStore(sp.GetRequiredService<IOptions<StoreOptions>>().Value));
+        services.TryAddSingleton(sp => CreateStore(sp.GetRequiredService<IOptions<StoreOptions>>().Value));
+        services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<SqlSessionStore>());
+        // The upstreams registered at run time live in the same database.
+        services.TryAddSingleton<IUpstreamStore>(sp => sp.GetRequiredService<SqlSessionStore>());
         services.AddHostedService<StoreMigrationService>();
         services.AddHealthChecks().AddCheck<StoreHealthCheck>("store", tags: [HealthTags.Ready]);
         return services;
     }
 
-    internal static ISessionStore CreateStore(StoreOptions options) => options.ResolvedProvider switch
+    internal static SqlSessionStore CreateStore(StoreOptions options) => options.ResolvedProvider switch
     {
         StoreProviders.Postgres => new PostgresSessionStore(NpgsqlDataSource.Create(options.EffectiveConnectionString!)),
         _ => new SqliteSessionStore(options.ResolvedSqliteConnectionString),

@@ -18,16 +18,26 @@ public sealed class OpencodeClient
     private readonly IHttpClientFactory _httpClients;
     private readonly string _clientName;
 
-    internal OpencodeClient(UpstreamOptions options, IHttpClientFactory httpClients)
+    internal OpencodeClient(UpstreamOptions options, bool configured, long registration, IHttpClientFactory httpClients)
     {
         Options = options;
+        Configured = configured;
         _httpClients = httpClients;
-        _clientName = UpstreamHttpClients.Rest(options.Id);
+        _clientName = UpstreamHttpClients.Rest(options.Id, registration);
+        EventStreamClientName = UpstreamHttpClients.EventStream(options.Id, registration);
     }
 
     public UpstreamOptions Options { get; }
 
     public string UpstreamId => Options.Id;
+
+    /// <summary>From <c>Gateway:Upstreams</c> (for good); false: registered at run time, removable.</summary>
+    public bool Configured { get; }
+
+    /// <summary>Name of this upstream's event-stream client (<see cref="UpstreamHttpClients.EventStream"/>).</summary>
+    internal string EventStreamClientName { get; }
+
+    internal string RestClientName => _clientName;
 
     public Task<JsonElement> CreateSessionAsync(string? title, CancellationToken ct) =>
         SendJsonAsync(HttpMethod.Post, "session", title is null ? new { } : new { title }, sessionId: null, ct, withDirectory: true);
@@ -239,10 +249,17 @@ public sealed class OpencodeClient
             request.Headers.TryAddWithoutValidation("x-opencode-directory", Uri.EscapeDataString(Options.Directory));
         }
 
+        var http = _httpClients.CreateClient(_clientName);
+        if (http.BaseAddress is null)
+        {
+            // Removed from the registry since this client was handed out: its name is no longer configured.
+            throw GatewayException.UpstreamNotFound(UpstreamId);
+        }
+
         HttpResponseMessage response;
         try
         {
-            response = await _httpClients.CreateClient(_clientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         }
         catch (HttpRequestException e)
         {

@@ -3,11 +3,14 @@ using Polly;
 
 namespace OpencodeGateway.Upstreams;
 
-/// <summary>The named <c>HttpClient</c>s of the upstreams and the resilience of their REST calls.</summary>
+/// <summary>
+/// The named <c>HttpClient</c>s of the upstreams and the resilience of their REST calls. Each upstream the registry
+/// holds has two names of its own, <c>opencode-rest:{id}#{n}</c> and <c>opencode-events:{id}#{n}</c>, with a number
+/// new at every registration: an upstream removed and registered again at another address never gets the handlers
+/// (connections, circuit) of the one before.
+/// </summary>
 public static class UpstreamHttpClients
 {
-    private const string RestPrefix = "opencode-rest:";
-    private const string EventStreamPrefix = "opencode-events:";
 
     /// <summary>Retries of an idempotent read (GET) after a transient failure; nothing else is ever retried.</summary>
     public const int MaxReadRetries = 2;
@@ -21,11 +24,11 @@ public static class UpstreamHttpClients
     /// </summary>
     public static readonly TimeSpan CircuitBreakDuration = TimeSpan.FromSeconds(2);
 
-    /// <summary>Name of the upstream's REST client.</summary>
-    public static string Rest(string upstreamId) => RestPrefix + upstreamId;
+    /// <summary>Name of the REST client of an upstream's <paramref name="registration"/>.</summary>
+    internal static string Rest(string upstreamId, long registration) => $"opencode-rest:{upstreamId}#{registration}";
 
-    /// <summary>Name of the upstream's event-stream client (no timeout, no resilience pipeline).</summary>
-    public static string EventStream(string upstreamId) => EventStreamPrefix + upstreamId;
+    /// <summary>Name of the event-stream client (no timeout, no resilience pipeline) of an upstream's <paramref name="registration"/>.</summary>
+    internal static string EventStream(string upstreamId, long registration) => $"opencode-events:{upstreamId}#{registration}";
 
     /// <summary>
     /// Retries transient failures (connection refused or reset, 408, 429, 5xx) of GETs only, twice, with exponential
@@ -54,14 +57,5 @@ public static class UpstreamHttpClients
                 SamplingDuration = TimeSpan.FromSeconds(30),
                 BreakDuration = CircuitBreakDuration,
             });
-    }
-
-    internal static bool TryParse(string name, out string upstreamId, out bool rest)
-    {
-        rest = name.StartsWith(RestPrefix, StringComparison.Ordinal);
-        upstreamId = rest ? name[RestPrefix.Length..]
-            : name.StartsWith(EventStreamPrefix, StringComparison.Ordinal) ? name[EventStreamPrefix.Length..]
-            : "";
-        return upstreamId.Length > 0;
     }
 }

@@ -1,11 +1,10 @@
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Configuration;
 
 namespace OpencodeGateway.Upstreams;
 
 /// <summary>Checks <see cref="UpstreamsOptions"/> at start-up; every failure names its configuration key.</summary>
-internal sealed partial class UpstreamsOptionsValidator : IValidateOptions<UpstreamsOptions>
+internal sealed class UpstreamsOptionsValidator : IValidateOptions<UpstreamsOptions>
 {
     public ValidateOptionsResult Validate(string? name, UpstreamsOptions options)
     {
@@ -21,20 +20,18 @@ internal sealed partial class UpstreamsOptionsValidator : IValidateOptions<Upstr
         {
             var upstream = options.Upstreams[i];
             var key = $"{prefix}:{i}";
-            if (string.IsNullOrWhiteSpace(upstream.Id) || !IdPattern().IsMatch(upstream.Id))
+            if (UpstreamRules.IdProblem(upstream.Id) is { } idProblem)
             {
-                failures.Add($"{key}:Id: '{upstream.Id}' must be 1-64 letters, digits, '-' or '_'");
+                failures.Add($"{key}:Id: {idProblem}");
             }
             else if (!seen.Add(upstream.Id))
             {
                 failures.Add($"{key}:Id: duplicate upstream id '{upstream.Id}'");
             }
 
-            if (!Uri.TryCreate(upstream.BaseUrl, UriKind.Absolute, out var uri)
-                || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
-                || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
+            if (UpstreamRules.BaseUrlProblem(upstream.BaseUrl) is { } urlProblem)
             {
-                failures.Add($"{key}:BaseUrl: '{upstream.BaseUrl}' is not an absolute http(s) URL without query");
+                failures.Add($"{key}:BaseUrl: {urlProblem}");
             }
 
             if (upstream.Password is { Length: > 0 } && string.IsNullOrEmpty(upstream.Password.Trim()))
@@ -48,7 +45,4 @@ internal sealed partial class UpstreamsOptionsValidator : IValidateOptions<Upstr
 
         return OptionsRules.Result(failures);
     }
-
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
-    private static partial Regex IdPattern();
 }

@@ -36,6 +36,7 @@ public sealed partial class DeploySettingsTests
     private static readonly (string Section, Type Options)[] BoundSections =
     [
         (UpstreamsOptions.SectionName, typeof(List<UpstreamOptions>)),
+        (UpstreamRegistryOptions.SectionName, typeof(UpstreamRegistryOptions)),
         (StreamingOptions.SectionName, typeof(StreamingOptions)),
         (ReplayOptions.SectionName, typeof(ReplayOptions)),
         (SnapshotOptions.SectionName, typeof(SnapshotOptions)),

@@ -160,5 +160,7 @@ public class SessionLanesTests
         }
 
         public ValueTask OnStreamClosedAsync(string upstream, CancellationToken ct) => ValueTask.CompletedTask;
+
+        public ValueTask OnUpstreamRemovedAsync(string upstream, string lease, CancellationToken ct) => ValueTask.CompletedTask;
     }
 }

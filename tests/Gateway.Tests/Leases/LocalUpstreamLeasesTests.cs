@@ -34,6 +34,7 @@ public sealed class LocalUpstreamLeasesTests : UpstreamLeasesSpec
         var lease = await AcquireAsync(node, upstream);
         Assert.Equal(("local|0", 0L), (lease.Value, lease.Token));
         Assert.False(lease.Lost.CanBeCanceled);
+        Assert.False(lease.HandOver.CanBeCanceled);
         await lease.DisposeAsync();
 
         Assert.Equal("local|0", await node.Leases.HolderAsync(upstream, CancellationToken.None));

@@ -31,9 +31,43 @@ public sealed class RedisUpstreamLeasesTests(RedisFixture redis) : UpstreamLease
         var leases = new RedisUpstreamLeases(connection, Options.Create(options), time, log);
         return new LeaseNode(leases, async () =>
         {
+            await leases.StopAsync(CancellationToken.None);
             leases.Dispose();
             await connection.DisposeAsync();
         }) { Log = log.Collector };
+    }
+
+    /// <summary>Leases of a few seconds' life on the real clock, for nodes that share them as the gateway's do.</summary>
+    private static void FastLeases(ClusterOptions options)
+    {
+        options.LeaseTtl = TimeSpan.FromSeconds(2);
+        options.LeaseRenewInterval = TimeSpan.FromMilliseconds(250);
+        options.LeaseRetryInterval = TimeSpan.FromMilliseconds(100);
+    }
+
+    /// <summary>A started node (writing its share every renew interval), reading every upstream as the gateway's pumps do.</summary>
+    private async Task<PumpingNode> StartPumpingNodeAsync(IReadOnlyList<string> upstreams)
+    {
+        var node = await StartNodeAsync(TimeProvider.System, FastLeases);
+        var leases = (RedisUpstreamLeases)node.Leases;
+        await leases.StartAsync(CancellationToken.None);
+        return new PumpingNode(leases, upstreams);
+    }
+
+    /// <summary>How many of <paramref name="upstreams"/> each node holds, as Redis says.</summary>
+    private static async Task<Dictionary<string, int>> HeldByNodeAsync(LeaseNode asker, IEnumerable<string> upstreams)
+    {
+        var held = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var upstream in upstreams)
+        {
+            if (await asker.Leases.HolderAsync(upstream, CancellationToken.None) is { } holder)
+            {
+                var node = holder.Split('|')[0];
+                held[node] = held.GetValueOrDefault(node) + 1;
+            }
+        }
+
+        return held;
     }
 
     private static Task WaitingAsync(LeaseNode node) =>
@@ -246,5 +280,132 @@ public sealed class RedisUpstreamLeasesTests(RedisFixture redis) : UpstreamLease
         await held.DisposeAsync();
         await using var next = await waiting.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.True(next.Token > held.Token, $"token {next.Token} after {held.Token}");
+    }
+
+    [Fact]
+    public async Task A_retired_lease_keeps_every_node_out_for_its_quarantine_then_goes_to_the_next_with_a_greater_token()
+    {
+        var node1 = await StartNodeAsync(TimeProvider.System, FastLeases);
+        var node2 = await StartNodeAsync(TimeProvider.System, FastLeases);
+        var upstream = NewUpstream();
+        var lease = await AcquireAsync(node1, upstream);
+        var waiting = node2.Leases.AcquireAsync(upstream, CancellationToken.None);
+        await WaitingAsync(node2);
+
+        var retired = System.Diagnostics.Stopwatch.StartNew();
+        await lease.RetireAsync(TimeSpan.FromSeconds(1.5));
+        await lease.DisposeAsync();
+
+        Assert.Null(await node1.Leases.HolderAsync(upstream, CancellationToken.None));
+        await using var next = await waiting.WaitAsync(Eventually.DefaultTimeout);
+        Assert.True(retired.Elapsed >= TimeSpan.FromSeconds(1.4), $"taken {retired.Elapsed.TotalSeconds:0.00} s after retiring");
+        Assert.True(next.Token > lease.Token);
+        Assert.False(lease.HandOver.IsCancellationRequested);
+    }
+
+    [Fact]
+    public async Task The_leases_are_spread_over_the_nodes_and_spread_again_when_one_leaves_and_when_one_joins()
+    {
+        var upstreams = Enumerable.Range(0, 9).Select(_ => NewUpstream()).ToList();
+        var nodes = new List<PumpingNode>();
+        for (var i = 0; i < 3; i++)
+        {
+            nodes.Add(await StartPumpingNodeAsync(upstreams));
+        }
+
+        var asker = await StartNodeAsync();
+        async Task<bool> SpreadAsync(int nodeCount, int most)
+        {
+            var held = await HeldByNodeAsync(asker, upstreams);
+            return held.Values.Sum() == upstreams.Count && held.Count == nodeCount && held.Values.All(n => n <= most);
+        }
+
+        try
+        {
+            // 9 upstreams over 3 nodes: 3 each, whichever node started first.
+            await Eventually.HoldsAsync(() => SpreadAsync(3, 3), "3 leases on each of 3 nodes");
+            Assert.All(nodes, n => Assert.Equal(0, n.Overlaps));
+
+            // One stops (gracefully: it leaves, then releases): the other two take its leases at once, 4 and 5.
+            var stopped = nodes[2];
+            var stopping = System.Diagnostics.Stopwatch.StartNew();
+            await stopped.StopAsync();
+            await Eventually.HoldsAsync(() => SpreadAsync(2, 5), "all 9 leases on the 2 other nodes, at most 5 each");
+            Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(2), $"taken over {stopping.Elapsed.TotalSeconds:0.0} s after the stop (a lease TTL is 2 s)");
+
+            // Another joins: the two hand it its share.
+            nodes.Add(await StartPumpingNodeAsync(upstreams));
+            await Eventually.HoldsAsync(() => SpreadAsync(3, 3), "3 leases on each of 3 nodes again");
+            Assert.All(nodes, n => Assert.Equal(0, n.Overlaps));
+        }
+        finally
+        {
+            foreach (var node in nodes)
+            {
+                await node.StopAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// A node's pumps: one loop per upstream that acquires its lease and holds it until it is lost or to be handed over.
+    /// Counts holds that began while this node's previous hold of the same upstream had not ended (never expected).
+    /// </summary>
+    private sealed class PumpingNode
+    {
+        private readonly RedisUpstreamLeases _leases;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _pumps;
+        private int _overlaps;
+
+        public PumpingNode(RedisUpstreamLeases leases, IReadOnlyList<string> upstreams)
+        {
+            _leases = leases;
+            _pumps = Task.WhenAll(upstreams.Select(u => Task.Run(() => PumpAsync(u))));
+        }
+
+        public int Overlaps => Volatile.Read(ref _overlaps);
+
+        private async Task PumpAsync(string upstream)
+        {
+            var holding = 0;
+            while (!_stop.IsCancellationRequested)
+            {
+                IUpstreamLease lease;
+                try
+                {
+                    lease = await _leases.AcquireAsync(upstream, _stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                await using (lease)
+                {
+                    if (Interlocked.Increment(ref holding) > 1)
+                    {
+                        Interlocked.Increment(ref _overlaps);
+                    }
+
+                    using var reading = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, lease.Lost, lease.HandOver);
+                    await Task.Delay(Timeout.InfiniteTimeSpan, reading.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    Interlocked.Decrement(ref holding);
+                }
+            }
+        }
+
+        /// <summary>Stops as the gateway does: leaves the nodes sharing the leases, then its pumps release theirs.</summary>
+        public async Task StopAsync()
+        {
+            if (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            await _leases.StoppingAsync(CancellationToken.None);
+            await _stop.CancelAsync();
+            await _pumps;
+        }
     }
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using OpencodeGateway.Sessions;
 using OpencodeGateway.Store;
+using OpencodeGateway.Upstreams;
 
 namespace Gateway.Tests.Store;
 
@@ -114,6 +115,36 @@ public abstract class SessionStoreSpec : IAsyncLifetime
 
     /// <summary>Points the suite at a new empty database (not yet migrated).</summary>
     protected abstract Task UseFreshDatabaseAsync();
+
+    [Fact]
+    public async Task Registered_upstreams_are_added_once_listed_oldest_first_seen_by_every_process_and_removed()
+    {
+        var upstreams = (IUpstreamStore)Store;
+        var second = new RegisteredUpstream("b-second", "http://10.0.0.2:4096/", null, null, T0.AddTicks(10));
+        var first = new RegisteredUpstream("a-first", "http://10.0.0.1:4096/", "/work/sandbox é", "v1.0a1b2c3d.c2VhbGVk", T0);
+
+        Assert.True(await upstreams.TryAddUpstreamAsync(second, CancellationToken.None));
+        Assert.True(await upstreams.TryAddUpstreamAsync(first, CancellationToken.None));
+        // The same row again is a retry whose first answer was lost; another row with a taken id is refused.
+        Assert.True(await upstreams.TryAddUpstreamAsync(first, CancellationToken.None));
+        Assert.False(await upstreams.TryAddUpstreamAsync(first with { BaseUrl = "http://10.0.0.3:4096/", CreatedAt = T0.AddDays(1) }, CancellationToken.None));
+
+        Assert.Equal([first, second], await upstreams.ListUpstreamsAsync(CancellationToken.None));
+        var other = await OpenStoreAsync();
+        try
+        {
+            Assert.Equal([first, second], await ((IUpstreamStore)other).ListUpstreamsAsync(CancellationToken.None));
+            Assert.True(await ((IUpstreamStore)other).RemoveUpstreamAsync("a-first", CancellationToken.None));
+        }
+        finally
+        {
+            await DisposeStoreAsync(other);
+        }
+
+        Assert.False(await upstreams.RemoveUpstreamAsync("a-first", CancellationToken.None));
+        Assert.False(await upstreams.RemoveUpstreamAsync("never", CancellationToken.None));
+        Assert.Equal([second], await upstreams.ListUpstreamsAsync(CancellationToken.None));
+    }
 
     [Fact]
     public async Task Insert_then_get_returns_every_field()

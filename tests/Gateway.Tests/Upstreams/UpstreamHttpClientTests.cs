@@ -167,7 +167,8 @@ public sealed class UpstreamHttpClientTests
     {
         await using var upstream = await ScriptedUpstream.StartAsync();
         await using var services = Services(TimeProvider.System, Upstream("local", upstream.BaseUrl, TimeSpan.FromSeconds(1)));
-        using var http = services.GetRequiredService<IHttpClientFactory>().CreateClient(UpstreamHttpClients.EventStream("local"));
+        var client = services.GetRequiredService<UpstreamRegistry>().Get("local");
+        using var http = services.GetRequiredService<IHttpClientFactory>().CreateClient(client.EventStreamClientName);
 
         Assert.Equal(Timeout.InfiniteTimeSpan, http.Timeout);
         upstream.FailNext = 1;

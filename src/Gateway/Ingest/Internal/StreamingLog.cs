@@ -24,4 +24,10 @@ internal static partial class StreamingLog
 
     [LoggerMessage(17, LogLevel.Warning, "Upstream {Upstream}: lease {Lease} lost; this node stopped reading the event stream")]
     public static partial void LeaseLost(ILogger logger, string upstream, string lease);
+
+    [LoggerMessage(24, LogLevel.Information, "Upstream {Upstream}: lease {Lease} handed over to spread the leases over the nodes; this node stopped reading the event stream")]
+    public static partial void HandedOver(ILogger logger, string upstream, string lease);
+
+    [LoggerMessage(25, LogLevel.Information, "Upstream {Upstream} was removed: its watchers were told and lease {Lease} retired")]
+    public static partial void UpstreamRemoved(ILogger logger, string upstream, string lease);
 }

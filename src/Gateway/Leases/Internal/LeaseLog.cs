@@ -27,4 +27,13 @@ internal static partial class LeaseLog
 
     [LoggerMessage(57, LogLevel.Warning, "Upstream {Upstream}: could not release the lease ({Reason}); it expires by itself")]
     public static partial void ReleaseFailed(ILogger logger, string upstream, string reason);
+
+    [LoggerMessage(58, LogLevel.Information, "Upstream {Upstream}: handing lease {Lease} over; this node holds {Held}, its share is {Share}")]
+    public static partial void HandingOver(ILogger logger, string upstream, string lease, int held, int share);
+
+    [LoggerMessage(59, LogLevel.Information, "Upstream {Upstream}: lease {Lease} retired (the upstream was removed); no node takes it for {QuarantineSeconds} s")]
+    public static partial void Retired(ILogger logger, string upstream, string lease, double quarantineSeconds);
+
+    [LoggerMessage(49, LogLevel.Warning, "Could not share the leases' load with the other nodes ({Reason}); retrying")]
+    public static partial void BalanceFailed(ILogger logger, string reason);
 }

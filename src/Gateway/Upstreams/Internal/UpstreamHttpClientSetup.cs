@@ -4,23 +4,26 @@ using System.Text;
 using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
-using Polly.Registry;
 
 namespace OpencodeGateway.Upstreams.Internal;
 
-/// <summary>Configures the named clients of <see cref="UpstreamHttpClients"/> from <c>Gateway:Upstreams</c>.</summary>
-internal sealed class UpstreamHttpClientSetup(IOptions<UpstreamsOptions> options) : IConfigureNamedOptions<HttpClientFactoryOptions>
+/// <summary>
+/// Configures the named clients of <see cref="UpstreamHttpClients"/> from what the registry put in
+/// <see cref="UpstreamEndpoints"/>. A name whose upstream is gone (removed meanwhile) stays unconfigured: no base address.
+/// </summary>
+internal sealed class UpstreamHttpClientSetup(UpstreamEndpoints endpoints) : IConfigureNamedOptions<HttpClientFactoryOptions>
 {
     public void Configure(HttpClientFactoryOptions options) => Configure(Options.DefaultName, options);
 
     public void Configure(string? name, HttpClientFactoryOptions factoryOptions)
     {
-        if (name is null || !UpstreamHttpClients.TryParse(name, out var upstreamId, out var rest)
-            || options.Value.Upstreams.Find(u => u.Id == upstreamId) is not { } upstream)
+        if (name is null || !endpoints.TryGet(name, out var endpoint))
         {
             return;
         }
 
+        var upstream = endpoint.Upstream;
+        var rest = endpoint.RestPipeline is not null;
         factoryOptions.HttpClientActions.Add(client =>
         {
             client.BaseAddress = new Uri(upstream.BaseUrl.EndsWith('/') ? upstream.BaseUrl : upstream.BaseUrl + "/");
@@ -40,10 +43,9 @@ internal sealed class UpstreamHttpClientSetup(IOptions<UpstreamsOptions> options
                 AutomaticDecompression = DecompressionMethods.None,
             };
             builder.PrimaryHandler = handler;
-            if (rest)
+            if (endpoint.RestPipeline is { } pipeline)
             {
-                var pipelines = builder.Services.GetRequiredService<ResiliencePipelineProvider<string>>();
-                builder.AdditionalHandlers.Add(new ResilienceHandler(pipelines.GetPipeline<HttpResponseMessage>(name)));
+                builder.AdditionalHandlers.Add(new ResilienceHandler(pipeline));
             }
             else
             {

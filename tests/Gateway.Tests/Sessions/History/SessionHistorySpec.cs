@@ -1,6 +1,7 @@
 using OpencodeGateway.Testing;
 using System.Text.Json;
 using Gateway.Tests.Support;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -521,8 +522,12 @@ internal sealed class HistoryNode : IAsyncDisposable
         _written = written;
         _dispose = dispose;
         // (the spec's events are of root sessions: the tree never asks the upstream)
-        var upstreams = new UpstreamRegistry(Options.Create(new UpstreamsOptions { Upstreams = [new UpstreamOptions { Id = "u", BaseUrl = "http://127.0.0.1:9" }] }),
-            new ServiceCollection().AddHttpClient().BuildServiceProvider().GetRequiredService<IHttpClientFactory>());
+        var upstreams = new ServiceCollection().AddLogging()
+            .AddUpstreams(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Gateway:Upstreams:0:Id"] = "u", ["Gateway:Upstreams:0:BaseUrl"] = "http://127.0.0.1:9",
+            }).Build())
+            .BuildServiceProvider().GetRequiredService<UpstreamRegistry>();
         Dispatcher = new SessionEventDispatcher(registry, history, new SessionTree(upstreams), NullLogger<SessionEventDispatcher>.Instance,
             Options.Create(new StreamingOptions()), time);
     }

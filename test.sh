@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: .NET unit tests, the integration suite on the real opencode (started by
 # deploy/dev/opencode.sh, offline, on a mock LLM), the browser end-to-end suite (the demo page in headless Chromium),
-# the AI SDK suite (tests/ai-sdk), the docs' snippets (tests/snippets) and the TypeScript client's tests and package
-# (npm pack). Installs what they need.
+# the AI SDK suite (tests/ai-sdk), the docs' snippets (tests/snippets), the .NET client's package (dotnet pack) and the
+# TypeScript client's tests and package (npm pack). Installs what they need.
 # Prints one closing line "N passed, M failed, K skipped" and exits non-zero when anything failed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -48,6 +48,16 @@ export GATEWAY_TEST_REDIS
 
 step "dotnet build"
 dotnet build Gateway.sln -c Release -nologo -v quiet || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+step ".NET client package: dotnet pack src/Gateway.Client (and the contract it depends on)"
+# The solution builds examples/dotnet-console against the package's project; this writes the packages as they would be
+# published (README, XML docs, the contract as a dependency of the same version) to artifacts/packages.
+pack_dotnet_client() {
+  rm -rf artifacts/packages \
+    && dotnet pack src/Gateway.Contracts -c Release --no-build -nologo -v quiet -o artifacts/packages \
+    && dotnet pack src/Gateway.Client -c Release --no-build -nologo -v quiet -o artifacts/packages
+}
+check dotnet-client-pack "packing src/Gateway.Client (dotnet pack) failed" pack_dotnet_client
 
 for project in Gateway.Tests Gateway.IntegrationTests; do
   step "dotnet test $project"

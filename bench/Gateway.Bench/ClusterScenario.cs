@@ -151,7 +151,7 @@ internal static class ClusterScenario
         FakeUpstream fake, LatencyShape shape, List<(Uri Hub, int Node)> hubs, List<(string Name, Func<double> CpuSeconds)> processes, BenchCluster? cluster)
     {
         var sessions = Enumerable.Range(0, shape.Sessions).Select(i => $"ses_latency{i:D4}").ToArray();
-        var followers = await SessionFollower.StartManyAsync(shape.Sessions * shape.Watchers, i =>
+        var followers = await MeasuredWatcher.StartManyAsync(shape.Sessions * shape.Watchers, i =>
         {
             var (hub, node) = hubs[i / shape.Sessions % hubs.Count];
             return (hub, sessions[i % shape.Sessions], node);
@@ -262,7 +262,7 @@ internal static class ClusterScenario
         finally
         {
             fake.SetRate([], 0);
-            await SessionFollower.DisposeAllAsync(followers);
+            await MeasuredWatcher.DisposeAllAsync(followers);
         }
     }
 
@@ -306,7 +306,7 @@ internal static class ClusterScenario
     }
 
     /// <summary>How many of <paramref name="followers"/> each node serves (behind nginx, from its response header).</summary>
-    private static Dictionary<string, int> Spread(BenchCluster cluster, IEnumerable<SessionFollower> followers) =>
+    private static Dictionary<string, int> Spread(BenchCluster cluster, IEnumerable<MeasuredWatcher> followers) =>
         followers.GroupBy(f => cluster.NodeName(f.Read(() => f.ServedBy))).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count());
 
     /// <summary>The nodes running now.</summary>
@@ -317,7 +317,7 @@ internal static class ClusterScenario
     /// connection), or, without clients there, when <c>cluster.sh kill-node</c> returned (the process is gone by then);
     /// and how long after the call that was.
     /// </summary>
-    private static async Task<(long DiedUs, double AfterCallSeconds)> KillAsync(BenchCluster cluster, int node, IEnumerable<SessionFollower> itsClients)
+    private static async Task<(long DiedUs, double AfterCallSeconds)> KillAsync(BenchCluster cluster, int node, IEnumerable<MeasuredWatcher> itsClients)
     {
         var t0 = FakeUpstream.NowMicros;
         await cluster.KillNodeAsync(node);
@@ -343,7 +343,7 @@ internal static class ClusterScenario
         {
             await RestoreAsync(cluster, restartKilled);
             var nodes = Running(cluster);
-            var followers = await SessionFollower.StartManyAsync(sessionCount * watchers, i =>
+            var followers = await MeasuredWatcher.StartManyAsync(sessionCount * watchers, i =>
             {
                 var node = nodes[i / sessionCount % nodes.Count];
                 return (cluster.NodeHubUrl(node), sessions[i % sessionCount], node);
@@ -391,7 +391,7 @@ internal static class ClusterScenario
             finally
             {
                 fake.SetRate([], 0);
-                await SessionFollower.DisposeAllAsync(followers);
+                await MeasuredWatcher.DisposeAllAsync(followers);
             }
         }
 
@@ -428,7 +428,7 @@ internal static class ClusterScenario
         Console.Error.WriteLine($"[cluster] 4: mass reconnect, {clients} clients over {sessionCount} sessions on {nodes.Count} nodes, killing the {kill} node");
         var sessions = Enumerable.Range(0, sessionCount).Select(i => $"ses_reconnect{kill}{i:D4}").ToArray();
         var connectClock = Stopwatch.StartNew();
-        var followers = await SessionFollower.StartManyAsync(clients, i => (cluster.FrontHubUrl, sessions[i % sessionCount], 0), reconnect: true);
+        var followers = await MeasuredWatcher.StartManyAsync(clients, i => (cluster.FrontHubUrl, sessions[i % sessionCount], 0), reconnect: true);
         var connectSeconds = connectClock.Elapsed.TotalSeconds;
         try
         {
@@ -477,7 +477,7 @@ internal static class ClusterScenario
             var samples = followers.ToDictionary(f => f, f => f.EndRecording());
             var rest = Diff(fake.RestCalls, rest0);
             var (leaseAt, _) = await takeover;
-            double?[] Times(Func<SessionFollower, long?> pick) => [.. moved.Select(f => f.Read(() => pick(f)) is { } t ? Seconds(t - died) : (double?)null)];
+            double?[] Times(Func<MeasuredWatcher, long?> pick) => [.. moved.Select(f => f.Read(() => pick(f)) is { } t ? Seconds(t - died) : (double?)null)];
             var live = Times(f => f.LiveAgainUs);
             var stayers = followers.Except(moved).ToList();
             Histogram baseline = new(), during = new();
@@ -529,7 +529,7 @@ internal static class ClusterScenario
         finally
         {
             fake.SetRate([], 0);
-            await SessionFollower.DisposeAllAsync(followers);
+            await MeasuredWatcher.DisposeAllAsync(followers);
         }
     }
 
@@ -557,7 +557,7 @@ internal static class ClusterScenario
     /// With the upstream quiet: waits until every follower holds its session's newest position (the highest any
     /// follower of that session holds); returns how many do, and how long it took (null: not all within the timeout).
     /// </summary>
-    private static async Task<(int AtHead, double? Seconds)> WaitConvergedAsync(List<SessionFollower> followers, TimeSpan timeout)
+    private static async Task<(int AtHead, double? Seconds)> WaitConvergedAsync(List<MeasuredWatcher> followers, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
         await Task.Delay(500); // what the fake was writing when it stopped
@@ -604,7 +604,7 @@ internal static class ClusterScenario
     }
 
     /// <summary>What a client following the rules must never need in steady state, summed: gaps, rejoins, failures, closed connections.</summary>
-    private static Dictionary<string, object> Sanity(IEnumerable<SessionFollower> followers)
+    private static Dictionary<string, object> Sanity(IEnumerable<MeasuredWatcher> followers)
     {
         var list = followers.ToList();
         return new Dictionary<string, object>
@@ -615,7 +615,7 @@ internal static class ClusterScenario
             ["pushedSnapshots"] = list.Sum(f => f.Read(() => f.PushedSnapshots)),
             ["recoveries"] = list.Sum(f => f.Read(() => f.Recoveries)),
             ["snapshots"] = list.Sum(f => f.Read(() => f.Snapshots)),
-            ["closed"] = list.Count(f => f.Client.IsClosed),
+            ["closed"] = list.Count(f => f.IsClosed),
             ["failures"] = list.SelectMany(f => f.Read(() => f.Failures.ToList())).Distinct().Take(5).ToList(),
         };
     }

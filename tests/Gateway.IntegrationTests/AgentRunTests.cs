@@ -1,6 +1,6 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.SignalR;
+using OpencodeGateway.Client;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Testing;
 using Xunit.Abstractions;
@@ -24,7 +24,7 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
     internal const string QuestionPrompt =
         """ask tool=question args={"questions":[{"question":"Which color?","header":"Color","options":[{"label":"Red","description":"r"},{"label":"Blue","description":"b"}]}]}""";
 
-    private static bool Idle(SessionWatcher w) => w.Model.StatusType == "idle";
+    private static bool Idle(ObservedSession w) => w.View.StatusType == "idle";
 
     private async Task<string> CreateSessionAsync(GatewayHost gateway, string title, string user = "alice")
     {
@@ -33,13 +33,13 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
     }
 
     /// <summary>Every streamed field a watcher showed, at every event it applied, against opencode's stored parts.</summary>
-    private async Task AssertShownAndFinalAsync(string sessionId, params SessionWatcher[] watchers)
+    private async Task AssertShownAndFinalAsync(string sessionId, params ObservedSession[] watchers)
     {
         var stored = await stack.StoredMessagesAsync(sessionId);
-        Assert.NotEmpty(SessionModel.FinalFields(stored));
+        Assert.NotEmpty(OpencodeText.FinalFields(stored));
         foreach (var w in watchers)
         {
-            Assert.Empty(w.Read(x => x.Model.Mismatches(stored)));
+            Assert.Empty(w.Read(x => x.Mismatches(stored)));
             Assert.Empty(w.Read(x => x.Failures));
         }
     }
@@ -49,41 +49,41 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
     {
         await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         var root = await CreateSessionAsync(gateway, "subagent run");
-        await using var compact = await SessionWatcher.StartAsync(gateway.HubUrl, root);
-        await using var full = await SessionWatcher.StartAsync(gateway.HubUrl, root, options: GatewayHost.As() with { Events = EventForms.Full });
+        await using var compact = await ObservedSession.StartAsync(gateway.HubUrl, root);
+        await using var full = await ObservedSession.StartAsync(gateway.HubUrl, root, options: GatewayHost.As() with { Events = EventForms.Full });
 
-        await compact.Connection.PromptAsync(new PromptRequest(root, SubagentPrompt));
-        await full.WaitUntilAsync(w => w.Model.Permissions.Count == 1, AnswerTimeout, "the subagent's permission request on the root");
-        var request = full.Read(w => w.Model.Permissions.Values.Single());
-        var child = request["sessionID"]!.GetValue<string>();
+        await compact.Client.PromptAsync(new PromptRequest(root, SubagentPrompt));
+        await full.WaitUntilAsync(w => w.View.Permissions.Count == 1, AnswerTimeout, "the subagent's permission request on the root");
+        var request = full.Read(w => w.View.Permissions.Single());
+        var child = request.GetProperty("sessionID").GetString()!;
         Assert.NotEqual(root, child);
-        Assert.Contains(("permission.asked", child), full.Read(w => w.Model.FromDescendants));
-        await compact.WaitUntilAsync(w => w.Model.Permissions.ContainsKey(request["id"]!.GetValue<string>()), AnswerTimeout, "compact watcher");
-        await full.WaitUntilAsync(w => w.Model.Children.ContainsKey(child), AnswerTimeout, "child.updated");
-        Assert.Equal(root, full.Read(w => w.Model.Children[child]["parentId"]!.GetValue<string>()));
-        Assert.Equal("sub task (@general subagent)", full.Read(w => w.Model.Children[child]["title"]!.GetValue<string>()));
+        Assert.Contains(("permission.asked", child), full.Read(w => w.FromDescendants));
+        await compact.WaitUntilAsync(w => w.View.Permissions.Ids().Contains(request.GetProperty("id").GetString()!), AnswerTimeout, "compact watcher");
+        await full.WaitUntilAsync(w => w.View.Children.Any(c => c.Id == child), AnswerTimeout, "child.updated");
+        Assert.Equal(root, full.Read(w => w.View.Children.Single(c => c.Id == child).ParentId));
+        Assert.Equal("sub task (@general subagent)", full.Read(w => w.View.Children.Single(c => c.Id == child).Title));
 
         // A late joiner of the root sees the child and its pending request in the snapshot; the child joins like any session.
-        await using var late = await SessionWatcher.StartAsync(gateway.HubUrl, root);
-        Assert.True(late.Read(w => w.Model.Permissions.ContainsKey(request["id"]!.GetValue<string>())));
-        Assert.True(late.Read(w => w.Model.Children.ContainsKey(child)));
-        await using var childWatcher = await SessionWatcher.StartAsync(gateway.HubUrl, child);
-        Assert.Single(childWatcher.Read(w => w.Model.Permissions));
+        await using var late = await ObservedSession.StartAsync(gateway.HubUrl, root);
+        Assert.True(late.Read(w => w.View.Permissions.Ids().Contains(request.GetProperty("id").GetString()!)));
+        Assert.True(late.Read(w => w.View.Children.Any(c => c.Id == child)));
+        await using var childWatcher = await ObservedSession.StartAsync(gateway.HubUrl, child);
+        Assert.Single(childWatcher.Read(w => w.View.Permissions));
 
         // Answered with the root's id.
-        await compact.Connection.ReplyPermissionAsync(new PermissionReplyRequest(root, request["id"]!.GetValue<string>(), "once"));
+        await compact.Client.ReplyPermissionAsync(new PermissionReplyRequest(root, request.GetProperty("id").GetString()!, "once"));
         foreach (var w in new[] { compact, full, late })
         {
-            await w.WaitUntilAsync(x => Idle(x) && x.Model.AllText().Contains("Tool finished.", StringComparison.Ordinal)
-                && x.Model.PartsOfType("tool").Any(p => p["state"]!["status"]!.GetValue<string>() == "completed"), AnswerTimeout, "the run's end");
-            Assert.Empty(w.Read(x => x.Model.Permissions));
+            await w.WaitUntilAsync(x => Idle(x) && x.AllText().Contains("Tool finished.", StringComparison.Ordinal)
+                && x.View.PartsOfType("tool").Any(p => p.ToolStatus() == "completed"), AnswerTimeout, "the run's end");
+            Assert.Empty(w.Read(x => x.View.Permissions));
         }
 
-        await childWatcher.WaitUntilAsync(w => Idle(w) && w.Model.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the child's end");
-        Assert.Contains(("permission.replied", child), full.Read(w => w.Model.FromDescendants));
+        await childWatcher.WaitUntilAsync(w => Idle(w) && w.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the child's end");
+        Assert.Contains(("permission.replied", child), full.Read(w => w.FromDescendants));
         await AssertShownAndFinalAsync(root, compact, full, late);
         await AssertShownAndFinalAsync(child, childWatcher);
-        Assert.Equal(SessionModel.AllText(await stack.StoredMessagesAsync(child)), childWatcher.Read(w => w.Model.AllText()));
+        Assert.Equal(OpencodeText.AllText(await stack.StoredMessagesAsync(child)), childWatcher.Read(w => w.AllText()));
     }
 
     [Fact]
@@ -91,40 +91,40 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
     {
         await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         var sessionId = await CreateSessionAsync(gateway, "questions");
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
 
-        await watcher.Connection.PromptAsync(new PromptRequest(sessionId, QuestionPrompt));
-        await watcher.WaitUntilAsync(w => w.Model.Questions.Count == 1, AnswerTimeout, "question.asked");
-        var question = watcher.Read(w => w.Model.Questions.Values.Single());
-        Assert.Equal("Which color?", question["questions"]![0]!["question"]!.GetValue<string>());
-        var requestId = question["id"]!.GetValue<string>();
-        await using (var late = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId))
+        await watcher.Client.PromptAsync(new PromptRequest(sessionId, QuestionPrompt));
+        await watcher.WaitUntilAsync(w => w.View.Questions.Count == 1, AnswerTimeout, "question.asked");
+        var question = watcher.Read(w => w.View.Questions.Single());
+        Assert.Equal("Which color?", question.GetProperty("questions")[0].GetProperty("question").GetString());
+        var requestId = question.GetProperty("id").GetString()!;
+        await using (var late = await ObservedSession.StartAsync(gateway.HubUrl, sessionId))
         {
-            Assert.True(late.Read(w => w.Model.Questions.ContainsKey(requestId)));
+            Assert.True(late.Read(w => w.View.Questions.Ids().Contains(requestId)));
         }
 
-        var wrongCount = await Assert.ThrowsAsync<HubException>(() => watcher.Connection.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, requestId, [["Red"], ["Blue"]])));
-        Assert.Equal("bad_request", wrongCount.GatewayCode());
-        var unknown = await Assert.ThrowsAsync<HubException>(() => watcher.Connection.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, "que_unknown1", [["Red"]])));
-        Assert.Equal("question_not_found", unknown.GatewayCode());
+        var wrongCount = await Assert.ThrowsAsync<GatewayException>(() => watcher.Client.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, requestId, [["Red"], ["Blue"]])));
+        Assert.Equal("bad_request", wrongCount.Code);
+        var unknown = await Assert.ThrowsAsync<GatewayException>(() => watcher.Client.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, "que_unknown1", [["Red"]])));
+        Assert.Equal("question_not_found", unknown.Code);
 
-        await watcher.Connection.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, requestId, [["Red"]]));
-        await watcher.WaitUntilAsync(w => Idle(w) && w.Model.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the answer after the question");
-        Assert.Empty(watcher.Read(w => w.Model.Questions));
+        await watcher.Client.ReplyQuestionAsync(new QuestionReplyRequest(sessionId, requestId, [["Red"]]));
+        await watcher.WaitUntilAsync(w => Idle(w) && w.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the answer after the question");
+        Assert.Empty(watcher.Read(w => w.View.Questions));
         Assert.Contains("question.replied", watcher.Read(w => w.EventTypes));
-        var tool = watcher.Read(w => w.Model.PartsOfType("tool").Single(p => p["tool"]!.GetValue<string>() == "question"));
-        Assert.Equal("completed", tool["state"]!["status"]!.GetValue<string>());
-        Assert.Contains("\"Which color?\"=\"Red\"", tool["state"]!["output"]!.GetValue<string>(), StringComparison.Ordinal);
+        var tool = watcher.Read(w => w.View.PartsOfType("tool").Single(p => p.Json.GetProperty("tool").GetString() == "question"));
+        Assert.Equal("completed", tool.ToolStatus());
+        Assert.Contains("\"Which color?\"=\"Red\"", tool.Field(StreamedFields.ToolOutput), StringComparison.Ordinal);
 
         // Dismissed: the tool call ends with an error and the session goes idle.
-        await watcher.Connection.PromptAsync(new PromptRequest(sessionId, QuestionPrompt));
-        await watcher.WaitUntilAsync(w => w.Model.Questions.Count == 1, AnswerTimeout, "the second question");
-        var second = watcher.Read(w => w.Model.Questions.Keys.Single());
-        await watcher.Connection.RejectQuestionAsync(new QuestionRejectRequest(sessionId, second));
-        await watcher.WaitUntilAsync(w => Idle(w) && w.Model.Questions.Count == 0
-            && w.Model.PartsOfType("tool").Count(p => p["state"]!["status"]!.GetValue<string>() == "error") == 1, AnswerTimeout, "the dismissed question");
+        await watcher.Client.PromptAsync(new PromptRequest(sessionId, QuestionPrompt));
+        await watcher.WaitUntilAsync(w => w.View.Questions.Count == 1, AnswerTimeout, "the second question");
+        var second = watcher.Read(w => w.View.Questions.Ids().Single());
+        await watcher.Client.RejectQuestionAsync(new QuestionRejectRequest(sessionId, second));
+        await watcher.WaitUntilAsync(w => Idle(w) && w.View.Questions.Count == 0
+            && w.View.PartsOfType("tool").Count(p => p.ToolStatus() == "error") == 1, AnswerTimeout, "the dismissed question");
         Assert.Contains("question.rejected", watcher.Read(w => w.EventTypes));
-        await Assert.ThrowsAsync<HubException>(() => watcher.Connection.RejectQuestionAsync(new QuestionRejectRequest(sessionId, second)));
+        await Assert.ThrowsAsync<GatewayException>(() => watcher.Client.RejectQuestionAsync(new QuestionRejectRequest(sessionId, second)));
         await AssertShownAndFinalAsync(sessionId, watcher);
     }
 
@@ -133,24 +133,24 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
     {
         await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         var sessionId = await CreateSessionAsync(gateway, "attachment");
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: GatewayHost.As() with { MessagePack = true });
+        await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, sessionId, options: GatewayHost.As() with { MessagePack = true });
         // A 1×1 PNG, and a text file near 1 MiB: both well within the default limit, the second beyond the hub's old 1 MiB message limit.
         var png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
         var text = "data:text/plain;base64," + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("attached line\n", 80_000))));
-        await watcher.Connection.PromptAsync(new PromptRequest(sessionId, Parts:
+        await watcher.Client.PromptAsync(new PromptRequest(sessionId, Parts:
         [
             new PromptPart("text", "see the attachments tokens=3"),
             new PromptPart("file") { Mime = "image/png", Url = png, Filename = "dot.png" },
             new PromptPart("file") { Mime = "text/plain", Url = text, Filename = "notes.txt" },
         ]));
-        await watcher.WaitUntilAsync(w => Idle(w) && w.Model.AllText().Contains("t3 ", StringComparison.Ordinal), AnswerTimeout, "the answer");
+        await watcher.WaitUntilAsync(w => Idle(w) && w.AllText().Contains("t3 ", StringComparison.Ordinal), AnswerTimeout, "the answer");
 
         var stored = await stack.StoredMessagesAsync(sessionId);
         var files = stored.EnumerateArray().SelectMany(m => m.GetProperty("parts").EnumerateArray())
             .Where(p => p.GetProperty("type").GetString() == "file").ToList();
         Assert.Equal([png, text], files.Select(f => f.GetProperty("url").GetString()));
         Assert.Equal(["dot.png", "notes.txt"], files.Select(f => f.GetProperty("filename").GetString()));
-        var shown = watcher.Read(w => w.Model.PartsOfType("file").Select(p => p["url"]!.GetValue<string>()).ToList());
+        var shown = watcher.Read(w => w.View.PartsOfType("file").Select(p => p.Json.GetProperty("url").GetString()).ToList());
         Assert.Equal([png, text], shown);
     }
 
@@ -165,21 +165,21 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
             ("compact MessagePack", GatewayHost.As() with { ObserveWebSocket = true, MessagePack = true }),
             ("full JSON", GatewayHost.As() with { ObserveWebSocket = true, Events = EventForms.Full }),
         };
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         foreach (var (_, options) in forms)
         {
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: options));
+            watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, sessionId, options: options));
         }
 
-        var bytesBefore = watchers.Select(w => w.Connection.BytesReceived).ToList();
+        var bytesBefore = watchers.Select(w => w.Socket.BytesReceived).ToList();
         var command = """for i in $(seq 1 400); do echo "line $i: lorem ipsum dolor sit amet, consectetur adipiscing elit"; sleep 0.005; done""";
         var args = JsonSerializer.Serialize(new { command, description = "400 lines" });
-        await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, $"run it tool=bash args={args}"));
-        await watchers[0].WaitUntilAsync(w => w.Model.Permissions.Count == 1, AnswerTimeout, "permission request");
-        await watchers[0].Connection.ReplyPermissionAsync(new PermissionReplyRequest(sessionId, watchers[0].Read(w => w.Model.Permissions.Keys.Single()), "once"));
+        await watchers[0].Client.PromptAsync(new PromptRequest(sessionId, $"run it tool=bash args={args}"));
+        await watchers[0].WaitUntilAsync(w => w.View.Permissions.Count == 1, AnswerTimeout, "permission request");
+        await watchers[0].Client.ReplyPermissionAsync(new PermissionReplyRequest(sessionId, watchers[0].Read(w => w.View.Permissions.Ids().Single()), "once"));
         foreach (var w in watchers)
         {
-            await w.WaitUntilAsync(x => Idle(x) && x.Model.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the run's end");
+            await w.WaitUntilAsync(x => Idle(x) && x.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the run's end");
         }
 
         var stored = await stack.StoredMessagesAsync(sessionId);
@@ -191,10 +191,10 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
 
         for (var i = 0; i < forms.Length; i++)
         {
-            var bytes = watchers[i].Connection.BytesReceived - bytesBefore[i];
-            var grew = watchers[i].Read(w => w.Model.ShownCountOf(SessionModel.StreamedFields[1]));
+            var bytes = watchers[i].Socket.BytesReceived - bytesBefore[i];
+            var grew = watchers[i].Read(w => w.ShownCountOf(StreamedFields.ToolMetadataOutput));
             output.WriteLine($"{forms[i].Name}: {bytes:N0} bytes for {final.Length:N0} chars of output ({(double)bytes / final.Length:0.00}x), "
-                + $"{grew} moments of the streamed output recorded, {watchers[i].Read(w => w.Model.CompactApplied)} compact deltas");
+                + $"{grew} moments of the streamed output recorded, {watchers[i].Read(w => w.CompactApplied)} compact deltas");
             if (i < 2)
             {
                 Assert.True(bytes <= 3 * final.Length, $"{forms[i].Name}: {bytes} bytes > 3x the output ({final.Length})");
@@ -213,13 +213,13 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         // Sixty prompts within a minute or two: past the default per-user prompt limit (tested on its own).
         await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl, ("Gateway:Limits:PromptsPerMinute", "120"));
         var sessionId = await CreateSessionAsync(gateway, "long session");
-        await using var driver = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        await using var driver = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
         var snapshotBytes = new Dictionary<int, int>();
         for (var turn = 1; turn <= 60; turn++)
         {
-            await driver.Connection.PromptAsync(new PromptRequest(sessionId, $"turn {turn} tokens=20 delay=0"));
-            await driver.WaitUntilAsync(w => Idle(w) && w.Model.AllText().Contains($"turn {turn} ", StringComparison.Ordinal)
-                && w.Model.Messages.Count() >= 2 * turn && w.Model.Messages.Last().Info["time"]?["completed"] is not null, AnswerTimeout, $"turn {turn}");
+            await driver.Client.PromptAsync(new PromptRequest(sessionId, $"turn {turn} tokens=20 delay=0"));
+            await driver.WaitUntilAsync(w => Idle(w) && w.AllText().Contains($"turn {turn} ", StringComparison.Ordinal)
+                && w.View.Messages.Count >= 2 * turn && w.View.Messages[^1].Info.GetProperty("time").TryGetProperty("completed", out _), AnswerTimeout, $"turn {turn}");
             if (turn is 30 or 60)
             {
                 await using var joiner = await gateway.ConnectHubAsync("alice");
@@ -233,35 +233,29 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         Assert.True(snapshotBytes[60] <= 1.2 * snapshotBytes[30]);
 
         // Page back to the start: every message byte-identical to opencode's.
-        await using var reader = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        await using var reader = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
         var pages = 0;
-        while (reader.Read(w => w.Model.EarlierCursor) is { } cursor)
+        while (await reader.Session.LoadEarlierAsync(25))
         {
-            var page = await reader.Connection.LoadEarlierAsync(new LoadEarlierRequest(sessionId, cursor, 25));
-            reader.Read(w =>
-            {
-                w.Model.ApplyEarlierPage(page);
-                return 0;
-            });
             pages++;
         }
 
         var stored = (await stack.StoredMessagesAsync(sessionId)).EnumerateArray().ToList();
-        var held = reader.Read(w => w.Model.Messages.ToList());
+        var held = reader.Read(w => w.View.Messages.ToList());
         Assert.Equal(120, stored.Count);
         Assert.Equal(stored.Count, held.Count);
         Assert.Equal(4, pages); // 100 older messages, 25 a page
         for (var i = 0; i < stored.Count; i++)
         {
-            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(stored[i].GetProperty("info").GetRawText()), held[i].Info), $"message {i} info");
-            var storedParts = stored[i].GetProperty("parts").EnumerateArray().Select(p => JsonNode.Parse(p.GetRawText())).ToList();
+            Assert.True(JsonElement.DeepEquals(stored[i].GetProperty("info"), held[i].Info), $"message {i} info");
+            var storedParts = stored[i].GetProperty("parts").EnumerateArray().ToList();
             Assert.Equal(storedParts.Count, held[i].Parts.Count);
-            Assert.All(storedParts.Zip(held[i].Parts), p => Assert.True(JsonNode.DeepEquals(p.First, p.Second), $"message {i}: {p.First}\n{p.Second}"));
+            Assert.All(storedParts.Zip(held[i].Parts), p => Assert.True(JsonElement.DeepEquals(p.First, p.Second.Json), $"message {i}: {p.First}\n{p.Second.Json}"));
         }
 
         // Bad cursors are refused with a code, the connection stays.
-        var bad = await Assert.ThrowsAsync<HubException>(() => reader.Connection.LoadEarlierAsync(new LoadEarlierRequest(sessionId, "not-a-cursor")));
-        Assert.Equal("bad_request", bad.GatewayCode());
+        var bad = await Assert.ThrowsAsync<GatewayException>(() => reader.Client.LoadEarlierAsync(new LoadEarlierRequest(sessionId, "not-a-cursor")));
+        Assert.Equal("bad_request", bad.Code);
     }
 
     [Fact]
@@ -269,16 +263,16 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
     {
         await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         var root = await CreateSessionAsync(gateway, "alice's run", "alice");
-        await using var alice = await SessionWatcher.StartAsync(gateway.HubUrl, root);
+        await using var alice = await ObservedSession.StartAsync(gateway.HubUrl, root);
         await using var bob = await gateway.ConnectHubAsync("bob");
         var bobSession = await CreateSessionAsync(gateway, "bob's", "bob");
         await bob.JoinAsync(new JoinRequest(bobSession));
 
-        await alice.Connection.PromptAsync(new PromptRequest(root, SubagentPrompt));
-        await alice.WaitUntilAsync(w => w.Model.Permissions.Count == 1, AnswerTimeout, "the subagent's permission request");
-        var request = alice.Read(w => w.Model.Permissions.Values.Single());
-        var child = request["sessionID"]!.GetValue<string>();
-        var requestId = request["id"]!.GetValue<string>();
+        await alice.Client.PromptAsync(new PromptRequest(root, SubagentPrompt));
+        await alice.WaitUntilAsync(w => w.View.Permissions.Count == 1, AnswerTimeout, "the subagent's permission request");
+        var request = alice.Read(w => w.View.Permissions.Single());
+        var child = request.GetProperty("sessionID").GetString()!;
+        var requestId = request.GetProperty("id").GetString()!;
 
         foreach (var call in new Func<Task>[]
         {
@@ -296,9 +290,9 @@ public sealed class AgentRunTests(OpencodeStack stack, ITestOutputHelper output)
         // bob's own session does not answer for alice's request either.
         Assert.Equal("permission_not_found", (await Assert.ThrowsAsync<HubException>(
             () => bob.ReplyPermissionAsync(new PermissionReplyRequest(bobSession, requestId, "once")))).GatewayCode());
-        Assert.Equal(1, alice.Read(w => w.Model.Permissions.Count));
-        await alice.Connection.ReplyPermissionAsync(new PermissionReplyRequest(child, requestId, "once"));
-        await alice.WaitUntilAsync(w => Idle(w) && w.Model.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the run's end");
+        Assert.Equal(1, alice.Read(w => w.View.Permissions.Count));
+        await alice.Client.ReplyPermissionAsync(new PermissionReplyRequest(child, requestId, "once"));
+        await alice.WaitUntilAsync(w => Idle(w) && w.AllText().Contains("Tool finished.", StringComparison.Ordinal), AnswerTimeout, "the run's end");
         // Nothing of alice's run reached bob: every event bob received is of his own session.
         while (await bob.NextAsync(nameof(ISessionClient.SessionEvent), TimeSpan.FromMilliseconds(200)) is { } received)
         {

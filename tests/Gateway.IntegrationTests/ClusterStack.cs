@@ -15,8 +15,7 @@ public sealed class ClusterStack : IAsyncLifetime
 {
     public ClusterStack()
     {
-        var repoRoot = OpencodeStack.FindRepoRoot();
-        Script = new ClusterScript(Path.Combine(repoRoot, "deploy", "cluster", "cluster.sh"), Path.Combine(repoRoot, ".dev", "it-cluster"));
+        Script = new ClusterScript(RepoScript.PathOf("deploy", "cluster", "cluster.sh"), RepoScript.PathOf(".dev", "it-cluster"));
         Http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
     }
 

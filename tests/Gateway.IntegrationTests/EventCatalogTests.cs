@@ -215,7 +215,7 @@ public sealed partial class EventCatalogTests(OpencodeStack stack, ITestOutputHe
         private async Task<JsonElement> PendingAsync(string kind, Func<JsonElement, bool> match)
         {
             string? id = null;
-            await Poll.UntilAsync(() => (id = UnansweredRequest(kind, match)) is not null, $"{kind}.asked", StepTimeout);
+            await Eventually.HoldsAsync(() => (id = UnansweredRequest(kind, match)) is not null, $"{kind}.asked", StepTimeout);
             var pending = await SendAsync(HttpMethod.Get, kind);
             return Assert.Single(pending.EnumerateArray(), r => r.GetProperty("id").GetString() == id);
         }
@@ -276,7 +276,7 @@ public sealed partial class EventCatalogTests(OpencodeStack stack, ITestOutputHe
         public int Count(Func<RecordedEvent, bool> match) => Events().Count(match);
 
         public Task WaitForAsync(Func<RecordedEvent, bool> match, string what, int count = 1) =>
-            Poll.UntilAsync(() => Count(match) >= count, what, StepTimeout);
+            Eventually.HoldsAsync(() => Count(match) >= count, what, StepTimeout);
 
         private async Task ReadAsync(Uri url)
         {

@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
+using OpencodeGateway.Testing;
 
 namespace OpencodeGateway.IntegrationTests;
 
@@ -20,7 +20,7 @@ public sealed class OpencodeStack : IAsyncLifetime
     /// <summary>Another opencode (and mock) of a test's own, on <paramref name="port"/> and the next port.</summary>
     internal OpencodeStack(int port)
     {
-        RepoRoot = FindRepoRoot();
+        RepoRoot = RepoScript.Root;
         _env = new Dictionary<string, string>
         {
             ["OC_PORT"] = port.ToString(),
@@ -57,46 +57,9 @@ public sealed class OpencodeStack : IAsyncLifetime
     public async Task<JsonElement> StoredMessagesAsync(string sessionId) =>
         await Http.GetFromJsonAsync<JsonElement>(new Uri(BaseUrl, $"session/{sessionId}/message"));
 
-    private async Task<string> RunAsync(params string[] args)
-    {
-        var script = Path.Combine(RepoRoot, "deploy", "dev", "opencode.sh");
-        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(script);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var (key, value) in _env)
-        {
-            start.Environment[key] = value;
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        if (process.ExitCode != 0 && args[0] != "stop")
-        {
-            throw new InvalidOperationException($"opencode.sh {string.Join(' ', args)} failed ({process.ExitCode}): {await stderr}");
-        }
-
-        return await stdout;
-    }
-
-    internal static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Gateway.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Gateway.sln not found above " + AppContext.BaseDirectory);
-    }
+    // A failed stop (nothing to stop) is not an error.
+    private async Task<string> RunAsync(params string[] args) =>
+        (await RepoScript.RunAsync("deploy/dev/opencode.sh", args, _env, check: args[0] != "stop")).Stdout;
 }
 
 [CollectionDefinition(Name)]

@@ -36,7 +36,7 @@ public sealed class ReadinessTests(OpencodeStack stack)
             Assert.All((await UpstreamsAsync()).Values, u => Assert.True(u.GetProperty("connected").GetBoolean()));
 
             await second.DisposeAsync();
-            await Poll.UntilAsync(() => !UpstreamsAsync().Result["second"].GetProperty("connected").GetBoolean(), "the second stream down",
+            await Eventually.HoldsAsync(() => !UpstreamsAsync().Result["second"].GetProperty("connected").GetBoolean(), "the second stream down",
                 TimeSpan.FromSeconds(30));
             var upstreams = await UpstreamsAsync();
             Assert.True(upstreams["local"].GetProperty("connected").GetBoolean());
@@ -48,11 +48,11 @@ public sealed class ReadinessTests(OpencodeStack stack)
             await using var connection = await gateway.ConnectHubAsync("alice");
             var sessionId = (await connection.CreateSessionAsync(new CreateSessionRequest("on the healthy server", Upstream: "local")))
                 .GetProperty("id").GetString()!;
-            await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
-            await watcher.Connection.PromptAsync(new PromptRequest(sessionId, "still here tokens=20"));
-            await watcher.WaitUntilAsync(w => w.Model.StatusType == "idle" && w.Model.AllText().Contains("t20 ", StringComparison.Ordinal),
+            await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
+            await watcher.Client.PromptAsync(new PromptRequest(sessionId, "still here tokens=20"));
+            await watcher.WaitUntilAsync(w => w.View.StatusType == "idle" && w.AllText().Contains("t20 ", StringComparison.Ordinal),
                 TimeSpan.FromSeconds(60), "the answer");
-            Assert.Equal(SessionModel.AllText(await stack.StoredMessagesAsync(sessionId)), watcher.Read(w => w.Model.AllText()));
+            Assert.Equal(OpencodeText.AllText(await stack.StoredMessagesAsync(sessionId)), watcher.Read(w => w.AllText()));
             Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("readyz")).StatusCode);
         }
         finally

@@ -18,8 +18,8 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
 {
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(120);
 
-    private static bool Finished(SessionWatcher w, string lastToken) =>
-        w.Model.StatusType == "idle" && w.Model.AllText().Contains(lastToken, StringComparison.Ordinal);
+    private static bool Finished(ObservedSession w, string lastToken) =>
+        w.View.StatusType == "idle" && w.AllText().Contains(lastToken, StringComparison.Ordinal);
 
     /// <summary>The gateway in front of <paramref name="upstream"/>, once it holds the upstream's event stream.</summary>
     private static Task<GatewayHost> StartGatewayAsync(Uri upstream, Action<WebApplicationBuilder>? configure = null,
@@ -48,19 +48,19 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
         await using var gateway = await StartGatewayAsync(proxy.BaseUrl, settings:
             [("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.400"), ("Gateway:Streaming:ReconnectMaxDelay", "00:00:00.800")]);
         var sessionId = await CreateSessionAsync(gateway, "cut stream");
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         for (var i = 0; i < 3; i++)
         {
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, sessionId));
+            watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, sessionId));
         }
 
-        await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "answer tokens=1000 delay=10"));
+        await watchers[0].Client.PromptAsync(new PromptRequest(sessionId, "answer tokens=1000 delay=10"));
         foreach (var token in new[] { "t300 ", "t650 " })
         {
-            await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains(token, StringComparison.Ordinal), AnswerTimeout, token);
+            await watchers[0].WaitUntilAsync(w => w.AllText().Contains(token, StringComparison.Ordinal), AnswerTimeout, token);
             proxy.CutEventStreams();
             // While the stream is down the gateway says nothing new; once it is back, watchers carry on.
-            await watchers[0].WaitUntilAsync(w => w.PushedSnapshots >= 1 && w.Model.StatusType == "busy", AnswerTimeout, "resynchronised");
+            await watchers[0].WaitUntilAsync(w => w.PushedSnapshots >= 1 && w.View.StatusType == "busy", AnswerTimeout, "resynchronised");
         }
 
         foreach (var w in watchers)
@@ -68,18 +68,18 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
             await w.WaitUntilAsync(x => Finished(x, "t1000 "), AnswerTimeout, "1000-token answer");
         }
 
-        var stored = SessionModel.AllText(await stack.StoredMessagesAsync(sessionId));
+        var stored = OpencodeText.AllText(await stack.StoredMessagesAsync(sessionId));
         var final = await StoredTextsAsync(sessionId);
         foreach (var w in watchers)
         {
-            Assert.Equal(stored, w.Read(x => x.Model.AllText()));
-            Assert.Empty(w.Read(x => x.Model.ShownTextViolations(id => final.GetValueOrDefault(id))));
+            Assert.Equal(stored, w.Read(x => x.AllText()));
+            Assert.Empty(w.Read(x => x.ShownTextViolations(id => final.GetValueOrDefault(id))));
             // A new epoch reached each watcher as a pushed snapshot, never as an event first.
             Assert.Equal(0, w.Read(x => x.EventsBeforeTheirEpochSnapshot));
             Assert.True(w.Read(x => x.PushedSnapshots) >= 2, $"pushed snapshots: {w.Read(x => x.PushedSnapshots)}");
-            Assert.True(w.Read(x => x.Model.ShowedAGap), "no gap was ever shown: the cut lost nothing?");
+            Assert.True(w.Read(x => x.GapOffsetsShown().Count > 0), "no gap was ever shown: the cut lost nothing?");
             // What the gateway held when the stream broke was kept: gaps come after it, never at a part's start.
-            Assert.All(w.Read(x => x.Model.GapOffsetsShown.ToList()), offset => Assert.True(offset > 0, "text held before the cut was dropped"));
+            Assert.All(w.Read(x => x.GapOffsetsShown().ToList()), offset => Assert.True(offset > 0, "text held before the cut was dropped"));
             Assert.Empty(w.Read(x => x.Failures));
         }
 
@@ -98,12 +98,12 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
         // 201 tabs of one user: past the default per-user connection limit (tested on its own).
         await using var gateway = await StartGatewayAsync(proxy.BaseUrl, settings: ("Gateway:Limits:ConnectionsPerUser", "300"));
         var sessionId = await CreateSessionAsync(gateway, "mass join");
-        await using var first = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
-        await first.Connection.PromptAsync(new PromptRequest(sessionId, "answer tokens=600 delay=10"));
-        await first.WaitUntilAsync(w => w.Model.AllText().Contains("t100 ", StringComparison.Ordinal), AnswerTimeout, "100 tokens");
+        await using var first = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
+        await first.Client.PromptAsync(new PromptRequest(sessionId, "answer tokens=600 delay=10"));
+        await first.WaitUntilAsync(w => w.AllText().Contains("t100 ", StringComparison.Ordinal), AnswerTimeout, "100 tokens");
 
         proxy.ResetCounts();
-        var joined = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => SessionWatcher.StartAsync(gateway.HubUrl, sessionId)));
+        var joined = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => ObservedSession.StartAsync(gateway.HubUrl, sessionId)));
         var rest = proxy.RestRequests;
         output.WriteLine($"REST calls for 200 joins: {rest.Count} ({string.Join(", ", rest.GroupBy(r => r).Select(g => $"{g.Key} ×{g.Count()}"))})");
         Assert.True(rest.Count <= 10, $"{rest.Count} REST calls to opencode for 200 joins");
@@ -114,12 +114,12 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
             await w.WaitUntilAsync(x => Finished(x, "t600 "), AnswerTimeout, "600-token answer");
         }
 
-        var stored = SessionModel.AllText(await stack.StoredMessagesAsync(sessionId));
+        var stored = OpencodeText.AllText(await stack.StoredMessagesAsync(sessionId));
         var final = await StoredTextsAsync(sessionId);
         foreach (var w in joined)
         {
-            Assert.Equal(stored, w.Read(x => x.Model.AllText()));
-            Assert.Empty(w.Read(x => x.Model.ShownTextViolations(id => final.GetValueOrDefault(id))));
+            Assert.Equal(stored, w.Read(x => x.AllText()));
+            Assert.Empty(w.Read(x => x.ShownTextViolations(id => final.GetValueOrDefault(id))));
             await w.DisposeAsync();
         }
     }
@@ -130,7 +130,7 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
         var logs = new RecordingLoggerProvider();
         await using var gateway = await StartGatewayAsync(stack.BaseUrl, b => b.Logging.AddProvider(logs));
         var sessionId = await CreateSessionAsync(gateway, "oversized");
-        await using var bystander = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        await using var bystander = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
 
         // Over the prompt limit but within the message limit: a coded error, and the connection stays.
         await using var connection = await gateway.ConnectHubAsync("alice");
@@ -146,8 +146,9 @@ public sealed class RecoveryTests(OpencodeStack stack, ITestOutputHelper output)
         Assert.Contains("maximum message size of 7842476B was exceeded", reason?.Message, StringComparison.Ordinal);
 
         // Nobody else noticed.
-        await bystander.Connection.JoinAsync(new JoinRequest(sessionId));
-        await Poll.UntilAsync(() => logs.Count("sent a message over Gateway:Hub:MaximumReceiveMessageSize") > 0, "the oversized call logged",
+        await bystander.Client.ListSessionsAsync();
+        Assert.False(bystander.IsClosed);
+        await Eventually.HoldsAsync(() => logs.Count("sent a message over Gateway:Hub:MaximumReceiveMessageSize") > 0, "the oversized call logged",
             TimeSpan.FromSeconds(10));
         Assert.Equal(1, logs.Count("sent a message over Gateway:Hub:MaximumReceiveMessageSize"));
     }

@@ -17,8 +17,8 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
 {
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(90);
 
-    private static bool Finished(SessionWatcher w, string lastToken) =>
-        w.Model.StatusType == "idle" && w.Model.AllText().Contains(lastToken, StringComparison.Ordinal);
+    private static bool Finished(ObservedSession w, string lastToken) =>
+        w.View.StatusType == "idle" && w.AllText().Contains(lastToken, StringComparison.Ordinal);
 
     private async Task<string> CreateSessionAsync(GatewayHost gateway, string title)
     {
@@ -27,13 +27,13 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         return info.GetProperty("id").GetString()!;
     }
 
-    private async Task AssertIdenticalToStoredAsync(string sessionId, params SessionWatcher[] watchers)
+    private async Task AssertIdenticalToStoredAsync(string sessionId, params ObservedSession[] watchers)
     {
-        var stored = SessionModel.AllText(await stack.StoredMessagesAsync(sessionId));
+        var stored = OpencodeText.AllText(await stack.StoredMessagesAsync(sessionId));
         Assert.NotEmpty(stored);
         foreach (var w in watchers)
         {
-            Assert.Equal(stored, w.Read(x => x.Model.AllText()));
+            Assert.Equal(stored, w.Read(x => x.AllText()));
         }
     }
 
@@ -47,14 +47,14 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         using var reconnects = Collector(gateway, "gateway.upstream.reconnects");
         var sessionId = await CreateSessionAsync(gateway, "three clients");
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         for (var i = 0; i < 3; i++)
         {
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, sessionId));
+            watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, sessionId));
         }
 
-        var result = await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "answer tokens=500 delay=4"));
-        Assert.False(result.GetProperty("queued").GetBoolean());
+        var result = await watchers[0].Client.PromptAsync(new PromptRequest(sessionId, "answer tokens=500 delay=4"));
+        Assert.False(result.Queued);
         foreach (var w in watchers)
         {
             await w.WaitUntilAsync(x => Finished(x, "t500 "), AnswerTimeout, "500-token answer");
@@ -89,15 +89,15 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
             }
         }
 
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         foreach (var id in sessions)
         {
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, id, options: user));
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, id, options: user));
+            watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, id, options: user));
+            watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, id, options: user));
         }
 
         // Every session answers at once, one upstream stream interleaving their tokens.
-        await Task.WhenAll(sessions.Select(id => watchers.First(w => w.SessionId == id).Connection
+        await Task.WhenAll(sessions.Select(id => watchers.First(w => w.SessionId == id).Client
             .PromptAsync(new PromptRequest(id, "parallel tokens=300 delay=3"))));
         foreach (var w in watchers)
         {
@@ -126,24 +126,24 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     {
         await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         var sessionId = await CreateSessionAsync(gateway, "late joiner");
-        await using var first = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
-        var dropper = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        await using var first = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
+        var dropper = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
 
-        await first.Connection.PromptAsync(new PromptRequest(sessionId, "answer tokens=400 delay=10"));
-        await dropper.WaitUntilAsync(w => w.Model.AllText().Contains("t60 ", StringComparison.Ordinal), AnswerTimeout, "60 tokens");
-        var model = dropper.Model;
+        await first.Client.PromptAsync(new PromptRequest(sessionId, "answer tokens=400 delay=10"));
+        await dropper.WaitUntilAsync(w => w.AllText().Contains("t60 ", StringComparison.Ordinal), AnswerTimeout, "60 tokens");
+        var model = dropper.View;
         await dropper.DisposeAsync(); // gone mid-stream
 
-        await first.WaitUntilAsync(w => w.Model.AllText().Contains("t120 ", StringComparison.Ordinal), AnswerTimeout, "120 tokens");
+        await first.WaitUntilAsync(w => w.AllText().Contains("t120 ", StringComparison.Ordinal), AnswerTimeout, "120 tokens");
         // opencode itself does not show streamed text before the part ends: only the gateway can serve it.
-        var storedMidStream = SessionModel.AllText(await stack.StoredMessagesAsync(sessionId));
+        var storedMidStream = OpencodeText.AllText(await stack.StoredMessagesAsync(sessionId));
         Assert.DoesNotContain("t120 ", storedMidStream, StringComparison.Ordinal);
 
-        await using var late = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        await using var late = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
         Assert.Equal(1, late.Snapshots);
-        Assert.Contains("t1 t2 t3 ", late.Read(w => w.Model.AllText()), StringComparison.Ordinal);
+        Assert.Contains("t1 t2 t3 ", late.Read(w => w.AllText()), StringComparison.Ordinal);
 
-        await using var back = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, model);
+        await using var back = await ObservedSession.StartAsync(gateway.HubUrl, sessionId, model);
         Assert.Equal(1, back.Recoveries);
         Assert.Equal(0, back.Snapshots);
 
@@ -161,30 +161,30 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
     {
         await using var gateway = await GatewayHost.StartAsync(stack.BaseUrl);
         var sessionId = await CreateSessionAsync(gateway, "tool call");
-        await using var asker = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
-        await using var other = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
+        await using var asker = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
+        await using var other = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
 
-        await asker.Connection.PromptAsync(new PromptRequest(sessionId, "run it tool=bash"));
-        await other.WaitUntilAsync(w => w.Model.Permissions.Count == 1, AnswerTimeout, "permission request");
-        var request = other.Read(w => w.Model.Permissions.Values.Single());
-        Assert.Equal("bash", request["permission"]!.GetValue<string>());
-        var toolStates = other.Read(w => w.Model.PartsOfType("tool").Select(p => p["state"]!["status"]!.GetValue<string>()).ToList());
+        await asker.Client.PromptAsync(new PromptRequest(sessionId, "run it tool=bash"));
+        await other.WaitUntilAsync(w => w.View.Permissions.Count == 1, AnswerTimeout, "permission request");
+        var request = other.Read(w => w.View.Permissions.Single());
+        Assert.Equal("bash", request.GetProperty("permission").GetString());
+        var toolStates = other.Read(w => w.View.PartsOfType("tool").Select(p => p.ToolStatus()).ToList());
         Assert.Contains(toolStates, s => s is "pending" or "running");
 
         // A late joiner sees the pending request in its snapshot.
-        await using var late = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
-        Assert.Single(late.Read(w => w.Model.Permissions));
+        await using var late = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
+        Assert.Single(late.Read(w => w.View.Permissions));
 
-        await asker.Connection.ReplyPermissionAsync(new PermissionReplyRequest(sessionId, request["id"]!.GetValue<string>(), "once"));
+        await asker.Client.ReplyPermissionAsync(new PermissionReplyRequest(sessionId, request.GetProperty("id").GetString()!, "once"));
         foreach (var w in new[] { asker, other, late })
         {
             await w.WaitUntilAsync(x => Finished(x, "Tool finished."), AnswerTimeout, "answer after the tool");
-            Assert.Empty(w.Read(x => x.Model.Permissions));
-            Assert.Equal("completed", w.Read(x => x.Model.PartsOfType("tool").Single()["state"]!["status"]!.GetValue<string>()));
+            Assert.Empty(w.Read(x => x.View.Permissions));
+            Assert.Equal("completed", w.Read(x => x.View.PartsOfType("tool").Single().ToolStatus()));
         }
 
         Assert.Contains("permission.replied", other.Read(w => w.EventTypes));
-        Assert.Contains("mock-tool-output", other.Read(w => w.Model.PartsOfType("tool").Single()["state"]!["output"]!.GetValue<string>()), StringComparison.Ordinal);
+        Assert.Contains("mock-tool-output", other.Read(w => w.View.PartsOfType("tool").Single().Field(StreamedFields.ToolOutput)), StringComparison.Ordinal);
         await AssertIdenticalToStoredAsync(sessionId, asker, other, late);
     }
 
@@ -195,17 +195,17 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
             ("Gateway:Streaming:ReconnectInitialDelay", "00:00:00.100"), ("Gateway:Streaming:ReconnectMaxDelay", "00:00:01"));
         using var reconnects = Collector(gateway, "gateway.upstream.reconnects");
         var sessionId = await CreateSessionAsync(gateway, "restart");
-        await using var a = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
-        await using var b = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId);
-        var epoch = a.Read(w => w.Model.Epoch);
+        await using var a = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
+        await using var b = await ObservedSession.StartAsync(gateway.HubUrl, sessionId);
+        var epoch = a.Read(w => w.View.Epoch);
 
-        await a.Connection.PromptAsync(new PromptRequest(sessionId, "answer tokens=1000 delay=10"));
-        await a.WaitUntilAsync(w => w.Model.AllText().Contains("t50 ", StringComparison.Ordinal), AnswerTimeout, "50 tokens");
+        await a.Client.PromptAsync(new PromptRequest(sessionId, "answer tokens=1000 delay=10"));
+        await a.WaitUntilAsync(w => w.AllText().Contains("t50 ", StringComparison.Ordinal), AnswerTimeout, "50 tokens");
         await stack.RestartAsync();
 
         foreach (var w in new[] { a, b })
         {
-            await w.WaitUntilAsync(x => x.Model.Epoch > epoch && x.Model.StatusType == "idle", AnswerTimeout, "new epoch after restart");
+            await w.WaitUntilAsync(x => x.View.Epoch > epoch && x.View.StatusType == "idle", AnswerTimeout, "new epoch after restart");
         }
 
         Assert.NotEmpty(reconnects.GetMeasurementSnapshot());
@@ -213,7 +213,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         output.WriteLine($"after restart: {a.Read(w => w.PushedSnapshots)} pushed snapshots, {a.Read(w => w.Snapshots)} joins with snapshot");
 
         // The stream works in the new epoch.
-        await a.Connection.PromptAsync(new PromptRequest(sessionId, "again tokens=30 delay=5"));
+        await a.Client.PromptAsync(new PromptRequest(sessionId, "again tokens=30 delay=5"));
         foreach (var w in new[] { a, b })
         {
             await w.WaitUntilAsync(x => Finished(x, "t30 "), AnswerTimeout, "answer after restart");
@@ -235,23 +235,23 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         });
         using var slowDropped = Collector(gateway, "gateway.connections.slow_dropped");
         var sessionId = await CreateSessionAsync(gateway, "slow consumer");
-        var fast = new List<SessionWatcher>();
+        var fast = new List<ObservedSession>();
         for (var i = 0; i < 20; i++)
         {
-            fast.Add(await SessionWatcher.StartAsync(gateway.HubUrl, sessionId));
+            fast.Add(await ObservedSession.StartAsync(gateway.HubUrl, sessionId));
         }
 
         // A client that stops reading its socket (a small receive buffer, so that the socket fills quickly). Its own
         // server timeout is long: it must be closed by the gateway, not give up by itself.
-        var slow = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: GatewayHost.As() with
+        var slow = await ObservedSession.StartAsync(gateway.HubUrl, sessionId, options: GatewayHost.As() with
         {
             ObserveWebSocket = true, SocketReceiveBufferSize = 4096, ServerTimeout = TimeSpan.FromMinutes(10),
         });
-        slow.Connection.PauseReading = true;
+        slow.Socket.PauseReading = true;
 
         var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
         var started = Stopwatch.StartNew();
-        await fast[0].Connection.PromptAsync(new PromptRequest(sessionId, "answer tokens=10000 delay=1"));
+        await fast[0].Client.PromptAsync(new PromptRequest(sessionId, "answer tokens=10000 delay=1"));
         foreach (var w in fast)
         {
             await w.WaitUntilAsync(x => Finished(x, "t10000 "), AnswerTimeout, "10000-token answer");
@@ -267,8 +267,8 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
 
         Assert.Equal(1, slowDropped.GetMeasurementSnapshot().EvaluateAsCounter());
         // It sees the close once it reads again.
-        slow.Connection.PauseReading = false;
-        Assert.True(await Task.WhenAny(slow.Connection.Closed, Task.Delay(TimeSpan.FromMinutes(2))) == slow.Connection.Closed, "the stalled client was not closed");
+        slow.Socket.PauseReading = false;
+        Assert.True(await Task.WhenAny(slow.Closed, Task.Delay(TimeSpan.FromMinutes(2))) == slow.Closed, "the stalled client was not closed");
         var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
         output.WriteLine($"managed memory {memoryBefore / 1024} KB -> {memoryAfter / 1024} KB");
         Assert.True(memoryAfter - memoryBefore < 64L * 1024 * 1024, $"memory grew by {(memoryAfter - memoryBefore) / 1024} KB");
@@ -276,7 +276,7 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         await AssertIdenticalToStoredAsync(sessionId, [.. fast]);
 
         // The dropped client recovers with since.
-        await using var back = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, slow.Model);
+        await using var back = await ObservedSession.StartAsync(gateway.HubUrl, sessionId, slow.View);
         await back.WaitUntilAsync(x => Finished(x, "t10000 "), AnswerTimeout, "recovered client");
         await AssertIdenticalToStoredAsync(sessionId, back);
         await slow.DisposeAsync();

@@ -39,15 +39,10 @@ public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutp
             .EnumerateArray().ToDictionary(u => u.GetProperty("id").GetString()!);
     }
 
-    /// <summary>Calls <paramref name="call"/> until it answers as <paramref name="done"/> says; returns how long after <paramref name="since"/> that was.</summary>
+    /// <summary>Waits until <paramref name="done"/> holds, at most <paramref name="timeout"/> after <paramref name="since"/>; returns how long after it that was.</summary>
     private static async Task<TimeSpan> UntilAsync(Stopwatch since, Func<Task<bool>> done, string what, TimeSpan timeout)
     {
-        while (!await done())
-        {
-            Assert.True(since.Elapsed < timeout, $"not within {timeout.TotalSeconds:0} s: {what}");
-            await Task.Delay(50);
-        }
-
+        await Eventually.HoldsAsync(done, what, timeout - since.Elapsed);
         return since.Elapsed;
     }
 
@@ -57,7 +52,7 @@ public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutp
         var second = new OpencodeStack(FreePorts.Take(1, withNext: true)[0]);
         await second.InitializeAsync();
         await using var proxy = await UpstreamProxy.StartAsync(second.BaseUrl);
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         GatewayHubClient[] clients = [];
         try
         {
@@ -95,19 +90,19 @@ public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutp
             var sessionId = sessions[2];
             for (var node = 1; node <= cluster.NodeCount; node++)
             {
-                watchers.Add(await SessionWatcher.StartAsync(cluster.HubUrl(node), sessionId, options: cluster.As()));
-                watchers.Add(await SessionWatcher.StartAsync(cluster.HubUrl(node), sessionId, options: cluster.As()));
+                watchers.Add(await ObservedSession.StartAsync(cluster.HubUrl(node), sessionId, options: cluster.As()));
+                watchers.Add(await ObservedSession.StartAsync(cluster.HubUrl(node), sessionId, options: cluster.As()));
             }
 
-            await watchers[^1].Connection.PromptAsync(new PromptRequest(sessionId, "registered tokens=300 delay=5"));
+            await watchers[^1].Client.PromptAsync(new PromptRequest(sessionId, "registered tokens=300 delay=5"));
             foreach (var w in watchers)
             {
-                await w.WaitUntilAsync(x => x.Model.StatusType == "idle" && x.Model.AllText().Contains("t300 ", StringComparison.Ordinal), AnswerTimeout, "300-token answer");
+                await w.WaitUntilAsync(x => x.View.StatusType == "idle" && x.AllText().Contains("t300 ", StringComparison.Ordinal), AnswerTimeout, "300-token answer");
             }
 
-            var stored = SessionModel.AllText(await second.StoredMessagesAsync(sessionId));
+            var stored = OpencodeText.AllText(await second.StoredMessagesAsync(sessionId));
             Assert.NotEmpty(stored);
-            Assert.All(watchers, w => Assert.Equal(stored, w.Read(x => x.Model.AllText())));
+            Assert.All(watchers, w => Assert.Equal(stored, w.Read(x => x.AllText())));
             Assert.All(watchers, w => Assert.Empty(w.Read(x => x.Failures)));
             // One event stream for the whole cluster.
             Assert.Equal((1, 1), (proxy.OpenStreams, proxy.MaxOpenStreams));
@@ -140,13 +135,13 @@ public sealed class UpstreamRegistryClusterTests(ClusterStack cluster, ITestOutp
             // Every watcher, on every node, is told and stays connected; nobody reads the removed server any more.
             foreach (var w in watchers)
             {
-                await w.WaitUntilAsync(x => x.Model.Errors.Any(e => e.Contains("\"upstream_not_found\"", StringComparison.Ordinal)), TimeSpan.FromSeconds(15),
+                await w.WaitUntilAsync(x => x.View.Error is { } error && error.GetRawText().Contains("\"upstream_not_found\"", StringComparison.Ordinal), TimeSpan.FromSeconds(15),
                     "an upstream_not_found error event");
-                Assert.False(w.Connection.IsClosed);
+                Assert.False(w.IsClosed);
                 Assert.Empty(w.Read(x => x.Failures));
             }
 
-            await Poll.UntilAsync(() => proxy.OpenStreams == 0, "the removed upstream's event stream closed", TimeSpan.FromSeconds(10));
+            await Eventually.HoldsAsync(() => proxy.OpenStreams == 0, "the removed upstream's event stream closed", TimeSpan.FromSeconds(10));
             for (var node = 1; node <= cluster.NodeCount; node++)
             {
                 Assert.DoesNotContain("second", (await UpstreamsAsync(node)).Keys);

@@ -38,25 +38,25 @@ public sealed class UpstreamRegistryTests(OpencodeStack stack, ITestOutputHelper
             await using var alice = await gateway.ConnectHubAsync("alice");
             var sessionId = (await alice.CreateSessionAsync(new CreateSessionRequest("registered", Upstream: "second"))).GetProperty("id").GetString()!;
             output.WriteLine($"a session created on the registered opencode {registering.ElapsedMilliseconds} ms after POST /api/upstreams");
-            var watchers = new[] { await SessionWatcher.StartAsync(gateway.HubUrl, sessionId), await SessionWatcher.StartAsync(gateway.HubUrl, sessionId) };
+            var watchers = new[] { await ObservedSession.StartAsync(gateway.HubUrl, sessionId), await ObservedSession.StartAsync(gateway.HubUrl, sessionId) };
             try
             {
-                await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "registered tokens=300 delay=4"));
+                await watchers[0].Client.PromptAsync(new PromptRequest(sessionId, "registered tokens=300 delay=4"));
                 foreach (var w in watchers)
                 {
-                    await w.WaitUntilAsync(x => x.Model.StatusType == "idle" && x.Model.AllText().Contains("t300 ", StringComparison.Ordinal), AnswerTimeout, "300-token answer");
+                    await w.WaitUntilAsync(x => x.View.StatusType == "idle" && x.AllText().Contains("t300 ", StringComparison.Ordinal), AnswerTimeout, "300-token answer");
                 }
 
-                var stored = SessionModel.AllText(await second.StoredMessagesAsync(sessionId));
+                var stored = OpencodeText.AllText(await second.StoredMessagesAsync(sessionId));
                 Assert.NotEmpty(stored);
-                Assert.All(watchers, w => Assert.Equal(stored, w.Read(x => x.Model.AllText())));
+                Assert.All(watchers, w => Assert.Equal(stored, w.Read(x => x.AllText())));
                 Assert.All(watchers, w => Assert.Empty(w.Read(x => x.Failures)));
                 // One event stream on the registered opencode, whatever the number of watchers.
                 Assert.Equal(1, second.GlobalEventConnections() - streamsBefore);
 
                 // Removed in the middle of the next answer.
-                await watchers[0].Connection.PromptAsync(new PromptRequest(sessionId, "removed tokens=3000 delay=10"));
-                await watchers[0].WaitUntilAsync(w => w.Model.AllText().Contains("t100 ", StringComparison.Ordinal), AnswerTimeout, "100 tokens of the second answer");
+                await watchers[0].Client.PromptAsync(new PromptRequest(sessionId, "removed tokens=3000 delay=10"));
+                await watchers[0].WaitUntilAsync(w => w.AllText().Contains("t100 ", StringComparison.Ordinal), AnswerTimeout, "100 tokens of the second answer");
                 using (var removed = await admin.DeleteAsync("api/upstreams/second"))
                 {
                     Assert.Equal(HttpStatusCode.NoContent, removed.StatusCode);
@@ -65,13 +65,13 @@ public sealed class UpstreamRegistryTests(OpencodeStack stack, ITestOutputHelper
                 // Every watcher is told, sees the run end, and stays connected.
                 foreach (var w in watchers)
                 {
-                    await w.WaitUntilAsync(x => x.Model.Errors.Any(e => e.Contains("\"upstream_not_found\"", StringComparison.Ordinal)) && x.Model.StatusType == "idle",
+                    await w.WaitUntilAsync(x => x.View.Error is { } error && error.GetRawText().Contains("\"upstream_not_found\"", StringComparison.Ordinal) && x.View.StatusType == "idle",
                         TimeSpan.FromSeconds(15), "an upstream_not_found error and the run idle");
-                    Assert.False(w.Connection.IsClosed);
+                    Assert.False(w.IsClosed);
                     Assert.Empty(w.Read(x => x.Failures));
                 }
 
-                await watchers[1].Connection.ListSessionsAsync();
+                await watchers[1].Client.ListSessionsAsync();
                 var join = await Assert.ThrowsAsync<HubException>(() => alice.JoinAsync(new JoinRequest(sessionId)));
                 Assert.Equal(GatewayErrorCodes.UpstreamNotFound, join.GatewayCode());
                 var prompt = await Assert.ThrowsAsync<HubException>(() => alice.PromptAsync(new PromptRequest(sessionId, "anyone?")));
@@ -79,10 +79,10 @@ public sealed class UpstreamRegistryTests(OpencodeStack stack, ITestOutputHelper
 
                 // The configured opencode goes on serving.
                 var onLocal = (await alice.CreateSessionAsync(new CreateSessionRequest("configured"))).GetProperty("id").GetString()!;
-                await using var local = await SessionWatcher.StartAsync(gateway.HubUrl, onLocal);
-                await local.Connection.PromptAsync(new PromptRequest(onLocal, "configured tokens=20"));
-                await local.WaitUntilAsync(x => x.Model.StatusType == "idle" && x.Model.AllText().Contains("t20 ", StringComparison.Ordinal), AnswerTimeout, "the configured upstream's answer");
-                Assert.Equal(SessionModel.AllText(await stack.StoredMessagesAsync(onLocal)), local.Read(x => x.Model.AllText()));
+                await using var local = await ObservedSession.StartAsync(gateway.HubUrl, onLocal);
+                await local.Client.PromptAsync(new PromptRequest(onLocal, "configured tokens=20"));
+                await local.WaitUntilAsync(x => x.View.StatusType == "idle" && x.AllText().Contains("t20 ", StringComparison.Ordinal), AnswerTimeout, "the configured upstream's answer");
+                Assert.Equal(OpencodeText.AllText(await stack.StoredMessagesAsync(onLocal)), local.Read(x => x.AllText()));
             }
             finally
             {

@@ -1,3 +1,4 @@
+using OpencodeGateway.Client;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Testing;
 using Xunit.Abstractions;
@@ -15,8 +16,8 @@ public sealed class WireFormTests(OpencodeStack stack, ITestOutputHelper output)
 {
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(120);
 
-    private static bool Finished(SessionWatcher w) =>
-        w.Model.StatusType == "idle" && w.Model.AllText().Contains("t600 ", StringComparison.Ordinal);
+    private static bool Finished(ObservedSession w) =>
+        w.View.StatusType == "idle" && w.AllText().Contains("t600 ", StringComparison.Ordinal);
 
     private static GatewayHubClientOptions Form(string? events, bool messagePack) =>
         GatewayHost.As() with { Events = events, MessagePack = messagePack, ObserveWebSocket = true };
@@ -41,27 +42,27 @@ public sealed class WireFormTests(OpencodeStack stack, ITestOutputHelper output)
             ("json full", Form(EventForms.Full, false)), ("json compact", Form(null, false)),
             ("msgpack compact", Form(EventForms.Compact, true)), ("msgpack full", Form(EventForms.Full, true)),
         };
-        var watchers = new List<(string Name, SessionWatcher Watcher)>();
+        var watchers = new List<(string Name, ObservedSession Watcher)>();
         foreach (var (name, options) in forms)
         {
-            watchers.Add((name, await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: options)));
+            watchers.Add((name, await ObservedSession.StartAsync(gateway.HubUrl, sessionId, options: options)));
         }
 
-        var dropper = await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: Form(null, false));
+        var dropper = await ObservedSession.StartAsync(gateway.HubUrl, sessionId, options: Form(null, false));
         var first = watchers[0].Watcher;
-        await first.Connection.PromptAsync(new PromptRequest(sessionId, "answer reasoning=40 tokens=600 delay=8"));
+        await first.Client.PromptAsync(new PromptRequest(sessionId, "answer reasoning=40 tokens=600 delay=8"));
 
-        await dropper.WaitUntilAsync(w => w.Model.AllText().Contains("t50 ", StringComparison.Ordinal), AnswerTimeout, "50 tokens");
-        var dropped = dropper.Model;
+        await dropper.WaitUntilAsync(w => w.AllText().Contains("t50 ", StringComparison.Ordinal), AnswerTimeout, "50 tokens");
+        var dropped = dropper.View;
         await dropper.DisposeAsync();
-        await first.WaitUntilAsync(w => w.Model.AllText().Contains("t150 ", StringComparison.Ordinal), AnswerTimeout, "150 tokens");
-        watchers.Add(("compact, rejoined with since", await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, dropped, Form(null, false))));
-        watchers.Add(("msgpack compact, late", await SessionWatcher.StartAsync(gateway.HubUrl, sessionId, options: Form(null, true))));
+        await first.WaitUntilAsync(w => w.AllText().Contains("t150 ", StringComparison.Ordinal), AnswerTimeout, "150 tokens");
+        watchers.Add(("compact, rejoined with since", await ObservedSession.StartAsync(gateway.HubUrl, sessionId, dropped, Form(null, false))));
+        watchers.Add(("msgpack compact, late", await ObservedSession.StartAsync(gateway.HubUrl, sessionId, options: Form(null, true))));
         Assert.Equal(1, watchers[^2].Watcher.Recoveries);
         Assert.Equal(1, watchers[^1].Watcher.Snapshots);
 
         // A new epoch mid-answer: compact clients follow it through the pushed snapshot's session handle.
-        await first.WaitUntilAsync(w => w.Model.AllText().Contains("t300 ", StringComparison.Ordinal), AnswerTimeout, "300 tokens");
+        await first.WaitUntilAsync(w => w.AllText().Contains("t300 ", StringComparison.Ordinal), AnswerTimeout, "300 tokens");
         proxy.CutEventStreams();
 
         foreach (var (name, w) in watchers)
@@ -70,30 +71,30 @@ public sealed class WireFormTests(OpencodeStack stack, ITestOutputHelper output)
         }
 
         var storedMessages = await stack.StoredMessagesAsync(sessionId);
-        var stored = SessionModel.AllText(storedMessages);
+        var stored = OpencodeText.AllText(storedMessages);
         var final = storedMessages.EnumerateArray().SelectMany(m => m.GetProperty("parts").EnumerateArray())
             .Where(p => p.TryGetProperty("text", out _))
             .ToDictionary(p => p.GetProperty("id").GetString()!, p => p.GetProperty("text").GetString()!);
         Assert.Contains(final.Values, text => text.StartsWith("r1 r2 ", StringComparison.Ordinal)); // reasoning streamed too
-        var reference = first.Read(w => StreamedTexts(w.Model));
+        var reference = first.Read(w => StreamedTexts(w.View));
         foreach (var (name, w) in watchers)
         {
-            Assert.Equal(stored, w.Read(x => x.Model.AllText()));
-            Assert.Equal(reference, w.Read(x => StreamedTexts(x.Model)));
-            Assert.All(w.Read(x => StreamedTextsById(x.Model)), p => Assert.Equal(final[p.Key], p.Value));
-            Assert.Empty(w.Read(x => x.Model.ShownTextViolations(id => final.GetValueOrDefault(id))));
-            Assert.Empty(w.Read(x => x.Model.HandleViolations));
+            Assert.Equal(stored, w.Read(x => x.AllText()));
+            Assert.Equal(reference, w.Read(x => StreamedTexts(x.View)));
+            Assert.All(w.Read(x => StreamedTextsById(x.View)), p => Assert.Equal(final[p.Key], p.Value));
+            Assert.Empty(w.Read(x => x.ShownTextViolations(id => final.GetValueOrDefault(id))));
+            Assert.Empty(w.Read(x => x.HandleViolations));
             Assert.Empty(w.Read(x => x.Failures));
             Assert.Equal(0, w.Read(x => x.EventsBeforeTheirEpochSnapshot));
             Assert.True(w.Read(x => x.PushedSnapshots) >= 1, $"{name}: the new epoch's snapshot");
-            var compact = w.Read(x => x.Model.CompactApplied);
+            var compact = w.Read(x => x.CompactApplied);
             Assert.True(name.Contains("full", StringComparison.Ordinal) ? compact == 0 : compact > 300, $"{name}: {compact} compact deltas");
-            output.WriteLine($"{name}: {w.Connection.BytesReceived:N0} bytes received, {compact} compact deltas, " +
+            output.WriteLine($"{name}: {w.Socket.BytesReceived:N0} bytes received, {compact} compact deltas, " +
                 $"{w.Read(x => x.EventsApplied)} events applied, {w.Read(x => x.CompactIgnored)} compact deltas of a left epoch");
         }
 
         // Same events, fewer bytes: full JSON > compact JSON > compact MessagePack.
-        var bytes = watchers.Take(3).Select(w => w.Watcher.Connection.BytesReceived).ToList();
+        var bytes = watchers.Take(3).Select(w => w.Watcher.Socket.BytesReceived).ToList();
         Assert.True(bytes[0] > 2 * bytes[1] && bytes[1] > bytes[2], string.Join(", ", bytes));
         foreach (var (_, w) in watchers)
         {
@@ -102,10 +103,9 @@ public sealed class WireFormTests(OpencodeStack stack, ITestOutputHelper output)
     }
 
     /// <summary>Every streamed part's text (text and reasoning), in order, one line each.</summary>
-    private static string StreamedTexts(SessionModel model) =>
-        string.Join("\n", StreamedTextsById(model).Select(p => $"{p.Key}: {p.Value}"));
+    private static string StreamedTexts(SessionView view) =>
+        string.Join("\n", StreamedTextsById(view).Select(p => $"{p.Key}: {p.Value}"));
 
-    private static List<KeyValuePair<string, string>> StreamedTextsById(SessionModel model) =>
-        [.. model.Parts.Where(p => p["text"] is not null && p["type"]?.GetValue<string>() is "text" or "reasoning")
-            .Select(p => KeyValuePair.Create(p["id"]!.GetValue<string>(), p["text"]!.GetValue<string>()))];
+    private static List<KeyValuePair<string, string>> StreamedTextsById(SessionView view) =>
+        [.. view.Parts.Where(p => p.Text is not null && p.Type is "text" or "reasoning").Select(p => KeyValuePair.Create(p.Id, p.Text!))];
 }

@@ -47,7 +47,7 @@ public class CoalescingTests
             Upstream = fake.BaseUrl, Time = clock, Settings = { ["Gateway:Streaming:CoalesceWindow"] = window },
         });
 
-        var early = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        var early = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
         fake.Emit(PartUpdated("prt_a"));
         for (var i = 1; i <= 150; i++)
         {
@@ -57,7 +57,7 @@ public class CoalescingTests
                 // Close the window mid-part: the text held so far reaches the watcher before the part goes on.
                 var token = $"a{i} ";
                 var deadline = DateTime.UtcNow + Timeout;
-                while (!early.Read(w => w.Model.AllText().Contains(token, StringComparison.Ordinal)))
+                while (!early.Read(w => w.AllText().Contains(token, StringComparison.Ordinal)))
                 {
                     Assert.True(DateTime.UtcNow < deadline, $"'{token}' never reached the watcher");
                     clock.Advance(TimeSpan.FromMilliseconds(40));
@@ -67,7 +67,7 @@ public class CoalescingTests
         }
 
         // A late joiner: its snapshot holds what was applied; held text reaches it as a delta at the snapshot's length.
-        var late = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        var late = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
         fake.Emit(PartUpdated("prt_b"));
         for (var i = 1; i <= 100; i++)
         {
@@ -83,7 +83,7 @@ public class CoalescingTests
         foreach (var w in new[] { early, late })
         {
             await w.WaitUntilAsync(x => x.IdleAt is not null, Timeout, "idle");
-            result.Add(w.Read(x => (x.Model.AllText(), x.EventTypes.Count(t => t == "part.delta"), x.Failures.Count)));
+            result.Add(w.Read(x => (x.AllText(), x.EventTypes.Count(t => t == "part.delta"), x.Failures.Count)));
             await w.DisposeAsync();
         }
 

@@ -59,28 +59,13 @@ public class EventPumpTests
         return await GatewayHost.UpstreamsConnectedAsync(http);
     }
 
-    /// <summary>
-    /// Advances the gateway's clock by <paramref name="step"/> until <paramref name="condition"/> holds: the pump may
-    /// not have armed its backoff timer yet when the test first advances, so one step may not be enough.
-    /// </summary>
-    private static async Task AdvanceUntilAsync(FakeTimeProvider clock, TimeSpan step, Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out advancing the clock for: {what}");
-            clock.Advance(step);
-            await Task.Delay(50);
-        }
-    }
-
     [Fact]
     public async Task A_garbage_line_is_skipped_and_counted_and_the_stream_goes_on()
     {
         var (fake, gateway) = await StartAsync();
         await using var _ = fake;
         await using var __ = gateway;
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
         using var malformed = new MetricCollector<long>(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.upstream.events.malformed");
 
         fake.Emit("{this is not json");
@@ -88,7 +73,7 @@ public class EventPumpTests
         fake.Emit(Delta("prt_1", "hello "));
         fake.Emit(Delta("prt_1", "world"));
 
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("hello world", StringComparison.Ordinal), Timeout, "deltas after garbage");
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("hello world", StringComparison.Ordinal), Timeout, "deltas after garbage");
         Assert.Equal(1, malformed.GetMeasurementSnapshot().EvaluateAsCounter());
         Assert.Equal(1, fake.StreamConnections);
     }
@@ -99,10 +84,10 @@ public class EventPumpTests
         var (fake, gateway) = await StartAsync();
         await using var _ = fake;
         await using var __ = gateway;
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         for (var i = 0; i < 5; i++)
         {
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin()));
+            watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin()));
         }
 
         fake.Emit(Announce("prt_1"));
@@ -113,7 +98,7 @@ public class EventPumpTests
 
         foreach (var w in watchers)
         {
-            await w.WaitUntilAsync(x => x.Model.AllText().Contains("t19 ", StringComparison.Ordinal), Timeout, "all deltas");
+            await w.WaitUntilAsync(x => x.AllText().Contains("t19 ", StringComparison.Ordinal), Timeout, "all deltas");
             Assert.Equal(21, w.Read(x => x.EventsApplied));
             await w.DisposeAsync();
         }
@@ -134,25 +119,25 @@ public class EventPumpTests
         await using var __ = gateway;
         using var reconnects = new MetricCollector<long>(gateway.Get<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.upstream.reconnects");
         fake.Heartbeats = false;
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
 
         // Silent for less than the stall timeout: the same stream still carries events (and the read restarts the wait).
         clock.Advance(TimeSpan.FromSeconds(29));
         fake.Emit(Delta("prt_1", "alive "));
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("alive", StringComparison.Ordinal), Timeout, "event before the stall timeout");
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("alive", StringComparison.Ordinal), Timeout, "event before the stall timeout");
         Assert.True(await StreamConnectedAsync(gateway));
 
         // Silent for the stall timeout: the stream is given up; the reconnect waits for its backoff on the same clock.
         clock.Advance(TimeSpan.FromSeconds(30));
-        await Poll.UntilAsync(() => !StreamConnectedAsync(gateway).Result, "stall detected", Timeout);
+        await Eventually.HoldsAsync(() => !StreamConnectedAsync(gateway).Result, "stall detected", Timeout);
         // The pump marks the upstream down, then counts the reconnect: the readiness probe can answer in between.
-        await Poll.UntilAsync(() => reconnects.GetMeasurementSnapshot().Any(m => m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local"))),
+        await Eventually.HoldsAsync(() => reconnects.GetMeasurementSnapshot().Any(m => m.MatchesTags(new KeyValuePair<string, object?>("upstream", "local"))),
             "the reconnect counted", Timeout);
         Assert.Equal(1, fake.StreamConnections);
 
-        await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");
-        await Poll.UntilAsync(() => StreamConnectedAsync(gateway).Result, "connected again", Timeout);
-        Assert.False(watcher.Connection.IsClosed);
+        await Eventually.AdvanceUntilAsync(clock, TimeSpan.FromSeconds(2), () => fake.StreamConnections >= 2, "reconnect after the backoff");
+        await Eventually.HoldsAsync(() => StreamConnectedAsync(gateway).Result, "connected again", Timeout);
+        Assert.False(watcher.IsClosed);
     }
 
     [Fact]
@@ -169,7 +154,7 @@ public class EventPumpTests
             gateway.Get<IHttpClientFactory>(), gateway.Get<GatewayMetrics>(), TimeProvider.System, NullLogger.Instance);
         using var stopping = new CancellationTokenSource();
         var running = pump.RunAsync("test-lease", stopping.Token);
-        await Poll.UntilAsync(() => fake.Subscribers == 2, "the second pump reading", Timeout);
+        await Eventually.HoldsAsync(() => fake.Subscribers == 2, "the second pump reading", Timeout);
         fake.Emit(Delta("prt_1", "held "));
         await sink.Holding.WaitAsync(Timeout);
 
@@ -177,7 +162,7 @@ public class EventPumpTests
         await running;
         // The lease is released right after: its connection must be gone by then, not drained in the background (up
         // to SocketsHttpHandler's MaxResponseDrainTime, 2 s) while the next holder opens its own.
-        await Poll.UntilAsync(() => fake.Subscribers == 1, "the stopped pump's connection closed", TimeSpan.FromSeconds(1));
+        await Eventually.HoldsAsync(() => fake.Subscribers == 1, "the stopped pump's connection closed", TimeSpan.FromSeconds(1));
     }
 
     [Fact]
@@ -192,13 +177,13 @@ public class EventPumpTests
             gateway.Get<IHttpClientFactory>(), gateway.Get<GatewayMetrics>(), TimeProvider.System, NullLogger.Instance);
         using var stopping = new CancellationTokenSource();
         var running = pump.RunAsync("test-lease", stopping.Token);
-        await Poll.UntilAsync(() => fake.Subscribers == 2, "the second pump reading", Timeout);
+        await Eventually.HoldsAsync(() => fake.Subscribers == 2, "the second pump reading", Timeout);
         var connections = fake.StreamConnections;
 
         fake.Emit(Delta("prt_1", "boom "));
         // The failure surfaces from the worker to the pump: the connection is closed (the sink hears it) and reopened.
-        await Poll.UntilAsync(() => sink.Closed >= 1, "the sink told the stream closed", Timeout);
-        await Poll.UntilAsync(() => fake.StreamConnections > connections && fake.Subscribers == 2, "the pump reconnected", Timeout);
+        await Eventually.HoldsAsync(() => sink.Closed >= 1, "the sink told the stream closed", Timeout);
+        await Eventually.HoldsAsync(() => fake.StreamConnections > connections && fake.Subscribers == 2, "the pump reconnected", Timeout);
 
         await stopping.CancelAsync();
         await running;
@@ -252,11 +237,11 @@ public class EventPumpTests
             ("Gateway:Streaming:ReconnectMaxDelay", "00:00:05"));
         await using var _ = fake;
         await using var __ = gateway;
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
         fake.Emit(Announce("prt_1"));
         fake.Emit(Delta("prt_1", "before "));
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("before", StringComparison.Ordinal), Timeout, "first delta");
-        var firstEpoch = watcher.Read(w => w.Model.Epoch);
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("before", StringComparison.Ordinal), Timeout, "first delta");
+        var firstEpoch = watcher.Read(w => w.View.Epoch);
 
         // The answer ended while the stream was cut: opencode stored the whole part.
         fake.AddSession(Session, JsonSerializer.SerializeToElement(new
@@ -265,18 +250,18 @@ public class EventPumpTests
             parts = new[] { new { id = "prt_1", messageID = "msg_1", sessionID = Session, type = "text", text = "before and after", time = new { start = 1, end = 2 } } },
         }));
         fake.CutStreams();
-        await Poll.UntilAsync(() => !StreamConnectedAsync(gateway).Result, "stream loss noticed", Timeout);
+        await Eventually.HoldsAsync(() => !StreamConnectedAsync(gateway).Result, "stream loss noticed", Timeout);
         Assert.Equal(1, fake.StreamConnections); // no reconnect before the backoff delay has passed
-        await AdvanceUntilAsync(clock, TimeSpan.FromSeconds(1), () => fake.StreamConnections >= 2, "reconnect");
-        await watcher.WaitUntilAsync(w => w.Model.Epoch > firstEpoch, Timeout, "new epoch");
-        Assert.Contains("prt_1: before and after", watcher.Read(w => w.Model.AllText()), StringComparison.Ordinal);
+        await Eventually.AdvanceUntilAsync(clock, TimeSpan.FromSeconds(1), () => fake.StreamConnections >= 2, "reconnect");
+        await watcher.WaitUntilAsync(w => w.View.Epoch > firstEpoch, Timeout, "new epoch");
+        Assert.Contains("prt_1: before and after", watcher.Read(w => w.AllText()), StringComparison.Ordinal);
 
-        Assert.Empty(watcher.Read(w => w.Model.GapsOf("prt_1")));
+        Assert.Empty(watcher.Read(w => w.View.Part("prt_1")!.GapsOf()));
         Assert.Equal(1, watcher.Read(w => w.PushedSnapshots));
 
         fake.Emit(Announce("prt_2"));
         fake.Emit(Delta("prt_2", "next"));
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("prt_2: next", StringComparison.Ordinal), Timeout, "events in the new epoch");
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("prt_2: next", StringComparison.Ordinal), Timeout, "events in the new epoch");
         Assert.Empty(watcher.Read(w => w.Failures));
         // The new epoch began with its snapshot, not with one of its events: no rejoin was needed.
         Assert.Equal(1, watcher.Read(w => w.Snapshots));
@@ -297,7 +282,7 @@ public class EventPumpTests
 
         // opencode gone: the node still serves (its store answers), and the upstreams API says what happened.
         await fake.DisposeAsync();
-        await Poll.UntilAsync(() => !GatewayHost.UpstreamsConnectedAsync(admin).Result, "the stream's loss seen", Timeout);
+        await Eventually.HoldsAsync(() => !GatewayHost.UpstreamsConnectedAsync(admin).Result, "the stream's loss seen", Timeout);
         upstream = (await admin.GetFromJsonAsync<JsonElement>("api/upstreams"))[0];
         Assert.False(upstream.GetProperty("connected").GetBoolean());
         Assert.True(upstream.TryGetProperty("lastError", out var error) && error.ValueKind == JsonValueKind.String, upstream.ToString());

@@ -55,16 +55,16 @@ public class IdleSessionEvictionTests
         var registry = gateway.Get<LiveSessionRegistry>();
         var key = new SessionKey("local", Session);
 
-        var first = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
+        var first = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: GatewayHost.AsAdmin());
         fake.Emit(JsonSerializer.Serialize(new
         {
             payload = new { type = "message.part.delta", properties = new { sessionID = Session, messageID = "msg_1", partID = "prt_1", field = "text", delta = "kept" } },
         }));
-        await first.WaitUntilAsync(w => w.Model.AllText().Contains("kept", StringComparison.Ordinal), Timeout, "first delta");
-        var position = first.Model;
+        await first.WaitUntilAsync(w => w.AllText().Contains("kept", StringComparison.Ordinal), Timeout, "first delta");
+        var position = first.View;
         var epoch = position.Epoch;
         await first.DisposeAsync();
-        await Poll.UntilAsync(() => !gateway.Get<SessionFeeds>().IsWatched(key), "the watcher left", Timeout);
+        await Eventually.HoldsAsync(() => !gateway.Get<SessionFeeds>().IsWatched(key), "the watcher left", Timeout);
         var left = clock.GetUtcNow();
 
         // The sweep (every TTL / 4) runs on the gateway's clock: the session is forgotten once the clock has moved a
@@ -78,9 +78,9 @@ public class IdleSessionEvictionTests
 
         Assert.True(clock.GetUtcNow() - left >= Ttl, $"forgotten {clock.GetUtcNow() - left} after the watcher left");
 
-        await using var back = await SessionWatcher.StartAsync(gateway.HubUrl, Session, position, GatewayHost.AsAdmin());
+        await using var back = await ObservedSession.StartAsync(gateway.HubUrl, Session, position, GatewayHost.AsAdmin());
         Assert.Equal((0, 1), back.Read(w => (w.Recoveries, w.Snapshots)));
-        Assert.NotEqual(epoch, back.Read(w => w.Model.Epoch));
+        Assert.NotEqual(epoch, back.Read(w => w.View.Epoch));
     }
 
 }

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using OpencodeGateway.Client;
+using OpencodeGateway.Client.Internal;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Sequencing;
 using OpencodeGateway.Ingest;
@@ -61,10 +63,9 @@ public class LiveSessionTests
 
     private static string ExpectedFinalText(List<UpstreamEvent> events)
     {
-        var model = new SessionModel();
-        var live = NewSession();
-        model.ApplySnapshot(ToJson(Snapshot(live, Stored(events, events.Count))));
-        return model.AllText();
+        var client = new RulesClient();
+        client.Take(Snapshot(NewSession(), Stored(events, events.Count)));
+        return client.Recorder.AllText();
     }
 
     /// <summary>opencode's final text of each part, from the whole captured stream.</summary>
@@ -115,16 +116,16 @@ public class LiveSessionTests
     {
         var events = SessionEvents();
         var live = NewSession();
-        var model = new SessionModel();
-        model.ApplySnapshot(ToJson(Snapshot(live, [])));
+        var client = new RulesClient();
+        client.Take(Snapshot(live, []));
         foreach (var evt in events.SelectMany(e => Apply(live, e)))
         {
-            Assert.Equal(SessionModel.Outcome.Applied, model.Apply(ToJson(evt)));
+            client.Apply(evt);
         }
 
-        Assert.Equal(ExpectedFinalText(events), model.AllText());
-        Assert.Contains("t1 t2 t3", model.AllText(), StringComparison.Ordinal);
-        Assert.Empty(model.ShownTextViolations(FinalTexts(events)));
+        Assert.Equal(ExpectedFinalText(events), client.Recorder.AllText());
+        Assert.Contains("t1 t2 t3", client.Recorder.AllText(), StringComparison.Ordinal);
+        Assert.Empty(client.Recorder.ShownTextViolations(FinalTexts(events)));
     }
 
     [Theory]
@@ -148,24 +149,24 @@ public class LiveSessionTests
         }
 
         var snapshot = Snapshot(live, Stored(events, Math.Max(0, at - restLag)));
-        var model = new SessionModel();
-        model.ApplySnapshot(ToJson(snapshot));
+        var client = new RulesClient();
+        client.Take(snapshot);
         // Events already in the snapshot may still arrive through the group: they must be ignored.
         foreach (var evt in sent.TakeLast(5))
         {
-            Assert.Equal(SessionModel.Outcome.Duplicate, model.Apply(ToJson(evt)));
+            client.Apply(evt, SessionUpdateKind.Duplicate);
         }
 
         for (var i = at; i < events.Count; i++)
         {
             foreach (var evt in Apply(live, events[i]))
             {
-                Assert.Equal(SessionModel.Outcome.Applied, model.Apply(ToJson(evt)));
+                client.Apply(evt);
             }
         }
 
-        Assert.Equal(ExpectedFinalText(events), model.AllText());
-        Assert.Empty(model.ShownTextViolations(FinalTexts(events)));
+        Assert.Equal(ExpectedFinalText(events), client.Recorder.AllText());
+        Assert.Empty(client.Recorder.ShownTextViolations(FinalTexts(events)));
     }
 
     [Fact]
@@ -179,9 +180,9 @@ public class LiveSessionTests
             Apply(live, e);
         }
 
-        var model = new SessionModel();
-        model.ApplySnapshot(ToJson(Snapshot(live, Stored(events, firstDelta + 10))));
-        Assert.Contains("t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 ", model.AllText(), StringComparison.Ordinal);
+        var client = new RulesClient();
+        client.Take(Snapshot(live, Stored(events, firstDelta + 10)));
+        Assert.Contains("t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 ", client.Recorder.AllText(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -298,9 +299,9 @@ public class LiveSessionTests
         live.BeginEpoch(2, []);
         // The answer ended while nobody read the stream: opencode stores the whole part.
         var snapshot = Snapshot(live, Stored(events, events.Count));
-        var model = new SessionModel();
-        model.ApplySnapshot(ToJson(snapshot));
-        Assert.Equal(ExpectedFinalText(events), model.AllText());
+        var client = new RulesClient();
+        client.Take(snapshot);
+        Assert.Equal(ExpectedFinalText(events), client.Recorder.AllText());
         Assert.Null(snapshot.Gaps);
     }
 
@@ -316,23 +317,23 @@ public class LiveSessionTests
         var cut = (int)(events.Count * cutAt);
         var resume = cut + (int)(events.Count * lost);
         var live = NewSession(epoch: 1);
-        var model = new SessionModel();
-        model.ApplySnapshot(ToJson(Snapshot(live, [])));
+        var client = new RulesClient();
+        client.Take(Snapshot(live, []));
         foreach (var evt in events.Take(cut).SelectMany(e => Apply(live, e)))
         {
-            Assert.Equal(SessionModel.Outcome.Applied, model.Apply(ToJson(evt)));
+            client.Apply(evt);
         }
 
         live.BeginEpoch(2, []);
-        model.ApplySnapshot(ToJson(Snapshot(live, Stored(events, resume), StoredStatus(events, resume))));
+        client.Take(Snapshot(live, Stored(events, resume), StoredStatus(events, resume)));
         foreach (var evt in events.Skip(resume).SelectMany(e => Apply(live, e)))
         {
-            Assert.Equal(SessionModel.Outcome.Applied, model.Apply(ToJson(evt)));
+            client.Apply(evt);
         }
 
-        Assert.Equal(ExpectedFinalText(events), model.AllText());
-        Assert.True(model.ShownCount > 0);
-        Assert.Empty(model.ShownTextViolations(FinalTexts(events)));
+        Assert.Equal(ExpectedFinalText(events), client.Recorder.AllText());
+        Assert.True(client.Recorder.ShownCountOf(StreamedFields.Text) > 0);
+        Assert.Empty(client.Recorder.ShownTextViolations(FinalTexts(events)));
     }
 
     [Fact]
@@ -381,5 +382,49 @@ public class LiveSessionTests
         Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PermissionReplied, SessionId = Session, RequestId = "per_old", Reply = "once" });
         Apply(live, new UpstreamEvent { Kind = UpstreamEventKind.PermissionReplied, SessionId = Session, RequestId = "per_new", Reply = "reject" });
         Assert.Empty(Pending());
+    }
+
+    /// <summary>
+    /// A client following the rules (Gateway.Client's session state) fed the gateway's messages directly, with the tests'
+    /// checks at every update.
+    /// </summary>
+    private sealed class RulesClient
+    {
+        private readonly SessionState _state;
+        private SessionUpdateKind? _last;
+
+        public RulesClient() => _state = new SessionState(Session, positionOnly: false, resumeFrom: null, update =>
+        {
+            _last = update.Kind;
+            Recorder.OnUpdate(null, update);
+        });
+
+        public SessionRecorder Recorder { get; } = new();
+
+        /// <summary>The snapshot of a join (the first one) or a pushed one.</summary>
+        public void Take(SessionSnapshot snapshot)
+        {
+            if (_state.View.Ready)
+            {
+                Assert.Null(_state.ReceiveSnapshot(snapshot, 0));
+            }
+            else
+            {
+                _state.BeginJoin();
+                Assert.Null(_state.CompleteJoin(new JoinResult
+                {
+                    Upstream = "local", SessionId = Session, Epoch = snapshot.Epoch, Seq = snapshot.Seq, Recovered = false, Snapshot = snapshot,
+                }, 0));
+            }
+
+            Assert.Equal(SessionUpdateKind.Snapshot, _last);
+        }
+
+        /// <summary>An event the client must take as <paramref name="expected"/> (applied, unless said otherwise) without a rejoin.</summary>
+        public void Apply(SessionEvent evt, SessionUpdateKind expected = SessionUpdateKind.Event)
+        {
+            Assert.Null(_state.ReceiveEvent(evt, 0));
+            Assert.Equal(expected, _last);
+        }
     }
 }

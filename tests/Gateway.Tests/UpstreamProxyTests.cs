@@ -14,14 +14,14 @@ public class UpstreamProxyTests
 
         using (var first = await http.GetAsync("global/event", HttpCompletionOption.ResponseHeadersRead))
         {
-            await Poll.UntilAsync(() => proxy.OpenStreams == 1, "the first stream open", TimeSpan.FromSeconds(10));
+            await Eventually.HoldsAsync(() => proxy.OpenStreams == 1, "the first stream open", TimeSpan.FromSeconds(10));
             Assert.Equal(1, proxy.MaxOpenStreams);
             using var second = await http.GetAsync("global/event", HttpCompletionOption.ResponseHeadersRead);
             // Both stay open past the grace: a second reader, counted once the grace has passed.
-            await Poll.UntilAsync(() => proxy.MaxOpenStreams == 2, "two streams counted as open at once", TimeSpan.FromSeconds(10));
+            await Eventually.HoldsAsync(() => proxy.MaxOpenStreams == 2, "two streams counted as open at once", TimeSpan.FromSeconds(10));
         }
 
-        await Poll.UntilAsync(() => proxy.OpenStreams == 0, "both streams closed", TimeSpan.FromSeconds(10));
+        await Eventually.HoldsAsync(() => proxy.OpenStreams == 0, "both streams closed", TimeSpan.FromSeconds(10));
         proxy.ResetCounts();
         Assert.Equal(0, proxy.MaxOpenStreams);
     }

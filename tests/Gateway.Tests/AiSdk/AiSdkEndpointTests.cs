@@ -149,7 +149,7 @@ public sealed class AiSdkEndpointTests : IAsyncLifetime
         using var content = new StringContent("""{"reply":"once"}""", Encoding.UTF8, "application/json");
 
         var answering = _alice.PostAsync($"{Api}/{sessionId}/permissions/per_1", content);
-        await Poll.UntilAsync(() => _host.Upstream.PermissionReplies.Contains("per_1"), "the reply sent to opencode", TimeSpan.FromSeconds(10));
+        await Eventually.HoldsAsync(() => _host.Upstream.PermissionReplies.Contains("per_1"), "the reply sent to opencode", TimeSpan.FromSeconds(10));
         await Task.Delay(300);
         Assert.False(answering.IsCompleted, "answered before the reply showed in the session's events");
 

@@ -1,3 +1,4 @@
+using OpencodeGateway.Testing;
 using System.Collections;
 using System.ComponentModel;
 using System.Reflection;
@@ -67,7 +68,7 @@ public sealed partial class DeploySettingsTests
     /// <summary>Every file under <see cref="DeployFolders"/>, relative to the repository root, with '/'.</summary>
     private static List<string> DeployFilePaths()
     {
-        var root = PostgresFixture.RepoRoot();
+        var root = RepoScript.Root;
         return DeployFolders
             .SelectMany(folder => Directory.EnumerateFiles(Path.Combine(root, folder), "*", SearchOption.AllDirectories).Order())
             .Select(path => Path.GetRelativePath(root, path).Replace('\\', '/'))
@@ -130,7 +131,7 @@ public sealed partial class DeploySettingsTests
     [Fact]
     public void The_yaml_files_parse_and_each_kubernetes_manifest_has_a_kind()
     {
-        var root = PostgresFixture.RepoRoot();
+        var root = RepoScript.Root;
         var yamlFiles = DeployFilePaths().Where(f => f.EndsWith(".yaml", StringComparison.Ordinal)).ToList();
         Assert.Contains("deploy/docker/compose.yaml", yamlFiles);
 
@@ -152,7 +153,7 @@ public sealed partial class DeploySettingsTests
     [Fact]
     public void The_dockerfile_copies_paths_that_exist_runs_as_non_root_and_checks_health()
     {
-        var root = PostgresFixture.RepoRoot();
+        var root = RepoScript.Root;
         var lines = File.ReadAllLines(Path.Combine(root, "deploy/docker/Dockerfile"))
             .Select(l => l.Trim())
             .Where(l => l.Length > 0 && !l.StartsWith('#'))
@@ -182,7 +183,7 @@ public sealed partial class DeploySettingsTests
     [Fact]
     public void The_shipped_ingress_and_nginx_route_the_public_api_only_and_pass_the_bodies_the_gateway_takes()
     {
-        var root = PostgresFixture.RepoRoot();
+        var root = RepoScript.Root;
         var ingress = (YamlMappingNode)LoadYaml(Path.Combine(root, "deploy/k8s/ingress.yaml")).Documents.Single().RootNode;
         var paths = ingress.AllNodes.OfType<YamlMappingNode>()
             .Where(n => n.Children.ContainsKey("path") && n.Children.ContainsKey("pathType"))
@@ -211,7 +212,7 @@ public sealed partial class DeploySettingsTests
     [Fact]
     public void The_service_monitor_scrapes_metrics_on_the_management_port_of_the_gateways_service()
     {
-        var root = PostgresFixture.RepoRoot();
+        var root = RepoScript.Root;
         var monitor = (YamlMappingNode)LoadYaml(Path.Combine(root, "deploy/observability/servicemonitor.yaml")).Documents.Single().RootNode;
         Assert.Equal("monitoring.coreos.com/v1", monitor["apiVersion"].ToString());
         Assert.Equal("ServiceMonitor", monitor["kind"].ToString());
@@ -246,7 +247,7 @@ public sealed partial class DeploySettingsTests
     /// <summary>Settings a file passes, as configuration keys (<c>Gateway:Upstreams:0:BaseUrl</c>).</summary>
     private static List<string> SettingsIn(string file)
     {
-        var path = Path.Combine(PostgresFixture.RepoRoot(), file);
+        var path = Path.Combine(RepoScript.Root, file);
         if (!file.EndsWith(".yaml", StringComparison.Ordinal))
         {
             return SettingsInText(File.ReadAllText(path));
@@ -395,7 +396,7 @@ public sealed partial class DeploySettingsTests
     [Fact]
     public void Every_setting_the_gateway_binds_is_documented()
     {
-        var root = PostgresFixture.RepoRoot();
+        var root = RepoScript.Root;
         var docs = string.Join('\n', new[] { "docs/configuration.md", "docs/sessions-and-auth.md", "docs/scaling.md" }
             .Select(f => File.ReadAllText(Path.Combine(root, f))));
         var undocumented = BoundSections.SelectMany(s => Keys(s.Section, s.Options))

@@ -188,7 +188,7 @@ public sealed class TelemetryTests
             ("OTEL_EXPORTER_OTLP_ENDPOINT", collectorUrl), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"), ("OTEL_METRIC_EXPORT_INTERVAL", "200"));
 
-        await using (await SessionWatcher.StartAsync(gateway.HubUrl, "ses_traced", options: GatewayHost.AsAdmin()))
+        await using (await ObservedSession.StartAsync(gateway.HubUrl, "ses_traced", options: GatewayHost.AsAdmin()))
         {
         }
 

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using Gateway.Tests.Support;
+using OpencodeGateway.Testing;
 
 namespace Gateway.Tests.Docs;
 
@@ -80,7 +80,7 @@ public sealed partial class DocLinksTests
     [Fact]
     public void Every_relative_link_and_anchor_resolves()
     {
-        var root = PostgresFixture.RepoRoot();
+        var root = RepoScript.Root;
         var files = MarkdownFiles(root).ToList();
         Assert.True(files.Count > 8, $"only {files.Count} Markdown files found under {root}");
         var anchors = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);

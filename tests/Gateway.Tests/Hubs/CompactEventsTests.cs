@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR.Client;
+using OpencodeGateway.Client;
 using OpencodeGateway.Contracts;
 using OpencodeGateway.Hubs.Internal;
 using OpencodeGateway.Testing;
@@ -59,10 +60,10 @@ public class CompactEventsTests
             ("json-full", EventForms.Full, false), ("json-default", null, false), ("json-compact", EventForms.Compact, false),
             ("msgpack-compact", null, true), ("msgpack-full", EventForms.Full, true),
         };
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         foreach (var form in forms)
         {
-            watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: As(form.Events, form.MessagePack)));
+            watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, Session, options: As(form.Events, form.MessagePack)));
         }
 
         // Raw views of one compact and one full connection: what arrives, as sent.
@@ -93,10 +94,10 @@ public class CompactEventsTests
         fake.Emit(Idle());
         foreach (var w in watchers)
         {
-            await w.WaitUntilAsync(x => x.Model.StatusType == "idle" && x.Model.AllText().Contains("After.", StringComparison.Ordinal), Timeout, "idle");
+            await w.WaitUntilAsync(x => x.View.StatusType == "idle" && x.AllText().Contains("After.", StringComparison.Ordinal), Timeout, "idle");
         }
 
-        var expected = watchers[0].Read(w => Parts(w.Model));
+        var expected = watchers[0].Read(w => Parts(w.View));
         Assert.Contains("Hello wörld 😀 and more. Restated. After.", expected, StringComparison.Ordinal);
         Assert.Contains("thinking hard", expected, StringComparison.Ordinal);
         Assert.Contains("never announced part", expected, StringComparison.Ordinal);
@@ -104,17 +105,17 @@ public class CompactEventsTests
         {
             var (name, events, _) = forms[i];
             var w = watchers[i];
-            Assert.Equal(expected, w.Read(x => Parts(x.Model)));
-            Assert.Equal([0], w.Read(x => x.Model.GapsOf("prt_x").ToArray()));
-            Assert.Empty(w.Read(x => x.Model.HandleViolations));
+            Assert.Equal(expected, w.Read(x => Parts(x.View)));
+            Assert.Equal([0], w.Read(x => x.View.Part("prt_x")!.GapsOf()));
+            Assert.Empty(w.Read(x => x.HandleViolations));
             Assert.Empty(w.Read(x => x.Failures));
             Assert.Equal(0, w.Read(x => x.CompactIgnored));
             // 5 + 2 + 2 + 1 deltas; the compact ones arrived as D, the full ones as events
-            Assert.True(events == EventForms.Full ? w.Read(x => x.Model.CompactApplied) == 0 : w.Read(x => x.Model.CompactApplied) == 10, name);
+            Assert.True(events == EventForms.Full ? w.Read(x => x.CompactApplied) == 0 : w.Read(x => x.CompactApplied) == 10, name);
         }
 
-        await Poll.UntilAsync(() => compactCalls.Count(c => c is CompactDelta) == 10 && fullCalls.Count(e => Type(e) == "part.delta") == 10, "10 deltas on each connection", Timeout);
-        await Poll.UntilAsync(() => compactCalls.OfType<JsonElement>().Any(e => Type(e) == "status"), "the status event on the compact connection", Timeout);
+        await Eventually.HoldsAsync(() => compactCalls.Count(c => c is CompactDelta) == 10 && fullCalls.Count(e => Type(e) == "part.delta") == 10, "10 deltas on each connection", Timeout);
+        await Eventually.HoldsAsync(() => compactCalls.OfType<JsonElement>().Any(e => Type(e) == "status"), "the status event on the compact connection", Timeout);
 
         // Compact: no part.delta event, every D of this session's handle, seqs continuous with the full events'
         var s = compactJoin.GetProperty("sessionHandle").GetInt32();
@@ -152,7 +153,7 @@ public class CompactEventsTests
         await using var gatewayScope = gateway;
         foreach (var messagePack in new[] { false, true })
         {
-            await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: As(null, messagePack));
+            await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: As(null, messagePack));
             var lost = 0;
             watcher.LoseOnTheWay = e => e is CompactDelta && Interlocked.Increment(ref lost) == 3;
             var part = messagePack ? "prt_m" : "prt_j";
@@ -162,11 +163,11 @@ public class CompactEventsTests
                 fake.Emit(Delta(part, $"d{i} "));
             }
 
-            await watcher.WaitUntilAsync(w => w.Model.AllText().Contains($"{part}: d1 d2 d3 d4 d5 d6 d7 d8 \n", StringComparison.Ordinal), Timeout, "all deltas");
+            await watcher.WaitUntilAsync(w => w.AllText().Contains($"{part}: d1 d2 d3 d4 d5 d6 d7 d8 \n", StringComparison.Ordinal), Timeout, "all deltas");
             Assert.Equal(1, watcher.Read(w => w.Recoveries)); // the hole was repaired from the replay log, no snapshot
             Assert.Equal(1, watcher.Read(w => w.Snapshots));
             Assert.Empty(watcher.Read(w => w.Failures));
-            Assert.Empty(watcher.Read(w => w.Model.HandleViolations));
+            Assert.Empty(watcher.Read(w => w.HandleViolations));
         }
     }
 
@@ -177,28 +178,28 @@ public class CompactEventsTests
             ("Gateway:Streaming:ReconnectMaxDelay", "00:00:00.100"));
         await using var fakeScope = fake;
         await using var gatewayScope = gateway;
-        await using var watcher = await SessionWatcher.StartAsync(gateway.HubUrl, Session, options: As(null, messagePack: false));
+        await using var watcher = await ObservedSession.StartAsync(gateway.HubUrl, Session, options: As(null, messagePack: false));
         fake.Emit(Announce("prt_1"));
         fake.Emit(Delta("prt_1", "before "));
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("before", StringComparison.Ordinal), Timeout, "first delta");
-        var (epoch, handle) = watcher.Read(w => (w.Model.Epoch, w.Model.SessionHandle));
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("before", StringComparison.Ordinal), Timeout, "first delta");
+        var (epoch, handle) = watcher.Read(w => (w.View.Epoch, w.SessionHandle));
         Assert.NotNull(handle);
 
         fake.CutStreams();
-        await watcher.WaitUntilAsync(w => w.Model.Epoch > epoch, Timeout, "new epoch");
-        var newHandle = watcher.Read(w => w.Model.SessionHandle);
+        await watcher.WaitUntilAsync(w => w.View.Epoch > epoch, Timeout, "new epoch");
+        var newHandle = watcher.Read(w => w.SessionHandle);
         Assert.NotNull(newHandle);
         Assert.NotEqual(handle, newHandle);
 
         // The part streams on in the new epoch: the gateway kept its text and marked where it may be missing.
         fake.Emit(Delta("prt_1", "after"));
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("prt_1: before after", StringComparison.Ordinal), Timeout, "delta in the new epoch");
-        Assert.Equal([7], watcher.Read(w => w.Model.GapsOf("prt_1").ToArray()));
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("prt_1: before after", StringComparison.Ordinal), Timeout, "delta in the new epoch");
+        Assert.Equal([7], watcher.Read(w => w.View.Part("prt_1")!.GapsOf()));
         Assert.Equal(1, watcher.Read(w => w.PushedSnapshots));
         Assert.Equal(1, watcher.Read(w => w.Snapshots)); // no rejoin was needed
         Assert.Equal(0, watcher.Read(w => w.CompactIgnored));
         Assert.Empty(watcher.Read(w => w.Failures));
-        Assert.Empty(watcher.Read(w => w.Model.HandleViolations));
+        Assert.Empty(watcher.Read(w => w.HandleViolations));
     }
 
     [Fact]
@@ -239,7 +240,7 @@ public class CompactEventsTests
         await first.LeaveAsync(Session);
         Assert.NotNull(compact.Find(group));
         await second.DisposeAsync(); // a disconnect leaves too
-        await Poll.UntilAsync(() => compact.Find(group) is null, "the compact group gone", Timeout);
+        await Eventually.HoldsAsync(() => compact.Find(group) is null, "the compact group gone", Timeout);
 
         var again = (await first.JoinAsync(new JoinRequest(Session))).GetProperty("sessionHandle").GetInt32();
         Assert.NotEqual(handle, again); // never reused on a node
@@ -275,7 +276,7 @@ public class CompactEventsTests
     private static string? Type(JsonElement evt) => evt.GetProperty("type").GetString();
 
     /// <summary>Every part as the client holds it (text, type, ids), one line each.</summary>
-    private static string Parts(SessionModel model) =>
-        string.Join("\n", model.Parts.Select(p => $"{p["text"]?.GetValue<string>()} | {p.ToJsonString()}"));
+    private static string Parts(SessionView view) =>
+        string.Join("\n", view.Parts.Select(p => $"{p.Text} | {p.Json.GetRawText()}"));
 
 }

@@ -37,7 +37,7 @@ public sealed class UnreadableMessageTests
         Assert.Contains("\"type\":7", received.ToString(), StringComparison.Ordinal);
         Assert.Contains("InvalidDataException: Error reading JSON.", received.ToString(), StringComparison.Ordinal);
         await bystander.ListSessionsAsync();
-        await Poll.UntilAsync(() => logs.Collector.GetSnapshot().Any(r => r.Message.Contains("nested deeper", StringComparison.Ordinal)),
+        await Eventually.HoldsAsync(() => logs.Collector.GetSnapshot().Any(r => r.Message.Contains("nested deeper", StringComparison.Ordinal)),
             "the deep message logged", TimeSpan.FromSeconds(10));
         var line = Assert.Single(logs.Collector.GetSnapshot(), r => r.Message.Contains("nested deeper", StringComparison.Ordinal));
         Assert.Contains("of user alice", line.Message, StringComparison.Ordinal);

@@ -31,12 +31,12 @@ public class ParallelSequencingTests
             Upstream = fake.BaseUrl,
             Settings = new Dictionary<string, string?> { ["Gateway:Streaming:SequencingWorkers"] = "4" },
         });
-        var watchers = new List<SessionWatcher>();
+        var watchers = new List<ObservedSession>();
         foreach (var id in ids)
         {
             for (var w = 0; w < 2; w++)
             {
-                watchers.Add(await SessionWatcher.StartAsync(gateway.HubUrl, id, options: GatewayHost.AsAdmin()));
+                watchers.Add(await ObservedSession.StartAsync(gateway.HubUrl, id, options: GatewayHost.AsAdmin()));
             }
         }
 
@@ -69,7 +69,7 @@ public class ParallelSequencingTests
         foreach (var watcher in watchers)
         {
             var expected = "prt_1: " + string.Concat(Enumerable.Range(0, tokens).Select(t => $"{watcher.SessionId}:{t} ")) + "\n";
-            await watcher.WaitUntilAsync(x => x.Model.AllText() == expected, Timeout, $"{watcher.SessionId}'s whole text");
+            await watcher.WaitUntilAsync(x => x.AllText() == expected, Timeout, $"{watcher.SessionId}'s whole text");
             watcher.Read(x =>
             {
                 Assert.Empty(x.Failures);

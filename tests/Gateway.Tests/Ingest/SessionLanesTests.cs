@@ -66,7 +66,7 @@ public class SessionLanesTests
             await lanes.PostAsync(Stream, Delta(session, 0), 0, CancellationToken.None);
         }
 
-        await Poll.UntilAsync(() => others.All(s => sink.Of(s).Count == 1), "every other lane's session sequenced", Timeout);
+        await Eventually.HoldsAsync(() => others.All(s => sink.Of(s).Count == 1), "every other lane's session sequenced", Timeout);
         Assert.Equal(["0 "], sink.Of(stuck));
 
         release.SetResult();
@@ -87,7 +87,7 @@ public class SessionLanesTests
             await lanes.PostAsync(Stream, Delta("ses_a", n), 0, reading.Token);
         }
 
-        await Poll.UntilAsync(() => lanes.Faulted.IsCancellationRequested, "the lanes faulted", Timeout);
+        await Eventually.HoldsAsync(() => lanes.Faulted.IsCancellationRequested, "the lanes faulted", Timeout);
         await lanes.DisposeAsync();
         Assert.Same(failure, lanes.Fault);
         // The event after the failure was read under the connection that was given up: skipped, not applied.
@@ -107,7 +107,7 @@ public class SessionLanesTests
             await lanes.PostAsync(Stream, Delta("ses_a", n), 100 + n, connection.Token);
         }
 
-        await Poll.UntilAsync(() => sink.Of("ses_a").Count == 1, "the first event in the sink", Timeout);
+        await Eventually.HoldsAsync(() => sink.Of("ses_a").Count == 1, "the first event in the sink", Timeout);
         await connection.CancelAsync();
         release.SetResult();
         await lanes.DisposeAsync();

@@ -1,3 +1,4 @@
+using OpencodeGateway.Testing;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using OpencodeGateway.Cluster;

@@ -1,3 +1,4 @@
+using OpencodeGateway.Testing;
 using System.Diagnostics;
 using Gateway.Tests.Support;
 
@@ -10,7 +11,7 @@ namespace Gateway.Tests.Observability;
 /// </summary>
 public sealed class AlertRulesTests
 {
-    private static readonly string ObservabilityDirectory = Path.Combine(PostgresFixture.RepoRoot(), "deploy", "observability");
+    private static readonly string ObservabilityDirectory = Path.Combine(RepoScript.Root, "deploy", "observability");
 
     [PromtoolFact]
     public async Task The_alert_rules_pass_promtool_check_rules()

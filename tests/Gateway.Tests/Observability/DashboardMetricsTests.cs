@@ -24,7 +24,7 @@ public sealed partial class DashboardMetricsTests(RedisFixture redis, PostgresFi
     /// <summary>Series Prometheus makes itself: <c>up</c> says whether a scrape succeeded.</summary>
     private static readonly HashSet<string> PrometheusSeries = ["up"];
 
-    private static string ObservabilityFile(string name) => Path.Combine(PostgresFixture.RepoRoot(), "deploy", "observability", name);
+    private static string ObservabilityFile(string name) => Path.Combine(RepoScript.Root, "deploy", "observability", name);
 
     /// <summary>Every PromQL expression of the dashboard (panel targets, variable queries), with where it is.</summary>
     private static List<(string Where, string Expression)> DashboardExpressions()

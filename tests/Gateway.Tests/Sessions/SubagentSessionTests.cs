@@ -69,22 +69,22 @@ public sealed class SubagentSessionTests : IAsyncLifetime
     {
         var root = await CreateAsync("alice");
         Upstream.AddChildSession("ses_child2", root);
-        await using var watcher = await SessionWatcher.StartAsync(_host.HubUrl, root);
+        await using var watcher = await ObservedSession.StartAsync(_host.HubUrl, root);
         var permission = new { id = "per_child1", sessionID = "ses_child2", permission = "bash", patterns = new[] { "ls" } };
         Upstream.Permissions.Add(System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(permission))!.AsObject());
         // Only the request: the child's parent is looked up at opencode.
         Upstream.Emit("permission.asked", permission);
-        await watcher.WaitUntilAsync(w => w.Model.Permissions.ContainsKey("per_child1"), Wait, "the child's request on the root");
-        Assert.Equal([("permission.asked", "ses_child2")], watcher.Read(w => w.Model.FromDescendants));
+        await watcher.WaitUntilAsync(w => w.View.Permissions.Ids().Contains("per_child1"), Wait, "the child's request on the root");
+        Assert.Equal([("permission.asked", "ses_child2")], watcher.Read(w => w.FromDescendants));
 
-        await watcher.Connection.ReplyPermissionAsync(new PermissionReplyRequest(root, "per_child1", "always"));
+        await watcher.Client.ReplyPermissionAsync(new PermissionReplyRequest(root, "per_child1", "always"));
         Assert.Equal(["per_child1"], Upstream.PermissionReplies);
 
         // Questions: by hub (root's id) and by HTTP (the child's id); unknown ones and other runs' are refused.
         Upstream.Questions.Add(System.Text.Json.Nodes.JsonNode.Parse("""{"id":"que_c1","sessionID":"ses_child2","questions":[{"question":"?","header":"h","options":[]}]}""")!.AsObject());
         Upstream.Questions.Add(System.Text.Json.Nodes.JsonNode.Parse("""{"id":"que_c2","sessionID":"ses_child2","questions":[{"question":"?","header":"h","options":[]}]}""")!.AsObject());
         Upstream.Questions.Add(System.Text.Json.Nodes.JsonNode.Parse("""{"id":"que_other","sessionID":"ses_elsewhere","questions":[]}""")!.AsObject());
-        await watcher.Connection.ReplyQuestionAsync(new QuestionReplyRequest(root, "que_c1", [["yes", "typed text"]]));
+        await watcher.Client.ReplyQuestionAsync(new QuestionReplyRequest(root, "que_c1", [["yes", "typed text"]]));
         using var http = _host.HttpClient("alice");
         Assert.Equal(HttpStatusCode.NoContent, (await http.PostAsync($"/api/sessions/ses_child2/questions/que_c2/reject", null)).StatusCode);
         Assert.Equal(["reply que_c1 [[\"yes\",\"typed text\"]]", "reject que_c2"], Upstream.QuestionAnswers);

@@ -1,3 +1,4 @@
+using OpencodeGateway.Testing;
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Configuration;

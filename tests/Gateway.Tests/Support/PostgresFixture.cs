@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using Npgsql;
+using OpencodeGateway.Testing;
 
 namespace Gateway.Tests.Support;
 
@@ -66,37 +66,9 @@ public sealed class PostgresFixture : IAsyncLifetime
         }
     }
 
-    private static async Task<string> StartDevServerAsync()
-    {
-        var script = Path.Combine(RepoRoot(), "deploy", "dev", "postgres.sh");
-        var start = new ProcessStartInfo("bash", [script, "start"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"deploy/dev/postgres.sh start failed ({process.ExitCode}): {await stderr}");
-        }
-
-        var lines = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return lines.Last(l => l.StartsWith("Host=", StringComparison.Ordinal));
-    }
-
-    public static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Gateway.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("Gateway.sln not found above " + AppContext.BaseDirectory);
-    }
+    private static async Task<string> StartDevServerAsync() =>
+        (await RepoScript.RunAsync("deploy/dev/postgres.sh", ["start"])).Stdout
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Last(l => l.StartsWith("Host=", StringComparison.Ordinal));
 }
 
 [CollectionDefinition(Name)]

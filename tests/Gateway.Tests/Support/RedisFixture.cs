@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using OpencodeGateway.Cluster;
@@ -140,30 +139,8 @@ public sealed class RestartableRedisServer(int port) : IAsyncDisposable
 internal static class RedisScript
 {
     /// <summary>Runs <c>deploy/dev/redis.sh</c>; returns its last stdout line (the address, for <c>start</c>).</summary>
-    public static async Task<string> RunAsync(string[] args, IReadOnlyDictionary<string, string> env)
-    {
-        var script = Path.Combine(PostgresFixture.RepoRoot(), "deploy", "dev", "redis.sh");
-        var start = new ProcessStartInfo("bash", [script, .. args])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var (key, value) in env)
-        {
-            start.Environment[key] = value;
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"deploy/dev/redis.sh {string.Join(' ', args)} failed ({process.ExitCode}): {await stderr}");
-        }
-
-        return (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";
-    }
+    public static async Task<string> RunAsync(string[] args, IReadOnlyDictionary<string, string> env) =>
+        (await RepoScript.RunAsync("deploy/dev/redis.sh", args, env)).LastLine;
 }
 
 [CollectionDefinition(Name)]

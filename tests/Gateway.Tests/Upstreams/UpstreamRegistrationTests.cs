@@ -52,8 +52,8 @@ public sealed class UpstreamRegistrationTests
         Assert.Equal((sandbox.BaseUrl.ToString(), false, "/work/sandbox 1"),
             (status.GetProperty("baseUrl").GetString(), status.GetProperty("configured").GetBoolean(), status.GetProperty("directory").GetString()));
         // Its one event stream is read; the configured upstream's too.
-        await Poll.UntilAsync(() => sandbox.Subscribers == 1, "the sandbox's event stream read", Timeout);
-        await Poll.UntilAsync(() => UpstreamsAsync(admin).Result.Values.All(u => u.GetProperty("connected").GetBoolean()), "both streams connected", Timeout);
+        await Eventually.HoldsAsync(() => sandbox.Subscribers == 1, "the sandbox's event stream read", Timeout);
+        await Eventually.HoldsAsync(() => UpstreamsAsync(admin).Result.Values.All(u => u.GetProperty("connected").GetBoolean()), "both streams connected", Timeout);
         Assert.True((await UpstreamsAsync(admin))["local"].GetProperty("configured").GetBoolean());
 
         // A session created on it lives there (in its directory), and its events reach its watchers.
@@ -61,20 +61,20 @@ public sealed class UpstreamRegistrationTests
         var sessionId = (await alice.CreateSessionAsync(new CreateSessionRequest("on the sandbox", Upstream: "sandbox-1"))).GetProperty("id").GetString()!;
         Assert.True(sandbox.HasSession(sessionId));
         Assert.False(host.Upstream.HasSession(sessionId));
-        await using var watcher = await SessionWatcher.StartAsync(host.HubUrl, sessionId);
+        await using var watcher = await ObservedSession.StartAsync(host.HubUrl, sessionId);
         sandbox.Emit(Delta(sessionId, "hello "));
         sandbox.Emit(Delta(sessionId, "sandbox"));
-        await watcher.WaitUntilAsync(w => w.Model.AllText().Contains("hello sandbox", StringComparison.Ordinal), Timeout, "the sandbox's text");
+        await watcher.WaitUntilAsync(w => w.AllText().Contains("hello sandbox", StringComparison.Ordinal), Timeout, "the sandbox's text");
 
         var (removed, _) = await SendAsync(admin.DeleteAsync("api/upstreams/sandbox-1"));
         Assert.Equal(HttpStatusCode.NoContent, removed);
 
         // The watcher is told, and stays connected.
-        await watcher.WaitUntilAsync(w => w.Model.Errors.Any(e => e.Contains("\"upstream_not_found\"", StringComparison.Ordinal)), Timeout,
+        await watcher.WaitUntilAsync(w => w.View.Error is { } error && error.GetRawText().Contains("\"upstream_not_found\"", StringComparison.Ordinal), Timeout,
             "an upstream_not_found error event");
         Assert.Empty(watcher.Read(w => w.Failures));
-        Assert.False(watcher.Connection.IsClosed);
-        await watcher.Connection.ListSessionsAsync();
+        Assert.False(watcher.IsClosed);
+        await watcher.Client.ListSessionsAsync();
         // Its sessions answer upstream_not_found, on the hub and over HTTP.
         var join = await Assert.ThrowsAsync<HubException>(() => alice.JoinAsync(new JoinRequest(sessionId)));
         Assert.Equal(GatewayErrorCodes.UpstreamNotFound, join.GatewayCode());
@@ -86,7 +86,7 @@ public sealed class UpstreamRegistrationTests
         var (chatStatus, chat) = await SendAsync(http.GetAsync($"api/chat?sessionId={sessionId}"));
         Assert.Equal((HttpStatusCode.NotFound, GatewayErrorCodes.UpstreamNotFound), (chatStatus, chat.GetProperty("code").GetString()));
         // Its stream is closed for good; the configured upstream is untouched.
-        await Poll.UntilAsync(() => sandbox.Subscribers == 0, "the sandbox's event stream closed", Timeout);
+        await Eventually.HoldsAsync(() => sandbox.Subscribers == 0, "the sandbox's event stream closed", Timeout);
         Assert.Equal(["local"], (await UpstreamsAsync(admin)).Keys);
         Assert.Equal(1, host.Upstream.Subscribers);
         Assert.Empty(sandbox.Prompts);

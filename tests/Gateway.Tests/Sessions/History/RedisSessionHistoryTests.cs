@@ -1,3 +1,4 @@
+using OpencodeGateway.Testing;
 using Gateway.Tests.Support;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,3 +1,4 @@
+using OpencodeGateway.Testing;
 using System.Text.Json;
 using Gateway.Tests.Support;
 using Microsoft.Extensions.Configuration;

@@ -1,11 +1,10 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 
 namespace OpencodeGateway.Testing;
 
 /// <summary>
-/// The project's <c>deploy/cluster/cluster.sh</c> for one state dir, as the tests and the benchmark drive it: runs its
+/// The project's <c>deploy/cluster/cluster.sh</c> (<paramref name="script"/>) for one state dir, as the tests and the benchmark drive it: runs its
 /// commands and reads what it records (<c>cluster.sh env</c>) after every change. With a log file, each command's
 /// stderr goes there.
 /// </summary>
@@ -105,36 +104,8 @@ public sealed class ClusterScript(string script, string stateDir, string? log = 
 
     private async Task<string> RunAsync(string[] args, IReadOnlyDictionary<string, string>? env = null, bool check = true)
     {
-        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(script);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["CLUSTER_STATE_DIR"] = stateDir;
-        foreach (var (key, value) in env ?? new Dictionary<string, string>())
-        {
-            start.Environment[key] = value;
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        if (log is not null)
-        {
-            await File.AppendAllTextAsync(log, $"--- {DateTime.UtcNow:HH:mm:ss.fff} cluster.sh {string.Join(' ', args)} (exit {process.ExitCode})\n{await stderr}");
-        }
-
-        if (check && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"cluster.sh {string.Join(' ', args)} failed ({process.ExitCode}): "
-                + (log is null ? await stderr : $"see {log}"));
-        }
-
-        return await stdout;
+        var environment = new Dictionary<string, string>(env ?? new Dictionary<string, string>()) { ["CLUSTER_STATE_DIR"] = stateDir };
+        return (await RepoScript.RunAsync(script, args, environment, check, log)).Stdout;
     }
 }
 

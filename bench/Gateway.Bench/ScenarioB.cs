@@ -126,7 +126,11 @@ internal static class ScenarioB
                     ["serverWorkItemsPerDelivered"] = Math.Round(PerDelivered("dotnet_thread_pool_work_item_count_total"), 2),
                     ["closedConnections"] = closed,
                 };
-                step["ok"] = (double)step["p99Ms"] <= 50 && (double)step["deliveredPerSec"] >= 0.95 * deliveredTarget && closed == 0;
+                // One session at a low rate sends few events per step: the delivered count then jumps by a whole event
+                // per watcher at the window's edges. What the upstream sent in the window, less one event per session
+                // still on its way, delivered to every watcher counts as keeping up too.
+                var keptUp = (double)step["deliveredPerSec"] >= 0.95 * deliveredTarget || d1 - d0 >= (e1 - e0 - S) * W;
+                step["ok"] = (double)step["p99Ms"] <= 50 && keptUp && closed == 0;
                 Console.Error.WriteLine("[B]   " + string.Join(' ', step.Select(kv => $"{kv.Key}={kv.Value}")));
                 return step;
             }

@@ -117,8 +117,8 @@ internal sealed class UpstreamEventPump(
 
             await using var stream = new StallDetectingStream(await response.Content.ReadAsStreamAsync(stoppingToken),
                 options.StallTimeout, time);
-            // Disposed after the loop (declared first): every event read is handed to the sink, or skipped once the
-            // connection is given up, before the response is closed and the sink hears the stream closed.
+            // Disposed after the read token and before the response (the reverse of declaration): every event read is
+            // handed to the sink, or skipped once the connection is given up, before the sink hears the stream closed.
             await using var lanes = new SessionLanes(options.SequencingWorkers, sink,
                 read => metrics.EventDispatched(time.GetElapsedTime(read)));
             using var readToken = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, stream.Stalled, lanes.Faulted);

@@ -107,6 +107,9 @@ public sealed class StreamingTests(OpencodeStack stack, ITestOutputHelper output
         foreach (var id in sessions)
         {
             await AssertIdenticalToStoredAsync(id, [.. watchers.Where(w => w.SessionId == id)]);
+            // At every event each watcher applied, what it showed was a prefix of opencode's final text.
+            var stored = await stack.StoredMessagesAsync(id);
+            Assert.All(watchers.Where(w => w.SessionId == id), w => Assert.Empty(w.Read(x => x.Mismatches(stored))));
         }
 
         foreach (var w in watchers)
